@@ -1,0 +1,93 @@
+"""One error family for the whole system.
+
+Every error inherits :class:`PlannerError` and, where it makes sense, a builtin
+(``ValueError``, ``OSError``) so callers can catch either.  A message says what was
+received, what was expected, and how to fix it; ``message_zh`` carries the same in
+Chinese for the UI.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "PlannerError",
+    "CRSError",
+    "MissingCRSError",
+    "CRSMismatchError",
+    "InvalidGeometryError",
+    "SchemaError",
+    "WorkspaceError",
+    "LayerNotFoundError",
+    "UnsafeInputError",
+    "ParameterError",
+    "InfeasibleAllocationError",
+    "ImportDataError",
+]
+
+
+class PlannerError(Exception):
+    """Base of every error raised on purpose by this system.
+
+    Parameters
+    ----------
+    message : str
+        English text: what was received, what was expected, how to fix it.
+    message_zh : str, optional
+        The same for the Chinese UI; falls back to ``message``.
+    details : list, optional
+        Per-item problems (feature index, field, reason) when many were collected.
+    """
+
+    def __init__(self, message: str, *, message_zh: str | None = None, details: list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.message_zh = message_zh or message
+        self.details = list(details or [])
+
+    def localized(self, lang: str = "zh") -> str:
+        return self.message_zh if lang == "zh" else self.message
+
+
+class CRSError(PlannerError, ValueError):
+    """A coordinate reference system is wrong, unrecognised or inconsistent with the data."""
+
+
+class MissingCRSError(CRSError):
+    """Data has no CRS and none was declared."""
+
+
+class CRSMismatchError(CRSError):
+    """Two inputs that must share a CRS do not."""
+
+
+class InvalidGeometryError(PlannerError, ValueError):
+    """Geometries are null, empty, invalid, non-finite or outside the expected area."""
+
+
+class SchemaError(PlannerError, ValueError):
+    """A layer's fields or values do not meet its spec."""
+
+
+class WorkspaceError(PlannerError, OSError):
+    """A workspace cannot be opened, read or written."""
+
+
+class LayerNotFoundError(WorkspaceError, KeyError):
+    """A layer was asked for that the workspace does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class UnsafeInputError(PlannerError, ValueError):
+    """An input file is refused for safety (VRT, network path, zip bomb, traversal...)."""
+
+
+class ParameterError(PlannerError, ValueError):
+    """Analysis parameters (weights, thresholds, presets) are invalid."""
+
+
+class InfeasibleAllocationError(PlannerError, ValueError):
+    """A siting problem cannot be solved as posed."""
+
+
+class ImportDataError(PlannerError, ValueError):
+    """A file being imported cannot be read or mapped onto a layer."""

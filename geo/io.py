@@ -1,0 +1,213 @@
+"""Safe vector I/O: explicit GDAL drivers per format, atomic GeoPackage writes.
+
+Reading never lets GDAL guess the driver from the file's content: the driver is chosen
+from the extension, and drivers that can reach other files or the network (VRT, WFS,
+HTTP...) are refused, so a VRT renamed ``.geojson`` reads as invalid GeoJSON instead of
+opening a server path.  Writing goes to a temporary file in the same folder, is checked
+with SQLite's integrity check, fsynced, then renamed over the target: an interrupted or
+failed write leaves the old file byte-identical.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import geopandas as gpd
+import pyogrio
+
+from geo.errors import UnsafeInputError, WorkspaceError
+
+__all__ = [
+    "DRIVERS",
+    "driver_for",
+    "read_vector",
+    "atomic_path",
+    "check_sqlite_integrity",
+    "write_gpkg_layers",
+]
+
+# Extension → the only GDAL driver allowed to open it.
+DRIVERS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".shp": "ESRI Shapefile",
+    ".kml": "LIBKML" if "LIBKML" in pyogrio.list_drivers() else "KML",
+    ".csv": "CSV",
+    ".fgb": "FlatGeobuf",
+}
+
+# GDAL config that keeps a read from touching the network or following references.
+SAFE_GDAL_CONFIG = {
+    "GDAL_HTTP_TIMEOUT": "1",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".none",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "OGR_SQLITE_ALLOW_EXTERNAL_ACCESS": "NO",
+}
+_REFUSED_PREFIXES = ("/vsicurl", "/vsihttp", "/vsis3", "/vsigs", "/vsiaz", "/vsioss", "/vsiswift", "/vsiwebhdfs",
+                     "http:", "https:", "ftp:", "wfs:", "pg:", "mysql:", "odbc:")
+
+
+def driver_for(path: str | os.PathLike) -> str:
+    """The GDAL vector driver for ``path``'s extension; refuses unknown extensions."""
+    name = str(path)
+    inner = name.split("/vsizip/", 1)[-1]
+    ext = Path(inner).suffix.lower()
+    if ext not in DRIVERS:
+        raise UnsafeInputError(
+            f"{name}: extension {ext or '(none)'!r} is not a supported vector format; "
+            f"expected one of {sorted(DRIVERS)}. Rename or convert the file.",
+            message_zh=f"{name}:不支持的扩展名 {ext or '(无)'};支持 {sorted(DRIVERS)}。请转换文件格式。",
+        )
+    return DRIVERS[ext]
+
+
+def _refuse_remote(path: str) -> None:
+    low = path.lower()
+    if any(low.startswith(p) or f"{p}" in low.split(",")[0] for p in _REFUSED_PREFIXES):
+        raise UnsafeInputError(
+            f"{path}: remote or database paths are not read by this importer; download the file and import it locally.",
+            message_zh=f"{path}:不读取远程或数据库路径;请先下载到本地再导入。",
+        )
+
+
+def read_vector(path: str | os.PathLike, *, layer: str | int | None = None, bbox=None, columns=None,
+                where: str | None = None, encoding: str | None = None, **kwargs) -> gpd.GeoDataFrame:
+    """Read a vector file with the driver its extension names (never auto-detected).
+
+    Parameters
+    ----------
+    path : path-like
+        A local file, or a ``/vsizip/`` path into a zip already checked by the caller.
+    bbox : tuple, optional
+        (minx, miny, maxx, maxy) in the file's CRS.
+    columns : list, optional
+        Attribute columns to read (geometry is always read).
+    encoding : str, optional
+        Attribute encoding for Shapefile/CSV ("GB18030", "UTF-8"), overriding ``.cpg``.
+    """
+    name = os.fspath(path)
+    _refuse_remote(name)
+    driver = driver_for(name)
+    with gdal_safe_config():
+        try:
+            opened_by = pyogrio.read_info(name, layer=layer, encoding=encoding)["driver"]
+            if opened_by != driver and not (driver in ("KML", "LIBKML") and opened_by in ("KML", "LIBKML")):
+                raise UnsafeInputError(
+                    f"{name}: the extension says {driver} but the content is {opened_by}; the file was not read. "
+                    "Give the file its real extension.",
+                    message_zh=f"{name}:扩展名表示 {driver},但内容是 {opened_by},未读取。请使用正确的扩展名。",
+                )
+            return pyogrio.read_dataframe(
+                name, layer=layer, bbox=bbox, columns=columns, where=where, encoding=encoding,
+                use_arrow=False, **kwargs,
+            )
+        except pyogrio.errors.DataSourceError as exc:
+            raise WorkspaceError(
+                f"{name}: cannot be read as {driver}: {exc}. Check that the file is complete and really is {driver}.",
+                message_zh=f"{name}:无法按 {driver} 格式读取({exc})。请确认文件完整且格式正确。",
+            ) from exc
+
+
+@contextlib.contextmanager
+def gdal_safe_config() -> Iterator[None]:
+    """Set GDAL options that keep reads local for the duration of the block."""
+    old = {k: os.environ.get(k) for k in SAFE_GDAL_CONFIG}
+    os.environ.update(SAFE_GDAL_CONFIG)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False, check=None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success, fsync and rename it over ``target``.
+
+    ``copy_existing`` starts the temp file as a copy of ``target`` (to modify in place);
+    ``check(path)`` runs before the rename and may raise to abort. On any error the temp
+    file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The temp name keeps the real extension: GDAL checks it (GeoPackage, GeoTIFF).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if copy_existing and target.exists():
+            _copy_file(target, tmp)
+        else:
+            tmp.unlink()
+        yield tmp
+        if check is not None:
+            check(tmp)
+        _fsync(tmp)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        for extra in (tmp.with_name(tmp.name + "-journal"), tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                extra.unlink()
+        raise
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(16 * 1024 * 1024):
+            fout.write(chunk)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_sqlite_integrity(path: str | os.PathLike) -> None:
+    """Raise :class:`WorkspaceError` unless SQLite's ``PRAGMA integrity_check`` says ok."""
+    con = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
+    try:
+        result = con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+    if result != "ok":
+        raise WorkspaceError(
+            f"{path}: GeoPackage failed its integrity check ({result}); the write was abandoned and the old file kept.",
+            message_zh=f"{path}:GeoPackage 完整性检查失败({result});已放弃本次写入,原文件保持不变。",
+        )
+
+
+def write_gpkg_layers(path: str | os.PathLike, layers: dict[str, gpd.GeoDataFrame], *, after_write=None) -> None:
+    """Write or replace several layers of a GeoPackage as one atomic step.
+
+    The existing file (if any) is copied to a temp file beside it, every layer is written
+    into the copy, ``after_write(tmp_path)`` may add metadata, SQLite's integrity check
+    runs, then the copy replaces the original. Layers not named are kept.
+    """
+    with atomic_path(path, copy_existing=True, check=check_sqlite_integrity) as tmp:
+        for name, gdf in layers.items():
+            spatial = isinstance(gdf, gpd.GeoDataFrame) and getattr(gdf, "_geometry_column_name", None) in gdf.columns
+            options = {"OVERWRITE": "YES"}
+            options.update({"SPATIAL_INDEX": "YES"} if spatial else {"ASPATIAL_VARIANT": "GPKG_ATTRIBUTES"})
+            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None, layer_options=options)
+        if after_write is not None:
+            after_write(tmp)
