@@ -13,11 +13,14 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import geopandas as gpd
 import pyogrio
+import shapely
 
 from geo.errors import UnsafeInputError, WorkspaceError
 
@@ -28,7 +31,14 @@ __all__ = [
     "atomic_path",
     "check_sqlite_integrity",
     "write_gpkg_layers",
+    "gdal_safe_config",
+    "sniff_format",
+    "UNCLOSED_RINGS_ATTR",
 ]
+
+#: ``gdf.attrs`` key listing index labels whose rings were unclosed in the file and closed
+#: on read; :func:`geo.validate.validate_geometries` reports them as ``unclosed_ring``.
+UNCLOSED_RINGS_ATTR = "geo_unclosed_ring_rows"
 
 # Extension → the only GDAL driver allowed to open it.
 DRIVERS = {
@@ -66,6 +76,76 @@ def driver_for(path: str | os.PathLike) -> str:
     return DRIVERS[ext]
 
 
+def _head(path: str, size: int = 4096) -> bytes | None:
+    """First bytes of a local file or of a member inside ``/vsizip/…zip/member``; None if unknown."""
+    if path.startswith("/vsizip/"):
+        inner = path[len("/vsizip/"):]
+        low = inner.lower()
+        cut = low.find(".zip/")
+        if cut < 0:
+            return None
+        archive, member = inner[:cut + 4], inner[cut + 5:]
+        try:
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+                return fh.read(size)
+        except (OSError, KeyError, zipfile.BadZipFile):
+            return None
+    if path.startswith("/vsi"):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return None
+
+
+def _looks_like(driver: str, head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if b"<OGRVRTDataSource" in head or b"<VRTDataset" in head:
+        return False
+    if driver == "GPKG":
+        return head.startswith(b"SQLite format 3\x00")
+    if driver == "ESRI Shapefile":
+        return head[:4] == b"\x00\x00\x27\x0a"
+    if driver == "FlatGeobuf":
+        return head[:3] == b"fgb"
+    if driver == "GeoJSON":
+        return text.startswith(b"{")
+    if driver in ("KML", "LIBKML"):
+        return text.startswith(b"<") and b"<kml" in head
+    if driver == "CSV":
+        return bool(text) and not text.startswith(b"<")
+    return True
+
+
+def sniff_format(path: str | os.PathLike) -> str:
+    """Check a file's first bytes against the format its extension names, before GDAL opens it.
+
+    A GDAL VRT (XML that makes GDAL read other files) renamed ``.geojson``, ``.csv`` or
+    ``.kml`` is refused here, whatever drivers GDAL has registered.  Returns the driver.
+
+    Raises
+    ------
+    UnsafeInputError
+        When the content does not match the extension.
+    """
+    name = os.fspath(path)
+    driver = driver_for(name)
+    head = _head(name)
+    if head is None:
+        return driver
+    if not _looks_like(driver, head):
+        vrt = b"<OGRVRTDataSource" in head or b"<VRTDataset" in head
+        what = "a GDAL VRT (it would make GDAL read other files)" if vrt else "something else"
+        what_zh = "GDAL VRT(会让 GDAL 读取其他文件)" if vrt else "其他格式"
+        raise UnsafeInputError(
+            f"{name}: the extension says {driver} but the content is {what}; the file was not read. "
+            f"Export the data as real {driver} and import that.",
+            message_zh=f"{name}:扩展名表示 {driver},但内容是{what_zh};未读取。请导出为真正的 {driver} 后再导入。",
+        )
+    return driver
+
+
 def _refuse_remote(path: str) -> None:
     low = path.lower()
     if any(low.startswith(p) or f"{p}" in low.split(",")[0] for p in _REFUSED_PREFIXES):
@@ -92,7 +172,7 @@ def read_vector(path: str | os.PathLike, *, layer: str | int | None = None, bbox
     """
     name = os.fspath(path)
     _refuse_remote(name)
-    driver = driver_for(name)
+    driver = sniff_format(name)
     with gdal_safe_config():
         try:
             opened_by = pyogrio.read_info(name, layer=layer, encoding=encoding)["driver"]
@@ -102,15 +182,41 @@ def read_vector(path: str | os.PathLike, *, layer: str | int | None = None, bbox
                     "Give the file its real extension.",
                     message_zh=f"{name}:扩展名表示 {driver},但内容是 {opened_by},未读取。请使用正确的扩展名。",
                 )
-            return pyogrio.read_dataframe(
-                name, layer=layer, bbox=bbox, columns=columns, where=where, encoding=encoding,
-                use_arrow=False, **kwargs,
-            )
+            with warnings.catch_warnings():
+                # GDAL warns about each unclosed ring it accepts; they are detected and
+                # reported below (UNCLOSED_RINGS_ATTR), not hidden.
+                warnings.filterwarnings("ignore", message="Non closed ring detected", category=RuntimeWarning)
+                try:
+                    return pyogrio.read_dataframe(
+                        name, layer=layer, bbox=bbox, columns=columns, where=where, encoding=encoding,
+                        use_arrow=False, **kwargs,
+                    )
+                except shapely.errors.GEOSException:
+                    return _read_with_unclosed_rings(name, layer=layer, bbox=bbox, columns=columns, where=where,
+                                                     encoding=encoding, **kwargs)
         except pyogrio.errors.DataSourceError as exc:
             raise WorkspaceError(
                 f"{name}: cannot be read as {driver}: {exc}. Check that the file is complete and really is {driver}.",
                 message_zh=f"{name}:无法按 {driver} 格式读取({exc})。请确认文件完整且格式正确。",
             ) from exc
+
+
+def _read_with_unclosed_rings(name: str, **kw) -> gpd.GeoDataFrame:
+    """Re-read a file whose WKB GEOS refused (unclosed rings), closing the rings and noting the rows.
+
+    Attributes come from a geometry-less read and geometries from pyogrio's raw WKB with
+    the same filters, so rows line up.  Rings are closed by ``shapely.from_wkb(...,
+    on_invalid="fix")``; rows that needed it are listed in ``attrs[UNCLOSED_RINGS_ATTR]``.
+    """
+    frame = pyogrio.read_dataframe(name, read_geometry=False, use_arrow=False, **kw)
+    raw_kw = {k: v for k, v in kw.items() if k in ("layer", "bbox", "where", "encoding")}
+    meta, _fids, wkb, _fields = pyogrio.raw.read(name, columns=[], **raw_kw)
+    strict = shapely.from_wkb(wkb, on_invalid="ignore")
+    fixed = shapely.from_wkb(wkb, on_invalid="fix")
+    bad = shapely.is_missing(strict) & ~shapely.is_missing(fixed)
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(fixed, index=frame.index), crs=meta.get("crs"))
+    gdf.attrs[UNCLOSED_RINGS_ATTR] = list(gdf.index[bad])
+    return gdf
 
 
 @contextlib.contextmanager
