@@ -256,6 +256,8 @@ def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False, check
         yield tmp
         if check is not None:
             check(tmp)
+        # mkstemp creates 0600 files; keep the target's mode (or the usual 0644 under the umask).
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
         _fsync(tmp)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
@@ -266,6 +268,12 @@ def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False, check
             with contextlib.suppress(FileNotFoundError):
                 extra.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _copy_file(src: Path, dst: Path) -> None:

@@ -50,7 +50,7 @@ CONSTRAINT_KINDS = (
     "flood_zone",  # 洪涝风险区
     "residential",  # 居住区 (敏感目标)
 )
-INFRASTRUCTURE_KINDS = ("expressway", "national_road", "provincial_road", "rail_station", "port", "logistics_centre")
+INFRASTRUCTURE_KINDS = ("expressway", "national_road", "provincial_road", "urban_road", "rail_station", "port", "logistics_centre")
 RASTER_KINDS = ("dem", "slope", "flood_depth")
 
 
@@ -223,7 +223,7 @@ VALUE_LABELS_ZH = {
     "planned": "规划", "operating": "运营",
     "ecological_red_line": "生态保护红线", "basic_farmland": "永久基本农田", "water_source": "饮用水水源保护区",
     "river_corridor": "河道管理范围", "flood_zone": "洪涝风险区", "residential": "居住区",
-    "expressway": "高速公路", "national_road": "国道", "provincial_road": "省道", "rail_station": "铁路站",
+    "expressway": "高速公路", "national_road": "国道", "provincial_road": "省道", "urban_road": "城市道路", "rail_station": "铁路站",
     "port": "港口", "logistics_centre": "物流中心",
 }
 
