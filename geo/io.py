@@ -298,11 +298,14 @@ def _fsync_dir(path: Path) -> None:
 
 def check_sqlite_integrity(path: str | os.PathLike) -> None:
     """Raise :class:`WorkspaceError` unless SQLite's ``PRAGMA integrity_check`` says ok."""
-    con = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
     try:
-        result = con.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        con.close()
+        con = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
+        try:
+            result = con.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:  # not a database at all, or unreadable pages
+        result = str(exc)
     if result != "ok":
         raise WorkspaceError(
             f"{path}: GeoPackage failed its integrity check ({result}); the write was abandoned and the old file kept.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -20,7 +21,7 @@ import rasterio
 import shapely
 from affine import Affine
 from pyproj import CRS
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from geo.crs import require_crs
 from geo.errors import CRSError, CRSMismatchError, ImportDataError, MissingCRSError, UnsafeInputError
@@ -100,7 +101,10 @@ def open_raster(path: str | os.PathLike) -> Iterator[rasterio.io.DatasetReader]:
     p = _check_path(path)
     with rasterio.Env(**_SAFE_ENV):
         try:
-            ds = rasterio.open(p, driver="GTiff")
+            with warnings.catch_warnings():
+                # A missing geotransform is checked below and raised as a clear error.
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(p, driver="GTiff")
         except RasterioIOError as exc:
             raise ImportDataError(
                 f"{p}: GDAL's GTiff driver cannot read it ({exc}); the file may be truncated or corrupt. Export it again.",

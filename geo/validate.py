@@ -29,9 +29,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
-from geo.crs import CHINA_LONLAT, require_crs
+from geo.crs import CHINA_LONLAT, _to_lonlat, require_crs
 from geo.errors import InvalidGeometryError
 from geo.io import UNCLOSED_RINGS_ATTR
 
@@ -75,7 +75,7 @@ def _lonlat_bounds(bounds: np.ndarray, crs) -> np.ndarray:
     crs = CRS.from_user_input(crs)
     if crs.is_geographic:
         return bounds
-    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    tr = _to_lonlat(crs.to_wkt())
     xs = bounds[:, [0, 2, 0, 2]]
     ys = bounds[:, [1, 1, 3, 3]]
     lon, lat = tr.transform(xs.ravel(), ys.ravel(), errcheck=False)
@@ -144,6 +144,13 @@ def validate_geometries(
     """
     if on_invalid not in ON_INVALID:
         raise ValueError(f"on_invalid must be one of {ON_INVALID}; got {on_invalid!r}")
+    # NaN/inf coordinates are an expected input here (reported as non_finite); numpy's
+    # floating-point warnings from shapely's array functions would only repeat that.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _validate(gdf, on_invalid=on_invalid, name=name, china_bounds=china_bounds)
+
+
+def _validate(gdf, *, on_invalid, name, china_bounds):
     if china_bounds:
         require_crs(gdf, name=name)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
@@ -257,7 +264,7 @@ def validate_geometries(
             details = [{"row": label, "problem": p, "reason": r}
                        for label, p, r in zip(gdf.index[affected], problem[affected], reason[affected])]
             raise InvalidGeometryError(en, message_zh=zh, details=details)
-        warnings.warn(en, UserWarning, stacklevel=2)
+        warnings.warn(en, UserWarning, stacklevel=3)
     return gdf, report
 
 

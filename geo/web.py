@@ -6,6 +6,7 @@ shows, and the GeoJSON shrinks accordingly.  Analysis never runs on these copies
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import geopandas as gpd
@@ -85,13 +86,27 @@ def viewport_filter(gdf_display: gpd.GeoDataFrame, bounds: Sequence[float]) -> g
     return gdf_display.iloc[np.sort(hits)]
 
 
-def to_geojson_bytes(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None = None) -> bytes:
+def _reround(texts: np.ndarray, decimals: int) -> list:
+    """Re-print the few coordinates GEOS writes with 17 digits (120.50712300000001) at ``decimals``."""
+    long_number = re.compile(r"-?\d+\.\d{%d,}" % (decimals + 3))
+    present = [t for t in texts if t is not None]
+    if not present:
+        return list(texts)
+    joined = long_number.sub(lambda m: repr(round(float(m.group()), decimals)), "\n".join(present))
+    fixed = iter(joined.split("\n"))
+    return [next(fixed) if t is not None else None for t in texts]
+
+
+def to_geojson_bytes(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None = None, *,
+                     decimals: int | None = 6) -> bytes:
     """Compact GeoJSON FeatureCollection (UTF-8, no indent) of ``columns`` and the geometry.
 
     Geometries are written by GEOS (``shapely.to_geojson``) and properties by pandas'
     JSON writer, both vectorised; only the string assembly walks the rows.  NaN becomes
     ``null``, dates ISO 8601, text stays UTF-8 (HTML escaping is the map's job).  Null
-    and empty geometries are written as ``null``.
+    and empty geometries are written as ``null``.  With ``decimals``, the coordinates
+    that GEOS prints with 17 significant digits (about 0.15 % of already-rounded ones)
+    are re-printed rounded, so quantized copies stay short.
 
     Raises
     ------
@@ -111,6 +126,8 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None = None
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     geoms = np.where(shapely.is_empty(geoms), None, geoms)
     geo_json = shapely.to_geojson(geoms)
+    if decimals is not None:
+        geo_json = _reround(geo_json, decimals)
     n = len(gdf)
     if n == 0:
         return b'{"type":"FeatureCollection","features":[]}'
