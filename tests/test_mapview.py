@@ -1,0 +1,264 @@
+"""build_map renders offline HTML: local assets only, escaped tooltips, a legend that matches the styling."""
+from __future__ import annotations
+
+import re
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import pytest
+from jinja2.utils import htmlsafe_json_dumps
+from shapely.geometry import LineString, Point, box
+
+from geo.errors import CRSMismatchError, MissingCRSError, ParameterError, PlannerError
+from ui.mapview import BASEMAPS, STYLE_BY, Legend, build_map, display_columns, plot_colors
+from ui.offline import DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, use_local_assets
+
+CDN_HOSTS = ("unpkg", "jsdelivr", "cdnjs", "code.jquery.com", "netdna.bootstrapcdn.com", "maxcdn",
+             "cloudflare", "googleapis", "d3js.org")
+EVIL = "<script>alert(1)</script>"
+EVIL_IMG = '"><img src=x onerror=alert(2)>'
+
+
+@pytest.fixture
+def layers():
+    """Two townships and three plots near Ruian (EPSG:4326), hand-checkable."""
+    tw = gpd.GeoDataFrame(
+        {"code": ["330381001", "330381002"], "name": ["安阳街道", EVIL], "kind": ["街道", "镇"]},
+        geometry=[box(120.60, 27.75, 120.65, 27.80), box(120.65, 27.75, 120.70, 27.80)], crs=4326,
+    )
+    pl = gpd.GeoDataFrame(
+        {"plot_id": ["P000001", EVIL_IMG, "P000003"], "land_use": ["0601", "0604", "0701"],
+         "status": ["in_use", "idle", "halted"], "area_m2": [6666.67, 1000.0, None],
+         "far": [1.2, 0.5, None], "township_code": ["330381001", "330381002", None]},
+        geometry=[box(120.61, 27.76, 120.62, 27.77), box(120.66, 27.76, 120.67, 27.77),
+                  box(120.68, 27.78, 120.69, 27.79)], crs=4326,
+    )
+    return {"townships": tw, "plots": pl}
+
+
+def _geojson(m: folium.Map, name: str) -> folium.GeoJson:
+    def walk(el):
+        yield el
+        for c in el._children.values():
+            yield from walk(c)
+    hits = [e for e in walk(m) if isinstance(e, folium.GeoJson) and e.options.get("planner_layer") == name]
+    assert len(hits) == 1, f"expected one GeoJson for {name}, got {len(hits)}"
+    return hits[0]
+
+
+def _legend(m: folium.Map) -> Legend:
+    legends = [c for c in m._children.values() if isinstance(c, Legend)]
+    assert len(legends) == 1
+    return legends[0]
+
+
+# --- offline assets ------------------------------------------------------------------------------
+def test_every_vendored_asset_exists_on_disk():
+    for url, rel in LOCAL_ASSETS.items():
+        assert (STATIC_DIR / rel).is_file(), f"{rel} (for {url}) is missing from static/"
+
+
+def test_map_links_only_local_static_urls(layers):
+    m = build_map(layers)
+    html = m.get_root().render()
+    assert '<script src="/app/static/leaflet-1.9.3/leaflet.js"></script>' in html
+    assert '<link rel="stylesheet" href="/app/static/leaflet-1.9.3/leaflet.css"/>' in html
+    for host in CDN_HOSTS:
+        assert host not in html, host
+    # with no base map nothing at all points off the server
+    assert re.findall(r"https?://", html) == []
+    links = asset_links(m)  # what streamlit-folium collects and injects into its iframe
+    assert links and all(u.startswith(DEFAULT_BASE_URL) for u in links)
+    for u in links:
+        assert (STATIC_DIR / u[len(DEFAULT_BASE_URL):]).is_file()
+
+
+def test_no_branca_colormap_since_streamlit_folium_would_add_d3_from_a_cdn(layers):
+    import branca.colormap
+
+    def walk(el):
+        yield el
+        for c in el._children.values():
+            yield from walk(c)
+    assert not any(isinstance(e, branca.colormap.ColorMap) for e in walk(build_map(layers)))
+
+
+def test_plugins_are_localised_and_unvendored_ones_refused():
+    m = folium.Map(tiles=None)
+    folium.plugins.Draw().add_to(m)
+    folium.plugins.Fullscreen().add_to(m)
+    use_local_assets(m, "/base/app/static/")
+    assert "/base/app/static/leaflet-draw-1.0.2/leaflet.draw.js" in asset_links(m)
+    assert use_local_assets(m, "/base/app/static/") is m  # idempotent
+    folium.plugins.MeasureControl().add_to(m)
+    with pytest.raises(PlannerError, match="MeasureControl loads https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure"):
+        use_local_assets(m)
+
+
+def test_static_base_url_follows_streamlit_base_path():
+    assert static_base_url("") == "/app/static/"
+    assert static_base_url("planner") == "/planner/app/static/"
+    assert static_base_url("/a/b/") == "/a/b/app/static/"
+
+
+def test_static_url_is_used_for_every_link(layers):
+    html = build_map(layers, static_url="/planner/app/static/").get_root().render()
+    assert '<script src="/planner/app/static/leaflet-1.9.3/leaflet.js"></script>' in html
+    assert 'src="/app/static/' not in html
+
+
+# --- escaping ------------------------------------------------------------------------------------
+def test_tooltip_values_are_html_escaped(layers):
+    m = build_map(layers)
+    tw = _geojson(m, "townships").data["features"]
+    assert tw[1]["properties"]["name"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    pl = _geojson(m, "plots").data["features"]
+    assert pl[1]["properties"]["plot_id"] == "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"
+    html = m.get_root().render()
+    assert htmlsafe_json_dumps("&lt;script&gt;alert(1)&lt;/script&gt;") in html
+    assert "<script>alert(1)" not in html and "alert(1)</script>" not in html
+    assert "<img src=x" not in html
+
+
+def test_tooltip_formats_area_in_mu_and_labels_from_schema(layers):
+    m = build_map(layers)
+    props = [f["properties"] for f in _geojson(m, "plots").data["features"]]
+    assert props[0]["area_m2"] == "10.00 亩"  # 6666.67 m² / 666.667
+    assert props[2]["area_m2"] == "—"  # missing stays visible as missing
+    assert props[0]["land_use"] == "0601 工业用地"
+    assert props[0]["status"] == "在用"
+    assert props[0]["township_code"] == "安阳街道"
+    tooltip = next(iter(_geojson(m, "plots")._children.values()))
+    assert tooltip.aliases[:2] == ["地块编号", "用地分类(GB/T 21010)"]
+    en = build_map(layers, lang="en")
+    assert [f["properties"]["status"] for f in _geojson(en, "plots").data["features"]] == ["In use", "Idle", "Halted"]
+
+
+# --- styling and legend --------------------------------------------------------------------------
+def test_plot_colours_by_land_use():
+    frame = gpd.GeoDataFrame({"land_use": ["0601", "0604", "0701", None]}, geometry=[Point(0, 0)] * 4, crs=4326)
+    assert plot_colors(frame).tolist() == ["#BB9674", "#8761D3", "#b5b5b5", "#b5b5b5"]
+
+
+@pytest.mark.parametrize("style_by", list(STYLE_BY))
+def test_legend_colours_match_the_plot_styles(layers, style_by):
+    m = build_map(layers, style_by=style_by)
+    geo = _geojson(m, "plots")
+    drawn = [geo.style_function(f)["fillColor"] for f in geo.data["features"]]
+    style = STYLE_BY[style_by]
+    values = layers["plots"][style.field].tolist()
+    legend = _legend(m).colors()
+    for value, colour in zip(values, drawn):
+        entry = next(((c, k) for v, c, k in style.classes if v == value), None)
+        label = style.label(value, entry[1], "zh") if entry else None
+        if entry is None:
+            assert colour == style.other and legend[next(l for l, c in legend.items() if c == style.other)] == colour
+        else:
+            assert legend[label] == colour == entry[0]
+    html = m.get_root().render()
+    for _, colour, _ in style.classes:
+        assert f'data-color=\\"{colour}\\"' in html
+
+
+def test_land_use_legend_has_the_planning_colours(layers):
+    legend = _legend(build_map(layers)).colors()
+    assert legend["0601 工业用地"] == "#BB9674"
+    assert legend["0604 仓储用地"] == "#8761D3"
+    assert _legend(build_map(layers, lang="en")).colors()["0601 Industrial"] == "#BB9674"
+
+
+def test_legend_escapes_labels():
+    html = Legend("图例", [("s", [("#000000", EVIL, "fill")])]).to_html()
+    assert EVIL not in html and "&lt;script&gt;" in html
+
+
+# --- layers, control, canvas ---------------------------------------------------------------------
+def test_layers_are_toggleable_groups_with_a_control_on_canvas(layers):
+    html = build_map(layers).get_root().render()
+    assert "L.control.layers" in html
+    assert '"preferCanvas": true' in html
+    for label in ("镇街", "地块"):
+        assert htmlsafe_json_dumps(label)[1:-1] in html
+    html_en = build_map(layers, lang="en").get_root().render()
+    assert '"Plots"' in html_en and '"Townships"' in html_en
+
+
+def test_visible_controls_initial_visibility(layers):
+    m = build_map(layers, visible=["plots"])
+    groups = {c.layer_name: c for c in m._children.values() if isinstance(c, folium.FeatureGroup)}
+    assert groups["地块"].show is True and groups["镇街"].show is False
+
+
+def test_points_and_lines_are_drawn_as_circle_markers_and_lines():
+    infra = gpd.GeoDataFrame(
+        {"feature_id": ["R1", "S1"], "kind": ["expressway", "rail_station"], "name": ["G15", "瑞安站"]},
+        geometry=[LineString([(120.6, 27.7), (120.7, 27.8)]), Point(120.65, 27.75)], crs=4326,
+    )
+    html = build_map({"infrastructure": infra}).get_root().render()
+    assert "new L.CircleMarker(latlng, opts)" in html
+    assert '"LineString"' in html
+
+
+def test_display_columns_cover_tooltip_and_style_fields():
+    cols = display_columns("plots")
+    assert {"plot_id", "land_use", "status"} <= set(cols)
+    assert display_columns("city_outline") is None
+
+
+def test_empty_layer_dict_gives_an_empty_map():
+    html = build_map({}).get_root().render()
+    assert "L.map" in html
+
+
+# --- base maps -----------------------------------------------------------------------------------
+def test_default_has_no_tiles_and_a_plain_background(layers):
+    html = build_map(layers).get_root().render()
+    assert "L.tileLayer" not in html
+    assert ".leaflet-container { background: #f3f1ea; }" in html
+
+
+def test_osm_basemap(layers):
+    html = build_map(layers, basemap="osm").get_root().render()
+    assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in html
+
+
+@pytest.mark.parametrize("basemap, tiles", [("tianditu_vec", ("vec", "cva")), ("tianditu_img", ("img", "cia"))])
+def test_tianditu_basemaps(layers, basemap, tiles):
+    m = build_map(layers, basemap=basemap, tianditu_key="0123456789abcdef0123456789abcdef")
+    urls = [c.tiles for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    assert urls == [
+        f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
+        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+        "&tk=0123456789abcdef0123456789abcdef"
+        for layer in tiles
+    ]
+    html = m.get_root().render()
+    for layer in tiles:
+        assert f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS" in html
+    assert '"subdomains": "01234567"' in html
+
+
+def test_tianditu_needs_a_key(layers):
+    with pytest.raises(ParameterError, match="needs a Tianditu key"):
+        build_map(layers, basemap="tianditu_vec")
+    with pytest.raises(ParameterError, match="needs a Tianditu key"):
+        build_map(layers, basemap="tianditu_img", tianditu_key="abc&x=<y>")
+
+
+def test_unknown_choices_are_refused_with_the_list(layers):
+    with pytest.raises(ParameterError, match=re.escape(str(list(BASEMAPS)))):
+        build_map(layers, basemap="google")
+    with pytest.raises(ParameterError, match="style_by='score' is not one of"):
+        build_map(layers, style_by="score")
+    with pytest.raises(ValueError, match="lang='fr' is not supported"):
+        build_map(layers, lang="fr")
+
+
+# --- CRS -----------------------------------------------------------------------------------------
+def test_layers_must_be_wgs84_display_copies(layers):
+    with pytest.raises(CRSMismatchError, match="EPSG:4549, but the map needs EPSG:4326"):
+        build_map({"plots": layers["plots"].to_crs(4549)})
+    naive = layers["plots"].set_crs(None, allow_override=True)
+    with pytest.raises(MissingCRSError, match="has no CRS"):
+        build_map({"plots": naive})

@@ -1,0 +1,528 @@
+"""The planner's map as a pure function: layers in (EPSG:4326 display copies), ``folium.Map`` out.
+
+:func:`build_map` knows nothing of Streamlit, files or the workspace: it is tested by
+rendering HTML.  It is put together from parts that the full app (issue 5) reuses when it
+keeps one base map mounted and sends layers as dynamic feature groups:
+
+- :func:`base_map` — the empty map: view, base tiles (none by default), background;
+- :func:`layer_group` — one layer as a toggleable ``FeatureGroup`` with its style and tooltip;
+- :class:`Legend` — an HTML legend drawn from the same style tables that colour the layers.
+
+Every attribute value shown in a tooltip is HTML-escaped here, because folium's
+``GeoJsonTooltip`` inserts property values with ``innerHTML`` in the browser.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+from urllib.parse import quote
+
+import branca.element
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from geo.errors import CRSMismatchError, MissingCRSError, ParameterError
+from geo.units import m2_to_mu
+from layers.codes import industry_name
+from layers.schema import SPECS
+from ui.i18n import check_lang, layer_label, t, value_label
+from ui.offline import DEFAULT_BASE_URL, use_local_assets
+
+__all__ = [
+    "BASEMAPS",
+    "STYLE_BY",
+    "LAYER_ORDER",
+    "LAYER_STYLES",
+    "CategoricalStyle",
+    "Legend",
+    "build_map",
+    "base_map",
+    "layer_group",
+    "plot_colors",
+    "tianditu_url",
+    "display_columns",
+]
+
+BASEMAPS = ("none", "osm", "tianditu_vec", "tianditu_img")
+# Draw order, bottom to top: areas under lines under points, big under small.
+LAYER_ORDER = ("townships", "constraints", "industrial_parks", "micro_parks", "plots", "infrastructure", "enterprises")
+# Layers that start hidden in the layer control (busy or context-only); the planner ticks them on.
+HIDDEN_BY_DEFAULT = ("constraints", "enterprises")
+BACKGROUND = "#f3f1ea"  # plain paper colour when no base map is drawn (offline default)
+
+
+@dataclass(frozen=True)
+class CategoricalStyle:
+    """Fill colours of plots by the values of one field; the legend is drawn from the same table.
+
+    ``classes`` is ``((value, colour, i18n_key_or_None), ...)``; values not listed get ``other``.
+    """
+
+    field: str
+    title_key: str
+    classes: tuple[tuple[str, str, str | None], ...]
+    other: str = "#b5b5b5"
+    other_key: str = "other"
+
+    def label(self, value: str, key: str | None, lang: str) -> str:
+        if key:
+            return f"{value} {t(key, lang)}" if self.field == "land_use" else t(key, lang)
+        return value_label(value, lang)
+
+    def colors(self, values: pd.Series) -> pd.Series:
+        """Colour per row (vectorised map; unmatched and missing values get ``other``)."""
+        table = {value: colour for value, colour, _ in self.classes}
+        return values.astype("object").map(table).fillna(self.other).astype(str)
+
+
+STYLE_BY: dict[str, CategoricalStyle] = {
+    # GB/T 21010 land-use codes: 0601 industrial, 0604 warehousing (colours of the planning standard palette).
+    "land_use": CategoricalStyle(
+        "land_use", "style_land_use",
+        (("0601", "#BB9674", "lu_0601"), ("0604", "#8761D3", "lu_0604")),
+        other="#b5b5b5", other_key="lu_other",
+    ),
+    "status": CategoricalStyle(
+        "status", "style_status",
+        (("in_use", "#6a9f58", None), ("under_construction", "#4a7fc1", None),
+         ("halted", "#e0a030", None), ("idle", "#c0392b", None)),
+    ),
+}
+
+# Static styles of the other layers (Leaflet path options).
+LAYER_STYLES: dict[str, dict] = {
+    "townships": {"color": "#4d4d4d", "weight": 1.2, "dashArray": "4 3", "fillColor": "#ffffff", "fillOpacity": 0.0},
+    "industrial_parks": {"color": "#d35400", "weight": 2.0, "fillColor": "#f5b041", "fillOpacity": 0.12},
+    "micro_parks": {"color": "#1f6fa8", "weight": 2.0, "fillColor": "#5dade2", "fillOpacity": 0.18},
+    "plots": {"color": "#5a4632", "weight": 0.4, "fillOpacity": 0.85},
+    "constraints": {"color": "#2e8b57", "weight": 1.0, "fillColor": "#2e8b57", "fillOpacity": 0.15},
+    "infrastructure": {"color": "#555555", "weight": 2.0, "fillColor": "#555555", "fillOpacity": 0.9},
+    "enterprises": {"color": "#2c3e50", "weight": 0.8, "fillColor": "#ecf0f1", "fillOpacity": 0.9},
+    "_outline": {"color": "#111111", "weight": 2.6, "fill": False},
+    "_other": {"color": "#7f8c8d", "weight": 1.2, "fillColor": "#bdc3c7", "fillOpacity": 0.2},
+}
+# Constraint kinds get their own colours (they overlap; the legend lists them).
+CONSTRAINT_COLORS = {
+    "ecological_red_line": "#1e8449", "basic_farmland": "#b7c94a", "water_source": "#2e86c1",
+    "river_corridor": "#5dade2", "flood_zone": "#85929e", "residential": "#d98cb3",
+}
+INFRA_COLORS = {
+    "expressway": "#c0392b", "national_road": "#e67e22", "provincial_road": "#f1c40f",
+    "rail_station": "#8e44ad", "port": "#16a085", "logistics_centre": "#34495e",
+}
+# Non-core layers whose name says they are the city outline get a bold line, no fill.
+_OUTLINE_RE = re.compile(r"(outline|boundary|city|county|admin)", re.IGNORECASE)
+
+# Tooltip fields per core layer (display order); values formatted by _format_column.
+TOOLTIP_FIELDS: dict[str, tuple[str, ...]] = {
+    "townships": ("name", "kind", "code"),
+    "industrial_parks": ("name", "kind", "level", "leading_industries", "planned_area_m2"),
+    "micro_parks": ("name", "status", "leading_industry", "area_m2", "floor_area_m2"),
+    "plots": ("plot_id", "land_use", "status", "area_m2", "far", "industry_code", "township_code", "park_id"),
+    "enterprises": ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "plot_id"),
+    "constraints": ("kind", "name"),
+    "infrastructure": ("kind", "name"),
+}
+_CATEGORICAL = {"status", "kind"}
+_AREA_FIELDS = {"area_m2", "floor_area_m2", "planned_area_m2", "developed_area_m2", "land_area_m2"}
+_MAX_OTHER_FIELDS = 5
+
+_TIANDITU_LAYERS = {"tianditu_vec": ("vec", "cva"), "tianditu_img": ("img", "cia")}
+_TIANDITU_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _check_choice(name: str, value: str, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ParameterError(
+            f"{name}={value!r} is not one of {list(choices)}.",
+            message_zh=f"参数 {name}={value!r} 无效,可选:{list(choices)}。",
+        )
+    return value
+
+
+def _check_wgs84(name: str, gdf: gpd.GeoDataFrame) -> None:
+    if gdf.crs is None:
+        raise MissingCRSError(
+            f"Layer {name!r} has no CRS; the map needs EPSG:4326 display copies. "
+            "Set the CRS of the source and convert with gdf.to_crs(4326) (or geo.web.display_copy).",
+            message_zh=f"图层 {name} 没有坐标系;地图需要 EPSG:4326 的显示副本,请先转换。",
+        )
+    if CRS.from_user_input(gdf.crs).to_epsg() != 4326:
+        raise CRSMismatchError(
+            f"Layer {name!r} is in {gdf.crs.to_string()}, but the map needs EPSG:4326. "
+            "Convert the display copy with gdf.to_crs(4326) (or geo.web.display_copy).",
+            message_zh=f"图层 {name} 的坐标系为 {gdf.crs.to_string()},地图需要 EPSG:4326,请先转换。",
+        )
+
+
+def _esc(values: pd.Series) -> pd.Series:
+    """HTML-escape every value (strings from users' files reach the browser via innerHTML)."""
+    return values.map(lambda v: html.escape(str(v), quote=True))
+
+
+def _format_column(name: str, field: str, values: pd.Series, lang: str, township_names: Mapping[str, str]) -> pd.Series:
+    """Display strings for one tooltip column (missing → '—'); escaped by the caller."""
+    missing = values.isna()
+    if field in _AREA_FIELDS:
+        out = (m2_to_mu(pd.to_numeric(values, errors="coerce").astype(float)).round(2)
+               .map(lambda x: f"{x:,.2f} {t('mu', lang)}"))
+    elif pd.api.types.is_bool_dtype(values.dtype):
+        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+        out = values.astype("object").map({True: yes, False: no})
+    elif pd.api.types.is_float_dtype(values.dtype):
+        out = values.astype(float).round(2).map(lambda x: f"{x:,.2f}")
+    elif field == "land_use":
+        keyed = {v: k for v, _, k in STYLE_BY["land_use"].classes}
+        out = values.astype("object").map(lambda v: f"{v} {t(keyed[v], lang)}" if v in keyed else str(v))
+    elif field == "industry_code" and lang == "zh":
+        names = industry_name(values.astype("string")).astype("object").fillna("")
+        out = values.astype("object").astype(str) + " " + names.astype(str)
+    elif field == "township_code" and township_names:
+        out = values.astype("object").map(lambda v: township_names.get(v, v))
+    elif field in _CATEGORICAL:
+        out = values.astype("object").map(lambda v: value_label(str(v), lang))
+    else:
+        out = values.astype("object").astype(str)
+    return out.astype("object").where(~missing, "—")
+
+
+def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
+    if name in TOOLTIP_FIELDS:
+        return [f for f in TOOLTIP_FIELDS[name] if f in gdf.columns]
+    cols = [c for c in gdf.columns if c != gdf.geometry.name]
+    return cols[:_MAX_OTHER_FIELDS]
+
+
+def _field_label(name: str, field: str, lang: str) -> str:
+    spec = SPECS.get(name)
+    if spec is not None and field in spec.field_names:
+        f = spec.field(field)
+        # areas are shown in 亩 whatever the stored unit
+        return f.label(lang, with_unit=field not in _AREA_FIELDS)
+    return field
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> dict:
+    """GeoJSON dict with positional string ids ("0", "1", ...) used by the style switch."""
+    frame = gpd.GeoDataFrame(props.reset_index(drop=True), geometry=gdf.geometry.reset_index(drop=True), crs=gdf.crs)
+    return frame.to_geo_dict(na="null", show_bbox=False, drop_id=False)
+
+
+def display_columns(name: str) -> list[str] | None:
+    """Attribute columns the map needs for layer ``name`` (tooltip + styling); None = let the map choose.
+
+    A loader reads only these, so the browser never receives the rest of a layer's attributes.
+    """
+    if name not in TOOLTIP_FIELDS:
+        return None
+    cols = list(TOOLTIP_FIELDS[name])
+    extra = {"plots": [s.field for s in STYLE_BY.values()], "constraints": ["kind"], "infrastructure": ["kind"]}
+    cols += [c for c in extra.get(name, []) if c not in cols]
+    return cols
+
+
+def plot_colors(plots: pd.DataFrame, style_by: str = "land_use") -> pd.Series:
+    """Fill colour of each plot under ``style_by`` (a key of :data:`STYLE_BY`), on ``plots.index``."""
+    style = STYLE_BY[_check_choice("style_by", style_by, STYLE_BY)]
+    if style.field not in plots.columns:
+        return pd.Series(style.other, index=plots.index)
+    return style.colors(plots[style.field])
+
+
+def _feature_colors(name: str, gdf: gpd.GeoDataFrame, style_by: str) -> pd.Series | None:
+    """Per-feature fill colour for layers whose colour depends on an attribute, else None."""
+    if name == "plots":
+        return plot_colors(gdf, style_by)
+    if name == "constraints" and "kind" in gdf.columns:
+        return gdf["kind"].astype("object").map(CONSTRAINT_COLORS).fillna(LAYER_STYLES["_other"]["fillColor"])
+    if name == "infrastructure" and "kind" in gdf.columns:
+        return gdf["kind"].astype("object").map(INFRA_COLORS).fillna(LAYER_STYLES["_other"]["color"])
+    return None
+
+
+def _base_style(name: str) -> dict:
+    if name in LAYER_STYLES:
+        return LAYER_STYLES[name]
+    return LAYER_STYLES["_outline"] if _OUTLINE_RE.search(name) else LAYER_STYLES["_other"]
+
+
+def tianditu_url(layer: str, key: str) -> str:
+    """WMTS tile URL template of a Tianditu Web-Mercator layer (``vec``, ``cva``, ``img``, ``cia``)."""
+    return (
+        f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+        f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}"
+        f"&tk={quote(key, safe='')}"
+    )
+
+
+# --- parts ---------------------------------------------------------------------------------------
+class _Background(branca.element.MacroElement):
+    """Plain background colour of the map container (no tiles, nothing fetched)."""
+
+    _template = branca.element.Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>.leaflet-container { background: {{ this.color }}; }</style>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, color: str = BACKGROUND):
+        super().__init__()
+        self._name = "Background"
+        self.color = color
+
+
+class Legend(branca.element.MacroElement):
+    """A legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
+
+    Parameters
+    ----------
+    title : str
+        Heading (already in the UI language).
+    sections : list of (heading, [(colour, label, kind)])
+        ``kind`` is "fill" (square swatch) or "line"; labels are escaped here.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
+            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
+            sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
+        .planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
+        .planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
+        .planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
+            vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
+        .planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create("div", "planner-legend");
+            div.innerHTML = {{ this.html_js }};
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, sections: list[tuple[str, list[tuple[str, str, str]]]]):
+        super().__init__()
+        self._name = "Legend"
+        self.title = title
+        self.sections = sections
+        self.html = self.to_html()
+        # JSON string literal for the script; "</" broken up so it can never close the <script> tag.
+        self.html_js = json.dumps(self.html).replace("</", "<\\/")
+
+    def to_html(self) -> str:
+        parts = [f"<h4>{html.escape(self.title)}</h4>"]
+        for heading, rows in self.sections:
+            parts.append(f"<h5>{html.escape(heading)}</h5>")
+            for colour, label, kind in rows:
+                cls = "sw line" if kind == "line" else "sw"
+                prop = "border-top-color" if kind == "line" else "background"
+                parts.append(
+                    f'<div><span class="{cls}" data-color="{html.escape(colour)}" '
+                    f'style="{prop}:{html.escape(colour)}"></span>{html.escape(label)}</div>'
+                )
+        return "".join(parts)
+
+    def colors(self) -> dict[str, str]:
+        """label → colour of every swatch (what a test compares with the layer styles)."""
+        return {label: colour for _, rows in self.sections for colour, label, _ in rows}
+
+
+def base_map(
+    bounds: tuple[float, float, float, float] | None = None,
+    *,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    lang: str = "zh",
+) -> folium.Map:
+    """The empty map: canvas renderer, scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
+
+    ``basemap="none"`` (default) draws a plain background and fetches nothing; "osm" and the
+    Tianditu layers need internet (Tianditu also a key, ``tk``).
+    """
+    check_lang(lang)
+    _check_choice("basemap", basemap, BASEMAPS)
+    if bounds is not None and not np.all(np.isfinite(bounds)):
+        bounds = None
+    center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [27.78, 120.63]  # Ruian
+    m = folium.Map(location=center, zoom_start=11, tiles=None, prefer_canvas=True, control_scale=True,
+                   min_zoom=5, max_zoom=19)
+    if basemap == "none":
+        _Background().add_to(m)
+    elif basemap == "osm":
+        folium.TileLayer("OpenStreetMap", name=t("basemap_osm", lang), control=False, max_zoom=19).add_to(m)
+    else:
+        if not tianditu_key or not _TIANDITU_KEY_RE.match(tianditu_key):
+            raise ParameterError(
+                f"basemap={basemap!r} needs a Tianditu key (tk): got {tianditu_key!r}. "
+                "Set TIANDITU_KEY in the environment or .streamlit/secrets.toml, or use basemap='none'.",
+                message_zh=t("tianditu_no_key", "zh"),
+            )
+        image, labels = _TIANDITU_LAYERS[basemap]
+        attr = "© 天地图 Tianditu"
+        for layer, overlay in ((image, False), (labels, True)):
+            folium.TileLayer(tiles=tianditu_url(layer, tianditu_key), attr=attr, name=f"tianditu_{layer}",
+                             subdomains="01234567", max_zoom=18, overlay=overlay, control=False).add_to(m)
+    if bounds:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    return m
+
+
+def layer_group(
+    name: str,
+    gdf: gpd.GeoDataFrame,
+    *,
+    lang: str = "zh",
+    style_by: str = "land_use",
+    show: bool | None = None,
+    township_names: Mapping[str, str] | None = None,
+) -> folium.FeatureGroup:
+    """One layer as a toggleable ``FeatureGroup`` holding a styled ``GeoJson`` with an escaped tooltip.
+
+    Only the tooltip columns and the geometry are sent to the browser.  Polygons and lines use
+    the map's canvas renderer; points are drawn as circle markers (also on canvas).
+    """
+    check_lang(lang)
+    _check_choice("style_by", style_by, STYLE_BY)
+    _check_wgs84(name, gdf)
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    names = township_names or {}
+    cols = _tooltip_columns(name, gdf)
+    props = pd.DataFrame(
+        {c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index
+    )
+    label = layer_label(name, lang)
+    group = folium.FeatureGroup(name=html.escape(label), show=(name not in HIDDEN_BY_DEFAULT) if show is None else show)
+
+    base = dict(_base_style(name))
+    colors = _feature_colors(name, gdf, style_by)
+    if colors is not None:
+        by_id = dict(zip(map(str, range(len(gdf))), colors.to_numpy()))
+        colour_key = "color" if name == "infrastructure" else "fillColor"
+
+        def style(feature, _by_id=by_id, _base=base, _key=colour_key):
+            out = dict(_base)
+            out[_key] = _by_id.get(str(feature.get("id")), _base.get(_key, "#999999"))
+            if _key == "color" and name == "infrastructure":
+                out["fillColor"] = out["color"]
+            return out
+    else:
+        def style(feature, _base=base):
+            return _base
+
+    aliases = [html.escape(_field_label(name, c, lang)) for c in cols]
+    tooltip = folium.GeoJsonTooltip(fields=cols, aliases=aliases, sticky=True) if cols else None
+    has_points = bool(gdf.geom_type.isin(["Point", "MultiPoint"]).any())
+    marker = folium.CircleMarker(radius=3 if name == "enterprises" else 5) if has_points else None
+    folium.GeoJson(
+        _feature_collection(gdf, props), name=html.escape(label), style_function=style, tooltip=tooltip,
+        marker=marker, smooth_factor=1.0,
+        # L.geoJson option naming the layer: lets browser tests and later page scripts find it in map._layers
+        planner_layer=name,
+    ).add_to(group)
+    return group
+
+
+def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) -> Legend:
+    sections: list[tuple[str, list[tuple[str, str, str]]]] = []
+    if "plots" in layers:
+        style = STYLE_BY[style_by]
+        rows = [(colour, style.label(value, key, lang), "fill") for value, colour, key in style.classes]
+        rows.append((style.other, t(style.other_key, lang), "fill"))
+        sections.append((f"{layer_label('plots', lang)} · {t(style.title_key, lang)}", rows))
+    rows = [(LAYER_STYLES["_outline"]["color"], layer_label(n, lang), "line")
+            for n in layers if n not in SPECS and _OUTLINE_RE.search(n)]
+    rows += [(LAYER_STYLES[n]["color"], layer_label(n, lang), "line") for n in ("townships",) if n in layers]
+    rows += [(LAYER_STYLES[n]["fillColor"], layer_label(n, lang), "fill")
+             for n in ("industrial_parks", "micro_parks") if n in layers]
+    if rows:
+        sections.append((t("layers", lang), rows))
+    for name, table in (("constraints", CONSTRAINT_COLORS), ("infrastructure", INFRA_COLORS)):
+        if name in layers and "kind" in layers[name].columns:
+            present = [k for k in table if k in set(layers[name]["kind"].dropna().astype(str))]
+            kind = "fill" if name == "constraints" else "line"
+            sections.append((layer_label(name, lang), [(table[k], value_label(k, lang), kind) for k in present]))
+    return Legend(t("legend", lang), sections)
+
+
+def _ordered(layers: Mapping[str, gpd.GeoDataFrame]) -> list[str]:
+    rank = {n: i for i, n in enumerate(LAYER_ORDER)}
+    # outlines first (bottom), then core layers in LAYER_ORDER, then other layers by name
+    return sorted(layers, key=lambda n: (0 if n not in rank and _OUTLINE_RE.search(n) else 1,
+                                         rank.get(n, len(rank)), n))
+
+
+def build_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    lang: str = "zh",
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    style_by: str = "land_use",
+    visible: Iterable[str] | None = None,
+    static_url: str = DEFAULT_BASE_URL,
+) -> folium.Map:
+    """The planner's map: every layer as a toggleable group, plots coloured by ``style_by``, a legend.
+
+    Parameters
+    ----------
+    layers : mapping of str to GeoDataFrame
+        Display copies in EPSG:4326 (``geo.web.display_copy``), keyed by layer name.
+    lang : {"zh", "en"}
+        Language of layer names, tooltip labels and the legend.
+    basemap : {"none", "osm", "tianditu_vec", "tianditu_img"}
+        "none" (default) needs no network; the others fetch tiles.
+    tianditu_key : str, optional
+        Tianditu ``tk``; required by the Tianditu base maps.
+    style_by : {"land_use", "status"}
+        Plot attribute that picks the fill colour (:data:`STYLE_BY`).
+    visible : iterable of str, optional
+        Layers shown initially (default: all but :data:`HIDDEN_BY_DEFAULT`).
+    static_url : str
+        URL prefix of the vendored ``static/`` folder; every JS/CSS link points there.
+
+    Returns
+    -------
+    folium.Map
+        Fitted to the union of the layers' bounds, with a ``LayerControl`` and a legend.
+    """
+    check_lang(lang)
+    _check_choice("style_by", style_by, STYLE_BY)
+    for name, gdf in layers.items():
+        _check_wgs84(name, gdf)
+    non_empty = [g for g in layers.values() if len(g)]
+    bounds = None
+    if non_empty:
+        b = np.array([g.total_bounds for g in non_empty])
+        bounds = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang)
+    township_names: dict[str, str] = {}
+    if "townships" in layers and {"code", "name"} <= set(layers["townships"].columns):
+        tw = layers["townships"]
+        township_names = dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
+    shown = set(visible) if visible is not None else None
+    for name in _ordered(layers):
+        show = None if shown is None else name in shown
+        layer_group(name, layers[name], lang=lang, style_by=style_by, show=show,
+                    township_names=township_names).add_to(m)
+    _legend(layers, style_by, lang).add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    return use_local_assets(m, static_url)

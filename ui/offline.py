@@ -1,0 +1,130 @@
+"""Offline map assets: point every Leaflet/folium JS and CSS link at files vendored under ``static/``.
+
+folium writes CDN links (jsdelivr, cdnjs, code.jquery.com, netdna.bootstrapcdn.com) into each
+element's ``default_js`` / ``default_css``.  Planning offices on a government intranet
+(政务内网) have no internet, so the map must load everything from the app itself.  Streamlit
+serves the repository's ``static/`` folder at ``/app/static/`` when
+``[server] enableStaticServing = true`` (``.streamlit/config.toml``).
+
+streamlit-folium does not bundle Leaflet: its component frontend collects ``default_js`` /
+``default_css`` from every element of the map tree and inserts them as ``<script>`` /
+``<link>`` tags inside its iframe.  Rewriting those attributes on the element *instances*
+(not on the folium classes, which would change every map in the process) therefore covers
+both a plain ``Map.get_root().render()`` and ``st_folium``.
+
+:func:`use_local_assets` refuses a link it has no local copy for, so a new plugin cannot
+silently reintroduce a CDN: vendor it (static/README.md says how) and add it to
+:data:`LOCAL_ASSETS`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import branca.element
+import folium
+
+from geo.errors import PlannerError
+
+__all__ = ["LOCAL_ASSETS", "STATIC_DIR", "DEFAULT_BASE_URL", "use_local_assets", "asset_links", "static_base_url"]
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+DEFAULT_BASE_URL = "/app/static/"
+
+# CDN URL that folium 0.20 (or a plugin we use) writes → file under static/ (see static/README.md).
+LOCAL_ASSETS: dict[str, str] = {
+    # folium.Map default_js
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet-1.9.3/leaflet.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap-5.2.2/js/bootstrap.bundle.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js":
+        "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.js",
+    # folium.Map default_css
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet-1.9.3/leaflet.css",
+    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap-5.2.2/css/bootstrap.min.css",
+    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css":
+        "bootstrap-glyphicons-3.4.1/css/bootstrap-glyphicons.css",
+    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
+        "fontawesome-free-6.2.0/css/all.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
+        "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.css",
+    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css":
+        "folium-0.20.0/leaflet.awesome.rotate.min.css",
+    # folium.plugins.Draw (issue 5: draw a rectangle or polygon to select plots)
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw-1.0.2/leaflet.draw.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw-1.0.2/leaflet.draw.css",
+    # folium.plugins.Fullscreen (the npm package ships only the unminified file)
+    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js":
+        "leaflet.fullscreen-3.0.0/Control.FullScreen.js",
+    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css":
+        "leaflet.fullscreen-3.0.0/Control.FullScreen.css",
+}
+
+
+_LOCAL_FILES = tuple(sorted(set(LOCAL_ASSETS.values()), key=len, reverse=True))
+
+
+def static_base_url(base_url_path: str = "") -> str:
+    """The URL prefix of ``static/`` for an app served under Streamlit's ``server.baseUrlPath``.
+
+    >>> static_base_url("")
+    '/app/static/'
+    >>> static_base_url("/planner/")
+    '/planner/app/static/'
+    """
+    prefix = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
+    return f"{prefix}{DEFAULT_BASE_URL}"
+
+
+def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
+    yield element
+    for child in list(element._children.values()):
+        yield from _walk(child)
+
+
+def _local(url: str, base_url: str, owner: str) -> str:
+    for rel in _LOCAL_FILES:  # already rewritten, maybe under another base: re-point it
+        if url.endswith("/" + rel):
+            return base_url + rel
+    try:
+        rel = LOCAL_ASSETS[url]
+    except KeyError:
+        raise PlannerError(
+            f"{owner} loads {url}, which has no vendored copy under static/; the map must work offline. "
+            "Vendor the file (see static/README.md) and add it to ui.offline.LOCAL_ASSETS.",
+            message_zh=f"地图组件 {owner} 需要在线资源 {url},但 static/ 下没有本地副本;"
+            "请按 static/README.md 放入本地文件并登记到 ui.offline.LOCAL_ASSETS。",
+        ) from None
+    return base_url + rel
+
+
+def use_local_assets(m: folium.Map, base_url: str = DEFAULT_BASE_URL) -> folium.Map:
+    """Rewrite every JS/CSS link of ``m`` and its descendants to the vendored copy under ``base_url``.
+
+    Call it after the last element is added (elements added later keep their CDN links).
+    Returns ``m`` (modified in place; idempotent).
+
+    Raises
+    ------
+    PlannerError
+        An element links a file that is not vendored (the message names the element and URL).
+    """
+    if not base_url.endswith("/"):
+        base_url += "/"
+    for el in _walk(m):
+        if hasattr(el, "default_js") or hasattr(el, "default_css"):  # folium JSCSSMixin and lookalikes
+            owner = type(el).__name__
+            js = [(name, _local(url, base_url, owner)) for name, url in getattr(el, "default_js", [])]
+            css = [(name, _local(url, base_url, owner)) for name, url in getattr(el, "default_css", [])]
+            el.default_js = js
+            el.default_css = css
+    return m
+
+
+def asset_links(m: folium.Map) -> list[str]:
+    """Every JS/CSS URL that ``m`` will make the browser load (what streamlit-folium collects)."""
+    out: list[str] = []
+    for el in _walk(m):
+        out += [url for _, url in getattr(el, "default_js", [])]
+        out += [url for _, url in getattr(el, "default_css", [])]
+    return list(dict.fromkeys(out))
