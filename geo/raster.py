@@ -231,7 +231,8 @@ def slope_degrees(dem: np.ndarray, transform: Affine) -> np.ndarray:
         slope = atan(√((∂z/∂x)² + (∂z/∂y)²)) in degrees.
 
     Edges are computed by padding the DEM with its linear extrapolation (2·edge − next),
-    which keeps planes exact up to the border; NaN cells propagate to their neighbours.
+    which keeps planes exact up to the border; a NaN cell is NaN in the result and makes
+    its 8 neighbours NaN.
 
     Parameters
     ----------
@@ -252,4 +253,6 @@ def slope_degrees(dem: np.ndarray, transform: Affine) -> np.ndarray:
     g, h, i = p[2:, :-2], p[2:, 1:-1], p[2:, 2:]
     dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * dx)
     dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * dy)
-    return np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    slope[np.isnan(z)] = np.nan  # Horn ignores the centre cell; a nodata cell has no slope
+    return slope
