@@ -652,7 +652,7 @@ def _enterprises(rng, plots) -> gpd.GeoDataFrame:
     }, geometry=pts, crs=WORKING_CRS)
     # Land holder on every held plot.
     plots["land_holder"] = np.where(plot_holder >= 0, codes[:n_h][np.maximum(plot_holder, 0)], None)
-    plots.drop(columns="_vacant", inplace=True)
+    del plots["_vacant"]
     return ent
 
 

@@ -33,11 +33,13 @@ __all__ = [
     "TOWNSHIP_KINDS",
     "get_spec",
     "conform",
+    "cast_fields",
     "labels",
 ]
 
-# dtype names used in specs; "date" is stored as a GeoPackage DATE and read as datetime64.
+# dtype names used in specs; "date" is stored as a GeoPackage DATE and read as datetime64[ms].
 _DTYPES = {"string", "int64", "float64", "bool", "date"}
+DATE_DTYPE = "datetime64[ms]"
 
 TOWNSHIP_KINDS = ("街道", "镇", "乡")
 PLOT_STATUSES = ("in_use", "halted", "idle", "under_construction")
@@ -254,8 +256,17 @@ def _cast(series: pd.Series, dtype: str) -> pd.Series:
     if dtype == "bool":
         return series.astype("boolean")
     if dtype == "date":
-        return pd.to_datetime(series, errors="coerce")
+        return pd.to_datetime(series, errors="coerce").astype(DATE_DTYPE)
     raise AssertionError(dtype)
+
+
+def cast_fields(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Cast the spec fields present in ``df`` to their spec dtypes (in place of GDAL's guesses); no checks."""
+    spec = get_spec(name)
+    for f in spec.fields:
+        if f.name in df.columns:
+            df[f.name] = _cast(df[f.name], f.dtype)
+    return df
 
 
 def conform(gdf: gpd.GeoDataFrame, name: str, *, strict: bool = True) -> gpd.GeoDataFrame:

@@ -34,7 +34,7 @@ from pyproj import CRS
 
 from geo.errors import CRSMismatchError, LayerNotFoundError, MissingCRSError, SchemaError, WorkspaceError
 from geo.io import atomic_path, check_sqlite_integrity, write_gpkg_layers
-from layers.schema import RASTER_KINDS, SPECS, conform
+from layers.schema import RASTER_KINDS, SPECS, cast_fields, conform
 
 __all__ = ["Workspace", "DEFAULT_CRS", "LayerMeta"]
 
@@ -218,17 +218,7 @@ class Workspace:
             raise self._not_found(name)
         df = pyogrio.read_dataframe(self.path, layer=name, bbox=bbox, columns=columns, where=where, use_arrow=False)
         if name in SPECS:
-            spec = SPECS[name]
-            for f in spec.fields:
-                if f.name in df.columns:
-                    if f.dtype == "bool":
-                        df[f.name] = df[f.name].astype("boolean")
-                    elif f.dtype == "int64":
-                        df[f.name] = pd.to_numeric(df[f.name]).astype("Int64")
-                    elif f.dtype == "string":
-                        df[f.name] = df[f.name].astype("string")
-                    elif f.dtype == "date":
-                        df[f.name] = pd.to_datetime(df[f.name])
+            cast_fields(df, name)
         return df
 
     def read_table(self, name: str) -> pd.DataFrame:

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Set up and run the planner on a fresh Debian machine.
+#   ./run.sh app            set up, build the sample workspace if missing, start the Streamlit app
+#   ./run.sh test [ARGS]    set up (Python packages, chromium, poppler, fonts) and run every test
+#   ./run.sh bench [NAME]   run the benchmarks under bench/ (printed, not asserted)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+# Debian packages: a CJK font for PDF reports, GDAL/poppler as second readers in tests,
+# Debian's chromium for the browser tests (Playwright never downloads a browser here).
+APP_DEBS=(fonts-wqy-zenhei)
+TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin)
+
+install_debs() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_python() {
+  local reqs=$1
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  # Reinstall only when the requirements changed since the last successful install.
+  local stamp="$VENV/.installed-$(cat requirements.txt "$reqs" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  app)
+    install_debs "${APP_DEBS[@]}"
+    install_python requirements.txt
+    [ -f data/ruian/ruian.gpkg ] || "$VENV/bin/python" cli.py sample
+    exec "$VENV/bin/streamlit" run app.py --server.headless true "${@:2}"
+    ;;
+  test)
+    install_debs "${TEST_DEBS[@]}"
+    install_python requirements-dev.txt
+    exec "$VENV/bin/python" -m pytest "${@:2}"
+    ;;
+  bench)
+    install_python requirements-dev.txt
+    for b in bench/bench_${2:-*}.py; do echo "== $b"; "$VENV/bin/python" "$b"; done
+    ;;
+  *)
+    echo "usage: ./run.sh app | test [pytest args] | bench [name]" >&2
+    exit 64
+    ;;
+esac
