@@ -37,8 +37,37 @@ def cmd_sample(args) -> int:
     return 0
 
 
+# --- evaluate -----------------------------------------------------------------------------
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="run 亩均 evaluation, low-efficiency rules, redevelopment and park analyses")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--preset", default="ruian_default", help="parameter preset in data/presets (default %(default)s)")
+    p.add_argument("--run-id", default=None, help="id of the stored run (default: a timestamp)")
+    p.add_argument("--as-of", default=None, help="reference date of the year-based rules, YYYY-MM-DD (default today)")
+    p.add_argument("--no-store", action="store_true", help="print the summary without storing the run")
+
+
+def cmd_evaluate(args) -> int:
+    from analysis import pipeline
+    from analysis.params import load_preset
+    from layers.workspace import Workspace
+
+    params = load_preset(args.preset)  # unknown preset → ParameterError listing the known ones
+    ws = Workspace.open(args.workspace, readonly=args.no_store)
+    if args.no_store:
+        layers = {n: ws.read(n) for n in pipeline.INPUT_LAYERS if ws.has_layer(n)}
+        result = pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=args.as_of)
+        print(f"preset {params.name} (not stored)")
+    else:
+        run_id, result = pipeline.run(ws, params, run_id=args.run_id, as_of=args.as_of)
+        print(f"run {run_id} stored in {ws.path} (preset {params.name}; layers run_{run_id}_*)")
+    print(pipeline.summary_text(result))
+    return 0
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
+    "evaluate": (_add_evaluate, cmd_evaluate),
 }
 
 

@@ -1,0 +1,165 @@
+"""Park performance: industrial parks (工业集聚区/功能区) and micro-parks (小微企业创业园).
+
+Per park (on the parks' index):
+
+* ``area_m2`` (geometry, m²), ``plots_m2`` (Σ plot area inside: land supplied),
+  ``developed_m2`` (plots whose status is in ``developed_statuses``), ``idle_m2``,
+  ``unsupplied_m2`` = max(area − plots, 0), ``vacant_m2`` = unsupplied + idle;
+* ``n_plots``, ``n_firms`` (every firm on those plots, tenants included);
+* 亩均 aggregates of the firms evaluated there (``tax_per_mu``, ``va_per_mu`` in 万元/亩,
+  class counts ``n_A``…``n_D``);
+* leading-industry rule: ``leading_share`` = firms whose GB/T 4754 code starts with one of
+  the park's leading codes ÷ all firms; ``leading_status`` pass / fail / no_firms /
+  no_leading_industry; ``leading_shortfall_firms`` = ⌈min_share × n − n_leading⌉ (how many
+  non-leading firms would have to be replaced by leading ones to pass);
+* ``capacity_mu`` = vacant land in 亩; ``capacity_floor_m2`` = vacant × capacity FAR +
+  Σ over developed plots max(capacity FAR − FAR, 0) × area.
+
+A plot belongs to every park of the frame that contains its representative point, so a
+micro-park inside an industrial park counts for both.
+"""
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from analysis._common import check_crs, num, text
+from analysis.params import CLASSES, ParksParams
+from geo.errors import SchemaError
+from geo.units import M2_PER_MU
+
+__all__ = ["assess", "plot_membership"]
+
+
+def plot_membership(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(park position, plot position) pairs: plots whose representative point lies in the park."""
+    if len(parks) == 0 or len(plots) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pts = shapely.point_on_surface(plots.geometry.to_numpy())
+    tree = shapely.STRtree(parks.geometry.to_numpy())
+    i_pt, j_park = tree.query(pts, predicate="within")
+    return j_park.astype(np.int64), i_pt.astype(np.int64)
+
+
+def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFrame,
+           enterprises: pd.DataFrame | None = None, evaluation: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """Performance of each park of ``parks`` (industrial parks or micro-parks).
+
+    Parameters
+    ----------
+    parks : GeoDataFrame
+        ``industrial_parks`` (``leading_industries``, comma-separated codes) or ``micro_parks``
+        (``leading_industry``), projected CRS.
+    params : ParksParams
+    plots : GeoDataFrame
+        Plots with ``plot_id``, ``area_m2``, ``status``, ``far`` (same CRS).
+    enterprises : DataFrame, optional
+        Firms with ``plot_id`` and ``industry_code``: firm count and leading share.
+    evaluation : DataFrame, optional
+        Output of :func:`analysis.per_mu.evaluate`: 亩均 aggregates and class mix.
+
+    Returns
+    -------
+    GeoDataFrame on ``parks.index`` with the parks' geometry and the columns above.
+    """
+    if "park_id" not in parks.columns:
+        raise SchemaError(f"parks lack 'park_id'; present: {list(parks.columns)}", message_zh="园区图层缺少 park_id")
+    check_crs(parks, ("plots", plots))
+    k = len(parks)
+    area = shapely.area(parks.geometry.to_numpy()) if k else np.zeros(0)
+    j_park, i_plot = plot_membership(parks, plots)
+    parea = num(plots, "area_m2")[i_plot]
+    status = text(plots, "status").fillna("").to_numpy(dtype=object)[i_plot]
+    far = num(plots, "far")[i_plot]
+    developed = np.isin(status, params.developed_statuses)
+    idle = status == "idle"
+
+    def per_park(weights=None, mask=None) -> np.ndarray:
+        sel = np.ones(len(j_park), dtype=bool) if mask is None else mask
+        w = None if weights is None else np.nan_to_num(weights[sel])
+        return np.bincount(j_park[sel], weights=w, minlength=k).astype(float)
+
+    out = gpd.GeoDataFrame({"park_id": text(parks, "park_id"), "name": text(parks, "name")},
+                           geometry=parks.geometry.copy(), crs=parks.crs, index=parks.index)
+    out["area_m2"] = area
+    out["area_mu"] = area / M2_PER_MU
+    out["n_plots"] = per_park().astype("int64")
+    out["plots_m2"] = per_park(parea)
+    out["developed_m2"] = per_park(parea, developed)
+    out["idle_m2"] = per_park(parea, idle)
+    out["unsupplied_m2"] = np.maximum(area - out["plots_m2"].to_numpy(), 0.0)
+    out["vacant_m2"] = out["unsupplied_m2"] + out["idle_m2"]
+    out["developed_share"] = np.where(area > 0, out["developed_m2"] / np.where(area > 0, area, 1), np.nan)
+    upgrade = np.maximum(params.capacity_far - np.nan_to_num(far, nan=params.capacity_far), 0.0) * parea
+    out["capacity_mu"] = out["vacant_m2"] / M2_PER_MU
+    out["capacity_floor_m2"] = out["vacant_m2"] * params.capacity_far + per_park(upgrade, developed)
+
+    # firms on the park's plots
+    lead_codes = _leading_codes(parks)
+    n_firms = np.zeros(k)
+    n_lead = np.zeros(k)
+    if enterprises is not None and len(enterprises) and len(j_park):
+        plot_ids = text(plots, "plot_id").to_numpy(dtype=object)[i_plot]
+        pairs = pd.DataFrame({"park": j_park, "plot_id": plot_ids})
+        firms = pd.DataFrame({"plot_id": text(enterprises, "plot_id").to_numpy(dtype=object),
+                              "code": text(enterprises, "industry_code").fillna("").to_numpy(dtype=object)})
+        fp = firms.merge(pairs, on="plot_id", how="inner")
+        n_firms = np.bincount(fp["park"].to_numpy(), minlength=k).astype(float)
+        # leading match: explode each park's codes, match by prefix (2- or 4-digit), any match counts once
+        lc = pd.DataFrame({"park": np.repeat(np.arange(k), [len(c) for c in lead_codes]),
+                           "lead": [c for codes in lead_codes for c in codes]})
+        if len(lc) and len(fp):
+            fp = fp.reset_index(names="firm")
+            m = fp.merge(lc, on="park")
+            hit = m.loc[np.char.startswith(m["code"].to_numpy(dtype=str), m["lead"].to_numpy(dtype=str))]
+            uniq = hit.drop_duplicates("firm")
+            n_lead = np.bincount(uniq["park"].to_numpy(), minlength=k).astype(float)
+    out["n_firms"] = n_firms.astype("int64")
+    out["leading_industries"] = pd.Series([",".join(c) for c in lead_codes], index=parks.index, dtype="string")
+    out["n_leading_firms"] = n_lead.astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n_firms > 0, n_lead / n_firms, np.nan)
+    out["leading_share"] = share
+    has_lead = np.array([len(c) > 0 for c in lead_codes], dtype=bool)
+    passed = share >= params.leading_share_min - 1e-12
+    out["leading_status"] = pd.Series(np.select([~has_lead, n_firms == 0, passed], ["no_leading_industry", "no_firms", "pass"],
+                                                "fail"), index=parks.index, dtype="string")
+    need = np.ceil(params.leading_share_min * n_firms - n_lead - 1e-9)
+    out["leading_shortfall_firms"] = np.where(has_lead & (n_firms > 0), np.maximum(need, 0), 0).astype("int64")
+
+    # 亩均 aggregates of evaluated units on the park's plots
+    for col in ("n_evaluated", "land_mu", "tax_10k", "value_added_10k", *(f"n_{c}" for c in CLASSES)):
+        out[col] = 0.0
+    if evaluation is not None and len(evaluation) and len(j_park):
+        ev = evaluation.loc[evaluation["status"] == "evaluated"]
+        pairs = pd.DataFrame({"park": j_park, "plot_id": text(plots, "plot_id").to_numpy(dtype=object)[i_plot]})
+        e = pd.DataFrame({"plot_id": ev["plot_id"].astype(object).to_numpy(), "land_mu": ev["land_mu"].to_numpy(),
+                          "tax": ev["unit_tax_10k"].to_numpy(), "va": ev["unit_value_added_10k"].to_numpy(),
+                          "cls": ev["final_class"].astype(str).to_numpy()}).merge(pairs, on="plot_id")
+        p = e["park"].to_numpy()
+        out["n_evaluated"] = np.bincount(p, minlength=k)
+        out["land_mu"] = np.bincount(p, weights=e["land_mu"].to_numpy(), minlength=k)
+        out["tax_10k"] = np.bincount(p, weights=e["tax"].to_numpy(), minlength=k)
+        out["value_added_10k"] = np.bincount(p, weights=e["va"].to_numpy(), minlength=k)
+        for c in CLASSES:
+            out[f"n_{c}"] = np.bincount(p[e["cls"].to_numpy() == c], minlength=k)
+    for col in ("n_evaluated", *(f"n_{c}" for c in CLASSES)):
+        out[col] = out[col].astype("int64")
+    land = out["land_mu"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["tax_per_mu"] = np.where(land > 0, out["tax_10k"] / land, np.nan)
+        out["va_per_mu"] = np.where(land > 0, out["value_added_10k"] / land, np.nan)
+    return out
+
+
+def _leading_codes(parks: gpd.GeoDataFrame) -> list[tuple[str, ...]]:
+    col = "leading_industries" if "leading_industries" in parks.columns else (
+        "leading_industry" if "leading_industry" in parks.columns else None)
+    if col is None:
+        return [()] * len(parks)
+    raw = parks[col].astype("string").fillna("").to_numpy(dtype=object)
+    return [tuple(c.strip() for c in str(v).replace("，", ",").replace("、", ",").split(",") if c.strip()) for v in raw]

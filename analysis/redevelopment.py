@@ -1,0 +1,360 @@
+"""Redevelopment potential, suitability, suggested mode and contiguous clusters (连片).
+
+Per candidate plot (the low-efficiency plots, or every industrial plot):
+
+* ``added_floor_m2`` = max(target FAR − FAR, 0) × area (m²) — floor area gained by 零增地技改;
+  ``release_m2`` = the plot's area (m²), the land released if the holder relocates;
+* distances (m, edge to edge, 0 inside) to the nearest park, expressway, national and
+  provincial road (and the nearest road of any class), logistics centre, port, rail
+  station and residential area — one STRtree ``query_nearest`` per target kind;
+* ``slope_mean`` (raster units, degrees) and ``flood_depth_max`` (m) by exact zonal
+  statistics (exactextract: fractional pixel coverage, no per-pixel Python);
+* ``share_<kind>``: share of the plot's area under each constraint kind (kinds dissolved
+  first so overlaps are not counted twice; pairs from one STRtree query, areas from one
+  vectorised intersection);
+* suitability 0–100 (ArcGIS Weighted Overlay semantics): each criterion is rescaled
+  linearly from ``worst`` (0) to ``best`` (1) and clipped, ``crit_<name>`` = weight × that ×
+  100 points, suitability = Σ contributions; a plot with more than ``restricted_share_max``
+  of its area under a *restricted* constraint is ``restricted`` (suitability 0, the
+  contributions kept for inspection).  A criterion whose input is missing scores 0 and is
+  named in ``missing_criteria``;
+* ``mode`` by transparent, ordered rules (first match wins, ``mode_rule_en/zh`` says why):
+  restricted → 限制开发; housing within ``residential_near_m`` → 退二进三; class D,
+  polluting outside a designated park, halted or idle → 腾退收储; a plot under
+  ``merge_max_mu`` in a candidate cluster (≥ ``cluster_min_mu``, ≥ 2 plots) → 连片整合;
+  otherwise 零增地技改.
+
+Clusters: non-restricted candidates that touch or lie within ``cluster_gap_m`` of each
+other, found with one STRtree ``dwithin`` query and scipy's connected components.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping, NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from analysis._common import Reasons, check_crs, fmt, num, text
+from analysis.params import RedevelopmentParams
+from geo import raster as georaster
+from geo.errors import SchemaError
+from geo.units import M2_PER_MU
+
+__all__ = ["MODES", "Redevelopment", "assess", "distances", "constraint_shares", "suitability", "clusters",
+           "zonal_stats"]
+
+MODES = {
+    "restricted": ("限制开发", "restricted (no redevelopment)"),
+    "tui_er_jin_san": ("退二进三", "convert to services"),
+    "lianpian": ("连片整合", "merge with neighbours"),
+    "tengtui": ("腾退收储", "vacate and re-let"),
+    "jigai": ("零增地技改", "upgrade in place"),
+}
+ROAD_KINDS = ("expressway", "national_road", "provincial_road")
+POINT_KINDS = ("logistics_centre", "port", "rail_station")
+
+
+class Redevelopment(NamedTuple):
+    """Result of :func:`assess`: per-plot frame (plots' index) and the cluster frame."""
+
+    plots: gpd.GeoDataFrame
+    clusters: gpd.GeoDataFrame
+
+
+def _nearest(geoms: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Distance (m) from each geometry to the nearest target; NaN when there is none."""
+    out = np.full(len(geoms), np.nan)
+    targets = targets[~shapely.is_empty(targets) & ~shapely.is_missing(targets)] if len(targets) else targets
+    if len(geoms) == 0 or len(targets) == 0:
+        return out
+    tree = shapely.STRtree(targets)
+    (i, _), dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    out[i] = dist
+    return out
+
+
+def distances(geoms: np.ndarray, *, parks: gpd.GeoDataFrame | None, infrastructure: gpd.GeoDataFrame | None,
+              constraints: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """Nearest distances (m) from each geometry to parks, roads by class, points and housing."""
+    cols: dict[str, np.ndarray] = {}
+    empty = np.array([], dtype=object)
+    cols["dist_park_m"] = _nearest(geoms, parks.geometry.to_numpy() if parks is not None else empty)
+    kinds = infrastructure["kind"].astype(str).to_numpy() if infrastructure is not None and len(infrastructure) else \
+        np.array([], dtype=object)
+    igeom = infrastructure.geometry.to_numpy() if infrastructure is not None and len(infrastructure) else empty
+    for k in ROAD_KINDS + POINT_KINDS:
+        cols[f"dist_{k}_m"] = _nearest(geoms, igeom[kinds == k])
+    cols["dist_road_m"] = _nearest(geoms, igeom[np.isin(kinds, ROAD_KINDS)])
+    ck = constraints["kind"].astype(str).to_numpy() if constraints is not None and len(constraints) else \
+        np.array([], dtype=object)
+    cgeom = constraints.geometry.to_numpy() if constraints is not None and len(constraints) else empty
+    cols["dist_residential_m"] = _nearest(geoms, cgeom[ck == "residential"])
+    return pd.DataFrame(cols)
+
+
+def _share_under(geoms: np.ndarray, areas: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Share of each geometry's area inside the union of ``cover`` polygons."""
+    out = np.zeros(len(geoms))
+    if len(geoms) == 0 or len(cover) == 0:
+        return out
+    # Dissolve then split into parts so overlapping features are counted once and the tree stays tight.
+    parts = shapely.get_parts(shapely.union_all(shapely.make_valid(cover)))
+    parts = parts[shapely.get_type_id(parts) >= 3]  # polygons only
+    if len(parts) == 0:
+        return out
+    tree = shapely.STRtree(parts)
+    i, j = tree.query(geoms, predicate="intersects")
+    if len(i) == 0:
+        return out
+    inter = shapely.area(shapely.intersection(geoms[i], parts[j]))
+    s = np.bincount(i, weights=inter, minlength=len(geoms))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(np.where(areas > 0, s / areas, 0.0), 0.0, 1.0)
+
+
+def constraint_shares(geoms: np.ndarray, constraints: gpd.GeoDataFrame | None, kinds: tuple[str, ...],
+                      soft: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``share_<kind>`` for each constraint kind, plus ``soft_constraint_share`` (union of ``soft``)."""
+    areas = shapely.area(geoms)
+    ck = constraints["kind"].astype(str).to_numpy() if constraints is not None and len(constraints) else \
+        np.array([], dtype=object)
+    cgeom = constraints.geometry.to_numpy() if constraints is not None and len(constraints) else \
+        np.array([], dtype=object)
+    cols = {f"share_{k}": _share_under(geoms, areas, cgeom[ck == k]) for k in kinds}
+    cols["soft_constraint_share"] = _share_under(geoms, areas, cgeom[np.isin(ck, soft)]) if soft else np.zeros(len(geoms))
+    return pd.DataFrame(cols)
+
+
+def zonal_stats(geoms: gpd.GeoSeries, raster: str | os.PathLike, stat: str) -> np.ndarray:
+    """One exact zonal statistic (``mean``, ``max``…) of a raster per polygon (NaN outside the raster).
+
+    Delegates to :func:`geo.raster.zonal_stats` (exactextract: each cell weighted by the
+    fraction of it the polygon covers), so no per-pixel Python runs here.
+    """
+    if len(geoms) == 0:
+        return np.zeros(0)
+    zones = gpd.GeoDataFrame(geometry=geoms.reset_index(drop=True), crs=geoms.crs)
+    return georaster.zonal_stats(raster, zones, [stat], name="plots")[stat].to_numpy(dtype=float)
+
+
+def suitability(frame: pd.DataFrame, params: RedevelopmentParams) -> pd.DataFrame:
+    """Weighted-overlay suitability (0–100) and each criterion's contribution (points).
+
+    contribution_c = w_c × clip((x_c − worst_c) ÷ (best_c − worst_c), 0, 1) × 100;
+    suitability_raw = Σ_c contribution_c.  Missing inputs contribute 0 and are listed.
+    """
+    n = len(frame)
+    out = {}
+    total = np.zeros(n)
+    missing = np.full(n, "", dtype=object)
+    for c in params.criteria:
+        x = num(frame, c.column)
+        t = np.clip((x - c.worst) / (c.best - c.worst), 0.0, 1.0)
+        contrib = np.where(np.isnan(x), 0.0, c.weight * t * 100.0)
+        out[f"crit_{c.name}"] = contrib
+        total += contrib
+        m = np.isnan(x)
+        missing[m] = missing[m] + np.where(missing[m] == "", "", ",") + c.name
+    out["suitability_raw"] = total
+    out["missing_criteria"] = pd.Series(missing, dtype="string").replace("", pd.NA).to_numpy()
+    return pd.DataFrame(out, index=frame.index)
+
+
+def clusters(geoms: np.ndarray, gap_m: float) -> np.ndarray:
+    """Cluster label (0…k−1) of each geometry: connected components of 'within ``gap_m``'.
+
+    One STRtree ``dwithin`` query gives all pairs; scipy's connected components labels them.
+    Membership is symmetric by construction (an undirected graph).
+    """
+    n = len(geoms)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="dwithin", distance=gap_m)
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.GeoDataFrame | None = None,
+           infrastructure: gpd.GeoDataFrame | None = None, constraints: gpd.GeoDataFrame | None = None,
+           rasters: Mapping[str, str | os.PathLike] | None = None) -> Redevelopment:
+    """Potential, suitability, suggested mode and clusters of candidate plots.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Output of :func:`analysis.low_efficiency.assess` (projected CRS, metres): needs
+        ``plot_id``, ``area_m2``, ``far``, ``in_scope``, ``is_low_efficiency`` and the
+        ``rule_*`` flags used by the mode rules.
+    params : RedevelopmentParams
+    parks, infrastructure, constraints : GeoDataFrame, optional
+        Same CRS as ``plots``; ``kind`` columns as in ``layers.schema``.
+    rasters : mapping, optional
+        ``{"slope": path, "flood_depth": path}``; absent rasters leave NaN (criterion scores 0,
+        listed in ``missing_criteria``).
+
+    Returns
+    -------
+    Redevelopment
+        ``plots``: on ``plots.index`` (non-candidates carry ``candidate=False`` and
+        ``suitability_status='not_candidate'``); ``clusters``: one row per cluster with
+        ``cluster_id``, ``n_plots``, ``area_m2``, ``area_mu``, ``members`` (plot ids),
+        ``added_floor_m2``, ``release_m2``, ``is_candidate_site`` and the dissolved outline.
+    """
+    for col in ("plot_id", "area_m2", "is_low_efficiency", "in_scope"):
+        if col not in plots.columns:
+            raise SchemaError(f"redevelopment needs the low-efficiency result; plots lack {col!r}. "
+                              "Run analysis.low_efficiency.assess first.",
+                              message_zh=f"再开发分析需要低效用地认定结果(缺少 {col!r})")
+    check_crs(plots, ("parks", parks), ("infrastructure", infrastructure), ("constraints", constraints))
+    n = len(plots)
+    idx = plots.index
+    cand = plots["in_scope"].to_numpy(dtype=bool).copy()
+    if params.candidates == "low_efficiency":
+        cand &= plots["is_low_efficiency"].to_numpy(dtype=bool)
+    c = plots.loc[cand]
+    geoms = c.geometry.to_numpy()
+    area = num(c, "area_m2")
+    far = num(c, "far")
+
+    res = pd.DataFrame(index=c.index)
+    res["area_mu"] = area / M2_PER_MU
+    res["added_floor_m2"] = np.maximum(params.target_far - np.nan_to_num(far, nan=0.0), 0.0) * area
+    res["release_m2"] = area
+    d = distances(geoms, parks=parks, infrastructure=infrastructure, constraints=constraints)
+    d.index = c.index
+    res = res.join(d)
+    rasters = dict(rasters or {})
+    for kind, stat, col in (("slope", "mean", "slope_mean"), ("flood_depth", "max", "flood_depth_max")):
+        res[col] = zonal_stats(c.geometry, rasters[kind], stat) if kind in rasters else np.full(len(c), np.nan)
+    from layers.schema import CONSTRAINT_KINDS
+
+    kinds = tuple(k for k in CONSTRAINT_KINDS if k != "residential") + ("residential",)
+    sh = constraint_shares(geoms, constraints, kinds, params.soft_constraints)
+    sh.index = c.index
+    res = res.join(sh)
+    share_restricted = np.zeros(len(c))
+    restricted_by = np.full(len(c), "", dtype=object)
+    for k in params.restricted:
+        s = res[f"share_{k}"].to_numpy()
+        hit = s > params.restricted_share_max
+        restricted_by[hit] = restricted_by[hit] + np.where(restricted_by[hit] == "", "", ",") + k
+        share_restricted = np.maximum(share_restricted, s)
+    restricted = restricted_by != ""
+    res["restricted"] = restricted
+    res["restricted_by"] = pd.Series(restricted_by, index=c.index, dtype="string").replace("", pd.NA)
+    res = res.join(suitability(res, params))
+    res["suitability"] = np.where(restricted, 0.0, res["suitability_raw"].to_numpy())
+    res["suitability_status"] = np.where(restricted, "restricted", "scored")
+
+    # clusters of non-restricted candidates
+    free = ~restricted
+    labels = np.full(len(c), -1, dtype=np.int64)
+    labels[free] = clusters(geoms[free], params.cluster_gap_m)
+    cl = _cluster_table(c.loc[free], labels[free], res.loc[free], params, plots.crs)
+    size = pd.Series(cl["n_plots"].to_numpy(), index=np.arange(len(cl)))
+    area_mu_cl = pd.Series(cl["area_mu"].to_numpy(), index=np.arange(len(cl)))
+    lab = pd.Series(labels)
+    res["cluster_id"] = pd.array(np.where(labels >= 0, labels + 1, 0), dtype="Int64")
+    res.loc[~free, "cluster_id"] = pd.NA
+    res["cluster_n_plots"] = lab.map(size).to_numpy()
+    res["cluster_area_mu"] = lab.map(area_mu_cl).to_numpy()
+
+    # suggested mode, first matching rule wins
+    m = len(c)
+    mode = np.full(m, "jigai", dtype=object)
+    why = Reasons(m)
+    decided = np.zeros(m, dtype=bool)
+
+    def rule(mask, key, en, zh):
+        nonlocal decided
+        hit = np.asarray(mask, dtype=bool) & ~decided
+        mode[hit] = key
+        why.add(hit, en, zh)
+        decided |= hit
+
+    rule(restricted, "restricted", "under restricted constraint " + restricted_by, "位于限制性约束内:" + restricted_by)
+    dres = res["dist_residential_m"].to_numpy()
+    rule(dres <= params.residential_near_m, "tui_er_jin_san",
+         "housing " + fmt(dres, "%.0f") + f" m away (≤ {params.residential_near_m:g} m)",
+         "距居住区 " + fmt(dres, "%.0f") + f" 米(≤ {params.residential_near_m:g} 米)")
+    st = text(c, "status").fillna("").to_numpy(dtype=object)
+    flags = {r: (c[f"rule_{r}"].to_numpy(dtype=bool) if f"rule_{r}" in c.columns else np.zeros(m, dtype=bool))
+             for r in ("class_d", "polluting_outside_park")}
+    vacate = flags["class_d"] | flags["polluting_outside_park"] | np.isin(st, ("halted", "idle"))
+    halted_idle = np.isin(st, ("halted", "idle"))
+    parts_en = (np.where(flags["class_d"], "class D, ", "") + np.where(flags["polluting_outside_park"],
+                "polluting outside a designated park, ", "") + np.where(halted_idle, "status " + st + ", ", ""))
+    parts_zh = (np.where(flags["class_d"], "D类企业、", "") + np.where(flags["polluting_outside_park"], "污染行业未入园、", "")
+                + np.where(halted_idle, np.where(st == "idle", "闲置、", "停产、"), ""))
+    rule(vacate, "tengtui", parts_en.astype(object) + "firm to move out", parts_zh.astype(object) + "企业腾退、土地收储")
+    cl_mu = res["cluster_area_mu"].to_numpy(dtype=float)
+    cl_n = res["cluster_n_plots"].to_numpy(dtype=float)
+    rule((res["area_mu"].to_numpy() < params.merge_max_mu) & (cl_n >= 2) & (cl_mu >= params.cluster_min_mu), "lianpian",
+         "plot " + fmt(res["area_mu"].to_numpy(), "%.1f") + f" 亩 < {params.merge_max_mu:g} 亩 in a cluster of "
+         + fmt(cl_mu, "%.0f") + " 亩",
+         "地块 " + fmt(res["area_mu"].to_numpy(), "%.1f") + f" 亩 < {params.merge_max_mu:g} 亩,位于 " + fmt(cl_mu, "%.0f")
+         + " 亩连片区内")
+    rule(np.ones(m, dtype=bool), "jigai", "firm stays; raise FAR to " + f"{params.target_far:g}",
+         f"企业保留,容积率提升至 {params.target_far:g}")
+    res["mode"] = [MODES[k][0] for k in mode] if m else pd.Series([], dtype="string")
+    res["mode_key"] = mode
+    res["mode_rule_en"] = why.series(c.index, "en")
+    res["mode_rule_zh"] = why.series(c.index, "zh")
+
+    out = gpd.GeoDataFrame({"plot_id": text(plots, "plot_id"), "candidate": cand}, geometry=plots.geometry.copy(),
+                           crs=plots.crs, index=idx)
+    res = res.astype({"mode": "string", "mode_key": "string", "suitability_status": "string"})
+    out = out.join(res)
+    out["suitability_status"] = out["suitability_status"].fillna("not_candidate")
+    out["restricted"] = out["restricted"].astype("boolean").fillna(False).astype(bool)
+    return Redevelopment(out, cl)
+
+
+_CLUSTER_COLUMNS = {"cluster_id": "int64", "n_plots": "int64", "area_m2": "float64", "area_mu": "float64",
+                    "members": "string", "added_floor_m2": "float64", "release_m2": "float64",
+                    "mean_suitability": "float64", "is_candidate_site": "bool"}
+
+
+def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, params: RedevelopmentParams,
+                   crs) -> gpd.GeoDataFrame:
+    if len(c) == 0:
+        return gpd.GeoDataFrame({k: pd.Series([], dtype=v) for k, v in _CLUSTER_COLUMNS.items()},
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    df = pd.DataFrame({"label": labels, "plot_id": text(c, "plot_id").to_numpy(dtype=object),
+                       "area_m2": num(c, "area_m2"), "added_floor_m2": res["added_floor_m2"].to_numpy(),
+                       "release_m2": res["release_m2"].to_numpy(), "suit": res["suitability_raw"].to_numpy()})
+    g = df.groupby("label", sort=True)
+    k = int(labels.max()) + 1
+    members = g["plot_id"].agg(",".join)
+    table = pd.DataFrame({
+        "cluster_id": np.arange(1, k + 1, dtype=np.int64),
+        "n_plots": g.size().to_numpy().astype(np.int64),
+        "area_m2": g["area_m2"].sum().to_numpy(),
+        "members": members.to_numpy(),
+        "added_floor_m2": g["added_floor_m2"].sum().to_numpy(),
+        "release_m2": g["release_m2"].sum().to_numpy(),
+        "mean_suitability": g["suit"].mean().to_numpy(),
+    })
+    table["area_mu"] = table["area_m2"] / M2_PER_MU
+    table["is_candidate_site"] = table["area_mu"] >= params.cluster_min_mu
+    # Outline: singletons keep their geometry; only multi-plot clusters are dissolved.
+    geoms = c.geometry.to_numpy()
+    outline = np.empty(k, dtype=object)
+    single = table["n_plots"].to_numpy() == 1
+    first = np.full(k, -1)
+    first[labels[::-1]] = np.arange(len(labels))[::-1]
+    outline[single] = geoms[first[single]]
+    multi = ~single
+    if multi.any():
+        sel = np.isin(labels, np.flatnonzero(multi))
+        diss = gpd.GeoDataFrame({"label": labels[sel]}, geometry=geoms[sel], crs=crs).dissolve(by="label")
+        outline[diss.index.to_numpy()] = diss.geometry.to_numpy()
+    table = table[list(_CLUSTER_COLUMNS)].astype({"members": "string"})
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(outline, crs=crs), crs=crs)
