@@ -1,0 +1,18 @@
+"""Streamlit entry point: page config, language switch, navigation. Pages live in ui/.
+
+    streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE)
+"""
+import streamlit as st
+
+import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
+from ui import map_page
+from ui.i18n import t
+from ui.shell import language_switch
+
+st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
+
+lang = language_switch()
+pages = [
+    st.Page(map_page.render, title=t("page_map", lang), icon="🗺️", url_path="map", default=True),
+]
+st.navigation(pages).run()

@@ -1,0 +1,95 @@
+"""What every page shares: the language switch, the workspace path and its cached, read-only layers.
+
+Pages read the workspace through :func:`display_layer` (an EPSG:4326 display copy, cached by
+``st.cache_resource`` on path + ``ws.version`` + layer name, so a write to the workspace makes
+a new key and toggling one layer never reloads the others).  Cached frames are shared between
+sessions: never mutate them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import streamlit as st
+
+from geo.web import display_copy
+
+from layers.workspace import Workspace
+from ui.i18n import DEFAULT_LANG, LANGS
+from ui.mapview import display_columns
+
+__all__ = [
+    "ROOT",
+    "DEFAULT_WORKSPACE",
+    "language_switch",
+    "current_lang",
+    "workspace_path",
+    "open_workspace",
+    "map_layers",
+    "display_layer",
+    "tianditu_key",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WORKSPACE = ROOT / "data" / "ruian" / "ruian.gpkg"
+_LANG_NAMES = {"zh": "中文", "en": "English"}
+# Display copies (geo.web.display_copy): simplify by 0.5 m in the working CRS, round degrees to 6 decimals (≈0.1 m).
+_TOLERANCE_M = 0.5
+_DECIMALS = 6
+
+
+def language_switch() -> str:
+    """Sidebar radio 中文 / English (session key ``lang``); returns the chosen language."""
+    st.sidebar.radio(
+        "语言 / Language", LANGS, key="lang", horizontal=True,
+        format_func=_LANG_NAMES.__getitem__, index=LANGS.index(DEFAULT_LANG),
+    )
+    return current_lang()
+
+
+def current_lang() -> str:
+    lang = st.session_state.get("lang", DEFAULT_LANG)
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def workspace_path() -> Path:
+    """The workspace file: ``$PLANNER_WORKSPACE`` or the bundled Ruian sample."""
+    return Path(os.environ.get("PLANNER_WORKSPACE") or DEFAULT_WORKSPACE).expanduser().resolve()
+
+
+def open_workspace(path: Path | None = None) -> Workspace:
+    return Workspace.open(path or workspace_path(), readonly=True)
+
+
+def map_layers(ws: Workspace) -> list[str]:
+    """Spatial layers of the workspace (core layers first), i.e. what the map can draw."""
+    meta = ws.metadata()
+    spatial = set(meta.loc[meta["crs"].astype(str) != "", "layer"])
+    return [n for n in ws.layers() if n in spatial]
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cached_display_layer(path: str, version: tuple[int, int], name: str) -> gpd.GeoDataFrame:
+    ws = Workspace.open(path, readonly=True)
+    cols = display_columns(name)
+    if cols is not None:
+        present = set(ws.read(name, where="1=0").columns)  # schema only: read no rows
+        cols = [c for c in cols if c in present]
+    return display_copy(ws.read(name, columns=cols), tolerance_m=_TOLERANCE_M, decimals=_DECIMALS, name=name)
+
+
+def display_layer(ws: Workspace, name: str) -> gpd.GeoDataFrame:
+    """Cached EPSG:4326 display copy of layer ``name`` (read-only: never mutate it)."""
+    return _cached_display_layer(str(ws.path), ws.version, name)
+
+
+def tianditu_key() -> str | None:
+    """The Tianditu ``tk`` from ``$TIANDITU_KEY`` or ``st.secrets["TIANDITU_KEY"]`` (None if neither)."""
+    key = os.environ.get("TIANDITU_KEY")
+    if key:
+        return key
+    try:
+        return st.secrets.get("TIANDITU_KEY") or None
+    except Exception:  # no secrets.toml at all: Streamlit raises its own not-found error
+        return None
