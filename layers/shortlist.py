@@ -1,0 +1,679 @@
+"""The shortlist pipeline: plots, clusters and sites a planner has picked, stored in the workspace.
+
+Planners' work is never lost: the shortlist is two layers in the workspace GeoPackage,
+written together in one atomic :meth:`Workspace.write_many` step, so a crash or a failed
+save leaves the file exactly as it was, and the list survives restarts.
+
+``shortlist`` (spatial layer, working CRS)
+    One row per listed item, with the geometry *as it was when added* (so exports need no
+    joins and a later edit of the plots layer does not silently change what was handed
+    over).  Fields: see :data:`ITEM_FIELDS` — ``entry_id`` (``"<kind>:<id>"``, the key),
+    ``item_kind`` (plot / cluster / site), ``item_id``, ``rank`` (1…n, contiguous),
+    ``status`` (:data:`STATUSES`), ``township_code`` / ``township_name`` (the responsible
+    township), ``area_m2``, the reasons it was listed (``reasons``, ``score``, ``grade``)
+    when the caller provides them, a snapshot of the plot's ``land_use``, ``land_holder``,
+    ``industry_code``, ``park_id``, ``notes``, ``source`` (the page or run that listed it),
+    ``added_by``/``added_at``/``updated_by``/``updated_at`` (ISO 8601 text with offset).
+
+``shortlist_history`` (table)
+    One row per changed field: ``history_id``, ``at``, ``who``, ``action`` (add / remove /
+    update / reorder), ``entry_id``, ``item_kind``, ``item_id``, ``field``, ``old_value``,
+    ``new_value`` (as text), ``reason``.  An add records one row (field ``*``, new value
+    the status); a removal records the whole removed row as JSON in ``old_value`` so it can
+    be re-created; rank shifts caused by an insert, move or removal are recorded too.
+
+Status pipeline (候选 → 已核实 → 已上报 → 已处置)
+    An item moves forward one step at a time (no skipping: a plot is verified before it is
+    reported).  Moving *back* one step is allowed to correct a mistake but needs a
+    ``reason``, which lands in the history.  Setting the status an item already has is a
+    no-op and records nothing.  English names (candidate, verified, reported, disposed)
+    are accepted as input and stored as the Chinese values.
+
+API (all functions take the :class:`~layers.workspace.Workspace` first; mutations need a
+workspace opened with ``readonly=False``, a non-empty ``who``, validate everything before
+touching the file and return the new shortlist)::
+
+    load(ws) -> GeoDataFrame                                   # ordered by rank; empty if none
+    history(ws, entry_id=None) -> DataFrame                    # oldest first
+    add(ws, items, *, kind, who, id_column=None, source_layer=None, status="候选",
+        notes="", source="", rank=None, on_duplicate="raise") -> GeoDataFrame
+    remove(ws, entry_ids, *, who, reason="") -> GeoDataFrame
+    update(ws, entry_id, *, who, status=None, notes=None, township_code=None, reason="") -> GeoDataFrame
+    set_status(ws, entry_ids, status, *, who, reason="") -> GeoDataFrame
+    move(ws, entry_id, rank, *, who, reason="") -> GeoDataFrame
+    reorder(ws, order, *, who, reason="") -> GeoDataFrame
+    entry_id_for(kind, item_id) -> str
+    allowed_statuses(current) -> tuple[str, ...]               # for a UI select box
+
+Errors are :class:`ShortlistError` (a ``PlannerError`` and ``ValueError``, with
+``message_zh`` for the UI); a workspace opened read-only raises ``WorkspaceError``.
+Mutations of one workspace are serialised by a lock file beside it
+(``<file>.shortlist.lock``), so two app sessions cannot overwrite each other's change
+between read and write.
+
+Examples
+--------
+>>> ws = Workspace.open("ruian.gpkg", readonly=False)                         # doctest: +SKIP
+>>> add(ws, ["P000001", "P000002"], kind="plot", who="张三", source="map")     # doctest: +SKIP
+>>> set_status(ws, ["plot:P000001"], "已核实", who="张三")                      # doctest: +SKIP
+>>> update(ws, "plot:P000001", who="张三", status="候选", reason="现场核实有误")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+from typing import Iterable, Iterator, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo.errors import CRSMismatchError, MissingCRSError, PlannerError
+from layers.workspace import Workspace
+
+__all__ = [
+    "ShortlistError",
+    "SHORTLIST_LAYER",
+    "HISTORY_TABLE",
+    "STATUSES",
+    "STATUS_EN",
+    "ITEM_KINDS",
+    "ITEM_KIND_LABELS",
+    "ITEM_FIELDS",
+    "HISTORY_FIELDS",
+    "FIELD_LABELS",
+    "SOURCE_LAYERS",
+    "entry_id_for",
+    "allowed_statuses",
+    "load",
+    "history",
+    "add",
+    "remove",
+    "update",
+    "set_status",
+    "move",
+    "reorder",
+]
+
+SHORTLIST_LAYER = "shortlist"
+HISTORY_TABLE = "shortlist_history"
+
+#: The status pipeline, in order.
+STATUSES: tuple[str, ...] = ("候选", "已核实", "已上报", "已处置")
+#: English names, accepted as input and used by the English UI.
+STATUS_EN: dict[str, str] = {"候选": "candidate", "已核实": "verified", "已上报": "reported", "已处置": "disposed"}
+ITEM_KINDS: tuple[str, ...] = ("plot", "cluster", "site")
+ITEM_KIND_LABELS: dict[str, str] = {"plot": "地块", "cluster": "连片区", "site": "选址"}
+
+#: Where an id without a geometry is looked up: kind → (layer, key column).  Clusters and
+#: sites live in result layers whose name depends on the run: pass ``source_layer=``.
+SOURCE_LAYERS: dict[str, tuple[str, str]] = {
+    "plot": ("plots", "plot_id"),
+    "cluster": ("clusters", "cluster_id"),
+    "site": ("sites", "site_id"),
+}
+
+# field → dtype of the stored layer (geometry excluded).
+ITEM_FIELDS: dict[str, str] = {
+    "entry_id": "string", "item_kind": "string", "item_id": "string", "rank": "int64", "status": "string",
+    "township_code": "string", "township_name": "string", "area_m2": "float64",
+    "reasons": "string", "score": "float64", "grade": "string",
+    "land_use": "string", "land_holder": "string", "industry_code": "string", "park_id": "string",
+    "notes": "string", "source": "string",
+    "added_by": "string", "added_at": "string", "updated_by": "string", "updated_at": "string",
+}
+HISTORY_FIELDS: dict[str, str] = {
+    "history_id": "int64", "at": "string", "who": "string", "action": "string", "entry_id": "string",
+    "item_kind": "string", "item_id": "string", "field": "string", "old_value": "string", "new_value": "string",
+    "reason": "string",
+}
+#: Chinese labels of the shortlist's own fields (exports use layers.schema labels where fields match).
+FIELD_LABELS: dict[str, str] = {
+    "entry_id": "条目编号", "item_kind": "对象类型", "item_id": "对象编号", "rank": "排序", "status": "状态",
+    "township_code": "责任镇街代码", "township_name": "责任镇街", "area_m2": "面积(m²)",
+    "reasons": "列入理由", "score": "评分", "grade": "亩均评价类别", "notes": "备注", "source": "来源",
+    "added_by": "添加人", "added_at": "添加时间", "updated_by": "修改人", "updated_at": "修改时间",
+    "history_id": "记录号", "at": "时间", "who": "操作人", "action": "操作", "field": "字段",
+    "old_value": "原值", "new_value": "新值", "reason": "原因",
+}
+# Columns the caller's frame may carry to explain the listing: stored name ← accepted names.
+_EXPLAIN_ALIASES: dict[str, tuple[str, ...]] = {
+    "reasons": ("reasons", "reasons_zh", "reason"),
+    "score": ("score", "potential_score", "suitability"),
+    "grade": ("grade", "final_class", "class"),
+    "township_code": ("township_code",),
+    "land_use": ("land_use",),
+    "land_holder": ("land_holder",),
+    "industry_code": ("industry_code",),
+    "park_id": ("park_id",),
+}
+_UPDATABLE = ("status", "notes", "township_code")
+_MAX_TEXT = 4000  # notes and reasons: long enough for a paragraph, short enough for a table cell
+
+
+class ShortlistError(PlannerError, ValueError):
+    """A shortlist change was refused (unknown item, bad status step, duplicate...); nothing was written."""
+
+
+def _err(en: str, zh: str, details: list | None = None) -> ShortlistError:
+    return ShortlistError(en, message_zh=zh, details=details)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def entry_id_for(kind: str, item_id) -> str:
+    """The shortlist key of an item: ``"<kind>:<id>"`` (e.g. ``"plot:P000001"``)."""
+    return f"{_check_kind(kind)}:{item_id}"
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in ITEM_KINDS:
+        raise _err(f"item kind {kind!r} is not one of {list(ITEM_KINDS)}; pick one of them.",
+                   f"对象类型 {kind!r} 无效,应为 {list(ITEM_KINDS)} 之一。")
+    return kind
+
+
+def _check_who(who) -> str:
+    if not isinstance(who, str) or not who.strip():
+        raise _err("who is empty: every shortlist change records who made it; pass the user's name.",
+                   "未填写操作人:清单的每次修改都要记录操作人,请填写姓名。")
+    return who.strip()[:64]
+
+
+def _normalise_status(status) -> str:
+    if status in STATUSES:
+        return status
+    back = {v: k for k, v in STATUS_EN.items()}
+    if isinstance(status, str) and status.strip().lower() in back:
+        return back[status.strip().lower()]
+    raise _err(f"status {status!r} is not one of {list(STATUSES)} (or {list(STATUS_EN.values())}).",
+               f"状态 {status!r} 无效,应为 {' → '.join(STATUSES)} 之一。")
+
+
+def allowed_statuses(current: str) -> tuple[str, ...]:
+    """Statuses an item in ``current`` may move to: the next one, and the previous one (with a reason)."""
+    i = STATUSES.index(_normalise_status(current))
+    return tuple(STATUSES[j] for j in (i - 1, i + 1) if 0 <= j < len(STATUSES))
+
+
+def _check_transition(entry_id: str, old: str, new: str, reason: str) -> str | None:
+    """None if ``old → new`` is allowed, else a problem description."""
+    i, j = STATUSES.index(old), STATUSES.index(new)
+    if j == i + 1 or i == j:
+        return None
+    if j == i - 1:
+        return None if reason.strip() else (
+            f"{entry_id}: moving back {old} → {new} needs a reason (it is recorded in the history)")
+    nxt = [s for s in allowed_statuses(old) if STATUSES.index(s) > i]
+    prev = [s for s in allowed_statuses(old) if STATUSES.index(s) < i]
+    allowed = " or ".join([*nxt, *(f"{s} (back, with a reason)" for s in prev)])
+    return f"{entry_id}: {old} → {new} skips the pipeline {' → '.join(STATUSES)}; from {old} it may go to {allowed}"
+
+
+# --- frames ---------------------------------------------------------------------------
+def _empty_items(crs) -> gpd.GeoDataFrame:
+    data = {name: pd.Series([], dtype="Int64" if dt == "int64" else dt) for name, dt in ITEM_FIELDS.items()}
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def _cast(df: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
+    for name, dt in fields.items():
+        if name not in df.columns:
+            df[name] = pd.Series(pd.NA, index=df.index)
+        if dt == "int64":
+            df[name] = pd.to_numeric(df[name], errors="coerce").astype("Int64")
+        elif dt == "float64":
+            df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+        else:
+            df[name] = df[name].astype("string")
+    return df
+
+
+def load(ws: Workspace) -> gpd.GeoDataFrame:
+    """The shortlist ordered by rank (index 0…n-1), in the working CRS; empty with every field if none yet."""
+    if not ws.has_layer(SHORTLIST_LAYER):
+        return _empty_items(ws.crs)
+    gdf = ws.read(SHORTLIST_LAYER)
+    gdf = _cast(gdf, ITEM_FIELDS)
+    gdf = gdf[list(ITEM_FIELDS) + [gdf.geometry.name]]
+    return gdf.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def history(ws: Workspace, entry_id: str | None = None) -> pd.DataFrame:
+    """Every recorded change (oldest first), optionally of one entry."""
+    if not ws.has_layer(HISTORY_TABLE):
+        return _cast(pd.DataFrame(index=pd.RangeIndex(0)), HISTORY_FIELDS)
+    df = _cast(ws.read_table(HISTORY_TABLE), HISTORY_FIELDS)[list(HISTORY_FIELDS)]
+    if entry_id is not None:
+        df = df[df["entry_id"] == entry_id]
+    return df.sort_values("history_id", kind="stable").reset_index(drop=True)
+
+
+class _Change:
+    """Accumulates history rows of one mutation (all share ``at`` and ``who``)."""
+
+    def __init__(self, who: str, at: str):
+        self.who, self.at, self.rows = who, at, []
+
+    def record(self, action: str, row, field: str, old, new, reason: str = "") -> None:
+        self.rows.append({
+            "at": self.at, "who": self.who, "action": action, "entry_id": row["entry_id"],
+            "item_kind": row["item_kind"], "item_id": row["item_id"], "field": field,
+            "old_value": _text(old), "new_value": _text(new), "reason": reason or "",
+        })
+
+
+def _text(value) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@contextlib.contextmanager
+def _mutation_lock(ws: Workspace) -> Iterator[None]:
+    # Held across read → validate → write so two sessions cannot lose each other's change.
+    # (Workspace.write_many takes its own lock on a different file inside this one.)
+    lock_path = ws.path.with_name(ws.path.name + ".shortlist.lock")
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _save(ws: Workspace, items: gpd.GeoDataFrame, change: _Change, *, source: str) -> gpd.GeoDataFrame:
+    """Write the new items and the appended history in one atomic step."""
+    hist = history(ws)
+    new = pd.DataFrame(change.rows, columns=[c for c in HISTORY_FIELDS if c != "history_id"])
+    start = int(hist["history_id"].max()) + 1 if len(hist) else 1
+    new.insert(0, "history_id", np.arange(start, start + len(new), dtype=np.int64))
+    hist = _cast(pd.concat([hist, new], ignore_index=True) if len(hist) else new, HISTORY_FIELDS)
+    items = items.sort_values("rank", kind="stable").reset_index(drop=True)
+    items = _cast(items, ITEM_FIELDS)
+    ws.write_many({SHORTLIST_LAYER: items, HISTORY_TABLE: hist[list(HISTORY_FIELDS)]}, source=source,
+                  extra={SHORTLIST_LAYER: {"statuses": list(STATUSES)}})
+    return items
+
+
+def _writable(ws: Workspace) -> None:
+    ws._require_writable()  # the workspace's own read-only refusal, before any work
+
+
+def _find(items: gpd.GeoDataFrame, entry_ids: Sequence[str]) -> np.ndarray:
+    """Row positions of ``entry_ids``; one error naming every unknown id."""
+    ids = list(entry_ids)
+    pos = pd.Index(items["entry_id"]).get_indexer(ids)
+    missing = [e for e, p in zip(ids, pos) if p < 0]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+        raise _err(f"not on the shortlist: {shown}. Reload the list; entries look like 'plot:P000001'.",
+                   f"清单中没有:{shown}。请刷新清单后重试。", details=missing)
+    return pos
+
+
+# --- add ------------------------------------------------------------------------------
+def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None) -> gpd.GeoDataFrame:
+    """Look ids up in the source layer (plots by default) and return those rows with their geometry."""
+    layer, key = SOURCE_LAYERS[kind]
+    layer = source_layer or layer
+    if not ws.has_layer(layer):
+        raise _err(f"cannot look up {kind} ids: the workspace has no layer {layer!r}. Pass the items as a "
+                   f"GeoDataFrame with geometries, or source_layer= naming the layer that holds them.",
+                   f"无法查找{ITEM_KIND_LABELS[kind]}:工作空间中没有图层 {layer!r}。请直接传入带几何的数据。")
+    quoted = ",".join("'" + str(i).replace("'", "''") + "'" for i in ids)
+    # Ids are quoted and escaped above; the expression is built here, not taken from a user.
+    found = ws.read(layer, where=f"\"{key}\" IN ({quoted})") if ids else ws.read(layer).iloc[:0]
+    if key not in found.columns:
+        raise _err(f"layer {layer!r} has no key column {key!r}; it has {list(found.columns)}.",
+                   f"图层 {layer!r} 缺少编号字段 {key!r}。")
+    found = found.assign(**{key: found[key].astype("string")}).drop_duplicates(key)
+    missing = sorted(set(ids) - set(found[key].dropna()))
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise _err(f"{len(missing)} {kind} id(s) not found in layer {layer!r}: {shown}. Check the ids.",
+                   f"图层 {layer!r} 中找不到 {len(missing)} 个编号:{shown}。请核对编号。", details=missing)
+    return found.set_index(key).loc[ids].reset_index().rename(columns={key: "_item_id"})
+
+
+def _townships_for(ws: Workspace, geoms: gpd.GeoSeries) -> pd.DataFrame:
+    """Township (code, name) containing each geometry's representative point; nulls where none."""
+    out = pd.DataFrame({"code": pd.Series(pd.NA, index=geoms.index, dtype="string"),
+                        "name": pd.Series(pd.NA, index=geoms.index, dtype="string")})
+    if not ws.has_layer("townships") or geoms.empty:
+        return out
+    town = ws.read("townships", columns=["code", "name"])
+    pts = gpd.GeoDataFrame(geometry=geoms.representative_point(), crs=geoms.crs)
+    hit = gpd.sjoin(pts, town, how="left", predicate="within")
+    hit = hit[~hit.index.duplicated(keep="first")]
+    out["code"] = hit["code"].astype("string").reindex(geoms.index)
+    out["name"] = hit["name"].astype("string").reindex(geoms.index)
+    return out
+
+
+def _township_names(ws: Workspace) -> dict[str, str]:
+    if not ws.has_layer("townships"):
+        return {}
+    t = ws.read_table("townships")
+    return dict(zip(t["code"].astype(str), t["name"].astype(str)))
+
+
+def _normalise_geometry(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    # One layer holds plots, clusters (polygons) and sites (polygons or points): polygons are
+    # stored as MultiPolygon so GIS tools see one polygon type.
+    polys = geoms.geom_type == "Polygon"
+    if polys.any():
+        geoms = geoms.copy()
+        geoms[polys] = shapely.multipolygons(shapely.get_parts(geoms[polys].values).reshape(-1, 1))
+    return geoms
+
+
+def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = None,
+        source_layer: str | None = None, status: str = "候选", notes: str = "", source: str = "",
+        rank: int | None = None, on_duplicate: str = "raise") -> gpd.GeoDataFrame:
+    """Add plots, clusters or sites to the shortlist.
+
+    Parameters
+    ----------
+    items : GeoDataFrame, or sequence of ids
+        A GeoDataFrame (in the working CRS) of the items with their geometry — its
+        ``id_column`` gives the ids, and optional columns explain the listing: ``reasons``
+        (or ``reasons_zh``), ``score``, ``grade`` (or ``final_class``), ``township_code``,
+        ``land_use``, ``land_holder``, ``industry_code``, ``park_id``.  Or a plain sequence
+        of ids, looked up in ``source_layer`` (default :data:`SOURCE_LAYERS`: plots by
+        ``plot_id``) for their geometry and attributes.
+    kind : {"plot", "cluster", "site"}
+    who : str
+        The user making the change (recorded in the item and the history).
+    id_column : str, optional
+        Column of ``items`` holding the ids (default ``plot_id`` / ``cluster_id`` /
+        ``site_id``, else ``item_id``).
+    status : str
+        Starting status, default 候选.
+    rank : int, optional
+        Insert at this rank (1 = top), pushing later items down; default: at the end.
+    on_duplicate : {"raise", "skip"}
+        Items already on the list raise (default) or are left as they are.
+
+    Returns
+    -------
+    GeoDataFrame
+        The whole new shortlist, ordered by rank.
+
+    Notes
+    -----
+    The township is taken from the item's ``township_code`` if given, else from the
+    ``townships`` layer polygon containing the item's representative point.  ``area_m2``
+    is the geometry's area in the working CRS (m²; 0 for points).
+    """
+    _writable(ws)
+    who = _check_who(who)
+    _check_kind(kind)
+    status = _normalise_status(status)
+    if on_duplicate not in ("raise", "skip"):
+        raise _err(f"on_duplicate={on_duplicate!r}; expected 'raise' or 'skip'.", "on_duplicate 参数应为 raise 或 skip。")
+    notes = _clip(notes, "notes")
+    key_default = SOURCE_LAYERS[kind][1]
+    if isinstance(items, gpd.GeoDataFrame):
+        frame = _check_frame_crs(ws, items)
+        col = id_column or next((c for c in (key_default, "item_id") if c in frame.columns), None)
+        if col is None or col not in frame.columns:
+            raise _err(f"items have no id column ({id_column or key_default!r} or 'item_id'); columns: {list(frame.columns)}. "
+                       "Pass id_column= naming it.", f"数据中没有编号列 {id_column or key_default!r}。")
+        frame = frame.rename(columns={col: "_item_id"}) if col != "_item_id" else frame
+        frame = frame.reset_index(drop=True)
+        frame["_item_id"] = frame["_item_id"].astype("string")
+    else:
+        if isinstance(items, (str, bytes)):
+            items = [items]
+        ids = [str(i) for i in items]
+        frame = _resolve(ws, kind, ids, source_layer)
+    problems = _check_new_frame(frame)
+    if problems:
+        raise _err("Nothing was added: " + "; ".join(problems), "未添加任何对象:" + ";".join(problems), details=problems)
+
+    with _mutation_lock(ws):
+        current = load(ws)
+        frame["_entry"] = [entry_id_for(kind, i) for i in frame["_item_id"]]
+        dup = frame["_entry"].isin(current["entry_id"])
+        if dup.any() and on_duplicate == "raise":
+            shown = ", ".join(frame.loc[dup, "_entry"].head(10))
+            raise _err(f"already on the shortlist: {shown}. Use on_duplicate='skip' to add only the others.",
+                       f"以下对象已在清单中:{shown}。", details=list(frame.loc[dup, "_entry"]))
+        frame = frame[~dup].reset_index(drop=True)
+        if frame.empty:
+            return current
+        at = _now()
+        geoms = _normalise_geometry(gpd.GeoSeries(frame.geometry.values, crs=ws.crs))
+        new = gpd.GeoDataFrame({"entry_id": frame["_entry"], "item_kind": kind, "item_id": frame["_item_id"]},
+                               geometry=geoms, crs=ws.crs)
+        for stored, names in _EXPLAIN_ALIASES.items():
+            src = next((n for n in names if n in frame.columns), None)
+            if src is not None:
+                new[stored] = frame[src].values
+        new = _cast(new, ITEM_FIELDS)
+        new["reasons"] = new["reasons"].str.slice(0, _MAX_TEXT)
+        new["area_m2"] = new.geometry.area.round(1)
+        names = _township_names(ws)
+        missing_town = new["township_code"].isna()
+        if missing_town.any():
+            found = _townships_for(ws, new.geometry[missing_town])
+            new.loc[missing_town, "township_code"] = found["code"]
+        new["township_name"] = new["township_code"].map(lambda c: names.get(c) if isinstance(c, str) else None).astype("string")
+        new["status"], new["notes"], new["source"] = status, notes or pd.NA, source or pd.NA
+        new["added_by"] = new["updated_by"] = who
+        new["added_at"] = new["updated_at"] = at
+        n0 = len(current)
+        pos = n0 + 1 if rank is None else _check_rank(rank, n0 + 1)
+        change = _Change(who, at)
+        shifted = current["rank"] >= pos
+        for _, row in current[shifted].iterrows():
+            change.record("reorder", row, "rank", row["rank"], row["rank"] + len(new), f"{len(new)} item(s) inserted above")
+        current.loc[shifted, "rank"] = current.loc[shifted, "rank"] + len(new)
+        new["rank"] = np.arange(pos, pos + len(new))
+        for _, row in new.iterrows():
+            change.record("add", row, "*", None, row["status"], notes)
+        both = pd.concat([current, new], ignore_index=True) if len(current) else new
+        out = gpd.GeoDataFrame(both, geometry=both.geometry.name, crs=ws.crs)
+        return _save(ws, out, change, source=f"shortlist: add by {who}")
+
+
+def _check_frame_crs(ws: Workspace, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        raise MissingCRSError("items have no CRS; set it (gdf.set_crs(...)) before adding them to the shortlist",
+                              message_zh="数据没有坐标系,无法加入清单。")
+    if not CRS.from_user_input(frame.crs).equals(ws.crs):
+        raise CRSMismatchError(
+            f"items are in {frame.crs.to_string()} but the workspace works in {ws.crs.to_string()}; "
+            f"reproject with gdf.to_crs('{ws.crs.to_string()}') first",
+            message_zh=f"数据坐标系 {frame.crs.to_string()} 与工作空间 {ws.crs.to_string()} 不一致。")
+    return frame.copy()
+
+
+def _check_new_frame(frame) -> list[str]:
+    problems = []
+    ids = frame["_item_id"]
+    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
+        problems.append(f"{int(ids.isna().sum() + (ids.astype(str).str.strip() == '').sum())} item(s) have an empty id")
+    dup = ids.duplicated(keep=False) & ids.notna()
+    if dup.any():
+        problems.append(f"ids repeated in the input: {sorted(set(ids[dup]))[:10]}")
+    geom = frame.geometry
+    bad = geom.isna() | geom.is_empty
+    if bad.any():
+        problems.append(f"{int(bad.sum())} item(s) have no geometry (ids {list(ids[bad].head(5))})")
+    types = set(geom[~bad].geom_type) - {"Polygon", "MultiPolygon", "Point"}
+    if types:
+        problems.append(f"geometry types {sorted(types)} cannot be listed (expected polygons or points)")
+    return problems
+
+
+def _clip(text, field: str) -> str:
+    text = "" if text is None else str(text)
+    if len(text) > _MAX_TEXT:
+        raise _err(f"{field} is {len(text)} characters; at most {_MAX_TEXT} are kept. Shorten it.",
+                   f"{FIELD_LABELS.get(field, field)} 共 {len(text)} 字,最多 {_MAX_TEXT} 字,请精简。")
+    return text
+
+
+def _check_rank(rank, n_max: int) -> int:
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 1 <= int(rank) <= n_max:
+        raise _err(f"rank {rank!r} is outside 1…{n_max}; ranks are whole numbers from 1 (the top).",
+                   f"排序 {rank!r} 超出范围 1…{n_max}。")
+    return int(rank)
+
+
+# --- remove ---------------------------------------------------------------------------
+def remove(ws: Workspace, entry_ids: Iterable[str] | str, *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+    """Take entries off the shortlist; the removed rows are kept (as JSON) in the history."""
+    _writable(ws)
+    who = _check_who(who)
+    ids = [entry_ids] if isinstance(entry_ids, str) else list(entry_ids)
+    with _mutation_lock(ws):
+        current = load(ws)
+        pos = _find(current, ids)
+        change = _Change(who, _now())
+        gone = current.iloc[pos]
+        for _, row in gone.iterrows():
+            attrs = {k: _text(row[k]) for k in ITEM_FIELDS}
+            attrs["geometry_wkt"] = row.geometry.wkt if row.geometry is not None else None
+            change.record("remove", row, "*", json.dumps(attrs, ensure_ascii=False), None, reason)
+        keep = current.drop(index=current.index[pos]).reset_index(drop=True)
+        new_rank = np.arange(1, len(keep) + 1)
+        moved = keep["rank"].to_numpy() != new_rank
+        for (_, row), r in zip(keep[moved].iterrows(), new_rank[moved]):
+            change.record("reorder", row, "rank", row["rank"], r, "renumbered after removal")
+        keep["rank"] = new_rank
+        return _save(ws, keep, change, source=f"shortlist: remove by {who}")
+
+
+# --- update ---------------------------------------------------------------------------
+def update(ws: Workspace, entry_id: str, *, who: str, status: str | None = None, notes: str | None = None,
+           township_code: str | None = None, reason: str = "") -> gpd.GeoDataFrame:
+    """Change an entry's status, notes and/or responsible township (each change goes to the history).
+
+    Status steps follow the pipeline (see the module docstring): one step forward, or one
+    step back with a ``reason``.  ``township_code`` must be a code of the ``townships``
+    layer (when the workspace has one); the name is updated with it.
+    """
+    _writable(ws)
+    who = _check_who(who)
+    if status is None and notes is None and township_code is None:
+        raise _err("nothing to update: pass status=, notes= or township_code=.", "没有要修改的内容。")
+    new_status = _normalise_status(status) if status is not None else None
+    notes = _clip(notes, "notes") if notes is not None else None
+    with _mutation_lock(ws):
+        current = load(ws)
+        i = int(_find(current, [entry_id])[0])
+        row = current.iloc[i]
+        problems = []
+        if new_status is not None:
+            p = _check_transition(entry_id, row["status"], new_status, reason)
+            if p:
+                problems.append(p)
+        names = _township_names(ws)
+        if township_code is not None and names and township_code not in names:
+            problems.append(f"township_code {township_code!r} is not a township of this workspace "
+                            f"(known: {', '.join(sorted(names))})")
+        if problems:
+            raise _err("Nothing was changed: " + "; ".join(problems), "未做任何修改:" + ";".join(problems), details=problems)
+        change = _Change(who, _now())
+        for field, value in (("status", new_status), ("notes", notes), ("township_code", township_code)):
+            if value is None:
+                continue
+            old = row[field]
+            if _text(old) == (value or None):
+                continue
+            change.record("update", row, field, old, value, reason)
+            current.loc[i, field] = value if value != "" else pd.NA
+            if field == "township_code":
+                current.loc[i, "township_name"] = names.get(value, pd.NA)
+        if not change.rows:
+            return current
+        current.loc[i, "updated_by"], current.loc[i, "updated_at"] = who, change.at
+        return _save(ws, current, change, source=f"shortlist: update by {who}")
+
+
+def set_status(ws: Workspace, entry_ids: Iterable[str] | str, status: str, *, who: str,
+               reason: str = "") -> gpd.GeoDataFrame:
+    """Move several entries to ``status`` at once; all steps are checked before anything is written."""
+    _writable(ws)
+    who = _check_who(who)
+    new_status = _normalise_status(status)
+    ids = [entry_ids] if isinstance(entry_ids, str) else list(entry_ids)
+    with _mutation_lock(ws):
+        current = load(ws)
+        pos = _find(current, ids)
+        problems = [p for p in (_check_transition(e, current.loc[i, "status"], new_status, reason)
+                                for e, i in zip(ids, pos)) if p]
+        if problems:
+            raise _err(f"Nothing was changed ({len(problems)} problem(s)): " + "; ".join(problems),
+                       f"未做任何修改({len(problems)} 处问题):" + ";".join(problems), details=problems)
+        change = _Change(who, _now())
+        for i in pos:
+            row = current.iloc[i]
+            if row["status"] == new_status:
+                continue
+            change.record("update", row, "status", row["status"], new_status, reason)
+            current.loc[i, ["status", "updated_by", "updated_at"]] = [new_status, who, change.at]
+        if not change.rows:
+            return current
+        return _save(ws, current, change, source=f"shortlist: status by {who}")
+
+
+# --- order ----------------------------------------------------------------------------
+def move(ws: Workspace, entry_id: str, rank: int, *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+    """Move one entry to ``rank`` (1 = top); the entries in between shift by one."""
+    _writable(ws)
+    who = _check_who(who)
+    with _mutation_lock(ws):
+        current = load(ws)
+        i = int(_find(current, [entry_id])[0])
+        rank = _check_rank(rank, len(current))
+        order = list(current["entry_id"])
+        order.insert(rank - 1, order.pop(i))
+        return _apply_order(ws, current, order, who, reason)
+
+
+def reorder(ws: Workspace, order: Sequence[str], *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+    """Set the whole order: ``order`` lists every entry id once, top first."""
+    _writable(ws)
+    who = _check_who(who)
+    with _mutation_lock(ws):
+        current = load(ws)
+        order = list(order)
+        have, given = set(current["entry_id"]), set(order)
+        problems = []
+        if len(order) != len(given):
+            problems.append(f"repeated entries: {sorted({e for e in order if order.count(e) > 1})[:10]}")
+        if given - have:
+            problems.append(f"not on the shortlist: {sorted(given - have)[:10]}")
+        if have - given:
+            problems.append(f"missing from the order: {sorted(have - given)[:10]}")
+        if problems:
+            raise _err("The order must list every shortlist entry exactly once: " + "; ".join(problems),
+                       "排序必须恰好包含清单中的每一项:" + ";".join(problems), details=problems)
+        return _apply_order(ws, current, order, who, reason)
+
+
+def _apply_order(ws: Workspace, current: gpd.GeoDataFrame, order: list[str], who: str, reason: str) -> gpd.GeoDataFrame:
+    new_rank = pd.Series(np.arange(1, len(order) + 1), index=order)
+    change = _Change(who, _now())
+    target = current["entry_id"].map(new_rank).astype("Int64")
+    moved = target != current["rank"]
+    if not moved.any():
+        return current
+    for (_, row), r in zip(current[moved].iterrows(), target[moved]):
+        change.record("reorder", row, "rank", row["rank"], r, reason)
+    current["rank"] = target
+    current.loc[moved, "updated_by"] = who
+    current.loc[moved, "updated_at"] = change.at
+    return _save(ws, current, change, source=f"shortlist: reorder by {who}")
