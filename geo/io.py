@@ -1,9 +1,10 @@
 """Safe vector I/O: explicit GDAL drivers per format, atomic GeoPackage writes.
 
 Reading never lets GDAL guess the driver from the file's content: the driver is chosen
-from the extension, and drivers that can reach other files or the network (VRT, WFS,
-HTTP...) are refused, so a VRT renamed ``.geojson`` reads as invalid GeoJSON instead of
-opening a server path.  Writing goes to a temporary file in the same folder, is checked
+from the extension, the file's first bytes must match that format before GDAL sees it
+(:func:`sniff_format`: a VRT renamed ``.geojson`` is refused unread), and the driver GDAL
+actually used is checked again.  Rings left unclosed in a file are closed on read and
+their rows listed in ``gdf.attrs[UNCLOSED_RINGS_ATTR]`` for the validation report.  Writing goes to a temporary file in the same folder, is checked
 with SQLite's integrity check, fsynced, then renamed over the target: an interrupted or
 failed write leaves the old file byte-identical.
 """
