@@ -55,6 +55,7 @@ BASEMAPS = ("none", "osm", "tianditu_vec", "tianditu_img")
 LAYER_ORDER = ("townships", "constraints", "industrial_parks", "micro_parks", "plots", "infrastructure", "enterprises")
 # Layers that start hidden in the layer control (busy or context-only); the planner ticks them on.
 HIDDEN_BY_DEFAULT = ("constraints", "enterprises")
+FIT_LAYERS = ("plots", "industrial_parks", "micro_parks")  # the initial view frames these when present
 BACKGROUND = "#f3f1ea"  # plain paper colour when no base map is drawn (offline default)
 
 
@@ -519,9 +520,10 @@ def build_map(
     _check_choice("style_by", style_by, STYLE_BY)
     for name, gdf in layers.items():
         _check_wgs84(name, gdf)
-    # Fit to the planning layers when there are any: the county outline includes far offshore islands.
-    core = [g for n, g in layers.items() if n in SPECS and len(g)]
-    non_empty = core or [g for g in layers.values() if len(g)]
+    # Open on where the planning happens (plots and parks) when shown: the county and its townships
+    # include offshore islands 50 km east that would shrink the view of the mainland by half.
+    focus = [g for n, g in layers.items() if n in FIT_LAYERS and len(g)]
+    non_empty = focus or [g for g in layers.values() if len(g)]
     bounds = None
     if non_empty:
         b = np.array([g.total_bounds for g in non_empty])
