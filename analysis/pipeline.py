@@ -214,7 +214,7 @@ def compare(per_mu_a: pd.DataFrame, per_mu_b: pd.DataFrame, plots_a: pd.DataFram
         return ev.set_index(ev["credit_code"].astype(str))[["final_class", "score"]]
 
     a, b = cls(per_mu_a), cls(per_mu_b)
-    j = a.join(b, how="outer", lsuffix="_a", rsuffix="_b")
+    j = a.add_suffix("_a").join(b.add_suffix("_b"), how="outer")
     ca = j["final_class_a"].astype("string")
     cb = j["final_class_b"].astype("string")
     changed = (ca.fillna("-") != cb.fillna("-"))
