@@ -1,0 +1,396 @@
+"""Solver core of relocation siting: a sparse capacitated assignment model.
+
+Private to :mod:`analysis.siting`; knows no geography.  The model, over eligible
+(firm *i*, site *j*) pairs *p* only::
+
+    minimise   Σ_i pen_i + Σ_p (c_p − pen_i) · x_p          (= Σ_p c_p x_p + Σ_i pen_i u_i)
+    subject to Σ_{p∋i} x_p ≤ 1            (each firm at most one site; = 1 when unassigned is not allowed)
+               Σ_{p∋j} L_i x_p ≤ C_j       (land capacity, m²)
+               Σ_{p∋j} F_i x_p ≤ G_j       (floor-area capacity, m²)
+               Σ_{p∋j} (a_p − s) x_p ≥ r_j (micro-park leading-industry share ≥ s after assignment,
+                                             r_j = −(lead_j − s·n_j) when the park has room, else 0)
+               x_p ∈ {0, 1}
+
+Two real solvers are wired: OR-Tools CP-SAT (default) and SCIP through ``pywraplp``.
+CP-SAT needs integer data, so costs are scaled to integers (relative resolution 1e-7 of
+the largest coefficient), land/floor needs rounded up and capacities down to whole m²,
+and the share rule uses coefficients in thousandths (0.1 % resolution).  The reported
+objective is always recomputed from the float costs of the solution found; the bound is
+the solver's bound translated back into the same units.
+
+The greedy heuristic here is the baseline of the benchmark and the warm start (hint) of
+the solvers; it never replaces them.  It is inherently sequential (each firm sees the
+capacity left by the previous ones), so it loops over firms in Python.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AssignmentData", "AssignmentResult", "solve_assignment", "greedy_assignment", "objective_of", "SOLVERS"]
+
+SOLVERS = ("cp_sat", "scip", "highs", "cbc")
+SHARE_SCALE = 1000  # share coefficients in thousandths
+
+
+@dataclass
+class AssignmentData:
+    """Sparse model data (indices are positions 0..n-1 / 0..m-1)."""
+
+    n: int
+    m: int
+    pi: np.ndarray          # firm index of each pair
+    pj: np.ndarray          # site index of each pair
+    cost: np.ndarray        # cost of each pair (float, objective units)
+    penalty: np.ndarray     # cost of leaving firm i unassigned (n,)
+    need_land: np.ndarray   # m² (n,)
+    cap_land: np.ndarray    # m² (m,); inf = unlimited
+    need_floor: np.ndarray  # m² (n,)
+    cap_floor: np.ndarray   # m² (m,); inf = unlimited
+    share_site: np.ndarray  # bool (m,): the share rule applies
+    share_min: float        # s, e.g. 0.70
+    pair_lead: np.ndarray   # bool per pair: firm i is of site j's leading industry
+    share_rhs: np.ndarray   # r_j in thousandths (m,), ≤ 0
+    allow_unassigned: bool = True
+
+
+@dataclass
+class AssignmentResult:
+    assign: np.ndarray      # site index per firm, -1 = unassigned
+    status: str             # OPTIMAL / FEASIBLE / INFEASIBLE / UNKNOWN / MODEL_INVALID / HEURISTIC
+    objective: float        # recomputed from float costs; nan when no solution
+    bound: float            # best proven lower bound (nan if none)
+    gap: float              # (objective − bound) / |objective|
+    solve_time_s: float
+    solver: str
+    n_vars: int
+
+
+def objective_of(data: AssignmentData, assign: np.ndarray) -> float:
+    """Σ cost of chosen pairs + Σ penalty of unassigned firms, for a full assignment vector."""
+    chosen = _chosen_pairs(data, assign)
+    unassigned = assign < 0
+    return float(data.cost[chosen].sum() + data.penalty[unassigned].sum())
+
+
+def _chosen_pairs(data: AssignmentData, assign: np.ndarray) -> np.ndarray:
+    return (assign[data.pi] == data.pj) & (assign[data.pi] >= 0)
+
+
+def greedy_assignment(data: AssignmentData, *, order: str = "need") -> np.ndarray:
+    """Greedy nearest-feasible-site assignment.
+
+    Firms are taken in descending land need (large firms are the hardest to place); each
+    goes to its cheapest eligible site with land and floor capacity left whose share rule
+    stays satisfied, unless leaving it unassigned is cheaper (cost ≥ penalty).
+    """
+    assign = np.full(data.n, -1, dtype=np.int64)
+    res_land = data.cap_land.astype(float).copy()
+    res_floor = data.cap_floor.astype(float).copy()
+    slack = np.zeros(data.m)  # Σ (a − s) x so far, thousandths; must stay ≥ rhs
+    s_k = int(round(data.share_min * SHARE_SCALE))
+    by_cost = np.lexsort((data.cost, data.pi))
+    pairs_pi = data.pi[by_cost]
+    starts = np.searchsorted(pairs_pi, np.arange(data.n + 1))
+    firms = np.argsort(-data.need_land, kind="stable") if order == "need" else np.arange(data.n)
+    for i in firms:
+        for p in by_cost[starts[i]:starts[i + 1]]:
+            j = data.pj[p]
+            if data.allow_unassigned and data.cost[p] >= data.penalty[i]:
+                break
+            if data.need_land[i] > res_land[j] + 1e-9 or data.need_floor[i] > res_floor[j] + 1e-9:
+                continue
+            if data.share_site[j]:
+                delta = (SHARE_SCALE if data.pair_lead[p] else 0) - s_k
+                if slack[j] + delta < data.share_rhs[j]:
+                    continue
+                slack[j] += delta
+            res_land[j] -= data.need_land[i]
+            res_floor[j] -= data.need_floor[i]
+            assign[i] = j
+            break
+    return assign
+
+
+def _groups(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    starts = np.searchsorted(keys[order], np.arange(size + 1))
+    return order, starts
+
+
+STRATEGIES = ("auto", "direct", "lp_fix")
+DIRECT_MAX_PAIRS = 15_000  # above this "auto" uses LP-guided fixing (measured: bench/bench_siting.py)
+
+
+def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit_s: float = 60.0,
+                     gap: float = 0.0, workers: int = 2, hint: np.ndarray | None = None,
+                     strategy: str = "auto") -> AssignmentResult:
+    """Solve the model with a real solver; ``hint`` (site per firm) warm-starts it.
+
+    Strategies
+    ----------
+    direct
+        The whole model goes to the solver; its own bound and gap are reported.
+    lp_fix
+        LP relaxation first (GLOP): its value is a valid lower bound of the model.  Firms
+        the LP already places wholly at one site (typically > 90 %) are fixed there; the
+        firms the LP splits go, with the capacity left, to the exact solver.  The gap is
+        reported against the LP bound, so it is honest (and conservative).
+    auto
+        ``direct`` up to ``DIRECT_MAX_PAIRS`` eligible pairs, else ``lp_fix``.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver {solver!r} is not one of {SOLVERS}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
+    t0 = time.perf_counter()
+    if hint is None:
+        hint = greedy_assignment(data)
+    if strategy == "auto":
+        strategy = "direct" if len(data.pi) <= DIRECT_MAX_PAIRS else "lp_fix"
+    if strategy == "direct":
+        res = _solve_exact(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint)
+    else:
+        res = _solve_lp_fix(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint, t0=t0)
+    res.solve_time_s = time.perf_counter() - t0
+    return res
+
+
+def _solve_exact(data, solver, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
+    if solver == "cp_sat":
+        return _solve_cpsat(data, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint)
+    return _solve_mip(data, solver, time_limit_s=time_limit_s, gap=gap, hint=hint)
+
+
+def _solve_lp_fix(data, solver, *, time_limit_s, gap, workers, hint, t0) -> AssignmentResult:
+    values, lp_bound, ok = _lp_relaxation(data, time_limit_s=max(1.0, 0.6 * time_limit_s))
+    if not ok:  # LP failed (time): fall back to the exact solver on the whole model
+        left = max(1.0, time_limit_s - (time.perf_counter() - t0))
+        return _solve_exact(data, solver, time_limit_s=left, gap=gap, workers=workers, hint=hint)
+    whole = values > 1.0 - 1e-6
+    fixed = np.full(data.n, -1, dtype=np.int64)
+    fixed[data.pi[whole]] = data.pj[whole]
+    # Sites touched by a split firm are re-packed too: firms the LP put wholly there are freed,
+    # so the exact solver can exchange them with the split ones (fixing them loses ~2 %).
+    split = (values > 1e-6) & ~whole
+    contested = np.zeros(data.m, dtype=bool)
+    contested[data.pj[split]] = True
+    fixed[(fixed >= 0) & contested[np.maximum(fixed, 0)]] = -1
+    free = fixed < 0  # split firms, firms at contested sites, and firms the LP leaves unassigned
+    sub, firm_map = _residual(data, fixed, free)
+    sub_hint = greedy_assignment(sub)
+    left = max(1.0, time_limit_s - (time.perf_counter() - t0))
+    res = _solve_exact(sub, solver, time_limit_s=left, gap=gap, workers=workers, hint=sub_hint)
+    assign = fixed.copy()
+    if res.status in ("OPTIMAL", "FEASIBLE"):
+        assign[firm_map] = res.assign
+        status = "FEASIBLE"
+    else:  # residual failed: complete the fixed part greedily so a solution is always returned
+        assign[firm_map] = sub_hint
+        status = "FEASIBLE"
+    obj = objective_of(data, assign)
+    hint_obj = objective_of(data, hint)
+    if hint_obj < obj - 1e-9:  # never report worse than the warm start
+        assign, obj = hint.copy(), hint_obj
+    bound = min(lp_bound, obj)
+    g = _gap(obj, bound)
+    if g <= 1e-9:
+        status = "OPTIMAL"
+    return AssignmentResult(assign, status, obj, bound, g, 0.0, f"{res.solver}+lp_fix", len(data.pi))
+
+
+def _lp_relaxation(data: AssignmentData, *, time_limit_s: float) -> tuple[np.ndarray, float, bool]:
+    """LP relaxation of the full model with GLOP: pair values and the optimal LP value."""
+    from ortools.linear_solver import pywraplp
+
+    s = pywraplp.Solver.CreateSolver("GLOP")
+    P = len(data.pi)
+    x = [s.NumVar(0.0, 1.0, "") for _ in range(P)]
+    u = [s.NumVar(0.0, 1.0, "") for _ in range(data.n)] if data.allow_unassigned else []
+    by_i, si = _groups(data.pi, data.n)
+    for i in range(data.n):
+        ct = s.Constraint(1.0, 1.0)
+        for p in by_i[si[i]:si[i + 1]]:
+            ct.SetCoefficient(x[p], 1.0)
+        if u:
+            ct.SetCoefficient(u[i], 1.0)
+    _add_site_rows(s, data, x)
+    obj = s.Objective()
+    for p in range(P):
+        obj.SetCoefficient(x[p], float(data.cost[p]))
+    for i, ui in enumerate(u):
+        obj.SetCoefficient(ui, float(data.penalty[i]))
+    obj.SetMinimization()
+    s.SetTimeLimit(int(time_limit_s * 1000))
+    st = s.Solve()
+    if st != s.OPTIMAL:
+        return np.zeros(P), float("nan"), False
+    return np.array([v.solution_value() for v in x]), float(obj.Value()), True
+
+
+def _add_site_rows(s, data, x) -> None:
+    by_j, sj = _groups(data.pj, data.m)
+    for j in range(data.m):
+        ps = by_j[sj[j]:sj[j + 1]]
+        if len(ps) == 0:
+            continue
+        firms = data.pi[ps]
+        for need, cap in ((data.need_land, data.cap_land[j]), (data.need_floor, data.cap_floor[j])):
+            if np.isfinite(cap) and need[firms].sum() > cap:
+                ct = s.Constraint(-s.infinity(), float(cap))
+                for p, f in zip(ps, firms):
+                    ct.SetCoefficient(x[p], float(need[f]))
+        if data.share_site[j]:
+            ct = s.Constraint(float(data.share_rhs[j]) / SHARE_SCALE, s.infinity())
+            for p in ps:
+                ct.SetCoefficient(x[p], (1.0 if data.pair_lead[p] else 0.0) - data.share_min)
+
+
+def _residual(data: AssignmentData, fixed: np.ndarray, free: np.ndarray) -> tuple[AssignmentData, np.ndarray]:
+    """The sub-model of the ``free`` firms with the capacity and share slack the fixed ones leave."""
+    firm_map = np.flatnonzero(free)
+    new_id = np.full(data.n, -1, dtype=np.int64)
+    new_id[firm_map] = np.arange(len(firm_map))
+    placed = fixed >= 0
+    used_land = np.bincount(fixed[placed], weights=data.need_land[placed], minlength=data.m)
+    used_floor = np.bincount(fixed[placed], weights=data.need_floor[placed], minlength=data.m)
+    chosen = _chosen_pairs(data, fixed)
+    s_k = int(round(data.share_min * SHARE_SCALE))
+    delta = np.where(data.pair_lead[chosen], SHARE_SCALE - s_k, -s_k)
+    used_share = np.bincount(data.pj[chosen], weights=delta, minlength=data.m)
+    keep = free[data.pi]
+    sub = AssignmentData(
+        n=len(firm_map), m=data.m, pi=new_id[data.pi[keep]], pj=data.pj[keep], cost=data.cost[keep],
+        penalty=data.penalty[firm_map], need_land=data.need_land[firm_map],
+        cap_land=np.maximum(data.cap_land - used_land, 0.0), need_floor=data.need_floor[firm_map],
+        cap_floor=np.maximum(data.cap_floor - used_floor, 0.0), share_site=data.share_site,
+        share_min=data.share_min, pair_lead=data.pair_lead[keep],
+        share_rhs=np.floor(data.share_rhs - used_share), allow_unassigned=data.allow_unassigned,
+    )
+    return sub, firm_map
+
+
+def _int_data(data: AssignmentData):
+    need_land = np.ceil(data.need_land - 1e-9).astype(np.int64)
+    need_floor = np.ceil(data.need_floor - 1e-9).astype(np.int64)
+    return need_land, need_floor
+
+
+def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    P = len(data.pi)
+    x = [model.new_bool_var(f"x{p}") for p in range(P)]
+    top = max(float(data.cost.max()) if P else 0.0, float(data.penalty.max()) if data.n else 0.0, 1e-9)
+    scale = 1e7 / top
+    icoef = np.rint(data.cost * scale).astype(np.int64)
+    ipen = np.rint(data.penalty * scale).astype(np.int64)
+    need_land, need_floor = _int_data(data)
+    by_i, si = _groups(data.pi, data.n)
+    # Explicit "unassigned" variables u_i keep the objective Σ c x + Σ pen u non-negative, so the
+    # solver's relative-gap stop means the same as the gap we report (a constant shift would not).
+    u = []
+    for i in range(data.n):
+        vs = [x[p] for p in by_i[si[i]:si[i + 1]]]
+        if data.allow_unassigned:
+            u.append(model.new_bool_var(f"u{i}"))
+            model.add_exactly_one(vs + [u[-1]])
+        else:
+            model.add_exactly_one(vs)  # empty → infeasible, detected before solving upstream
+    by_j, sj = _groups(data.pj, data.m)
+    s_k = int(round(data.share_min * SHARE_SCALE))
+    for j in range(data.m):
+        ps = by_j[sj[j]:sj[j + 1]]
+        if len(ps) == 0:
+            continue
+        vs = [x[p] for p in ps]
+        firms = data.pi[ps]
+        if np.isfinite(data.cap_land[j]) and need_land[firms].sum() > data.cap_land[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(math.floor(data.cap_land[j])))
+        if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > data.cap_floor[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(math.floor(data.cap_floor[j])))
+        if data.share_site[j]:
+            w = np.where(data.pair_lead[ps], SHARE_SCALE - s_k, -s_k).astype(np.int64)
+            model.add(cp_model.LinearExpr.weighted_sum(vs, w.tolist()) >= int(data.share_rhs[j]))
+    if data.allow_unassigned:
+        model.minimize(cp_model.LinearExpr.weighted_sum(x + u, icoef.tolist() + ipen.tolist()))
+    else:
+        model.minimize(cp_model.LinearExpr.weighted_sum(x, icoef.tolist()))
+    if hint is not None:
+        chosen = _chosen_pairs(data, hint)
+        for p in range(P):
+            model.add_hint(x[p], bool(chosen[p]))
+        for i, ui in enumerate(u):
+            model.add_hint(ui, bool(hint[i] < 0))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit_s)
+    solver.parameters.num_workers = max(1, int(workers))
+    solver.parameters.relative_gap_limit = float(gap)
+    st = solver.solve(model)
+    name = solver.status_name(st)
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        vals = np.array([solver.boolean_value(v) for v in x], dtype=bool) if P else np.zeros(0, bool)
+        assign = np.full(data.n, -1, dtype=np.int64)
+        assign[data.pi[vals]] = data.pj[vals]
+        obj = objective_of(data, assign)
+        bound = solver.best_objective_bound / scale
+        bound = min(bound, obj)  # rounding of the scaled costs can put the bound a hair above
+    else:
+        assign = np.full(data.n, -1, dtype=np.int64)
+        obj, bound = float("nan"), float("nan")
+    return AssignmentResult(assign, name, obj, bound, _gap(obj, bound), 0.0, "cp_sat", P)
+
+
+def _solve_mip(data, name, *, time_limit_s, gap, hint) -> AssignmentResult:
+    from ortools.linear_solver import pywraplp
+
+    s = pywraplp.Solver.CreateSolver(name.upper())
+    P = len(data.pi)
+    x = [s.BoolVar(f"x{p}") for p in range(P)]
+    u = [s.BoolVar(f"u{i}") for i in range(data.n)] if data.allow_unassigned else []
+    by_i, si = _groups(data.pi, data.n)
+    for i in range(data.n):
+        ps = by_i[si[i]:si[i + 1]]
+        ct = s.Constraint(1, 1)
+        for p in ps:
+            ct.SetCoefficient(x[p], 1)
+        if u:
+            ct.SetCoefficient(u[i], 1)
+    _add_site_rows(s, data, x)
+    objective = s.Objective()
+    for p in range(P):
+        objective.SetCoefficient(x[p], float(data.cost[p]))
+    for i, ui in enumerate(u):
+        objective.SetCoefficient(ui, float(data.penalty[i]))
+    objective.SetMinimization()
+    if hint is not None and name == "scip":
+        chosen = _chosen_pairs(data, hint)
+        s.SetHint(x + u, [1.0 if c else 0.0 for c in chosen] + [1.0 if a < 0 else 0.0 for a in hint[:len(u)]])
+    s.SetTimeLimit(int(time_limit_s * 1000))
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(params.RELATIVE_MIP_GAP, float(gap))
+    st = s.Solve(params)
+    names = {s.OPTIMAL: "OPTIMAL", s.FEASIBLE: "FEASIBLE", s.INFEASIBLE: "INFEASIBLE", s.NOT_SOLVED: "UNKNOWN",
+             s.ABNORMAL: "MODEL_INVALID", s.UNBOUNDED: "MODEL_INVALID"}
+    if st in (s.OPTIMAL, s.FEASIBLE):
+        vals = np.array([v.solution_value() > 0.5 for v in x], dtype=bool) if P else np.zeros(0, bool)
+        assign = np.full(data.n, -1, dtype=np.int64)
+        assign[data.pi[vals]] = data.pj[vals]
+        obj = objective_of(data, assign)
+        bound = min(objective.BestBound(), obj)
+    else:
+        assign = np.full(data.n, -1, dtype=np.int64)
+        obj, bound = float("nan"), float("nan")
+    return AssignmentResult(assign, names.get(st, "UNKNOWN"), obj, bound, _gap(obj, bound), 0.0, name, P)
+
+
+def _gap(obj: float, bound: float) -> float:
+    if not (np.isfinite(obj) and np.isfinite(bound)):
+        return float("nan")
+    if abs(obj) < 1e-9:
+        return 0.0
+    return max(0.0, (obj - bound) / abs(obj))
