@@ -8,9 +8,10 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 # Debian packages: a CJK font for PDF reports, GDAL/poppler as second readers in tests,
-# Debian's chromium for the browser tests (Playwright never downloads a browser here).
+# Debian's chromium for the browser tests (Playwright never downloads a browser here),
+# PostgreSQL + PostGIS for the PostGIS backend tests (the tests start their own server).
 APP_DEBS=(fonts-wqy-zenhei)
-TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin)
+TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin postgresql postgis)
 
 install_debs() {
   local missing=()

@@ -25,9 +25,10 @@ import re
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 from pyproj import CRS
@@ -36,12 +37,11 @@ from geo.errors import CRSMismatchError, LayerNotFoundError, MissingCRSError, Sc
 from geo.io import atomic_path, check_sqlite_integrity, write_gpkg_layers
 from layers.schema import RASTER_KINDS, SPECS, cast_fields, conform
 
-__all__ = ["Workspace", "DEFAULT_CRS", "LayerMeta"]
+__all__ = ["Workspace", "WorkspaceBase", "open_workspace", "DEFAULT_CRS"]
 
 DEFAULT_CRS = "EPSG:4549"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _META_TABLES = ("ws_info", "ws_layers", "ws_rasters")
-LayerMeta = dict
 
 
 def _now() -> str:
@@ -58,7 +58,143 @@ def _check_name(name: str) -> str:
     return name
 
 
-class Workspace:
+class WorkspaceBase:
+    """What every workspace backend shares: validation before writing, metadata records, rasters.
+
+    A backend implements :meth:`layers`, :meth:`read`, :meth:`metadata`, :meth:`rasters`,
+    :attr:`version`, ``_commit(prepared, metas, drop)`` (write every prepared frame and
+    metadata row, and drop the named layers, as one atomic step) and
+    ``_store_raster(kind, src, info, source)``.
+    """
+
+    crs: CRS
+    readonly: bool
+
+    def describe(self) -> str:  # pragma: no cover - overridden
+        return type(self).__name__
+
+    def has_layer(self, name: str) -> bool:
+        return name in self.layers()
+
+    def _not_found(self, name: str) -> LayerNotFoundError:
+        return LayerNotFoundError(
+            f"Workspace {self.describe()} has no layer {name!r}; it holds: {', '.join(self.layers()) or '(nothing)'}.",
+            message_zh=f"工作空间中没有图层 {name!r};现有:{', '.join(self.layers()) or '(无)'}。",
+        )
+
+    def _require_writable(self) -> None:
+        if self.readonly:
+            raise WorkspaceError(
+                f"{self.describe()} was opened read-only; open it with readonly=False to change it.",
+                message_zh=f"{self.describe()} 以只读方式打开,不能修改。",
+            )
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Read a non-spatial table (shortlists, run records) as a DataFrame."""
+        df = self.read(name)
+        return pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
+
+    def write(self, name: str, frame: gpd.GeoDataFrame | pd.DataFrame, *, source: str = "", kind: str | None = None,
+              extra: Mapping | None = None) -> None:
+        """Write or replace one layer atomically. See :meth:`write_many`."""
+        self.write_many({name: frame}, source=source, kind=kind, extra={name: extra} if extra else None)
+
+    def write_many(self, frames: Mapping[str, gpd.GeoDataFrame | pd.DataFrame], *, source: str = "",
+                   kind: str | None = None, extra: Mapping[str, Mapping] | None = None,
+                   drop: tuple[str, ...] = ()) -> None:
+        """Write or replace several layers (and drop others) as one atomic step.
+
+        Core layers (``SPECS``) are checked with :func:`layers.schema.conform` first;
+        spatial frames must carry the workspace CRS. Everything is validated before the
+        store is touched; then the whole change lands or none of it does.
+        """
+        self._require_writable()
+        prepared: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
+        metas: list[tuple] = []
+        problems: list[str] = []
+        errors: list[Exception] = []
+        for name, frame in frames.items():
+            _check_name(name)
+            try:
+                prepared[name] = self._prepare(name, frame)
+            except (SchemaError, MissingCRSError, CRSMismatchError) as exc:
+                problems.append(f"{name}: {exc}")
+                errors.append(exc)
+                continue
+            gdf = prepared[name]
+            is_spatial = _is_spatial(gdf)
+            metas.append((
+                name, kind or ("core" if name in SPECS else ("spatial" if is_spatial else "table")),
+                self.crs.to_string() if is_spatial else "", source, _now(), int(len(gdf)),
+                json.dumps((extra or {}).get(name) or {}, ensure_ascii=False, default=str),
+            ))
+        if len(errors) == 1:
+            raise errors[0]
+        if problems:
+            raise SchemaError("Nothing was written. " + " | ".join(problems),
+                              message_zh="未写入任何数据。" + " | ".join(problems), details=problems)
+        for name in drop:
+            _check_name(name)
+        self._commit(prepared, metas, tuple(drop))
+
+    def _prepare(self, name: str, frame) -> gpd.GeoDataFrame | pd.DataFrame:
+        if not _is_spatial(frame):
+            if name in SPECS:
+                raise SchemaError(f"layer {name!r} needs geometries; got a table without a geometry column")
+            return pd.DataFrame(frame).copy()
+        if frame.crs is None:
+            raise MissingCRSError(
+                f"layer {name!r} has no CRS; set it (e.g. gdf.set_crs('EPSG:4549')) or declare it on import",
+                message_zh=f"图层 {name!r} 没有坐标系;请在导入时声明坐标系",
+            )
+        if not CRS.from_user_input(frame.crs).equals(self.crs):
+            raise CRSMismatchError(
+                f"layer {name!r} is in {frame.crs.to_string()} but the workspace works in {self.crs.to_string()}; "
+                f"reproject with gdf.to_crs('{self.crs.to_string()}') first",
+                message_zh=f"图层 {name!r} 的坐标系 {frame.crs.to_string()} 与工作空间 {self.crs.to_string()} 不一致;请先转换",
+            )
+        return conform(frame, name) if name in SPECS else frame
+
+    def delete(self, name: str) -> None:
+        """Remove a layer or table (atomic)."""
+        self._require_writable()
+        if not self.has_layer(name):
+            raise self._not_found(name)
+        self.write_many({}, drop=(name,))
+
+    def register_raster(self, kind: str, src: str | os.PathLike, *, source: str = "") -> Path:
+        """Copy a GeoTIFF into the workspace as raster ``kind`` (dem, slope, flood_depth...).
+
+        The raster must be georeferenced in the working CRS; it is copied atomically into
+        the workspace's raster folder as ``<kind>.tif`` and recorded in ``ws_rasters``.
+        """
+        from geo.raster import open_raster
+
+        self._require_writable()
+        _check_name(kind)
+        src = Path(src)
+        with open_raster(src) as ds:
+            if not CRS.from_user_input(ds.crs.to_wkt()).equals(self.crs):
+                raise CRSMismatchError(
+                    f"{src.name}: raster is in {ds.crs} but the workspace works in {self.crs.to_string()}; warp it first "
+                    f"(gdalwarp -t_srs {self.crs.to_string()})",
+                    message_zh=f"{src.name}:栅格坐标系 {ds.crs} 与工作空间不一致;请先重投影",
+                )
+            info = {"width": ds.width, "height": ds.height, "res": list(ds.res), "dtype": ds.dtypes[0],
+                    "nodata": ds.nodata, "bounds": list(ds.bounds)}
+        return self._store_raster(kind, src, info, source)
+
+    def raster_path(self, kind: str) -> Path:
+        paths = self.rasters()
+        if kind not in paths:
+            raise LayerNotFoundError(
+                f"Workspace has no raster {kind!r}; registered: {', '.join(paths) or '(none)'}; expected kinds include {RASTER_KINDS}.",
+                message_zh=f"工作空间中没有栅格 {kind!r}。",
+            )
+        return paths[kind]
+
+
+class Workspace(WorkspaceBase):
     """A planning workspace backed by one GeoPackage file.
 
     Use :meth:`create` for a new one and :meth:`open` for an existing one.
@@ -149,13 +285,6 @@ class Workspace:
         finally:
             con.close()
 
-    def _require_writable(self) -> None:
-        if self.readonly:
-            raise WorkspaceError(
-                f"{self.path} was opened read-only; open it with readonly=False to change it.",
-                message_zh=f"{self.path} 以只读方式打开,不能修改。",
-            )
-
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         lock_path = self.path.with_name(self.path.name + ".lock")
@@ -180,9 +309,6 @@ class Workspace:
         core = [n for n in SPECS if n in names]
         return core + [n for n in names if n not in SPECS]
 
-    def has_layer(self, name: str) -> bool:
-        return name in self.layers()
-
     def metadata(self, name: str | None = None) -> dict | pd.DataFrame:
         """Per-layer metadata: CRS, source, import time, row count (one layer as a dict, else a table)."""
         rows = self._query("SELECT layer, kind, crs, source, imported_at, row_count, extra FROM ws_layers ORDER BY layer") or []
@@ -195,14 +321,8 @@ class Workspace:
             raise self._not_found(name)
         return hit.iloc[0].to_dict()
 
-    def _not_found(self, name: str) -> LayerNotFoundError:
-        return LayerNotFoundError(
-            f"Workspace {self.path.name} has no layer {name!r}; it holds: {', '.join(self.layers()) or '(nothing)'}.",
-            message_zh=f"工作空间中没有图层 {name!r};现有:{', '.join(self.layers()) or '(无)'}。",
-        )
-
     def read(self, name: str, *, bbox: tuple | None = None, columns: list[str] | None = None,
-             where: str | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
+             where_in: Mapping[str, Iterable] | None = None, where: str | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
         """Read a layer (or table) as a frame in the working CRS.
 
         Parameters
@@ -211,64 +331,27 @@ class Workspace:
             (minx, miny, maxx, maxy) in the working CRS; uses the GeoPackage R-tree.
         columns : list of str, optional
             Attribute columns to read; the geometry is always included for spatial layers.
+        where_in : mapping, optional
+            ``{column: values}``: keep rows whose column is one of the values. Values are
+            quoted here, so untrusted ids (plot ids, credit codes) are safe to pass.
         where : str, optional
-            An OGR SQL attribute filter; pass only trusted, program-built expressions.
+            A raw OGR SQL attribute filter for program-built constants only (never user text).
         """
         if not self.has_layer(name):
             raise self._not_found(name)
-        df = pyogrio.read_dataframe(self.path, layer=name, bbox=bbox, columns=columns, where=where, use_arrow=False)
+        clauses = [f"({where})"] if where else []
+        for column, values in (where_in or {}).items():
+            clauses.append(_ogr_in_clause(column, values))
+        df = pyogrio.read_dataframe(self.path, layer=name, bbox=bbox, columns=columns,
+                                    where=" AND ".join(clauses) or None, use_arrow=False)
         if name in SPECS:
             cast_fields(df, name)
         return df
 
-    def read_table(self, name: str) -> pd.DataFrame:
-        """Read a non-spatial table (shortlists, run records) as a DataFrame."""
-        df = self.read(name)
-        return pd.DataFrame(df.drop(columns="geometry", errors="ignore"))
+    def describe(self) -> str:
+        return str(self.path.name)
 
-    # --- writes ---------------------------------------------------------------------
-    def write(self, name: str, frame: gpd.GeoDataFrame | pd.DataFrame, *, source: str = "", kind: str | None = None,
-              extra: Mapping | None = None) -> None:
-        """Write or replace one layer atomically. See :meth:`write_many`."""
-        self.write_many({name: frame}, source=source, kind=kind, extra={name: extra} if extra else None)
-
-    def write_many(self, frames: Mapping[str, gpd.GeoDataFrame | pd.DataFrame], *, source: str = "",
-                   kind: str | None = None, extra: Mapping[str, Mapping] | None = None,
-                   drop: tuple[str, ...] = ()) -> None:
-        """Write or replace several layers (and drop others) as one atomic step.
-
-        Core layers (``SPECS``) are checked with :func:`layers.schema.conform` first;
-        spatial frames must carry the workspace CRS. Everything is validated before the
-        file is touched; then the whole change lands or none of it does.
-        """
-        self._require_writable()
-        prepared: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
-        metas: list[tuple] = []
-        problems: list[str] = []
-        errors: list[Exception] = []
-        for name, frame in frames.items():
-            _check_name(name)
-            try:
-                prepared[name] = self._prepare(name, frame)
-            except (SchemaError, MissingCRSError, CRSMismatchError) as exc:
-                problems.append(f"{name}: {exc}")
-                errors.append(exc)
-                continue
-            gdf = prepared[name]
-            is_spatial = _is_spatial(gdf)
-            metas.append((
-                name, kind or ("core" if name in SPECS else ("spatial" if is_spatial else "table")),
-                self.crs.to_string() if is_spatial else "", source, _now(), int(len(gdf)),
-                json.dumps((extra or {}).get(name) or {}, ensure_ascii=False, default=str),
-            ))
-        if len(errors) == 1:
-            raise errors[0]
-        if problems:
-            raise SchemaError("Nothing was written. " + " | ".join(problems),
-                              message_zh="未写入任何数据。" + " | ".join(problems), details=problems)
-        for name in drop:
-            _check_name(name)
-
+    def _commit(self, prepared: dict, metas: list[tuple], drop: tuple[str, ...]) -> None:
         def record(tmp: Path) -> None:
             con = sqlite3.connect(tmp)
             try:
@@ -285,59 +368,7 @@ class Workspace:
         with self._lock():
             write_gpkg_layers(self.path, prepared, after_write=record)
 
-    def _prepare(self, name: str, frame) -> gpd.GeoDataFrame | pd.DataFrame:
-        if not _is_spatial(frame):
-            # A plain table: GDAL writes attribute-only GeoPackage tables from a frame without geometry.
-            if name in SPECS:
-                raise SchemaError(f"layer {name!r} needs geometries; got a table without a geometry column")
-            return pd.DataFrame(frame).copy()
-        if frame.crs is None:
-            raise MissingCRSError(
-                f"layer {name!r} has no CRS; set it (e.g. gdf.set_crs('EPSG:4549')) or declare it on import",
-                message_zh=f"图层 {name!r} 没有坐标系;请在导入时声明坐标系",
-            )
-        if not CRS.from_user_input(frame.crs).equals(self.crs):
-            raise CRSMismatchError(
-                f"layer {name!r} is in {frame.crs.to_string()} but the workspace works in {self.crs.to_string()}; "
-                f"reproject with gdf.to_crs('{self.crs.to_string()}') first",
-                message_zh=f"图层 {name!r} 的坐标系 {frame.crs.to_string()} 与工作空间 {self.crs.to_string()} 不一致;请先转换",
-            )
-        gdf = conform(frame, name) if name in SPECS else frame
-        return gdf
-
-    def delete(self, name: str) -> None:
-        """Remove a layer or table (atomic)."""
-        self._require_writable()
-        if not self.has_layer(name):
-            raise self._not_found(name)
-        self.write_many({}, drop=(name,))
-
-    # --- rasters --------------------------------------------------------------------
-    def register_raster(self, kind: str, src: str | os.PathLike, *, source: str = "") -> Path:
-        """Copy a GeoTIFF into the workspace as raster ``kind`` (dem, slope, flood_depth...).
-
-        The raster must be georeferenced in the working CRS; it is copied atomically into
-        ``<workspace>.rasters/<kind>.tif`` and recorded in ``ws_rasters``.
-        """
-        import rasterio
-
-        self._require_writable()
-        _check_name(kind)
-        src = Path(src)
-        with rasterio.open(src) as ds:
-            if ds.crs is None or ds.transform.is_identity:
-                raise MissingCRSError(
-                    f"{src.name}: raster has no georeference (CRS or transform); add one (gdal_translate -a_srs -a_ullr) and retry",
-                    message_zh=f"{src.name}:栅格缺少地理参考(坐标系或仿射变换);请补充后重试",
-                )
-            if not CRS.from_user_input(ds.crs.to_wkt()).equals(self.crs):
-                raise CRSMismatchError(
-                    f"{src.name}: raster is in {ds.crs} but the workspace works in {self.crs.to_string()}; warp it first "
-                    f"(gdalwarp -t_srs {self.crs.to_string()})",
-                    message_zh=f"{src.name}:栅格坐标系 {ds.crs} 与工作空间不一致;请先重投影",
-                )
-            info = {"width": ds.width, "height": ds.height, "res": list(ds.res), "dtype": ds.dtypes[0],
-                    "nodata": ds.nodata, "bounds": list(ds.bounds)}
+    def _store_raster(self, kind: str, src: Path, info: dict, source: str) -> Path:
         self.raster_dir.mkdir(exist_ok=True)
         dest = self.raster_dir / f"{kind}.tif"
         with self._lock():
@@ -358,14 +389,29 @@ class Workspace:
         rows = self._query("SELECT kind, file FROM ws_rasters ORDER BY kind") or []
         return {kind: self.raster_dir / file for kind, file in rows}
 
-    def raster_path(self, kind: str) -> Path:
-        paths = self.rasters()
-        if kind not in paths:
-            raise LayerNotFoundError(
-                f"Workspace has no raster {kind!r}; registered: {', '.join(paths) or '(none)'}; expected kinds include {RASTER_KINDS}.",
-                message_zh=f"工作空间中没有栅格 {kind!r}。",
-            )
-        return paths[kind]
+
+def open_workspace(location: str | os.PathLike, *, readonly: bool = True, schema: str = "planner") -> WorkspaceBase:
+    """Open a workspace by location: a ``.gpkg`` path, or a PostgreSQL connection string (PostGIS backend)."""
+    text = os.fspath(location)
+    if text.startswith(("postgresql:", "postgres:")) or "dbname=" in text:
+        from layers.postgis import PostGISWorkspace
+
+        return PostGISWorkspace.open(text, schema=schema, readonly=readonly)
+    return Workspace.open(text, readonly=readonly)
+
+
+def _ogr_in_clause(column: str, values: Iterable) -> str:
+    """``"col" IN ('a', 'b')`` with identifiers and literals escaped (OGR SQL has no bound parameters)."""
+    ident = '"' + str(column).replace('"', '""') + '"'
+    literals = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)):
+            literals.append("1" if v else "0")
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            literals.append(repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v)))
+        else:
+            literals.append("'" + str(v).replace("'", "''") + "'")
+    return f"{ident} IN ({', '.join(literals)})" if literals else "0 = 1"
 
 
 def _is_spatial(frame) -> bool:
