@@ -65,9 +65,84 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# --- site ---------------------------------------------------------------------------------
+def _add_site(sub) -> None:
+    p = sub.add_parser("site", help="relocation siting of firms into parks (OR-Tools MIP), stored as siting_<id>_*")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--preset", default="siting_default", help="siting preset in data/presets (default %(default)s)")
+    p.add_argument("--rule", choices=("polluting", "d_class", "midwest", "list"), default=None,
+                   help="which firms relocate (default: the preset's rule)")
+    p.add_argument("--firms", default=None, help="comma-separated credit codes for --rule list")
+    p.add_argument("--clusters", action="store_true", help="add released redevelopment clusters of the latest run as supply")
+    p.add_argument("--from-run", default=None, help="analysis run giving classes/clusters (default: the latest)")
+    p.add_argument("--k-nearest", type=int, default=None, help="only the k cheapest eligible sites per firm")
+    p.add_argument("--time-limit", type=float, default=None, help="solver time limit in seconds")
+    p.add_argument("--run-id", default=None, help="run id (default: a timestamp)")
+    p.add_argument("--no-store", action="store_true", help="solve and print only; leave the workspace untouched")
+
+
+def cmd_site(args) -> int:
+    from analysis import siting, siting_runs
+    from layers.workspace import Workspace
+
+    params = siting.load_siting_params(args.preset)
+    changes = {k: v for k, v in {"k_nearest": args.k_nearest, "time_limit_s": args.time_limit}.items() if v is not None}
+    if changes:
+        params = params.replace(**changes)
+    firms = [f.strip() for f in args.firms.split(",") if f.strip()] if args.firms else None
+    ws = Workspace.open(args.workspace, readonly=args.no_store)
+    run_id, prob = siting_runs.run_siting(ws, params, rule=args.rule, firms=firms, run_id=args.run_id,
+                                          from_run=args.from_run, use_clusters=args.clusters, store=not args.no_store)
+    print(prob.message)
+    print(f"greedy baseline objective {prob.greedy_objective:,.0f} (ratio greedy/solver "
+          f"{prob.greedy_objective / prob.objective if prob.objective else float('nan'):.3f}); "
+          f"{prob.n_pairs} variables of {prob.n * prob.m} firm×site pairs; solve {prob.solve_time_s:.1f} s")
+    if len(prob.unassigned):
+        print("unassigned by reason:")
+        for code, count in prob.unassigned["reason_code"].value_counts().items():
+            print(f"  {count:5d}  {code}")
+    used = prob.site_utilisation
+    print("sites (亩 used / capacity, firms assigned):")
+    for r in used.itertuples():
+        print(f"  {r.site_id:6s} {r.used_land_mu:8.1f} / {r.capacity_land_mu:8.1f}  {r.firms_assigned:4d}")
+    if not args.no_store:
+        print(f"stored in {ws.path} as siting_{run_id}_assignments / _sites / _lines (run siting_{run_id})")
+    return 0
+
+
+# --- integrate ----------------------------------------------------------------------------
+def _add_integrate(sub) -> None:
+    p = sub.add_parser("integrate", help="cross-township joint-development zones, stored as integration_<id>_*")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--preset", default="integration_default", help="integration preset (default %(default)s)")
+    p.add_argument("--run-id", default=None, help="run id (default: a timestamp)")
+    p.add_argument("--no-store", action="store_true", help="print only; leave the workspace untouched")
+
+
+def cmd_integrate(args) -> int:
+    from analysis import integration, siting_runs
+    from layers.workspace import Workspace
+
+    params = integration.load_integration_params(args.preset)
+    ws = Workspace.open(args.workspace, readonly=args.no_store)
+    run_id, res = siting_runs.run_integration(ws, params, run_id=args.run_id, store=not args.no_store)
+    print(f"{len(res.zones)} zones, {len(res.links)} candidate pairs, {int(res.links['linked'].sum())} links, "
+          f"{len(res.joint_zones)} joint zones")
+    for r in res.links.itertuples():
+        print(f"  {r.zone_a}–{r.zone_b}: {r.reason}")
+    for r in res.joint_zones.itertuples():
+        print(f"joint zone {r.joint_zone}: {r.zone_names} — {r.area_mu:,.0f} 亩, {r.n_firms} firms, "
+              f"townships {r.townships}, industries {r.dominant_industries}")
+    if not args.no_store:
+        print(f"stored in {ws.path} as integration_{run_id}_zones / _links / _joint (run integration_{run_id})")
+    return 0
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
+    "site": (_add_site, cmd_site),
+    "integrate": (_add_integrate, cmd_integrate),
 }
 
 
