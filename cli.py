@@ -138,11 +138,130 @@ def cmd_integrate(args) -> int:
     return 0
 
 
+# --- shortlist ----------------------------------------------------------------------------
+def _add_shortlist(sub) -> None:
+    p = sub.add_parser("shortlist", help="the shortlist pipeline: add, list, status, update, move, remove, history")
+    ss = p.add_subparsers(dest="action", required=True)
+
+    def common(q, *, who: bool = True) -> None:
+        q.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+        if who:
+            q.add_argument("--who", required=True, help="your name (recorded with the change)")
+
+    q = ss.add_parser("add", help="add plots, clusters or sites by id")
+    common(q)
+    q.add_argument("ids", nargs="+", help="ids (e.g. P000001 P000002, or comma-separated)")
+    q.add_argument("--kind", choices=("plot", "cluster", "site"), default="plot")
+    q.add_argument("--from-layer", default=None, help="layer holding the ids and their reasons (default: plots)")
+    q.add_argument("--id-column", default=None, help="key column of --from-layer (default plot_id/cluster_id/site_id)")
+    q.add_argument("--notes", default="")
+    q.add_argument("--source", default="cli", help="where the items come from (default %(default)s)")
+    q.add_argument("--rank", type=int, default=None, help="insert at this rank (default: at the end)")
+    q.add_argument("--skip-duplicates", action="store_true", help="leave items already listed as they are")
+    q = ss.add_parser("list", help="print the shortlist")
+    common(q, who=False)
+    q.add_argument("--township", default=None, help="only this township code")
+    q = ss.add_parser("status", help="move entries along 候选 → 已核实 → 已上报 → 已处置 (back one step needs --reason)")
+    common(q)
+    q.add_argument("entries", nargs="+", help="entry ids, e.g. plot:P000001")
+    q.add_argument("--to", required=True, help="new status (候选/已核实/已上报/已处置 or candidate/verified/reported/disposed)")
+    q.add_argument("--reason", default="")
+    q = ss.add_parser("update", help="change notes or the responsible township of one entry")
+    common(q)
+    q.add_argument("entry")
+    q.add_argument("--notes", default=None)
+    q.add_argument("--township", default=None, help="responsible township code")
+    q.add_argument("--reason", default="")
+    q = ss.add_parser("move", help="move one entry to a rank (1 = top)")
+    common(q)
+    q.add_argument("entry")
+    q.add_argument("rank", type=int)
+    q = ss.add_parser("remove", help="take entries off the shortlist (kept in the history)")
+    common(q)
+    q.add_argument("entries", nargs="+")
+    q.add_argument("--reason", default="")
+    q = ss.add_parser("history", help="print the change history")
+    common(q, who=False)
+    q.add_argument("--entry", default=None, help="only this entry")
+
+
+def cmd_shortlist(args) -> int:
+    from geo.units import m2_to_mu
+    from layers import shortlist as sl
+    from layers.workspace import Workspace
+
+    writes = args.action not in ("list", "history")
+    ws = Workspace.open(args.workspace, readonly=not writes)
+    if args.action == "add":
+        ids = [i.strip() for raw in args.ids for i in raw.split(",") if i.strip()]
+        out = sl.add(ws, ids, kind=args.kind, who=args.who, source_layer=args.from_layer, id_column=args.id_column,
+                     notes=args.notes, source=args.source, rank=args.rank,
+                     on_duplicate="skip" if args.skip_duplicates else "raise")
+    elif args.action == "status":
+        out = sl.set_status(ws, args.entries, args.to, who=args.who, reason=args.reason)
+    elif args.action == "update":
+        out = sl.update(ws, args.entry, who=args.who, notes=args.notes, township_code=args.township, reason=args.reason)
+    elif args.action == "move":
+        out = sl.move(ws, args.entry, args.rank, who=args.who)
+    elif args.action == "remove":
+        out = sl.remove(ws, args.entries, who=args.who, reason=args.reason)
+    elif args.action == "history":
+        for r in sl.history(ws, args.entry).itertuples():
+            old, new = _text(r.old_value), _text(r.new_value)
+            old = old if len(old) <= 40 else old[:37] + "…"
+            why = f"  ({_text(r.reason)})" if _text(r.reason) else ""
+            print(f"{r.history_id:5d} {r.at} {r.who:8s} {r.action:8s} {r.entry_id:16s} {r.field:14s} {old} → {new}{why}")
+        return 0
+    else:
+        out = sl.load(ws)
+        if args.township:
+            out = out[out["township_code"] == args.township]
+    for r in out.itertuples():
+        print(f"{r.rank:4d} {r.entry_id:16s} {r.status:4s} {_text(r.township_name):6s} {m2_to_mu(r.area_m2):8.2f} 亩  "
+              f"{_text(r.reasons)}")
+    print(f"{len(out)} item(s) on the shortlist of {ws.path.name}")
+    return 0
+
+
+def _text(value) -> str:
+    """Printable text of a cell ('' for null / NA)."""
+    import pandas as pd
+
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+# --- export -------------------------------------------------------------------------------
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export the shortlist (all, or one township) for officials")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--format", required=True, choices=("xlsx", "csv", "gpkg", "geojson", "kml", "shp", "pdf"))
+    p.add_argument("--township", default=None, help="township code (default: the whole shortlist)")
+    p.add_argument("--out", required=True, help="file to write (shp: a .zip)")
+    p.add_argument("--title", default=None, help="report title (default 低效用地再开发候选清单)")
+
+
+def cmd_export(args) -> int:
+    from exports import ExportMeta, export_shortlist
+    from layers import shortlist as sl
+    from layers.workspace import Workspace
+
+    ws = Workspace.open(args.workspace, readonly=True)
+    items = sl.load(ws)
+    towns = ws.read("townships") if ws.has_layer("townships") else None
+    meta = ExportMeta(source=ws.path.name, townships=towns, **({"title": args.title} if args.title else {}))
+    path = export_shortlist(items, fmt=args.format, township=args.township, out=args.out, meta=meta)
+    n = len(items) if args.township is None else int((items["township_code"] == args.township).sum())
+    print(f"wrote {path} ({args.format}, {n} item(s), {path.stat().st_size:,} bytes)")
+    return 0
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
     "site": (_add_site, cmd_site),
     "integrate": (_add_integrate, cmd_integrate),
+    "shortlist": (_add_shortlist, cmd_shortlist),
+    "export": (_add_export, cmd_export),
 }
 
 

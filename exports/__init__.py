@@ -104,6 +104,10 @@ def export_shortlist(items, *, fmt: str, township: str | None = None, out: str |
     bytes or Path
     """
     spec = _format(fmt)
+    if out is not None and Path(out).suffix.lower() not in (spec.suffix, *((".json",) if fmt == "geojson" else ())):
+        raise ParameterError(f"output {out} does not end in {spec.suffix}, the suffix of format {fmt!r}; "
+                             f"name it e.g. shortlist{spec.suffix}",
+                             message_zh=f"输出文件 {out} 的扩展名应为 {spec.suffix}(格式 {fmt})。")
     prepare(items, need_geometry=spec.needs_geometry)  # check before filtering: errors name the real problem
     items = select_township(items, township)
     return spec.writer(items, meta=meta or ExportMeta(), out=out)

@@ -202,18 +202,21 @@ def allowed_statuses(current: str) -> tuple[str, ...]:
     return tuple(STATUSES[j] for j in (i - 1, i + 1) if 0 <= j < len(STATUSES))
 
 
-def _check_transition(entry_id: str, old: str, new: str, reason: str) -> str | None:
-    """None if ``old → new`` is allowed, else a problem description."""
+def _check_transition(entry_id: str, old: str, new: str, reason: str) -> tuple[str, str] | None:
+    """None if ``old → new`` is allowed, else the problem as (English, Chinese)."""
     i, j = STATUSES.index(old), STATUSES.index(new)
     if j == i + 1 or i == j:
         return None
     if j == i - 1:
         return None if reason.strip() else (
-            f"{entry_id}: moving back {old} → {new} needs a reason (it is recorded in the history)")
+            f"{entry_id}: moving back {old} → {new} needs a reason (it is recorded in the history)",
+            f"{entry_id}:由 {old} 退回 {new} 需要填写原因(记入修改记录)")
     nxt = [s for s in allowed_statuses(old) if STATUSES.index(s) > i]
     prev = [s for s in allowed_statuses(old) if STATUSES.index(s) < i]
     allowed = " or ".join([*nxt, *(f"{s} (back, with a reason)" for s in prev)])
-    return f"{entry_id}: {old} → {new} skips the pipeline {' → '.join(STATUSES)}; from {old} it may go to {allowed}"
+    allowed_zh = "或".join([*nxt, *(f"{s}(退回,需填写原因)" for s in prev)])
+    return (f"{entry_id}: {old} → {new} skips the pipeline {' → '.join(STATUSES)}; from {old} it may go to {allowed}",
+            f"{entry_id}:{old} → {new} 跳过了流程 {' → '.join(STATUSES)};{old} 只能改为 {allowed_zh}")
 
 
 # --- frames ---------------------------------------------------------------------------
@@ -321,10 +324,11 @@ def _find(items: gpd.GeoDataFrame, entry_ids: Sequence[str]) -> np.ndarray:
 
 
 # --- add ------------------------------------------------------------------------------
-def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None) -> gpd.GeoDataFrame:
+def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None,
+             id_column: str | None = None) -> gpd.GeoDataFrame:
     """Look ids up in the source layer (plots by default) and return those rows with their geometry."""
     layer, key = SOURCE_LAYERS[kind]
-    layer = source_layer or layer
+    layer, key = source_layer or layer, id_column or key
     if not ws.has_layer(layer):
         raise _err(f"cannot look up {kind} ids: the workspace has no layer {layer!r}. Pass the items as a "
                    f"GeoDataFrame with geometries, or source_layer= naming the layer that holds them.",
@@ -394,8 +398,11 @@ def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = No
     who : str
         The user making the change (recorded in the item and the history).
     id_column : str, optional
-        Column of ``items`` holding the ids (default ``plot_id`` / ``cluster_id`` /
-        ``site_id``, else ``item_id``).
+        Column of ``items`` (or key column of ``source_layer``) holding the ids (default
+        ``plot_id`` / ``cluster_id`` / ``site_id``, else ``item_id``).
+    source_layer : str, optional
+        Layer to look plain ids up in (e.g. a run's result layer, whose ``reasons_zh``,
+        ``score`` and ``final_class`` columns are then kept as the explanation).
     status : str
         Starting status, default 候选.
     rank : int, optional
@@ -435,7 +442,7 @@ def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = No
         if isinstance(items, (str, bytes)):
             items = [items]
         ids = [str(i) for i in items]
-        frame = _resolve(ws, kind, ids, source_layer)
+        frame = _resolve(ws, kind, ids, source_layer, id_column)
     problems = _check_new_frame(frame)
     if problems:
         raise _err("Nothing was added: " + "; ".join(problems), "未添加任何对象:" + ";".join(problems), details=problems)
@@ -574,17 +581,19 @@ def update(ws: Workspace, entry_id: str, *, who: str, status: str | None = None,
         current = load(ws)
         i = int(_find(current, [entry_id])[0])
         row = current.iloc[i]
-        problems = []
+        problems: list[tuple[str, str]] = []
         if new_status is not None:
             p = _check_transition(entry_id, row["status"], new_status, reason)
             if p:
                 problems.append(p)
         names = _township_names(ws)
         if township_code is not None and names and township_code not in names:
-            problems.append(f"township_code {township_code!r} is not a township of this workspace "
-                            f"(known: {', '.join(sorted(names))})")
+            problems.append((f"township_code {township_code!r} is not a township of this workspace "
+                             f"(known: {', '.join(sorted(names))})",
+                             f"镇街代码 {township_code!r} 不属于本工作空间(现有:{', '.join(sorted(names))})"))
         if problems:
-            raise _err("Nothing was changed: " + "; ".join(problems), "未做任何修改:" + ";".join(problems), details=problems)
+            raise _err("Nothing was changed: " + "; ".join(p[0] for p in problems),
+                       "未做任何修改:" + ";".join(p[1] for p in problems), details=[p[0] for p in problems])
         change = _Change(who, _now())
         for field, value in (("status", new_status), ("notes", notes), ("township_code", township_code)):
             if value is None:
@@ -615,8 +624,9 @@ def set_status(ws: Workspace, entry_ids: Iterable[str] | str, status: str, *, wh
         problems = [p for p in (_check_transition(e, current.loc[i, "status"], new_status, reason)
                                 for e, i in zip(ids, pos)) if p]
         if problems:
-            raise _err(f"Nothing was changed ({len(problems)} problem(s)): " + "; ".join(problems),
-                       f"未做任何修改({len(problems)} 处问题):" + ";".join(problems), details=problems)
+            raise _err(f"Nothing was changed ({len(problems)} problem(s)): " + "; ".join(p[0] for p in problems),
+                       f"未做任何修改({len(problems)} 处问题):" + ";".join(p[1] for p in problems),
+                       details=[p[0] for p in problems])
         change = _Change(who, _now())
         for i in pos:
             row = current.iloc[i]
