@@ -60,7 +60,8 @@ class AssignmentData:
 @dataclass
 class AssignmentResult:
     assign: np.ndarray      # site index per firm, -1 = unassigned
-    status: str             # OPTIMAL / FEASIBLE / INFEASIBLE / UNKNOWN / MODEL_INVALID / HEURISTIC
+    status: str             # OPTIMAL (proven) / WITHIN_GAP (stopped at the gap limit) / FEASIBLE (time limit) /
+                            # INFEASIBLE / UNKNOWN / MODEL_INVALID
     objective: float        # recomputed from float costs; nan when no solution
     bound: float            # best proven lower bound (nan if none)
     gap: float              # (objective − bound) / |objective|
@@ -156,6 +157,8 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
     else:
         res = _solve_lp_fix(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint, t0=t0)
     res.solve_time_s = time.perf_counter() - t0
+    if res.status == "OPTIMAL" and res.gap > 1e-6:
+        res.status = "WITHIN_GAP"  # the solver stopped at the relative-gap limit: not proven optimal
     return res
 
 

@@ -16,7 +16,7 @@ Model (pairs (i, j) are created only where site *j* is eligible for firm *i*)::
 
 Eligibility (each exclusion keeps its reason, see :data:`EXCLUSIONS`): leading-industry fit
 of industrial parks; polluting industries only into parks that allow them; polluting firms
-not into sites within the residential / water-source buffers; optional maximum distance;
+not into sites whose vacant land lies within the residential / water-source buffers; optional maximum distance;
 the firm's need larger than the site's whole capacity.
 
 Solver — SCIP through OR-Tools ``pywraplp`` by default (CP-SAT is wired too).  Measured on
@@ -398,7 +398,11 @@ def select_demand(enterprises: gpd.GeoDataFrame, params: SitingParams, *, rule: 
 
 def _demand_problems(d: pd.DataFrame) -> pd.Series:
     g = d.geometry
-    no_loc = (g.isna() | g.is_empty).to_numpy()
+    no_loc = (g.isna() | g.is_empty).to_numpy().copy()
+    # POINT (NaN NaN) comes from blank coordinates in a spreadsheet import
+    xy = shapely.get_coordinates(shapely.centroid(g.to_numpy()[~no_loc]))
+    finite = np.isfinite(xy).all(axis=1) if len(xy) else np.zeros(0, bool)
+    no_loc[np.flatnonzero(~no_loc)[~finite]] = True
     nl = _num_col(d, "need_land_m2")
     nf = _num_col(d, "need_floor_m2")
     msg = np.full(len(d), None, dtype=object)
@@ -568,13 +572,14 @@ def site_exclusions(demand: pd.DataFrame, sites: pd.DataFrame, params: SitingPar
     mask[~fit] |= _BIT["industry"]
     mask[np.ix_(polluting, ~allows)] |= _BIT["polluting"]
     if constraints is not None and len(constraints) and polluting.any():
-        anchor = sites.geometry.to_numpy()
+        # the site's vacant land (not just its anchor point) must keep the distance
+        land = sites.geometry.to_numpy()
         for kind, buf, bit in (("residential", params.buffer_residential_m, _BIT["residential_buffer"]),
                                ("water_source", params.buffer_water_source_m, _BIT["water_buffer"])):
             c = constraints.loc[_str_col(constraints, "kind").eq(kind).fillna(False).to_numpy(dtype=bool)]
             if len(c) == 0 or buf <= 0:
                 continue
-            j_site, _ = shapely.STRtree(c.geometry.to_numpy()).query(anchor, predicate="dwithin", distance=buf)
+            j_site, _ = shapely.STRtree(c.geometry.to_numpy()).query(land, predicate="dwithin", distance=buf)
             near_site = np.zeros(m, dtype=bool)
             near_site[j_site] = True
             mask[np.ix_(polluting, near_site)] |= bit
@@ -885,7 +890,14 @@ class RelocationProblem:
             if (~self.firm_ok).any() or nowhere.any():
                 self.status = "INFEASIBLE"
                 self._finish(np.full(self.n, -1, np.int64), pi, pj, pen)
-                bad = self.unassigned
+                stuck = nowhere | ~self.firm_ok
+                others = self.assignments.index[~stuck]
+                self.assignments.loc[others, "status"] = "not_solved"
+                self.assignments.loc[others, "reason_code"] = "not_solved"
+                self.assignments.loc[others, "reason"] = ("not solved: other firms cannot be placed and every firm "
+                                                          "must be (allow_unassigned = false)")
+                bad = self.assignments.loc[stuck]
+                self.unassigned = bad
                 listing = "; ".join(f"{r.firm_id}: {r.reason}" for r in bad.head(10).itertuples())
                 self._raise(f"{len(bad)} firm(s) can go nowhere although every firm must be placed — {listing}"
                             f"{' …' if len(bad) > 10 else ''}. Relax the binding constraint or allow unassigned firms.")
@@ -975,10 +987,10 @@ class RelocationProblem:
         reason[~self.firm_ok] = self.firm_problem[~self.firm_ok]
         frame = pd.DataFrame({
             "firm_id": self.demand_ids, "status": status,
-            "site_id": pd.array(np.where(placed, self.site_ids[jj].astype(str), None), dtype="string"),
+            "site_id": pd.array(np.where(placed, self.site_ids[jj].astype(str) if m else "", None), dtype="string"),
             "distance_m": dist, "cost": cost_all,
             "objective_share": cost_all / total if total > 0 else np.where(np.isfinite(cost_all), 0.0, np.nan),
-            "same_township": (self.same_township[rows, jj] & placed) if hasattr(self, "same_township") else False,
+            "same_township": (self.same_township[rows, jj] & placed) if hasattr(self, "same_township") and m else False,
             "n_eligible_sites": ((self.mask == 0) & self.site_ok[None, :]).sum(axis=1) if m else 0,
             "reason_code": code, "reason": reason,
         })
@@ -1182,6 +1194,6 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
     out["eligible"] = eligible
     out["rank"] = pd.array(np.where(eligible, rank, -1), dtype="Int64").astype("Int64")
     out.loc[~eligible, "rank"] = pd.NA
-    out["excluded_by"] = pd.array(codes, dtype="string").replace("", pd.NA)
+    out["excluded_by"] = pd.array(np.where(codes == "", None, codes), dtype="string")
     out["reason"] = pd.array(text, dtype="string")
     return out.sort_values(["rank", "distance_m"], na_position="last")

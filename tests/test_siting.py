@@ -1,0 +1,327 @@
+"""Relocation siting: known optima by brute force, binding rules, explanations, bad input, the sample."""
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from analysis import siting
+from analysis._assign import AssignmentData, greedy_assignment, objective_of, solve_assignment
+from geo.errors import InfeasibleAllocationError, ParameterError
+from geo.units import M2_PER_MU
+
+CRS = "EPSG:4549"
+MU = M2_PER_MU
+
+
+def params(**kw) -> siting.SitingParams:
+    base = siting.load_siting_params("siting_default").replace(same_township_discount=0.0, time_limit_s=20.0, gap=0.0)
+    return base.replace(**kw) if kw else base
+
+
+def brute_force(cost, need, cap, pen):
+    """Exhaustive minimum over every assignment (site or unassigned) of every firm."""
+    n, m = cost.shape
+    best, best_a = np.inf, None
+    for a in itertools.product(range(-1, m), repeat=n):
+        a = np.array(a)
+        used = np.bincount(a[a >= 0], weights=need[a >= 0], minlength=m)
+        if (used > cap + 1e-9).any():
+            continue
+        val = sum(cost[i, a[i]] if a[i] >= 0 else pen[i] for i in range(n))
+        if val < best - 1e-9:
+            best, best_a = val, a
+    return best, best_a
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("solver", ["scip", "cp_sat"])
+def test_known_optimum_matches_brute_force(seed, solver):
+    rng = np.random.default_rng(seed)
+    n, m = 6, 3
+    cost = rng.uniform(1, 100, (n, m)).round(1)
+    need = rng.integers(1, 6, n).astype(float) * 1000
+    cap = np.array([6000.0, 5000.0, 4000.0])
+    p = params(unassigned_penalty_m=150.0, demand_weight="firm", solver=solver)
+    prob = siting.RelocationProblem.from_cost_matrix(cost, need, cap, params=p).solve()
+    best, _ = brute_force(cost, need, cap, np.full(n, 150.0))
+    assert prob.status == "OPTIMAL"
+    assert prob.objective == pytest.approx(best, rel=1e-6)
+    assert prob.gap == pytest.approx(0.0, abs=1e-6)
+    used = prob.site_utilisation["used_land_m2"].to_numpy()
+    assert (used <= cap + 1e-6).all()
+
+
+def test_lp_fix_strategy_reports_valid_bound():
+    rng = np.random.default_rng(7)
+    n, m = 7, 3
+    cost = rng.uniform(1, 100, (n, m))
+    need = rng.integers(1, 4, n).astype(float)
+    cap = np.array([5.0, 4.0, 3.0])
+    pi, pj = np.nonzero(np.ones((n, m), bool))
+    data = AssignmentData(n, m, pi, pj, cost[pi, pj], np.full(n, 200.0), need, cap, np.zeros(n), np.full(m, np.inf),
+                          np.zeros(m, bool), 0.7, np.zeros(len(pi), bool), np.zeros(m))
+    best, _ = brute_force(cost, need, cap, np.full(n, 200.0))
+    res = solve_assignment(data, solver="scip", strategy="lp_fix", time_limit_s=10, gap=0.0)
+    assert res.bound <= best + 1e-6 <= res.objective + 1e-6
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+    g = greedy_assignment(data)
+    assert objective_of(data, g) >= best - 1e-6
+
+
+# --- tiny geographic instance --------------------------------------------------------------
+def firms_frame(rows):
+    df = pd.DataFrame(rows)
+    geom = [Point(x, y) if x is not None else None for x, y in zip(df.pop("x"), df.pop("y"))]
+    df["need_land_m2"] = df["need_mu"] * MU
+    df["need_floor_m2"] = df["need_land_m2"] * 1.0
+    df["need_land_mu"] = df.pop("need_mu")
+    df["credit_code"] = [f"F{i}" for i in range(len(df))]
+    if "township_code" not in df.columns:
+        df["township_code"] = "T1"
+    return gpd.GeoDataFrame(df, geometry=geom, crs=CRS)
+
+
+def sites_frame(rows):
+    df = pd.DataFrame(rows)
+    geom = [box(x - 50, y - 50, x + 50, y + 50) for x, y in zip(df.pop("x"), df.pop("y"))]
+    df["capacity_land_m2"] = df.pop("cap_mu") * MU
+    df["capacity_land_mu"] = df["capacity_land_m2"] / MU
+    df["capacity_floor_m2"] = df["capacity_land_m2"] * 2.0
+    for c, v in (("allows_polluting", False), ("share_rule", False), ("n_existing", 0), ("n_existing_leading", 0),
+                 ("township_code", "T1"), ("existing_mix", ""), ("site_kind", "industrial_park")):
+        if c not in df.columns:
+            df[c] = v
+    df["name"] = df["site_id"]
+    return gpd.GeoDataFrame(df, geometry=geom, crs=CRS)
+
+
+def test_capacity_binding_sends_second_firm_farther():
+    firms = firms_frame([
+        {"x": 0, "y": 0, "need_mu": 10, "industry_code": "3411", "polluting": False},
+        {"x": 100, "y": 0, "need_mu": 10, "industry_code": "3412", "polluting": False},
+    ])
+    sites = sites_frame([
+        {"site_id": "NEAR", "x": 1000, "y": 0, "cap_mu": 15, "leading_industries": "34"},
+        {"site_id": "FAR", "x": 5000, "y": 0, "cap_mu": 50, "leading_industries": "34"},
+    ])
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
+    a = prob.assignments.set_index("firm_id")["site_id"]
+    # both prefer NEAR; only one fits. Moving F1 (100 m closer to NEAR) costs less overall?
+    # cost = 10 亩 × distance: F0→NEAR 1000, F1→NEAR 900, F0→FAR 5000, F1→FAR 4900;
+    # F0 NEAR + F1 FAR = 5900 = F1 NEAR + F0 FAR → tie broken by the solver; both use one each.
+    assert sorted(a.tolist()) == ["FAR", "NEAR"]
+    assert prob.objective == pytest.approx(10 * 5900, rel=1e-6)
+    util = prob.site_utilisation.set_index("site_id")
+    assert util.loc["NEAR", "used_land_mu"] == pytest.approx(10)
+    assert util.loc["NEAR", "land_utilisation"] == pytest.approx(10 / 15)
+    assert isinstance(prob.lines, gpd.GeoDataFrame) and len(prob.lines) == 2
+    assert prob.lines.geom_type.eq("LineString").all() and prob.lines.crs == firms.crs
+    assert prob.assignments.index.equals(firms.index)
+    assert prob.assignments["objective_share"].sum() == pytest.approx(1.0)
+
+
+def test_leading_share_rule_binds():
+    # Micro-park: 7 existing firms, 7 leading (100 %). Three non-leading firms and one leading
+    # firm nearby. After: lead ≥ 70 % of all → (7 + L) ≥ 0.7 (7 + L + N) → with L = 1, N ≤ 3.43… → 3;
+    # with 4 non-leading, only 3 may enter.
+    rows = [{"x": 0, "y": i * 10, "need_mu": 1, "industry_code": "1311", "polluting": False} for i in range(4)]
+    rows.append({"x": 0, "y": 100, "need_mu": 1, "industry_code": "3411", "polluting": False})
+    firms = firms_frame(rows)
+    sites = sites_frame([{"site_id": "MP", "x": 500, "y": 0, "cap_mu": 100, "leading_industries": "34",
+                          "share_rule": True, "n_existing": 7, "n_existing_leading": 7, "site_kind": "micro_park"}])
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
+    asg = prob.assignments
+    non_lead_in = ((asg["industry_code"].str[:2] == "13") & (asg["status"] == "assigned")).sum()
+    assert non_lead_in == 3
+    assert asg.loc[asg["industry_code"] == "3411", "status"].iloc[0] == "assigned"
+    u = prob.site_utilisation.iloc[0]
+    assert u["leading_share_after"] == pytest.approx(8 / 11)
+    assert u["leading_share_after"] >= 0.7
+    out = prob.unassigned
+    assert len(out) == 1 and "leading_share" in out["reason_code"].iloc[0]
+    assert "70%" in out["reason"].iloc[0]
+
+
+def test_buffer_excludes_site_for_polluting_firm_only():
+    firms = firms_frame([
+        {"x": 0, "y": 0, "need_mu": 5, "industry_code": "3360", "polluting": True},
+        {"x": 0, "y": 10, "need_mu": 5, "industry_code": "3360", "polluting": False},
+    ])
+    sites = sites_frame([
+        {"site_id": "CLOSE", "x": 1000, "y": 0, "cap_mu": 50, "leading_industries": "", "allows_polluting": True},
+        {"site_id": "SAFE", "x": 8000, "y": 0, "cap_mu": 50, "leading_industries": "", "allows_polluting": True},
+    ])
+    constraints = gpd.GeoDataFrame({"constraint_id": ["R1"], "kind": ["residential"], "name": ["village"]},
+                                   geometry=[box(1100, -100, 1300, 100)], crs=CRS)
+    p = params(buffer_residential_m=300.0)
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=p, constraints=constraints).solve()
+    a = prob.assignments.set_index("firm_id")["site_id"]
+    assert a["F0"] == "SAFE" and a["F1"] == "CLOSE"
+    ranked = siting.rank_sites_for_firm(firms.iloc[[0]], sites, p, constraints=constraints)
+    close = ranked.set_index("site_id").loc["CLOSE"]
+    assert not close["eligible"] and close["excluded_by"] == "residential_buffer"
+    # the site's vacant land ends 50 m from the residential area: a 40 m buffer lets it in again
+    ranked2 = siting.rank_sites_for_firm(firms.iloc[[0]], sites, params(buffer_residential_m=40.0), constraints=constraints)
+    assert ranked2.set_index("site_id").loc["CLOSE", "eligible"]
+
+
+def test_infeasible_explains_binding_constraint():
+    firms = firms_frame([
+        {"x": 0, "y": 0, "need_mu": 5, "industry_code": "1711", "polluting": False},    # textiles: no park fits
+        {"x": 0, "y": 0, "need_mu": 80, "industry_code": "3411", "polluting": False},   # too big for any site
+        {"x": 0, "y": 0, "need_mu": 5, "industry_code": "3411", "polluting": False},    # fine
+    ])
+    sites = sites_frame([{"site_id": "A", "x": 1000, "y": 0, "cap_mu": 50, "leading_industries": "34"},
+                         {"site_id": "B", "x": 90000, "y": 0, "cap_mu": 50, "leading_industries": "34"}])
+    p = params(allow_unassigned=False, max_distance_m=20000.0)
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=p)
+    with pytest.raises(InfeasibleAllocationError, match=r"2 firm\(s\) can go nowhere") as exc:
+        prob.solve()
+    assert prob.status == "INFEASIBLE"
+    reasons = prob.unassigned.set_index("firm_id")
+    assert reasons.loc["F0", "reason_code"] == "industry"
+    assert "leading industries" in reasons.loc["F0", "reason"]
+    assert reasons.loc["F1", "reason_code"] == "land_capacity"
+    assert "F2" not in reasons.index
+    assert "F0" in str(exc.value) and "F1" in str(exc.value)
+    # several rules at once: nothing opens when relaxing one alone
+    p2 = params(max_distance_m=5000.0)
+    far = firms_frame([{"x": 0, "y": 0, "need_mu": 5, "industry_code": "1711", "polluting": False}])
+    prob2 = siting.RelocationProblem.from_geodataframe(far, sites.iloc[[1]], params=p2).solve()
+    r = prob2.unassigned.iloc[0]
+    assert r["reason_code"] == "industry+distance" and "several rules" in r["reason"]
+
+
+def test_total_capacity_short_is_reported_before_solving():
+    firms = firms_frame([{"x": 0, "y": i, "need_mu": 30, "industry_code": "3411", "polluting": False} for i in range(2)])
+    sites = sites_frame([{"site_id": "A", "x": 100, "y": 0, "cap_mu": 40, "leading_industries": "34"}])
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=params(allow_unassigned=False))
+    with pytest.raises(InfeasibleAllocationError, match=r"need 60\.0 亩 in total but all sites together hold 40\.0 亩"):
+        prob.solve()
+    ok = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
+    assert (ok.assignments["status"] == "assigned").sum() == 1
+    assert ok.unassigned["reason_code"].iloc[0] == "land_full"
+
+
+def test_bad_input_is_reported_not_solved():
+    firms = firms_frame([
+        {"x": None, "y": None, "need_mu": 5, "industry_code": "3411", "polluting": False},
+        {"x": 0, "y": 0, "need_mu": 0, "industry_code": "3411", "polluting": False},
+        {"x": 0, "y": 0, "need_mu": 5, "industry_code": "3411", "polluting": False},
+    ])
+    firms["input_problem"] = siting._demand_problems(firms)
+    sites = sites_frame([{"site_id": "NEG", "x": 100, "y": 0, "cap_mu": -5, "leading_industries": "34"},
+                         {"site_id": "OK", "x": 300, "y": 0, "cap_mu": 50, "leading_industries": "34"}])
+    prob = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
+    a = prob.assignments.set_index("firm_id")
+    assert a.loc["F0", "status"] == "not_solved" and "no location" in a.loc["F0", "reason"]
+    assert a.loc["F1", "status"] == "not_solved" and "land need" in a.loc["F1", "reason"]
+    assert a.loc["F2", "site_id"] == "OK"
+    assert set(prob.problems["id"]) >= {"F0", "F1", "NEG"}
+    assert not prob.site_utilisation.set_index("site_id").loc["NEG", "valid"]
+    assert "not solved" in prob.message
+
+
+def test_empty_demand_and_supply():
+    sites = sites_frame([{"site_id": "A", "x": 100, "y": 0, "cap_mu": 40, "leading_industries": "34"}])
+    firms = firms_frame([{"x": 0, "y": 0, "need_mu": 5, "industry_code": "3411", "polluting": False}])
+    empty = siting.RelocationProblem.from_geodataframe(firms.iloc[:0], sites, params=params()).solve()
+    assert empty.status == "NO_DEMAND" and "demand is empty" in empty.message
+    nosup = siting.RelocationProblem.from_geodataframe(firms, sites.iloc[:0], params=params()).solve()
+    assert nosup.status == "NO_SUPPLY" and nosup.assignments["status"].eq("unassigned").all()
+    assert nosup.unassigned["reason_code"].iloc[0] == "no_sites"
+    with pytest.raises(InfeasibleAllocationError, match="No candidate sites"):
+        siting.RelocationProblem.from_geodataframe(firms, sites.iloc[:0], params=params(allow_unassigned=False)).solve()
+
+
+def test_rank_sites_for_firm_20_mu_machinery():
+    sites = sites_frame([
+        {"site_id": "MACH", "x": 3000, "y": 0, "cap_mu": 30, "leading_industries": "34,35"},
+        {"site_id": "SMALL", "x": 500, "y": 0, "cap_mu": 10, "leading_industries": "34"},
+        {"site_id": "CAR", "x": 800, "y": 0, "cap_mu": 90, "leading_industries": "36"},
+        {"site_id": "OPEN", "x": 6000, "y": 0, "cap_mu": 90, "leading_industries": ""},
+        {"site_id": "MP", "x": 700, "y": 0, "cap_mu": 90, "leading_industries": "13", "share_rule": True,
+         "n_existing": 10, "n_existing_leading": 7, "site_kind": "micro_park"},
+    ])
+    firm = gpd.GeoDataFrame({"industry_code": ["3441"], "township_code": ["T1"]}, geometry=[Point(0, 0)], crs=CRS)
+    ranked = siting.rank_sites_for_firm(firm, sites, params(), need_mu=20)
+    assert list(ranked["site_id"][ranked["eligible"]]) == ["MACH", "OPEN"]
+    assert list(ranked["rank"].dropna()) == [1, 2]
+    r = ranked.set_index("site_id")
+    assert r.loc["SMALL", "excluded_by"].startswith("land_capacity") and "10.0 亩 < 20.0 亩" in r.loc["SMALL", "reason"]
+    assert r.loc["CAR", "excluded_by"] == "industry"
+    assert r.loc["MP", "excluded_by"] == "leading_share"   # 7/11 < 70 %
+    assert r.loc["MACH", "distance_m"] == pytest.approx(3000)
+    with pytest.raises(ParameterError, match="need_mu"):
+        siting.rank_sites_for_firm(firm, sites, params(), need_mu=0)
+
+
+def test_k_nearest_restriction_is_reported():
+    firms = firms_frame([{"x": i * 10, "y": 0, "need_mu": 1, "industry_code": "3411", "polluting": False} for i in range(5)])
+    sites = sites_frame([{"site_id": f"S{j}", "x": 1000 * (j + 1), "y": 0, "cap_mu": 2, "leading_industries": "34"}
+                         for j in range(4)])
+    full = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
+    k1 = siting.RelocationProblem.from_geodataframe(firms, sites, params=params(k_nearest=1)).solve()
+    assert k1.restricted and not full.restricted
+    assert k1.n_pairs == 5 and full.n_pairs == 20
+    assert k1.objective >= full.objective - 1e-6
+    assert "restricted" in k1.message
+    assert "nearest eligible sites were considered" in k1.unassigned["reason"].iloc[0]
+
+
+def test_params_validation_collects_every_problem():
+    with pytest.raises(ParameterError, match=r"3 problem\(s\)") as exc:
+        siting.siting_params_from_dict({"siting": {"rule": "nope", "leading_share": 1.5, "bogus": 1}})
+    assert "rule" in str(exc.value) and "leading_share" in str(exc.value) and "bogus" in str(exc.value)
+    with pytest.raises(ParameterError, match="Unknown siting preset"):
+        siting.load_siting_params("nope")
+
+
+def test_select_demand_rules(sample_ws):
+    ents = sample_ws.read("enterprises")
+    plots = sample_ws.read("plots")
+    p = siting.load_siting_params()
+    d = siting.select_demand(ents, p, plots=plots)
+    assert len(d) > 0 and d["polluting"].all()
+    assert np.allclose(d["need_land_m2"], d["land_m2"] * 0.8)
+    with pytest.raises(ParameterError, match="needs each firm's evaluation class"):
+        siting.select_demand(ents, p, rule="d_class", plots=plots)
+    code = ents["credit_code"].iloc[0]
+    one = siting.select_demand(ents, p, rule="list", firms=[code], plots=plots)
+    assert list(one["credit_code"]) == [code]
+    with pytest.raises(ParameterError, match="not in the enterprises layer"):
+        siting.select_demand(ents, p, rule="list", firms=["XX"], plots=plots)
+
+
+@pytest.mark.slow
+def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
+    import cli
+    from layers.workspace import Workspace
+
+    ws_path = tmp_path / "ruian.gpkg"
+    shutil.copy(sample_path, ws_path)
+    assert cli.main(["site", "--workspace", str(ws_path), "--rule", "midwest", "--run-id", "t1",
+                     "--time-limit", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "firms placed" in out and "greedy baseline" in out
+    ws = Workspace.open(ws_path)
+    asg = ws.read("siting_t1_assignments")
+    sites = ws.read("siting_t1_sites")
+    lines = ws.read("siting_t1_lines")
+    assert len(asg) > 0 and set(asg["status"]) <= {"assigned", "unassigned", "not_solved"}
+    assert (asg["status"] == "assigned").sum() == len(lines)
+    assert (sites["used_land_m2"] <= sites["capacity_land_m2"] + 1e-6).all()
+    share = sites.loc[sites["share_rule"].astype(bool) & (sites["firms_assigned"] > 0)]
+    ok_before = share["leading_share_before"] >= 0.7
+    assert (share.loc[ok_before, "leading_share_after"] >= 0.7 - 1e-9).all()
+    assert asg.loc[asg["status"] == "unassigned", "reason"].notna().all()
+    runs = ws.read_table("runs")
+    assert "siting_t1" in set(runs["run_id"])
+    assert cli.main(["site", "--workspace", str(ws_path), "--rule", "midwest", "--run-id", "t1"]) == 2
+    assert "already exists" in capsys.readouterr().err
