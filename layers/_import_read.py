@@ -713,8 +713,10 @@ def _find_header(filled: list[list], title_rows: set[int], header_score) -> tupl
     if header_score is None:
         rows, labels, first = candidates[0]
         return labels, first, rows
-    # Best score; ties go to the earlier, single-row candidate (listed first).
-    best = max(range(len(candidates)), key=lambda k: (header_score(candidates[k][1]), -k))
+    # Best score; then the candidate with more distinct labels (a two-level header that tells
+    # "2024年" from "2025年" beats its parent row alone); then the earlier one.
+    best = max(range(len(candidates)),
+               key=lambda k: (header_score(candidates[k][1]), len({v for v in candidates[k][1] if v}), -k))
     rows, labels, first = candidates[best]
     return labels, first, rows
 

@@ -204,7 +204,8 @@ class ImportPlan:
         if self.problems.empty:
             return head + ("，未发现问题。" if zh else ", no problems found.")
         parts = []
-        for code, grp in self.problems.groupby("code", sort=False):
+        order = self.problems.sort_values(["row", "pos"], kind="stable")
+        for code, grp in order.groupby("code", sort=False):
             rows = sorted(set(int(r) for r in grp["row"]))
             shown = ", ".join(map(str, rows[:8])) + (f", … (+{len(rows) - 8})" if len(rows) > 8 else "")
             sev, _fix, fix_en, fix_zh = _map.PROBLEM_INFO[code]
@@ -691,7 +692,7 @@ def _typed_frame(attrs: pd.DataFrame, maps, spec: LayerSpec, raw: RawData, probl
         en, zh = _label(spec, m.field)
         col = attrs[m.source]
         parsed, bad, lost = _map.parse_column(col, f, m.factor, numeric_cells=raw.numeric_cells.get(m.source))
-        problems.add(bad, "bad_value", m.field, f"{en}: {{value!r}} is not a valid {f.dtype} value",
+        problems.add(bad, "bad_value", m.field, f"{en}: {{value!r}} is not a valid {_DTYPE_EN[f.dtype]}",
                      f"{zh}:{{value!r}} 不是有效的{_DTYPE_ZH[f.dtype]}", col)
         problems.add(lost, "code_as_number", m.field,
                      f"{en}: {{value}} was stored as a number, so the code's digits are lost",
@@ -752,6 +753,8 @@ def _typed_frame(attrs: pd.DataFrame, maps, spec: LayerSpec, raw: RawData, probl
     return out, missing
 
 
+_DTYPE_EN = {"float64": "number", "int64": "whole number", "bool": "yes/no value (是/否)", "date": "date",
+             "string": "text"}
 _DTYPE_ZH = {"float64": "数值", "int64": "整数", "bool": "是/否值", "date": "日期", "string": "文本"}
 
 
@@ -770,7 +773,11 @@ def _join_checks(frame: pd.DataFrame, ws: Workspace, layer: str, key: str, probl
     existing = ws.read(layer, columns=[c for c in cols])
     known = pd.Index(existing[key].astype("string").dropna())
     v = frame[key].astype("string")
-    no_match = (v.notna() & ~v.isin(known)).to_numpy(dtype=bool)
+    flagged = np.zeros(len(frame), dtype=bool)  # a key already reported as corrupt is not also "no match"
+    for r in problems.records:
+        if r["field"] == key and r["code"] in ("code_as_number", "credit_code_check"):
+            flagged[r["pos"]] = True
+    no_match = (v.notna() & ~v.isin(known)).to_numpy(dtype=bool) & ~flagged
     en, zh = _label(spec, key)
     problems.add(no_match, "no_match", key, f"{en}: {{value}} joins to nothing in the workspace's {layer}",
                  f"{zh}:{{value}} 在工作空间的{spec.label_zh}中找不到", v)
@@ -866,10 +873,20 @@ def _plan_raster(src: Source, *, layer: str, crs, gcj02: bool, target: str, resa
     methods = {"bilinear": Resampling.bilinear, "nearest": Resampling.nearest, "cubic": Resampling.cubic}
     _check_choice("resampling", resampling, tuple(methods))
     steps = []
+    truncated = ImportDataError(
+        f"{src.name}: the GeoTIFF is truncated (its data ends before the file says it does); upload it again or "
+        "export it again.", message_zh=f"{src.name}:GeoTIFF 文件不完整(数据在声明的位置之前就结束了);请重新上传或重新导出。")
+    if _tiff_header_truncated(src.path):
+        raise truncated
     try:
         with open_raster(src.path) as ds:
             src_crs = CRS.from_user_input(ds.crs.to_wkt())
             bounds, width, height, count = tuple(ds.bounds), ds.width, ds.height, ds.count
+            try:  # read every block once: a file cut short fails here, not later in an analysis
+                for _ij, window in ds.block_windows(1):
+                    ds.read(window=window)
+            except rasterio.errors.RasterioIOError as exc:
+                raise truncated from exc
     except MissingCRSError:
         if crs is None:
             raise
@@ -921,6 +938,48 @@ def _plan_raster(src: Source, *, layer: str, crs, gcj02: bool, target: str, resa
         mapping=[], unmapped=[], frame=pd.DataFrame(), source_rows=np.zeros(0, dtype=int), problems=_problem_frame([]),
         notes=steps, notes_zh=steps, raster_path=path, raster_info=info,
     )
+
+
+def _tiff_header_truncated(path: Path) -> bool:
+    """True when a classic TIFF's first directory, a tag's data or an image strip/tile lies past the file's end.
+
+    GDAL opens such a file and silently drops the tags it cannot read (the georeference
+    among them), which would be reported as "no CRS"; this says what really happened.
+    BigTIFF is left to GDAL.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        data = fh.read(min(size, 64 * 1024 * 1024))
+    if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return False
+    order = "little" if data[:2] == b"II" else "big"
+
+    def u(off: int, n: int) -> int:
+        return int.from_bytes(data[off:off + n], order)
+
+    ifd = u(4, 4)
+    if ifd + 2 > size:
+        return True
+    if ifd + 2 > len(data):
+        return False  # a directory beyond the sampled 64 MB: let GDAL judge
+    n = u(ifd, 2)
+    if ifd + 2 + 12 * n > size:
+        return True
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8}
+    arrays: dict[int, list[int]] = {}
+    for k in range(n):
+        e = ifd + 2 + 12 * k
+        tag, typ, count = u(e, 2), u(e + 2, 2), u(e + 4, 4)
+        nbytes = sizes.get(typ, 1) * count
+        where = e + 8 if nbytes <= 4 else u(e + 8, 4)
+        if where + nbytes > size:
+            return True
+        if tag in (273, 279, 324, 325) and typ in (3, 4) and where + nbytes <= len(data):
+            step = sizes[typ]
+            arrays[tag] = [u(where + step * i, step) for i in range(count)]
+    offsets = arrays.get(273) or arrays.get(324) or []
+    counts = arrays.get(279) or arrays.get(325) or []
+    return any(o + c > size for o, c in zip(offsets, counts))
 
 
 # ----------------------------------------------------------------------------- commit
