@@ -45,9 +45,10 @@ JS_COUNT_RGB = """([r, g, b]) => {
 # Zoom onto an industrial plot outside any park (its pixels then carry the plain legend colour)
 # and return its centre in page coordinates (the iframe's offset added by the caller).
 JS_ZOOM_TO_PLOT = """() => {
-    const g = Object.values(window.map._layers).find(l => l instanceof L.GeoJSON && l.options.plannerLayer === 'plots');
-    const plot = g.getLayers().find(x => x.feature.properties.land_use.startsWith('0601')
-                                      && x.feature.properties.park_id === '—');
+    const geo = (name) => Object.values(window.map._layers).find(l => l instanceof L.GeoJSON && l.options.plannerLayer === name);
+    const parks = ['industrial_parks', 'micro_parks'].flatMap(n => geo(n).getLayers().map(x => x.getBounds()));
+    const plot = geo('plots').getLayers().find(x => x.feature.properties.land_use.startsWith('0601')
+                                              && !parks.some(b => b.intersects(x.getBounds())));
     window.map.setView(plot.getBounds().getCenter(), 17, {animate: false});
     const p = window.map.latLngToContainerPoint(plot.getBounds().getCenter());
     return {x: p.x, y: p.y, id: plot.feature.properties.plot_id};

@@ -12,7 +12,8 @@ from shapely.geometry import LineString, Point, box
 
 from geo.errors import CRSMismatchError, MissingCRSError, ParameterError, PlannerError
 from ui.mapview import BASEMAPS, STYLE_BY, Legend, build_map, display_columns, plot_colors
-from ui.offline import DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, use_local_assets
+from ui.offline import (DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, trim_map_assets,
+                        use_local_assets)
 
 CDN_HOSTS = ("unpkg", "jsdelivr", "cdnjs", "code.jquery.com", "netdna.bootstrapcdn.com", "maxcdn",
              "cloudflare", "googleapis", "d3js.org")
@@ -72,6 +73,14 @@ def test_map_links_only_local_static_urls(layers):
     assert links and all(u.startswith(DEFAULT_BASE_URL) for u in links)
     for u in links:
         assert (STATIC_DIR / u[len(DEFAULT_BASE_URL):]).is_file()
+
+
+def test_the_map_loads_only_leaflet_and_keeps_the_rest_on_request(layers):
+    links = asset_links(build_map(layers))
+    assert links == ["/app/static/leaflet-1.9.3/leaflet.js", "/app/static/leaflet-1.9.3/leaflet.css"]
+    m = trim_map_assets(folium.Map(tiles=None), keep=("leaflet", "leaflet_css", "jquery"))
+    assert [name for name, _ in m.default_js] == ["leaflet", "jquery"]
+    assert folium.Map.default_js[1][0] == "jquery"  # the class is untouched
 
 
 def test_no_branca_colormap_since_streamlit_folium_would_add_d3_from_a_cdn(layers):

@@ -71,5 +71,7 @@ def render() -> None:
         st.error(exc.localized(lang))
         return
     # returned_objects=[]: nothing on this page reacts to map events, so panning never reruns the app.
-    st_folium(m, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=[])
+    # render=False: st_folium renders the map's own elements anyway; the extra whole-page render
+    # it would do first costs ~0.5 s per rerun at the sample size and adds nothing it sends.
+    st_folium(m, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=[], render=False)
     st.caption(" · ".join(f"{layer_label(n, lang)} {len(g):,}" for n, g in layers.items()))

@@ -33,7 +33,7 @@ from geo.web import to_geojson_bytes
 from layers.codes import industry_name
 from layers.schema import SPECS
 from ui.i18n import check_lang, layer_label, t, value_label
-from ui.offline import DEFAULT_BASE_URL, use_local_assets
+from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
 
 __all__ = [
     "BASEMAPS",
@@ -127,7 +127,8 @@ TOOLTIP_FIELDS: dict[str, tuple[str, ...]] = {
     "townships": ("name", "kind", "code"),
     "industrial_parks": ("name", "kind", "level", "leading_industries", "planned_area_m2"),
     "micro_parks": ("name", "status", "leading_industry", "area_m2", "floor_area_m2"),
-    "plots": ("plot_id", "land_use", "status", "area_m2", "far", "industry_code", "township_code", "park_id"),
+    # lean: 5,000 plots × every extra field is sent on each view; the details panel (issue 5) shows the rest
+    "plots": ("plot_id", "land_use", "status", "area_m2", "far", "township_code"),
     "enterprises": ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "plot_id"),
     "constraints": ("kind", "name"),
     "infrastructure": ("kind", "name"),
@@ -540,4 +541,4 @@ def build_map(
                     township_names=township_names).add_to(m)
     _legend(layers, style_by, lang).add_to(m)
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
-    return use_local_assets(m, static_url)
+    return use_local_assets(trim_map_assets(m), static_url)
