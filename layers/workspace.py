@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import glob
 import json
 import os
 import re
@@ -291,9 +292,18 @@ class Workspace(WorkspaceBase):
         with open(lock_path, "a") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
+                self._remove_stale_temps()
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _remove_stale_temps(self) -> None:
+        # A writer killed mid-write (power cut, SIGKILL) leaves its temp copy beside the file
+        # (geo.io.atomic_path names it .<stem>.<random>.tmp<suffix>); the target itself was never
+        # touched. Every writer of this file holds this lock, so any such temp is an orphan.
+        for tmp in self.path.parent.glob(f".{glob.escape(self.path.stem)}.*.tmp{glob.escape(self.path.suffix)}*"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
     # --- queries --------------------------------------------------------------------
     @property
@@ -426,15 +436,22 @@ def _create_meta_tables(con: sqlite3.Connection) -> None:
                 "imported_at TEXT, info TEXT)")
 
 
+def _quote_ident(name: str) -> str:
+    """An SQL identifier in double quotes with embedded quotes doubled (SQLite and PostgreSQL rules)."""
+    text = str(name)
+    if "\x00" in text:
+        raise WorkspaceError(f"identifier {text!r} contains a NUL character", message_zh="标识符中含有 NUL 字符")
+    return '"' + text.replace('"', '""') + '"'
+
+
 def _drop_layer_con(con: sqlite3.Connection, name: str) -> None:
-    # Identifiers are validated by _check_name and passed as parameters where SQLite allows.
+    # Values go in as parameters; identifiers cannot, so they are quoted (never formatted raw).
     row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (name,)).fetchone()
     if row:
-        rtree = f"rtree_{name}_{row[0]}"
-        con.execute(f'DROP TABLE IF EXISTS "{rtree}"')
+        con.execute(f"DROP TABLE IF EXISTS {_quote_ident(f'rtree_{name}_{row[0]}')}")
         for trig in con.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name = ?", (name,)).fetchall():
-            con.execute(f'DROP TRIGGER IF EXISTS "{trig[0]}"')
-    con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            con.execute(f"DROP TRIGGER IF EXISTS {_quote_ident(trig[0])}")
+    con.execute(f"DROP TABLE IF EXISTS {_quote_ident(name)}")
     for table in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents"):
         with contextlib.suppress(sqlite3.OperationalError):
             con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
