@@ -271,3 +271,32 @@ def test_layers_must_be_wgs84_display_copies(layers):
     naive = layers["plots"].set_crs(None, allow_override=True)
     with pytest.raises(MissingCRSError, match="has no CRS"):
         build_map({"plots": naive})
+
+
+# --- i18n and order --------------------------------------------------------------------------------
+def test_every_ui_string_exists_in_both_languages():
+    from ui.i18n import LANGS, STRINGS, t
+
+    for key, texts in STRINGS.items():
+        assert set(texts) == set(LANGS), key
+        assert all(texts[lang].strip() for lang in LANGS), key
+    assert t("no_workspace", "en", path="x.gpkg").startswith("No workspace at x.gpkg")
+    with pytest.raises(KeyError, match="no UI string 'nope'"):
+        t("nope")
+
+
+def test_layer_labels_come_from_the_schema():
+    from layers.schema import SPECS
+    from ui.i18n import layer_label
+
+    for name, spec in SPECS.items():
+        assert layer_label(name, "zh") == spec.label_zh and layer_label(name, "en") == spec.label_en
+    assert layer_label("county_outline", "zh") == "市域范围"
+    assert layer_label("my_result", "en") == "my_result"
+
+
+def test_layers_are_drawn_outline_first_then_in_layer_order():
+    from ui.mapview import ordered_layers
+
+    assert ordered_layers(["plots", "zz_result", "county_outline", "townships", "enterprises"]) == [
+        "county_outline", "townships", "plots", "enterprises", "zz_result"]

@@ -10,7 +10,7 @@ from streamlit_folium import st_folium
 
 from geo.errors import PlannerError
 from ui.i18n import layer_label, t
-from ui.mapview import BASEMAPS, HIDDEN_BY_DEFAULT, STYLE_BY, build_map
+from ui.mapview import BASEMAPS, HIDDEN_BY_DEFAULT, STYLE_BY, build_map, ordered_layers
 from ui.offline import static_base_url
 from ui.shell import current_lang, display_layer, map_layers, open_workspace, tianditu_key, workspace_path
 
@@ -47,7 +47,7 @@ def render() -> None:
         st.error(exc.localized(lang))
         return
     st.sidebar.caption(f"{t('workspace', lang)}: {path.name}")
-    names = map_layers(ws)
+    names = ordered_layers(map_layers(ws))  # same order as the map's layer control
     chosen, style_by, basemap = _sidebar(names, lang)
 
     key = None

@@ -48,6 +48,7 @@ __all__ = [
     "plot_colors",
     "tianditu_url",
     "display_columns",
+    "ordered_layers",
 ]
 
 BASEMAPS = ("none", "osm", "tianditu_vec", "tianditu_img")
@@ -476,11 +477,12 @@ def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) ->
     return Legend(t("legend", lang), sections)
 
 
-def _ordered(layers: Mapping[str, gpd.GeoDataFrame]) -> list[str]:
+def ordered_layers(names: Iterable[str]) -> list[str]:
+    """Layer names in drawing order, bottom first: outlines, core layers (:data:`LAYER_ORDER`), others."""
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
     # outlines first (bottom), then core layers in LAYER_ORDER, then other layers by name
-    return sorted(layers, key=lambda n: (0 if n not in rank and _OUTLINE_RE.search(n) else 1,
-                                         rank.get(n, len(rank)), n))
+    return sorted(names, key=lambda n: (0 if n not in rank and _OUTLINE_RE.search(n) else 1,
+                                        rank.get(n, len(rank)), n))
 
 
 def build_map(
@@ -535,7 +537,7 @@ def build_map(
         tw = layers["townships"]
         township_names = dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
     shown = set(visible) if visible is not None else None
-    for name in _ordered(layers):
+    for name in ordered_layers(layers):
         show = None if shown is None else name in shown
         layer_group(name, layers[name], lang=lang, style_by=style_by, show=show,
                     township_names=township_names).add_to(m)
