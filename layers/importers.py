@@ -641,6 +641,9 @@ def plan_import(
         key = key or spec.key
         _join_checks(frame, workspace, layer, key, problems, spec)
         version = workspace.version
+    elif geom is None:
+        # a plain table for a non-core name (e.g. a raw department sheet kept for reference)
+        frame, mode = typed, "table"
     else:
         gdf = gpd.GeoDataFrame(typed, geometry=gpd.GeoSeries(geom.to_numpy(), index=typed.index), crs=raw.crs)
         if bad_geom is not None and bad_geom.any():
@@ -664,7 +667,7 @@ def plan_import(
             notes_zh.append(f"几何来自列 {geom_label}")
     plan = ImportPlan(
         source_name=name, source_path=str(src.path), sha256=src.sha256, size=src.size, format=src.format, layer=layer,
-        mode=mode if spec is not None or geom is not None else "table", target_crs=target, encoding=raw.encoding,
+        mode=mode, target_crs=target, encoding=raw.encoding,
         crs=crs_info, mapping=maps, unmapped=[str(u) for u in unmapped], frame=frame, source_rows=raw.source_rows,
         problems=problems.frame(), geometry_report=report, fixed_geometry=fixed, notes=notes, notes_zh=notes_zh,
         preview=preview, key=(key or (spec.key if spec else None)), workspace_version=version,
