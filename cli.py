@@ -230,6 +230,76 @@ def _text(value) -> str:
     return "" if value is None or pd.isna(value) else str(value)
 
 
+# --- import -------------------------------------------------------------------------------
+def _add_import(sub) -> None:
+    p = sub.add_parser("import", help="import a file into a workspace layer (preview with --dry-run), or write a template")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--layer", help="target layer (plots, enterprises...), other lower_snake name, or raster kind (dem...)")
+    p.add_argument("--file", help="Shapefile (.shp or .zip), .gpkg, .geojson, .kml, .csv, .xlsx or .tif")
+    p.add_argument("--encoding", default=None, help="attribute encoding, e.g. GB18030 (default: detected)")
+    p.add_argument("--crs", default=None, help="source CRS, e.g. EPSG:4528 (default: the file's; never guessed)")
+    p.add_argument("--gcj02", action="store_true", help="the lon/lat coordinates are GCJ-02 (Gaode/Tencent): convert")
+    p.add_argument("--swap-axes", action="store_true", help="swap x and y (data written northing first)")
+    p.add_argument("--mapping", default=None, help="column mapping JSON file, or the name of a mapping saved in the workspace")
+    p.add_argument("--save-mapping", default=None, help="save the column mapping in the workspace under this name")
+    p.add_argument("--mode", choices=("auto", "replace", "join"), default="auto", help="replace the layer or join a table onto it")
+    p.add_argument("--sheet", default=None, help="Excel sheet")
+    p.add_argument("--member", default=None, help="dataset inside a zip")
+    p.add_argument("--source-layer", default=None, help="layer inside a GeoPackage")
+    p.add_argument("--on-problems", choices=("skip", "fix", "cancel"), default="cancel",
+                   help="rows with errors: leave out, repair what can be repaired, or write nothing (default %(default)s)")
+    p.add_argument("--dry-run", action="store_true", help="print the preview and the report; write nothing")
+    p.add_argument("--template", default=None, choices=("land", "tax", "power", "environment", "statistics"),
+                   help="write the Excel import template of a department table to --out instead of importing")
+    p.add_argument("--out", default=None, help="where --template writes the .xlsx")
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from geo.errors import ImportDataError
+    from layers import importers
+
+    if args.template:
+        if not args.out:
+            raise ImportDataError("--template needs --out FILE.xlsx", message_zh="--template 需要 --out 文件名.xlsx")
+        Path(args.out).write_bytes(importers.template_xlsx(args.template, lang=args.lang))
+        print(f"template {args.template} → {args.out}")
+        return 0
+    if not args.layer or not args.file:
+        raise ImportDataError("import needs --layer and --file (or --template and --out)",
+                              message_zh="导入需要 --layer 和 --file(或 --template 与 --out)")
+    from layers.workspace import Workspace
+
+    ws = Workspace.open(args.workspace, readonly=args.dry_run)
+    mapping = args.mapping
+    if mapping and not Path(mapping).exists():
+        mapping = importers.load_mapping(ws, mapping)
+    plan = importers.plan_import(args.file, layer=args.layer, workspace=ws, encoding=args.encoding, crs=args.crs,
+                                 gcj02=args.gcj02, swap_axes=args.swap_axes or None, mapping=mapping, mode=args.mode,
+                                 sheet=args.sheet, member=args.member, source_layer=args.source_layer)
+    zh = args.lang == "zh"
+    print(plan.summary(args.lang))
+    if plan.encoding.encoding:
+        print(("编码" if zh else "encoding") + f": {plan.encoding.encoding} ({plan.encoding.how})")
+    for step in plan.crs.get("steps", []):
+        print(("坐标" if zh else "crs") + f": {step}")
+    for m in plan.mapping:
+        print(f"  {m.source} → {m.field}" + (f" ({m.unit}, × {m.factor:g})" if m.unit else ""))
+    for note in plan.notes_zh if zh else plan.notes:
+        print(f"  · {note}")
+    if plan.preview is not None and len(plan.preview):
+        print(plan.preview.head(5).to_string(max_colwidth=24))
+    if args.dry_run:
+        print("（预览，未写入）" if zh else "(dry run: nothing written)")
+        return 0
+    result = importers.commit_import(ws, plan, on_problems=args.on_problems, save_mapping_as=args.save_mapping)
+    print((f"已写入 {result.layer}:{result.rows_written} 行,跳过 {result.rows_skipped} 行,修复 {result.rows_repaired} 行"
+           if zh else f"wrote {result.layer}: {result.rows_written} row(s), skipped {result.rows_skipped}, "
+                      f"repaired {result.rows_repaired}"))
+    return 0
+
+
 # --- export -------------------------------------------------------------------------------
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export the shortlist (all, or one township) for officials")
@@ -262,6 +332,7 @@ COMMANDS = {
     "integrate": (_add_integrate, cmd_integrate),
     "shortlist": (_add_shortlist, cmd_shortlist),
     "export": (_add_export, cmd_export),
+    "import": (_add_import, cmd_import),
 }
 
 

@@ -126,6 +126,8 @@ PROBLEM_INFO: dict[str, tuple[str, str | None, str, str]] = {
                              "在 Excel 中打开工作簿重新计算后保存,或粘贴为数值"),
     "formula_text": ("warning", None, "stored as plain text, never evaluated; exports neutralise it",
                      "按普通文本保存,不会执行;导出时会加以处理"),
+    "area_mismatch": ("warning", None, "check the unit of the area column (亩 or m²?) and declare it in the mapping",
+                      "核对面积列的单位(亩还是平方米?)并在映射中注明"),
     "name_mismatch": ("warning", None, "check that the row belongs to this enterprise", "核实该行是否属于该企业"),
 }
 

@@ -661,6 +661,15 @@ def plan_import(
                 frame.loc[frame.geometry.isna(), "area_m2"] = np.nan
                 notes.append("area_m2 computed from the geometry (no area column)")
                 notes_zh.append("用地面积由几何计算(文件中无面积列)")
+            elif "area_m2" in frame.columns:
+                geom_area = shapely.area(np.asarray(fixed.values, dtype=object))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = frame["area_m2"].to_numpy(dtype=float, na_value=np.nan) / geom_area
+                off = np.isfinite(ratio) & ((ratio < 0.5) | (ratio > 2.0))
+                en, zh = _label(spec, "area_m2")
+                problems.add(off, "area_mismatch", "area_m2",
+                             f"{en}: {{value}} m² is not the geometry's area (more than ×2 apart)",
+                             f"{zh}:{{value}} 平方米与几何面积相差超过 2 倍", frame["area_m2"])
             _key_checks(frame, spec, key or spec.key, problems)
         if geom_label:
             notes.append(f"geometry from column(s) {geom_label}")

@@ -289,3 +289,35 @@ def test_geotiff_in_working_crs_is_registered_as_is(ws, tmp_path):
     assert plan.raster_path == str(src) and plan.crs["steps"] == []
     commit_import(ws, plan)
     assert ws.raster_path("flood_depth").read_bytes() == src.read_bytes()
+
+
+def test_area_column_in_mu_without_unit_is_flagged(tmp_path):
+    g = plots(1)
+    g["占地面积"] = [2500.0 / M2_PER_MU]  # 3.75 亩 in a column without a unit
+    g.to_file(tmp_path / "p.gpkg", driver="GPKG")
+    plan = plan_import(tmp_path / "p.gpkg", layer="plots")
+    assert plan.counts() == {"area_mismatch": 1} and plan.errors.empty
+    assert "check the unit of the area column" in plan.summary()
+    ok = plan_import(tmp_path / "p.gpkg", layer="plots", mapping={"columns": {"占地面积": "area_m2"}, "units": {"占地面积": "亩"}})
+    assert ok.problems.empty and ok.frame["area_m2"].iloc[0] == pytest.approx(2500.0)
+
+
+def test_cli_import_dry_run_commit_and_template(ws, tmp_path, capsys):
+    import cli
+
+    g = plots(2)
+    g.to_file(tmp_path / "p.geojson", driver="GeoJSON")
+    before = ws.path.read_bytes()
+    assert cli.main(["import", "--workspace", str(ws.path), "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
+                     "--dry-run"]) == 0
+    assert "(dry run: nothing written)" in capsys.readouterr().out and ws.path.read_bytes() == before
+    assert cli.main(["import", "--workspace", str(ws.path), "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
+                     "--save-mapping", "p"]) == 0
+    assert "wrote plots: 2 row(s)" in capsys.readouterr().out
+    assert ws.read("plots")["plot_id"].tolist() == ["N000", "N001"]
+    # a saved mapping by name; a CRS that does not fit → exit 2 with the message
+    assert cli.main(["--lang", "zh", "import", "--workspace", str(ws.path), "--layer", "plots", "--file",
+                     str(tmp_path / "p.geojson"), "--crs", "EPSG:4528", "--mapping", "p"]) == 2
+    assert "带号" in capsys.readouterr().err
+    assert cli.main(["import", "--template", "power", "--out", str(tmp_path / "power.xlsx")]) == 0
+    assert (tmp_path / "power.xlsx").read_bytes()[:2] == b"PK"
