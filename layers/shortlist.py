@@ -272,6 +272,11 @@ class _Change:
         })
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The key fields of each row as dicts (what the history needs; no geometry, no iterrows)."""
+    return frame[["entry_id", "item_kind", "item_id", "rank", "status"]].to_dict("records")
+
+
 def _text(value) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -482,11 +487,11 @@ def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = No
         pos = n0 + 1 if rank is None else _check_rank(rank, n0 + 1)
         change = _Change(who, at)
         shifted = current["rank"] >= pos
-        for _, row in current[shifted].iterrows():
+        for row in _records(current[shifted]):
             change.record("reorder", row, "rank", row["rank"], row["rank"] + len(new), f"{len(new)} item(s) inserted above")
         current.loc[shifted, "rank"] = current.loc[shifted, "rank"] + len(new)
         new["rank"] = np.arange(pos, pos + len(new))
-        for _, row in new.iterrows():
+        for row in _records(new):
             change.record("add", row, "*", None, row["status"], notes)
         both = pd.concat([current, new], ignore_index=True) if len(current) else new
         out = gpd.GeoDataFrame(both, geometry=both.geometry.name, crs=ws.crs)
@@ -556,7 +561,7 @@ def remove(ws: Workspace, entry_ids: Iterable[str] | str, *, who: str, reason: s
         keep = current.drop(index=current.index[pos]).reset_index(drop=True)
         new_rank = np.arange(1, len(keep) + 1)
         moved = keep["rank"].to_numpy() != new_rank
-        for (_, row), r in zip(keep[moved].iterrows(), new_rank[moved]):
+        for row, r in zip(_records(keep[moved]), new_rank[moved]):
             change.record("reorder", row, "rank", row["rank"], r, "renumbered after removal")
         keep["rank"] = new_rank
         return _save(ws, keep, change, source=f"shortlist: remove by {who}")
@@ -628,12 +633,13 @@ def set_status(ws: Workspace, entry_ids: Iterable[str] | str, status: str, *, wh
                        f"未做任何修改({len(problems)} 处问题):" + ";".join(p[1] for p in problems),
                        details=[p[0] for p in problems])
         change = _Change(who, _now())
-        for i in pos:
-            row = current.iloc[i]
-            if row["status"] == new_status:
-                continue
+        chosen = current.iloc[pos]
+        moving = chosen[(chosen["status"] != new_status).to_numpy()]
+        for row in _records(moving):
             change.record("update", row, "status", row["status"], new_status, reason)
-            current.loc[i, ["status", "updated_by", "updated_at"]] = [new_status, who, change.at]
+        current.loc[moving.index, "status"] = new_status
+        current.loc[moving.index, "updated_by"] = who
+        current.loc[moving.index, "updated_at"] = change.at
         if not change.rows:
             return current
         return _save(ws, current, change, source=f"shortlist: status by {who}")
@@ -681,7 +687,7 @@ def _apply_order(ws: Workspace, current: gpd.GeoDataFrame, order: list[str], who
     moved = target != current["rank"]
     if not moved.any():
         return current
-    for (_, row), r in zip(current[moved].iterrows(), target[moved]):
+    for row, r in zip(_records(current[moved]), target[moved]):
         change.record("reorder", row, "rank", row["rank"], r, reason)
     current["rank"] = target
     current.loc[moved, "updated_by"] = who

@@ -5,7 +5,6 @@ import hashlib
 import shutil
 
 import geopandas as gpd
-import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
