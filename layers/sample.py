@@ -432,8 +432,12 @@ def _plots(rng, n_plots, land, townships, parks, micro, river_line) -> gpd.GeoDa
         estate_idx.append(np.full(len(c), i))
     geoms = np.concatenate(cells)
     est = np.concatenate(estate_idx)
-    # Keep plots on land (not in the river) and trim to n_plots deterministically.
+    # Keep plots on land (not in the river), drop any plot overlapping an earlier one (estates are
+    # laid out in priority order: parks, micro-parks, scattered clusters), trim to n_plots.
+    tree = shapely.STRtree(geoms)
+    later, earlier = tree.query(geoms, predicate="intersects")
     keep = shapely.within(geoms, land)
+    keep[later[later > earlier]] = False
     geoms, est = geoms[keep], est[keep]
     if len(geoms) > n_plots:
         chosen = np.sort(rng.choice(len(geoms), size=n_plots, replace=False))
