@@ -23,9 +23,11 @@ Solver — SCIP through OR-Tools ``pywraplp`` by default (CP-SAT is wired too). 
 the benchmark instances (``bench/bench_siting.py``, 2 cores): the model is a generalised
 assignment problem whose LP relaxation is tight but hard to round; CP-SAT with two workers
 finds good solutions yet proves weak bounds, while SCIP's LP bound is close to the optimum.
-Large models use LP-guided fixing (:mod:`analysis._assign`): the LP relaxation (GLOP) gives
-a valid lower bound, firms it places wholly at uncontested sites are fixed, the rest is
-solved exactly by SCIP; the gap is reported against the LP bound.  A greedy
+Large models (> 15,000 pairs) use LP-guided fixing (:mod:`analysis._assign`): the LP
+relaxation (GLOP) gives a valid lower bound, firms it places wholly are fixed, the rest is
+solved exactly by SCIP, then a SCIP large-neighbourhood search re-packs groups of nearby
+sites until the gap to the LP bound is within ``gap`` or time runs out; the gap reported is
+against the LP bound (conservative).  A greedy
 nearest-feasible-site assignment warm-starts the solver and is the benchmark baseline.
 
 With ``k_nearest > 0`` only the k cheapest eligible sites of each firm get a variable: the
