@@ -5,7 +5,7 @@
 import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
-from ui import map_page
+from ui import import_page, map_page
 from ui.i18n import t
 from ui.shell import language_switch
 
@@ -14,5 +14,6 @@ st.set_page_config(page_title="园区与低效用地再开发规划系统", page
 lang = language_switch()
 pages = [
     st.Page(map_page.render, title=t("page_map", lang), icon="🗺️", url_path="map", default=True),
+    st.Page(import_page.render, title=t("page_import", lang), icon="📥", url_path="import"),
 ]
 st.navigation(pages).run()
