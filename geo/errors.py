@@ -20,6 +20,7 @@ __all__ = [
     "ParameterError",
     "InfeasibleAllocationError",
     "ImportDataError",
+    "ShortlistError",
 ]
 
 
@@ -87,6 +88,10 @@ class ParameterError(PlannerError, ValueError):
 
 class InfeasibleAllocationError(PlannerError, ValueError):
     """A siting problem cannot be solved as posed."""
+
+
+class ShortlistError(PlannerError, ValueError):
+    """A shortlist change was refused (unknown item, bad status step, duplicate...); nothing was written."""
 
 
 class ImportDataError(PlannerError, ValueError):

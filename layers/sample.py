@@ -34,7 +34,7 @@ from shapely.geometry import LineString, MultiPoint, Point, box
 from geo.crs import gdf_gcj02_to_wgs84
 from geo.io import read_vector
 from geo.units import M2_PER_MU
-from layers.codes import CREDIT_CODE_CHARSET, POLLUTING_PREFIXES, credit_code_check_char
+from layers.codes import POLLUTING_PREFIXES, credit_code_check_char
 
 __all__ = ["generate", "build_workspace", "SAMPLE_SEED", "SAMPLE_PLOTS", "OUTLINE_SOURCE", "REFERENCE_DATE"]
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from geo.errors import LayerNotFoundError, SchemaError

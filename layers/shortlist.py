@@ -72,7 +72,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.errors import CRSMismatchError, MissingCRSError, PlannerError
+from geo.errors import CRSMismatchError, MissingCRSError, ShortlistError
 from layers.workspace import Workspace
 
 __all__ = [
@@ -153,10 +153,6 @@ _EXPLAIN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _UPDATABLE = ("status", "notes", "township_code")
 _MAX_TEXT = 4000  # notes and reasons: long enough for a paragraph, short enough for a table cell
-
-
-class ShortlistError(PlannerError, ValueError):
-    """A shortlist change was refused (unknown item, bad status step, duplicate...); nothing was written."""
 
 
 def _err(en: str, zh: str, details: list | None = None) -> ShortlistError:
@@ -313,7 +309,7 @@ def _save(ws: Workspace, items: gpd.GeoDataFrame, change: _Change, *, source: st
 
 
 def _writable(ws: Workspace) -> None:
-    ws._require_writable()  # the workspace's own read-only refusal, before any work
+    ws.require_writable()  # the workspace's own read-only refusal, before any work
 
 
 def _find(items: gpd.GeoDataFrame, entry_ids: Sequence[str]) -> np.ndarray:
@@ -338,9 +334,7 @@ def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None,
         raise _err(f"cannot look up {kind} ids: the workspace has no layer {layer!r}. Pass the items as a "
                    f"GeoDataFrame with geometries, or source_layer= naming the layer that holds them.",
                    f"无法查找{ITEM_KIND_LABELS[kind]}:工作空间中没有图层 {layer!r}。请直接传入带几何的数据。")
-    quoted = ",".join("'" + str(i).replace("'", "''") + "'" for i in ids)
-    # Ids are quoted and escaped above; the expression is built here, not taken from a user.
-    found = ws.read(layer, where=f"\"{key}\" IN ({quoted})") if ids else ws.read(layer).iloc[:0]
+    found = ws.read(layer, where_in={key: ids})
     if key not in found.columns:
         raise _err(f"layer {layer!r} has no key column {key!r}; it has {list(found.columns)}.",
                    f"图层 {layer!r} 缺少编号字段 {key!r}。")

@@ -83,7 +83,7 @@ class WorkspaceBase:
             message_zh=f"工作空间中没有图层 {name!r};现有:{', '.join(self.layers()) or '(无)'}。",
         )
 
-    def _require_writable(self) -> None:
+    def require_writable(self) -> None:
         if self.readonly:
             raise WorkspaceError(
                 f"{self.describe()} was opened read-only; open it with readonly=False to change it.",
@@ -109,7 +109,7 @@ class WorkspaceBase:
         spatial frames must carry the workspace CRS. Everything is validated before the
         store is touched; then the whole change lands or none of it does.
         """
-        self._require_writable()
+        self.require_writable()
         prepared: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
         metas: list[tuple] = []
         problems: list[str] = []
@@ -158,7 +158,7 @@ class WorkspaceBase:
 
     def delete(self, name: str) -> None:
         """Remove a layer or table (atomic)."""
-        self._require_writable()
+        self.require_writable()
         if not self.has_layer(name):
             raise self._not_found(name)
         self.write_many({}, drop=(name,))
@@ -171,7 +171,7 @@ class WorkspaceBase:
         """
         from geo.raster import open_raster
 
-        self._require_writable()
+        self.require_writable()
         _check_name(kind)
         src = Path(src)
         with open_raster(src) as ds:
