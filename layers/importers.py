@@ -1016,7 +1016,7 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Litera
         whose layer changed since the preview. The workspace is then unchanged.
     """
     _check_choice("on_problems", on_problems, ON_PROBLEMS)
-    workspace._require_writable()
+    workspace.require_writable()
     if plan.target_crs != workspace.crs.to_string():
         raise ImportDataError(f"the plan was made for {plan.target_crs} but the workspace works in "
                               f"{workspace.crs.to_string()}; preview the import again with this workspace.",
