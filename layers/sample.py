@@ -103,12 +103,12 @@ INDUSTRIAL_PARKS = [
      Estate("IZ04", 120.612, 27.728, 1300, 900, (75, 60), ("1952", "1713", "1951", "1762"), 3)),
     ("湖岭镇工业功能区", "IZ05", "镇街级", "镇街工业功能区", "13,20", False,
      Estate("IZ05", 120.415, 27.822, 1000, 700, (75, 55), ("1371", "2021", "1310"), 0)),
-    ("曹村镇工业功能区", "IZ06", "镇街级", "镇街工业功能区", "33,29", False,
+    ("曹村镇工业功能区", "IZ06", "镇街级", "镇街工业功能区", "33,29", True,
      Estate("IZ06", 120.450, 27.715, 1000, 700, (75, 55), ("3311", "2927", "4220"), 15)),
     ("莘塍街道工业功能区", "IZ07", "镇街级", "镇街工业功能区", "36,34", False,
      Estate("IZ07", 120.705, 27.845, 1200, 800, (80, 60), ("3670", "3443", "3484"), -8)),
     ("汀田街道工业功能区", "IZ08", "镇街级", "镇街工业功能区", "36,34", False,
-     Estate("IZ08", 120.682, 27.830, 1100, 800, (80, 60), ("3670", "3542", "3484"), -8)),
+     Estate("IZ08", 120.662, 27.826, 1100, 800, (80, 60), ("3670", "3542", "3484"), -8)),
 ]
 
 # name, id, status, leading industry, demonstration level, allows polluting, estate
@@ -503,7 +503,9 @@ def _plot_attributes(rng, geoms, industry, townships, parks, micro, *, dongxin) 
     # Status: halted and idle more common outside parks and along 东新路.
     u = rng.random(n)
     p_halted = np.where(dongxin, 0.35, np.where(in_park, 0.05, 0.10))
-    p_idle = np.where(dongxin, 0.25, np.where(in_park, 0.04, 0.04))
+    # Parks designated for polluting industries keep more land in reserve for relocations (入园集聚).
+    designated = np.isin(park_id, parks.loc[parks["allows_polluting"], "park_id"].to_numpy())
+    p_idle = np.where(dongxin, 0.25, np.where(designated, 0.14, 0.04))
     p_build = np.where(in_park, 0.05, 0.02)
     status = np.select([u < p_halted, u < p_halted + p_idle, u < p_halted + p_idle + p_build],
                        ["halted", "idle", "under_construction"], "in_use")
