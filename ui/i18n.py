@@ -113,6 +113,30 @@ STRINGS: dict[str, dict[str, str]] = {
                  "en": "Wrote {layer}: {written} row(s), skipped {skipped}, repaired {repaired}."},
     "imp_rows": {"zh": "{n} 行", "en": "{n} row(s)"},
     "imp_raster": {"zh": "栅格 {kind}:{info}", "en": "Raster {kind}: {info}"},
+    # shared plot filters (ui/filters.py)
+    "flt_title": {"zh": "筛选地块", "en": "Filter plots"},
+    "flt_townships": {"zh": "镇街", "en": "Townships"},
+    "flt_parks": {"zh": "园区", "en": "Parks"},
+    "flt_no_park": {"zh": "园区外(零散)", "en": "Outside parks (scattered)"},
+    "flt_classes": {"zh": "亩均评价分类", "en": "Per-mu class"},
+    "flt_no_class": {"zh": "未评价", "en": "Not evaluated"},
+    "flt_land_uses": {"zh": "用地分类", "en": "Land use"},
+    "flt_area": {"zh": "面积(亩)", "en": "Area (mu)"},
+    "flt_score": {"zh": "再开发适宜性评分", "en": "Suitability score"},
+    "flt_flags": {"zh": "标记(满足任一)", "en": "Flags (any of)"},
+    "flt_flag_low_efficiency": {"zh": "低效用地(任一规则)", "en": "Low-efficiency (any rule)"},
+    "flt_flag_candidate": {"zh": "再开发候选", "en": "Redevelopment candidate"},
+    "flt_flag_restricted": {"zh": "受限制(不可开发)", "en": "Restricted"},
+    "flt_all": {"zh": "全部", "en": "All"},
+    "flt_none": {"zh": "不限", "en": "Any"},
+    "flt_clear": {"zh": "清除筛选", "en": "Clear filters"},
+    "flt_count": {"zh": "符合条件的地块:{n:,} / {total:,}", "en": "Plots matching: {n:,} of {total:,}"},
+    "data_no_run": {"zh": "尚未运行分析:地块只显示原始属性。选择参数方案并运行分析后可按评价结果着色和筛选。",
+                    "en": "No analysis run yet: plots show their attributes only. Run the analyses to colour and "
+                          "filter by results."},
+    "data_preset": {"zh": "参数方案", "en": "Preset"},
+    "data_run": {"zh": "运行分析", "en": "Run the analyses"},
+    "data_run_id": {"zh": "分析运行:{run}", "en": "Analysis run: {run}"},
 }
 
 _VALUE_LABELS_EN = {

@@ -28,6 +28,7 @@ __all__ = [
     "open_workspace",
     "map_layers",
     "display_layer",
+    "layer_stamp",
     "tianditu_key",
 ]
 
@@ -69,8 +70,26 @@ def map_layers(ws: Workspace) -> list[str]:
     return [n for n in ws.layers() if n in spatial]
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _layer_stamps(path: str, version: tuple) -> dict[str, tuple]:
+    meta = Workspace.open(path, readonly=True).metadata()
+    return {str(r.layer): (str(r.imported_at), int(r.row_count), str(r.source)) for r in meta.itertuples()}
+
+
+def layer_stamp(ws: Workspace, name: str) -> tuple:
+    """A cache key for one layer: its ``(imported_at, row_count, source)`` from the workspace metadata.
+
+    Finer than ``ws.version`` (the whole file's mtime and size): saving the shortlist rewrites
+    the file but not the plots layer, so cached plots survive it.  The metadata table is read
+    once per file version.  A layer with no metadata row (written outside the workspace API)
+    falls back to ``ws.version``.
+    """
+    version = tuple(ws.version)
+    return _layer_stamps(str(ws.path), version).get(name) or ("version",) + version
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _cached_display_layer(path: str, version: tuple[int, int], name: str) -> gpd.GeoDataFrame:
+def _cached_display_layer(path: str, version: tuple, name: str) -> gpd.GeoDataFrame:
     ws = Workspace.open(path, readonly=True)
     cols = display_columns(name)
     if cols is not None:
@@ -81,7 +100,7 @@ def _cached_display_layer(path: str, version: tuple[int, int], name: str) -> gpd
 
 def display_layer(ws: Workspace, name: str) -> gpd.GeoDataFrame:
     """Cached EPSG:4326 display copy of layer ``name`` (read-only: never mutate it)."""
-    return _cached_display_layer(str(ws.path), ws.version, name)
+    return _cached_display_layer(str(ws.path), layer_stamp(ws, name), name)
 
 
 def tianditu_key() -> str | None:
