@@ -154,6 +154,8 @@ def test_sigkill_mid_write_keeps_the_old_workspace(setup, tmp_path, job, point):
 @pytest.mark.slow
 def test_sigkill_at_random_moments_is_all_or_nothing(setup, tmp_path):
     ws_path, script, src = setup
+    pristine = tmp_path / "pristine.gpkg"
+    shutil.copyfile(ws_path, pristine)
     before = _old_state(ws_path)
     rng = random.Random(20250601)
     for i in range(4):  # bounded: each run costs a Python start-up (~2–4 s)
@@ -168,6 +170,6 @@ def test_sigkill_at_random_moments_is_all_or_nothing(setup, tmp_path):
         if state["plots"] == ["K1", "K2"]:
             meta = Workspace.open(ws_path).metadata("plots")
             assert meta["row_count"] == 2 and meta["extra"]["importer"]["rows_written"] == 2
-            shutil.copyfile(Path(__file__).resolve().parents[1] / "data/ruian/ruian.gpkg", ws_path)  # reset
+            shutil.copyfile(pristine, ws_path)  # reset for the next round
         else:
             assert state == before

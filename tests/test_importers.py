@@ -57,7 +57,7 @@ def test_gbk_shapefile_zip_in_4528_lands_in_4549_with_provenance(ws, tmp_path):
     assert "权利人" in plan.unmapped and plan.problems.empty
     before = len(ws.read("plots"))
     result = commit_import(ws, plan, on_problems="cancel", save_mapping_as="plots_2025")
-    assert result.rows_written == 3 and before == 5000
+    assert result.rows_written == 3 and before > 3
     got = ws.read("plots")
     assert got["plot_id"].tolist() == ["N000", "N001", "N002"]  # re-import replaces the layer
     meta = ws.metadata("plots")
@@ -169,6 +169,7 @@ def test_fix_and_skip(ws, tmp_path):
 
 def test_excel_join_with_title_row_units_and_text_codes(ws, tmp_path):
     e = ws.read("enterprises", columns=["credit_code", "name", "electricity_10k_kwh"]).head(3)
+    n_before = len(ws.read("enterprises", columns=["credit_code"]))
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -188,7 +189,7 @@ def test_excel_join_with_title_row_units_and_text_codes(ws, tmp_path):
     commit_import(ws, plan)
     got = ws.read("enterprises").set_index("credit_code")
     assert got.loc[e.credit_code, "electricity_10k_kwh"].tolist() == pytest.approx([1.2345, 2.469, 3.7035])
-    assert len(got) == 4118  # nothing else touched
+    assert len(got) == n_before  # no rows added or lost
 
 
 def test_mu_area_and_csv_codes_stay_text(ws, tmp_path):
