@@ -664,7 +664,7 @@ def _read_xlsx(src: Source, *, sheet: str | None, header_score, limits: ImportLi
     if header_rows and (header_rows[0] > 1 or len(header_rows) > 1):
         skipped = header_rows[0] - 1
         notes.append(f"header on row(s) {'–'.join(map(str, (header_rows[0], header_rows[-1])))}"
-                     + (f" (merged cells combined)" if len(header_rows) > 1 else "")
+                     + (" (merged cells combined)" if len(header_rows) > 1 else "")
                      + (f"; {skipped} title row(s) above it skipped" if skipped else ""))
         notes_zh.append(f"表头位于第 {header_rows[0]}" + (f"–{header_rows[-1]}" if len(header_rows) > 1 else "")
                         + " 行" + (",已合并多级表头" if len(header_rows) > 1 else "")
