@@ -133,8 +133,10 @@ DONGXIN_ROAD = [(120.688, 27.792), (120.712, 27.796)]
 DONGXIN_PARK = ("东新路特色小微企业创业园(690亩)", "MP03", "planned", "38", "", False)
 
 # Scattered industry: clusters of small plots around seats, denser in the mid-west (the policy's target).
-SCATTERED_INDUSTRIES = ("3360", "1713", "1762", "3391", "3392", "2614", "4220", "3130", "2927", "3443",
-                        "3311", "1952", "3670", "2231", "2319", "1371", "3489", "2021")
+_POLLUTING_SAMPLE = ("3360", "1713", "1762", "3391", "3392", "2614", "4220", "3130")
+_COMMON_SAMPLE = ("2927", "3443", "3311", "1952", "3670", "2231", "2319", "1371", "3489", "2021")
+# Non-polluting codes listed three times: about a fifth of scattered firms are in polluting industries.
+SCATTERED_INDUSTRIES = _POLLUTING_SAMPLE + _COMMON_SAMPLE * 3
 
 INDUSTRY_WORDS = {
     "13": "食品", "17": "印染", "18": "服饰", "19": "鞋业", "20": "木业", "22": "包装", "23": "印务", "26": "化工",
@@ -509,9 +511,9 @@ def _plot_attributes(rng, geoms, industry, townships, parks, micro, *, dongxin) 
     p_build = np.where(in_park, 0.05, 0.02)
     status = np.select([u < p_halted, u < p_halted + p_idle, u < p_halted + p_idle + p_build],
                        ["halted", "idle", "under_construction"], "in_use")
-    # FAR straddles the industry minimum: lognormal around 1.25× minimum, lower along 东新路 and outside parks.
+    # FAR straddles the industry minimum: lognormal around 1.6× minimum in parks, lower outside and along 东新路.
     far_min = pd.Series(division).map(_FAR_MIN).fillna(0.8).to_numpy()
-    centre = np.where(dongxin, 0.65, np.where(in_park, 1.35, 1.05))
+    centre = np.where(dongxin, 0.65, np.where(in_park, 1.6, 1.3))
     far = far_min * centre * rng.lognormal(0.0, 0.35, n)
     far = np.where(status == "idle", far * rng.uniform(0.0, 0.3, n), far)
     far = np.where(status == "under_construction", 0.0, far)
@@ -602,7 +604,10 @@ def _enterprises(rng, plots) -> gpd.GeoDataFrame:
     p_above = np.clip(0.12 + 0.012 * land_mu + 0.15 * in_park, 0, 0.85)
     above = is_holder & (rng.random(total) < p_above)
     # Tax per 亩: 规上 median ≈ 20, mean ≈ 28 万元/亩 (Zhejiang 2021: 28.1), long tail; 规下 lower, some < 1.
-    tax_per_mu = np.where(above, rng.lognormal(np.log(24.0), 0.8, total), rng.lognormal(np.log(5.0), 1.1, total))
+    tax_per_mu = np.where(above, rng.lognormal(np.log(24.0), 0.8, total), rng.lognormal(np.log(8.0), 0.9, total))
+    # A tail of small firms paying under 1 万元/亩 (Wenzhou: to be moved out of parks).
+    tail = ~above & (rng.random(total) < 0.07)
+    tax_per_mu = np.where(tail, rng.uniform(0.1, 1.0, total), tax_per_mu)
     polluting = np.zeros(total, bool)
     for p in POLLUTING_PREFIXES:
         polluting |= pd.Series(industry).str.startswith(p).to_numpy()
