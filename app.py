@@ -6,6 +6,7 @@ import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
 from ui import import_page, map_page
+from ui.pages import shortlist as shortlist_page
 from ui.i18n import t
 from ui.shell import language_switch
 
@@ -15,5 +16,6 @@ lang = language_switch()
 pages = [
     st.Page(map_page.render, title=t("page_map", lang), icon="🗺️", url_path="map", default=True),
     st.Page(import_page.render, title=t("page_import", lang), icon="📥", url_path="import"),
+    st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon="📋", url_path="shortlist"),
 ]
 st.navigation(pages).run()

@@ -1,0 +1,10 @@
+"""Analysis and shortlist pages of the planner's app, one module per page (each exposes ``render()``).
+
+``shortlist``       the shortlist pipeline and its exports for township officials
+``evaluation``      亩均 evaluation: table, class mix, editable weights, re-grades
+``low_efficiency``  low-efficiency plots with each flag and its rule
+``redevelopment``   potential, suitability weights, contiguous clusters
+``siting``          relocation siting: run, assignments on a map, utilisation, single-firm ranking
+``integration``     cross-township joint-development zones
+``parks``           park dashboards with the ≥ 70 % leading-industry rule
+"""

@@ -1,0 +1,169 @@
+"""What the analysis and shortlist pages share: opening the workspace, the user's name, errors, runs.
+
+Nothing here computes an analysis: runs are made by :func:`analysis.pipeline.run` and read by
+:func:`analysis.pipeline.load_run`; this module only caches what they return (keyed by the
+workspace path, the run id and the file version — never by a frame) and shows errors in the
+user's language.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import re
+
+import pandas as pd
+import streamlit as st
+
+from analysis import pipeline
+from geo.errors import PlannerError
+from layers.workspace import Workspace
+from ui.i18n import t
+from ui.shell import workspace_path
+
+__all__ = [
+    "USER_KEY",
+    "plain",
+    "show_error",
+    "open_ws",
+    "writable",
+    "user_name",
+    "pipeline_runs",
+    "load_run",
+    "run_picker",
+    "mu",
+]
+
+USER_KEY = "planner_user"  # plain session key (widget keys are dropped when a page does not draw them)
+_USER_WIDGET = "_planner_user_input"
+_RUN_KEY = "planner_run"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+M2_PER_MU = 10000.0 / 15.0
+
+
+def plain(text) -> str:
+    """Escape Markdown in text that came from data or an error, so it shows as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def show_error(exc: BaseException, lang: str) -> None:
+    """An error box in the user's language: what went wrong and what to do (never a traceback)."""
+    if isinstance(exc, PlannerError):
+        st.error(plain(exc.localized(lang)))
+        if exc.details and len(exc.details) > 1:
+            with st.expander(t("pg_error_details", lang)):
+                st.write(pd.DataFrame({"": [str(d) for d in exc.details]}))
+    else:
+        st.error(t("pg_unexpected_error", lang, kind=type(exc).__name__, msg=plain(str(exc)[:300])))
+
+
+def open_ws(lang: str) -> Workspace | None:
+    """The workspace (read-only), or None after telling the user what is missing."""
+    path = workspace_path()
+    if not path.exists():
+        st.error(t("no_workspace", lang, path=path))
+        return None
+    try:
+        return Workspace.open(path, readonly=True)
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return None
+
+
+def writable(ws: Workspace) -> Workspace:
+    """The same workspace opened for writing (shortlist changes, runs, re-grades)."""
+    return Workspace.open(ws.path, readonly=False)
+
+
+def user_name(lang: str) -> str:
+    """Sidebar field "操作人": who makes a change (recorded in every history row).
+
+    Defaults to ``$PLANNER_USER`` or the login name; kept in a plain session key so it
+    survives page switches.
+    """
+    if USER_KEY not in st.session_state:
+        st.session_state[USER_KEY] = os.environ.get("PLANNER_USER") or getpass.getuser() or ""
+    st.session_state[_USER_WIDGET] = st.session_state[USER_KEY]
+
+    def _keep() -> None:
+        st.session_state[USER_KEY] = st.session_state[_USER_WIDGET].strip()
+
+    st.sidebar.text_input(t("pg_user", lang), key=_USER_WIDGET, on_change=_keep, max_chars=64)
+    return st.session_state[USER_KEY]
+
+
+def mu(m2) -> pd.Series | float:
+    """m² → 亩 (1 亩 = 10000/15 m²)."""
+    return m2 / M2_PER_MU
+
+
+# --- runs -----------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def _pipeline_runs(path: str, version: tuple) -> pd.DataFrame:
+    ws = Workspace.open(path, readonly=True)
+    runs = pipeline.list_runs(ws)
+    if not len(runs):
+        return runs
+    held = set(ws.layers())
+    runs = runs[[f"run_{r}_per_mu" in held for r in runs["run_id"].astype(str)]]
+    return runs.sort_values(["created", "run_id"], ascending=False).reset_index(drop=True)
+
+
+def pipeline_runs(ws: Workspace) -> pd.DataFrame:
+    """Stored analysis-chain runs (not siting/integration runs), newest first."""
+    return _pipeline_runs(str(ws.path), ws.version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_run(path: str, run_id: str) -> dict[str, pd.DataFrame]:
+    # A run's layers are written once under a unique id: the id alone identifies them.
+    return pipeline.load_run(Workspace.open(path, readonly=True), run_id)
+
+
+def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
+    """Every frame of run ``run_id`` (read-only, cached: copy before changing)."""
+    return _load_run(str(ws.path), run_id)
+
+
+def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
+    label = t("pg_running", lang)
+    with st.status(label, expanded=False) as box:
+        try:
+            run_id, result = pipeline.run(writable(ws), preset)
+        except PlannerError as exc:
+            box.update(label=t("pg_run_failed", lang), state="error")
+            show_error(exc, lang)
+            return None
+        box.update(label=t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values())), state="complete")
+    st.session_state[_RUN_KEY] = run_id
+    return run_id
+
+
+def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
+    """Sidebar choice of the analysis run the page shows (newest by default) and a "run analysis" control.
+
+    Returns the chosen run id, or None when there is none yet (the page then shows only the
+    control).
+    """
+    from analysis.params import list_presets
+
+    presets = [p for p in list_presets() if not p.startswith(("siting", "integration"))]
+    runs = pipeline_runs(ws)
+    ids = runs["run_id"].astype(str).tolist() if len(runs) else []
+    sb = st.sidebar
+    chosen = None
+    if ids:
+        wanted = st.session_state.get(_RUN_KEY)
+        index = ids.index(wanted) if wanted in ids else 0
+        chosen = sb.selectbox(t("pg_run", lang), ids, index=index, key=f"{key}_run",
+                              format_func=lambda r: f"{r} · {runs.loc[ids.index(r), 'preset']}")
+        st.session_state[_RUN_KEY] = chosen
+    with sb.expander(t("pg_new_run", lang), expanded=not ids):
+        default = presets.index("ruian_default") if "ruian_default" in presets else 0
+        preset = st.selectbox(t("pg_preset", lang), presets, index=default, key=f"{key}_preset")
+        if st.button(t("pg_run_button", lang), key=f"{key}_run_button"):
+            new = _run_analysis(ws, preset, lang)
+            if new:
+                st.rerun()
+    if not ids:
+        st.info(t("pg_no_run", lang))
+    return chosen

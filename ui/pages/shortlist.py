@@ -1,0 +1,292 @@
+"""Shortlist page: the planner's pipeline of plots, clusters and sites, and the packs for township officials.
+
+Screen, top to bottom: counts per status (候选 → 已核实 → 已上报 → 已处置) → the table (rank,
+entry, township, status, area, why listed, notes) for the whole list or one township → edit
+one entry (status one step on, or one step back with a reason; responsible township; rank;
+notes) → remove with a reason → change several statuses at once → re-order by a column →
+the history of every change → exports (Excel, CSV, GeoPackage, GeoJSON, KML, zipped
+Shapefile; the PDF report on request, with a spinner).
+
+Every change goes through :mod:`layers.shortlist` (validated, atomic, recorded with who and
+when).  A refused or failed save shows why in the user's language and keeps what was typed:
+the edit widgets are keyed by the entry's ``updated_at``, so they reset only after a save
+that went through.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from exports import FORMATS, ExportMeta, export_shortlist, filename_for
+from geo.errors import PlannerError
+from layers import shortlist
+from layers.workspace import Workspace
+from ui.i18n import t
+from ui.pages._common import mu, open_ws, plain, show_error, user_name, writable
+from ui.shell import current_lang
+
+__all__ = ["render", "FAST_FORMATS", "ALL", "export_bytes", "status_label"]
+
+ALL = "__all__"
+#: Formats offered as immediate download buttons (ms each at shortlist sizes); the PDF is made on request.
+FAST_FORMATS = ("xlsx", "csv", "gpkg", "geojson", "kml", "shp")
+_FLASH = "sl_flash"
+_PDF = "sl_pdf"
+_TABLE_COLS = ("rank", "item_kind", "item_id", "township_name", "status", "area_mu", "grade", "score", "reasons",
+               "notes", "updated_by", "updated_at")
+_HISTORY_COLS = ("at", "who", "action", "entry_id", "field", "old_value", "new_value", "reason")
+_SORT_KEYS = ("score", "area_m2", "township_code", "status")
+
+
+def status_label(status: str, lang: str) -> str:
+    """A status as the user reads it (the stored value is always the Chinese one)."""
+    return status if lang == "zh" else f"{shortlist.STATUS_EN.get(status, status)}"
+
+
+def _col(field: str, lang: str) -> str:
+    return t(f"sl_col_{field}", lang)
+
+
+# --- exports ----------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=64)
+def _export(path: str, version: tuple, fmt: str, township: str | None) -> bytes:
+    ws = Workspace.open(path, readonly=True)
+    items = shortlist.load(ws)
+    towns = ws.read("townships") if ws.has_layer("townships") else None
+    return export_shortlist(items, fmt=fmt, township=township, meta=ExportMeta(source=ws.path.name, townships=towns))
+
+
+def export_bytes(ws: Workspace, fmt: str, township: str | None) -> bytes:
+    """The shortlist (or one township's part) as ``fmt``; cached by (file, version, format, township)."""
+    return _export(str(ws.path), ws.version, fmt, township)
+
+
+def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str) -> None:
+    st.subheader(t("sl_exports", lang))
+    name = None
+    if township is not None:
+        names = items.loc[items["township_code"] == township, "township_name"].dropna()
+        name = str(names.iloc[0]) if len(names) else township
+    st.caption(t("sl_export_scope", lang, scope=name or t("sl_all", lang), n=int(
+        len(items) if township is None else (items["township_code"] == township).sum())))
+    cols = st.columns(len(FAST_FORMATS))
+    try:
+        with st.spinner(t("sl_exporting", lang)):
+            data = {fmt: export_bytes(ws, fmt, township) for fmt in FAST_FORMATS}
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return
+    for col, fmt in zip(cols, FAST_FORMATS):
+        col.download_button(t(f"sl_dl_{fmt}", lang), data=data[fmt], mime=FORMATS[fmt].mime,
+                            file_name=filename_for(fmt, township=township, township_name=name), key=f"sl_dl_{fmt}",
+                            on_click="ignore", use_container_width=True)
+    pdf_key = (str(ws.path), ws.version, township)
+    made = st.session_state.get(_PDF)
+    c1, c2 = st.columns(2)
+    if c1.button(t("sl_make_pdf", lang), key="sl_make_pdf", use_container_width=True):
+        try:
+            with st.spinner(t("sl_making_pdf", lang)):
+                st.session_state[_PDF] = made = (pdf_key, export_bytes(ws, "pdf", township))
+        except PlannerError as exc:
+            show_error(exc, lang)
+    if made and made[0] == pdf_key:
+        c2.download_button(t("sl_dl_pdf", lang), data=made[1], mime=FORMATS["pdf"].mime, key="sl_dl_pdf",
+                           file_name=filename_for("pdf", township=township, township_name=name), on_click="ignore",
+                           use_container_width=True, type="primary")
+    else:
+        c2.caption(t("sl_pdf_hint", lang))
+
+
+# --- the table ----------------------------------------------------------------------------
+def _table(items: pd.DataFrame, lang: str) -> None:
+    df = pd.DataFrame(items.drop(columns=items.geometry.name))
+    df["area_mu"] = mu(df["area_m2"]).round(2)
+    df["item_kind"] = df["item_kind"].map(lambda k: t(f"sl_kind_{k}", lang))
+    df["status"] = df["status"].map(lambda s: status_label(s, lang))
+    df = df[list(_TABLE_COLS)]
+    st.dataframe(df.rename(columns={c: _col(c, lang) for c in _TABLE_COLS}), hide_index=True,
+                 use_container_width=True,
+                 column_config={_col("reasons", lang): st.column_config.TextColumn(width="large"),
+                                _col("notes", lang): st.column_config.TextColumn(width="medium"),
+                                _col("score", lang): st.column_config.NumberColumn(format="%.1f")})
+
+
+def _status_counts(items: pd.DataFrame, lang: str) -> None:
+    cols = st.columns(len(shortlist.STATUSES))
+    for col, s in zip(cols, shortlist.STATUSES):
+        hit = items["status"] == s
+        col.metric(status_label(s, lang), int(hit.sum()),
+                   help=t("sl_area_help", lang, mu=f"{mu(items.loc[hit, 'area_m2'].sum()):,.1f}"))
+
+
+# --- editing ------------------------------------------------------------------------------
+def _flash(text: str) -> None:
+    st.session_state[_FLASH] = text
+
+
+def _done(text: str) -> None:
+    _flash(text)
+    st.rerun()
+
+
+def _township_options(ws: Workspace) -> dict[str, str]:
+    if not ws.has_layer("townships"):
+        return {}
+    tw = ws.read("townships", columns=["code", "name"])
+    return dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
+
+
+def _edit(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+    st.subheader(t("sl_edit", lang))
+    ids = items["entry_id"].astype(str).tolist()
+    by_id = items.set_index("entry_id")
+    entry = st.selectbox(t("sl_entry", lang), ids, key="sl_entry",
+                         format_func=lambda e: f"#{by_id.at[e, 'rank']} {by_id.at[e, 'item_id']} · "
+                                               f"{by_id.at[e, 'township_name'] if pd.notna(by_id.at[e, 'township_name']) else '—'}"
+                                               f" · {status_label(by_id.at[e, 'status'], lang)}")
+    row = by_id.loc[entry]
+    current = str(row["status"])
+    stamp = f"{entry}|{row['updated_at']}"  # widgets reset only after a save that went through
+    towns = _township_options(ws)
+    codes = list(towns)
+    here = str(row["township_code"]) if pd.notna(row["township_code"]) else None
+    if here is not None and here not in codes:
+        codes.insert(0, here)
+    with st.form(key="sl_edit_form"):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        status = c1.selectbox(t("sl_status", lang), [current, *shortlist.allowed_statuses(current)],
+                              key=f"sl_status|{stamp}", format_func=lambda s: status_label(s, lang),
+                              help=t("sl_status_help", lang))
+        township = c2.selectbox(t("sl_township", lang), codes or [None], index=codes.index(here) if here in codes else 0,
+                                key=f"sl_tw|{stamp}", format_func=lambda c: towns.get(c, c) if c else "—")
+        rank = c3.number_input(t("sl_rank", lang), min_value=1, max_value=len(items), value=int(row["rank"]), step=1,
+                               key=f"sl_rank|{stamp}")
+        notes = st.text_area(t("sl_notes", lang), value="" if pd.isna(row["notes"]) else str(row["notes"]),
+                             key=f"sl_notes|{stamp}", max_chars=4000)
+        reason = st.text_input(t("sl_reason", lang), key=f"sl_reason|{stamp}")
+        save = st.form_submit_button(t("sl_save", lang), type="primary")
+    if save:
+        changes = {}
+        if status != current:
+            changes["status"] = status
+        if notes != ("" if pd.isna(row["notes"]) else str(row["notes"])):
+            changes["notes"] = notes
+        if township is not None and township != here:
+            changes["township_code"] = township
+        if not changes and int(rank) == int(row["rank"]):
+            st.info(t("sl_nothing", lang))
+            return
+        try:
+            w = writable(ws)
+            if changes:
+                shortlist.update(w, entry, who=who, reason=reason, **changes)
+            if int(rank) != int(row["rank"]):
+                shortlist.move(w, entry, int(rank), who=who, reason=reason)
+        except PlannerError as exc:
+            show_error(exc, lang)
+            return
+        _done(t("sl_saved", lang, entry=entry))
+
+    with st.expander(t("sl_remove", lang)):
+        with st.form(key="sl_remove_form"):
+            why = st.text_input(t("sl_remove_reason", lang), key=f"sl_remove_reason|{entry}")
+            go = st.form_submit_button(t("sl_remove_button", lang))
+        if go:
+            if not why.strip():
+                st.error(t("sl_remove_needs_reason", lang))
+            else:
+                try:
+                    shortlist.remove(writable(ws), [entry], who=who, reason=why)
+                except PlannerError as exc:
+                    show_error(exc, lang)
+                else:
+                    _done(t("sl_removed", lang, entry=entry))
+
+
+def _bulk(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+    with st.expander(t("sl_bulk", lang)):
+        with st.form(key="sl_bulk_form"):
+            chosen = st.multiselect(t("sl_bulk_entries", lang), items["entry_id"].astype(str).tolist(),
+                                    key="sl_bulk_entries")
+            target = st.selectbox(t("sl_bulk_status", lang), shortlist.STATUSES, key="sl_bulk_status",
+                                  format_func=lambda s: status_label(s, lang))
+            reason = st.text_input(t("sl_reason", lang), key="sl_bulk_reason")
+            go = st.form_submit_button(t("sl_bulk_button", lang))
+        if go:
+            if not chosen:
+                st.info(t("sl_nothing", lang))
+                return
+            try:
+                shortlist.set_status(writable(ws), chosen, target, who=who, reason=reason)
+            except PlannerError as exc:
+                show_error(exc, lang)
+            else:
+                _done(t("sl_bulk_done", lang, n=len(chosen), status=status_label(target, lang)))
+
+
+def _reorder(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+    with st.expander(t("sl_reorder", lang)):
+        c1, c2 = st.columns([3, 1])
+        key = c1.selectbox(t("sl_reorder_by", lang), _SORT_KEYS, key="sl_reorder_by",
+                           format_func=lambda k: t(f"sl_sort_{k}", lang))
+        if c2.button(t("sl_reorder_button", lang), key="sl_reorder_button"):
+            ascending = key in ("township_code", "status")
+            by = items.assign(_s=items["status"].map({s: i for i, s in enumerate(shortlist.STATUSES)}))
+            col = "_s" if key == "status" else key
+            order = by.sort_values([col, "rank"], ascending=[ascending, True], na_position="last",
+                                   kind="stable")["entry_id"].astype(str).tolist()
+            try:
+                shortlist.reorder(writable(ws), order, who=who, reason=t(f"sl_sort_{key}", "zh"))
+            except PlannerError as exc:
+                show_error(exc, lang)
+            else:
+                _done(t("sl_reordered", lang))
+
+
+def _history(ws: Workspace, entry: str | None, lang: str) -> None:
+    st.subheader(t("sl_history", lang))
+    only = st.toggle(t("sl_history_only", lang), key="sl_history_only", value=False) if entry else False
+    hist = shortlist.history(ws, entry if only else None)
+    if not len(hist):
+        st.caption(t("sl_history_empty", lang))
+        return
+    df = pd.DataFrame(hist)[list(_HISTORY_COLS)].iloc[::-1]
+    actions = {a: t(f"sl_action_{a}", lang) for a in ("add", "remove", "update", "reorder")}
+    df["action"] = df["action"].map(lambda a: actions.get(a, a))
+    st.dataframe(df.rename(columns={c: _col(c, lang) for c in _HISTORY_COLS}), hide_index=True,
+                 use_container_width=True, height=min(420, 38 + 35 * len(df)))
+
+
+# --- the page -------------------------------------------------------------------------------
+def render() -> None:
+    """Draw the shortlist page."""
+    lang = current_lang()
+    st.header(t("page_shortlist", lang))
+    who = user_name(lang)
+    ws = open_ws(lang)
+    if ws is None:
+        return
+    if (msg := st.session_state.pop(_FLASH, None)):
+        st.success(plain(msg))
+    try:
+        items = shortlist.load(ws)
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return
+    if not len(items):
+        st.info(t("sl_empty", lang))
+        _history(ws, None, lang)
+        return
+    _status_counts(items, lang)
+    present = items[["township_code", "township_name"]].dropna(subset=["township_code"]).drop_duplicates("township_code")
+    names = dict(zip(present["township_code"].astype(str), present["township_name"].fillna(present["township_code"])))
+    scope = st.selectbox(t("sl_scope", lang), [ALL, *sorted(names)], key="sl_scope",
+                         format_func=lambda c: t("sl_all", lang) if c == ALL else f"{names[c]} ({c})")
+    township = None if scope == ALL else scope
+    shown = items if township is None else items[items["township_code"] == township]
+    _table(shown, lang)
+    _edit(ws, shown, who, lang)
+    _bulk(ws, items, who, lang)
+    _reorder(ws, items, who, lang)
+    _exports(ws, items, township, lang)
+    _history(ws, st.session_state.get("sl_entry"), lang)
