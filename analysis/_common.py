@@ -9,7 +9,7 @@ from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError
 
-__all__ = ["Reasons", "num", "text", "check_crs", "combine_parks", "plot_parks", "empty_like"]
+__all__ = ["Reasons", "num", "text", "fmt", "positions", "check_crs", "combine_parks", "plot_parks", "empty_like"]
 
 
 class Reasons:
@@ -20,11 +20,19 @@ class Reasons:
         self.zh = np.full(n, "", dtype=object)
 
     def add(self, mask: np.ndarray, en, zh) -> None:
+        """Append ``en``/``zh`` where ``mask``: a string, an array on all rows, or a callable that
+        receives the mask and returns the texts of the masked rows only (so numbers are formatted
+        for the few flagged rows, not for every row)."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
-        en_v = en[mask] if isinstance(en, np.ndarray) else en
-        zh_v = zh[mask] if isinstance(zh, np.ndarray) else zh
+
+        def pick(v):
+            if callable(v):
+                return np.asarray(v(mask), dtype=object)
+            return v[mask] if isinstance(v, np.ndarray) else v
+
+        en_v, zh_v = pick(en), pick(zh)
         self.en[mask] = self.en[mask] + np.where(self.en[mask] == "", "", "; ") + en_v
         self.zh[mask] = self.zh[mask] + np.where(self.zh[mask] == "", "", ";") + zh_v
 
@@ -45,6 +53,22 @@ def text(frame: pd.DataFrame, col: str) -> pd.Series:
     if col not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame[col].astype("string").str.strip()
+
+
+def positions(keys, universe) -> np.ndarray:
+    """Position of each key in ``universe`` (−1 when absent): one hash lookup, no Python loop.
+
+    Both sides are compared as plain objects, which is much faster than Arrow-backed string
+    ``isin``/``map`` on large frames.
+    """
+    k = pd.Series(keys).astype(object).to_numpy()
+    u = pd.Index(pd.Series(universe).astype(object).to_numpy())
+    if u.is_unique:
+        return u.get_indexer(k)
+    first = ~u.duplicated(keep="first")                 # duplicates resolve to their first position
+    where = np.flatnonzero(first)
+    hit = u[first].get_indexer(k)
+    return np.where(hit >= 0, where[hit], -1)
 
 
 def fmt(values: np.ndarray, spec: str = "%.2f") -> np.ndarray:

@@ -26,7 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons, check_crs, fmt, num, plot_parks, text
+from analysis._common import Reasons, check_crs, fmt, num, plot_parks, positions, text
 from analysis.params import LOW_EFFICIENCY_RULES, LowEfficiencyParams
 from geo.errors import SchemaError
 from geo.units import M2_PER_MU
@@ -108,22 +108,22 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         far = np.where(np.isnan(far) & (area > 0), num(plots, "floor_area_m2") / area, far)
     div = text(plots, "industry_code").str[:2]
     far_min = div.map(params.far_min_for()).to_numpy(dtype=float, na_value=np.nan)
-    flag("far_below_min", far < far_min, "FAR " + fmt(far) + " < " + fmt(far_min) + " (industry " + div.fillna("?").to_numpy(dtype=object) + ")",
-         "容积率 " + fmt(far) + " < " + fmt(far_min) + "(行业 " + div.fillna("?").to_numpy(dtype=object) + ")")
+    div_txt = div.fillna("?").to_numpy(dtype=object)
+    flag("far_below_min", far < far_min,
+         lambda m: "FAR " + fmt(far[m]) + " < " + fmt(far_min[m]) + " (industry " + div_txt[m] + ")",
+         lambda m: "容积率 " + fmt(far[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_txt[m] + ")")
     cov = num(plots, "building_coverage")
     flag("coverage_below_min", cov < params.coverage_min,
-         "building coverage " + fmt(cov * 100, "%.0f") + f" % < {params.coverage_min * 100:g} %",
-         "建筑系数 " + fmt(cov * 100, "%.0f") + f"% < {params.coverage_min * 100:g}%")
+         lambda m: "building coverage " + fmt(cov[m] * 100, "%.0f") + f" % < {params.coverage_min * 100:g} %",
+         lambda m: "建筑系数 " + fmt(cov[m] * 100, "%.0f") + f"% < {params.coverage_min * 100:g}%")
 
     # tax per mu of the plot: Σ tax of its firms ÷ plot area
     tax_sum = np.full(n, np.nan)
     polluting_firm = np.zeros(n, dtype=bool)
-    pos = pd.Series(np.arange(n), index=pid.to_numpy())
     if enterprises is not None and len(enterprises) and "plot_id" in enterprises.columns:
-        epid = text(enterprises, "plot_id")
-        ep = pos.reindex(epid.to_numpy()).to_numpy()
-        on = ~np.isnan(ep)
-        ep_i = ep[on].astype(int)
+        ep = positions(text(enterprises, "plot_id"), pid)
+        on = ep >= 0
+        ep_i = ep[on]
         etax = num(enterprises, "tax_10k")[on]
         has = ~np.isnan(etax)
         s = np.bincount(ep_i[has], weights=etax[has], minlength=n)
@@ -136,30 +136,32 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
     ok = in_scope & ~np.isnan(tax_sum) & (area_mu > 0)
     avg = tax_sum[ok].sum() / area_mu[ok].sum() if ok.any() else np.nan
     flag("tax_below_abs", tax_per_mu < params.tax_per_mu_min,
-         "tax " + fmt(tax_per_mu) + f" 万元/亩 < {params.tax_per_mu_min:g}",
-         "亩均税收 " + fmt(tax_per_mu) + f" 万元/亩 < {params.tax_per_mu_min:g}")
+         lambda m: "tax " + fmt(tax_per_mu[m]) + f" 万元/亩 < {params.tax_per_mu_min:g}",
+         lambda m: "亩均税收 " + fmt(tax_per_mu[m]) + f" 万元/亩 < {params.tax_per_mu_min:g}")
     thr = params.tax_share_of_average * avg
     flag("tax_below_share", tax_per_mu < thr,
-         "tax " + fmt(tax_per_mu) + f" 万元/亩 < {params.tax_share_of_average:.0%} of average {avg:.2f}",
-         "亩均税收 " + fmt(tax_per_mu) + f" 万元/亩 < 平均值 {avg:.2f} 的 {params.tax_share_of_average:.0%}")
+         lambda m: "tax " + fmt(tax_per_mu[m]) + f" 万元/亩 < {params.tax_share_of_average:.0%} of average {avg:.2f}",
+         lambda m: "亩均税收 " + fmt(tax_per_mu[m]) + f" 万元/亩 < 平均值 {avg:.2f} 的 {params.tax_share_of_average:.0%}")
 
     # class D from the evaluation
     class_d = np.zeros(n, dtype=bool)
     if evaluation is not None and len(evaluation):
         ev = evaluation.loc[(evaluation["status"] == "evaluated") & (evaluation["final_class"] == "D")]
-        class_d = pid.isin(set(ev["plot_id"].dropna())).to_numpy(dtype=bool)
+        class_d = positions(pid, ev["plot_id"].dropna()) >= 0
     flag("class_d", class_d, "a firm on the plot is class D", "地块上企业为亩均评价D类")
 
     # dates
     status = text(plots, "status")
     halted_years = _years_between(plots.get("halted_since"), as_of, n)
     flag("halted", (status == "halted").fillna(False).to_numpy(dtype=bool) & (halted_years >= params.halted_years),
-         "halted for " + fmt(halted_years, "%.1f") + " years", "停产 " + fmt(halted_years, "%.1f") + " 年")
+         lambda m: "halted for " + fmt(halted_years[m], "%.1f") + " years",
+         lambda m: "停产 " + fmt(halted_years[m], "%.1f") + " 年")
     overdue_years = _years_between(plots.get("contract_completion_date"), as_of, n)
     done = plots["completion_date"].notna().to_numpy() if "completion_date" in plots.columns else np.zeros(n, dtype=bool)
     overdue_years = np.where(done, np.nan, overdue_years)
     flag("completion_overdue", overdue_years >= params.overdue_years,
-         "completion overdue by " + fmt(overdue_years, "%.1f") + " years", "超期 " + fmt(overdue_years, "%.1f") + " 年未竣工")
+         lambda m: "completion overdue by " + fmt(overdue_years[m], "%.1f") + " years",
+         lambda m: "超期 " + fmt(overdue_years[m], "%.1f") + " 年未竣工")
 
     # parks: polluting outside designated parks, scattered
     park_id = plot_parks(plots, parks) if parks is not None else text(plots, "park_id")

@@ -31,6 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from analysis._common import Reasons as _Reasons, fmt, positions
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, GroupScoring, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError
 from geo.units import M2_PER_MU
@@ -76,24 +77,6 @@ def _str(frame: pd.DataFrame, col: str) -> pd.Series:
     if col not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame[col].astype("string").str.strip()
-
-
-class _Reasons:
-    """Accumulates readable reasons per row, vectorised (one numpy op per rule, not per row)."""
-
-    def __init__(self, n: int):
-        self.en = np.full(n, "", dtype=object)
-        self.zh = np.full(n, "", dtype=object)
-
-    def add(self, mask: np.ndarray, en, zh) -> None:
-        if not mask.any():
-            return
-        sep_en = np.where(self.en[mask] == "", "", "; ")
-        sep_zh = np.where(self.zh[mask] == "", "", ";")
-        en_v = en[mask] if isinstance(en, np.ndarray) else en
-        zh_v = zh[mask] if isinstance(zh, np.ndarray) else zh
-        self.en[mask] = self.en[mask] + sep_en + en_v
-        self.zh[mask] = self.zh[mask] + sep_zh + zh_v
 
 
 def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.GeoDataFrame | None = None,
@@ -162,23 +145,24 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     land_m2 = _num(e, "land_area_m2")
     park_id = pd.Series(pd.NA, index=idx, dtype="string")
     if plots is not None and len(plots) and "plot_id" in plots.columns:
-        pl = plots.drop_duplicates("plot_id").set_index(plots["plot_id"].astype("string"))
-        area = pd.to_numeric(pl["area_m2"], errors="coerce") if "area_m2" in pl.columns else pl.geometry.area
-        plot_area = plot_id.map(area).to_numpy(dtype=float, na_value=np.nan)
+        pl = plots.drop_duplicates("plot_id")
+        area = _num(pl, "area_m2") if "area_m2" in pl.columns else pl.geometry.area.to_numpy()
+        ppos = positions(plot_id, pl["plot_id"])
+        plot_area = np.where(ppos >= 0, area[ppos], np.nan)
         is_holder = _bool(holder_flag, n, True)
         fill = np.isnan(land_m2) & is_holder & ~np.isnan(plot_area)
         land_m2 = np.where(fill, plot_area, land_m2)
         if "park_id" in pl.columns:
-            park_id = plot_id.map(pl["park_id"].astype("string")).astype("string")
+            pk = pl["park_id"].astype(object).to_numpy()
+            park_id = pd.Series(np.where(ppos >= 0, pk[ppos], None), index=idx, dtype="string")
 
     # --- tenants merged into their land holder ---------------------------------------------
     is_tenant = ~_bool(holder_flag, n, True) & land_holder.notna().to_numpy() & (land_holder != code).fillna(False).to_numpy()
-    holder_present = land_holder.isin(set(code.dropna())).to_numpy(dtype=bool)
+    holder_present = positions(land_holder, code) >= 0
     merged = is_tenant & holder_present & producing if params.merge_tenants else np.zeros(n, dtype=bool)
     unit_code = pd.Series(np.where(merged, land_holder.fillna("").to_numpy(dtype=object), code.to_numpy(dtype=object)),
                           index=idx, dtype="string")
-    pos_of_code = pd.Series(np.arange(n), index=code.to_numpy())
-    unit_pos = pos_of_code.reindex(unit_code.to_numpy()).to_numpy()
+    unit_pos = positions(unit_code, code)
 
     figures = {f: _num(e, f) for f in FIGURES}
     unit_fig = {}
@@ -224,10 +208,9 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     small_land_unknown = ~above & np.isnan(land_mu) & ~in_micro
     exclude(small_land_unknown, "规下 firm without land area: scope cannot be decided", "规下企业缺少用地面积,无法判定是否参评",
             "not_evaluated")
-    mu_txt = np.char.mod("%.2f", np.nan_to_num(land_mu)).astype(object)
     small = ~above & (land_mu < params.small_firm_min_land_mu) & ~in_micro
-    exclude(small, "规下 firm with land " + mu_txt + f" 亩 < {params.small_firm_min_land_mu:g} 亩 (listed separately)",
-            "规下企业用地 " + mu_txt + f" 亩 < {params.small_firm_min_land_mu:g} 亩(另行公布)")
+    exclude(small, lambda m: "规下 firm with land " + fmt(land_mu[m]) + f" 亩 < {params.small_firm_min_land_mu:g} 亩 (listed separately)",
+            lambda m: "规下企业用地 " + fmt(land_mu[m]) + f" 亩 < {params.small_firm_min_land_mu:g} 亩(另行公布)")
 
     # --- data checks per group -------------------------------------------------------------
     group = np.where(above, "above_scale", "below_scale").astype(object)
@@ -594,7 +577,10 @@ def aggregate_plots(evaluation: pd.DataFrame, plots: gpd.GeoDataFrame) -> gpd.Ge
     agg = aggregate(evaluation, "plot_id")
     pid = plots["plot_id"].astype("string")
     out = gpd.GeoDataFrame({"plot_id": pid}, geometry=plots.geometry.copy(), crs=plots.crs, index=plots.index)
+    pos = positions(pid, agg.index.to_series())
+    has = pos >= 0
     for col in agg.columns:
-        vals = pid.map(agg[col])
-        out[col] = vals.fillna(0).astype("int64") if col.startswith("n_") else vals.astype(float)
+        vals = agg[col].to_numpy(dtype=float)
+        v = np.where(has, vals[np.where(has, pos, 0)] if len(vals) else np.nan, np.nan)
+        out[col] = np.nan_to_num(v).astype("int64") if col.startswith("n_") else v
     return out

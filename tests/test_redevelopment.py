@@ -147,11 +147,21 @@ def test_clusters_by_gap(preset, rp):
     assert abc["n_plots"] == 3 and abc["members"] == "A,B,C"
     assert abc["area_mu"] == pytest.approx(45.0) and not abc["is_candidate_site"]
     assert abc["added_floor_m2"] == pytest.approx(3 * (2.0 - 1.2) * 10_000)
-    assert abc.geometry.area == pytest.approx(30_000)   # dissolved outline: A∪B one polygon, C apart
-    assert abc.geometry.geom_type == "MultiPolygon"
+    assert abc.geometry.area == pytest.approx(30_000)   # below 50 亩: the member polygons, not dissolved
+    assert len(shapely.get_parts(abc.geometry)) == 3
     assert cl.loc[p.loc["E", "cluster_id"], "is_candidate_site"]               # 135 亩 ≥ 50
     assert cl["area_mu"].sum() == pytest.approx(p["area_mu"].sum())
     assert isinstance(red.clusters, gpd.GeoDataFrame) and red.clusters.crs == CRS
+
+
+def test_candidate_site_outline_is_dissolved(preset, rp):
+    le = assessed(preset, cluster_rows())
+    red = redevelopment.assess(le, dataclasses.replace(rp, cluster_min_mu=40.0))
+    abc = red.clusters.loc[red.clusters["members"] == "A,B,C"].iloc[0]
+    assert abc["is_candidate_site"]
+    parts = shapely.get_parts(abc.geometry)
+    assert len(parts) == 2                                   # A∪B one polygon, C across the road
+    assert sorted(shapely.area(parts)) == pytest.approx([10_000, 20_000])
 
 
 def test_cluster_gap_is_a_setting(preset, rp):
