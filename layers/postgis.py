@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -29,9 +28,9 @@ import shapely
 from pyproj import CRS
 
 from geo.errors import WorkspaceError
-from geo.io import atomic_path
 from layers.schema import SPECS, cast_fields
-from layers.workspace import DEFAULT_CRS, WorkspaceBase, _check_name, _is_spatial, _now
+from layers.workspace import (DEFAULT_CRS, WorkspaceBase, _check_name, _copy_raster_file, _forget_raster_file, _is_spatial,
+                              _now)
 
 __all__ = ["PostGISWorkspace"]
 
@@ -287,16 +286,15 @@ class PostGISWorkspace(WorkspaceBase):
 
     def _store_raster(self, kind: str, src: Path, info: dict, source: str) -> Path:
         _, sql = _psycopg()
-        self.raster_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.raster_dir / f"{kind}.tif"
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(src, tmp)
+        previous = self.rasters().get(kind)
+        dest = _copy_raster_file(src, self.raster_dir, kind)
         with self._connect() as con:
             con.execute(sql.SQL(
                 "INSERT INTO {}.ws_rasters(kind, file, crs, source, imported_at, info) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (kind) DO UPDATE SET file = EXCLUDED.file, crs = EXCLUDED.crs, source = EXCLUDED.source, "
                 "imported_at = EXCLUDED.imported_at, info = EXCLUDED.info").format(sql.Identifier(self.schema)),
                 (kind, dest.name, self.crs.to_string(), source, _now(), json.dumps(info)))
+        _forget_raster_file(previous, dest)
         return dest
 
     def rasters(self) -> dict[str, Path]:

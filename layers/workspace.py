@@ -4,7 +4,7 @@
 is a GeoPackage read and written through GDAL (pyogrio).  Layout on disk::
 
     ruian.gpkg              vector layers, result layers, tables (shortlists, runs)
-    ruian.gpkg.rasters/     GeoTIFFs registered in the workspace (dem.tif, slope.tif...)
+    ruian.gpkg.rasters/     GeoTIFFs registered in the workspace (dem-<hash>.tif, slope-<hash>.tif...)
 
 Inside the GeoPackage three bookkeeping tables record the working CRS (``ws_info``),
 per-layer metadata (``ws_layers``: CRS, source, import time, row count) and registered
@@ -379,11 +379,9 @@ class Workspace(WorkspaceBase):
             write_gpkg_layers(self.path, prepared, after_write=record)
 
     def _store_raster(self, kind: str, src: Path, info: dict, source: str) -> Path:
-        self.raster_dir.mkdir(exist_ok=True)
-        dest = self.raster_dir / f"{kind}.tif"
         with self._lock():
-            with atomic_path(dest) as tmp:
-                shutil.copyfile(src, tmp)
+            previous = self.rasters().get(kind)
+            dest = _copy_raster_file(src, self.raster_dir, kind)
             with atomic_path(self.path, copy_existing=True, check=check_sqlite_integrity) as tmp:
                 con = sqlite3.connect(tmp)
                 try:
@@ -392,12 +390,41 @@ class Workspace(WorkspaceBase):
                     con.commit()
                 finally:
                     con.close()
+            _forget_raster_file(previous, dest)
         return dest
 
     def rasters(self) -> dict[str, Path]:
         """Registered rasters: kind → GeoTIFF path."""
         rows = self._query("SELECT kind, file FROM ws_rasters ORDER BY kind") or []
         return {kind: self.raster_dir / file for kind, file in rows}
+
+
+def _copy_raster_file(src: Path, raster_dir: Path, kind: str) -> Path:
+    """Copy ``src`` to ``<kind>-<content hash>.tif`` (atomically) and return the new path.
+
+    A new name per content means the metadata switches from the old file to the new one in
+    a single atomic write: a crash between the copy and that write leaves an unreferenced
+    file, never metadata pointing at a half-written or different raster.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(src, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    raster_dir.mkdir(parents=True, exist_ok=True)
+    dest = raster_dir / f"{kind}-{digest.hexdigest()[:12]}.tif"
+    if not dest.exists():
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+    return dest
+
+
+def _forget_raster_file(previous: Path | None, current: Path) -> None:
+    """Remove the file a kind pointed to before, once the metadata no longer names it."""
+    if previous is not None and previous != current:
+        with contextlib.suppress(FileNotFoundError):
+            previous.unlink()
 
 
 def open_workspace(location: str | os.PathLike, *, readonly: bool = True, schema: str = "planner") -> WorkspaceBase:

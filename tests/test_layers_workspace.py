@@ -169,3 +169,28 @@ def test_register_raster_checks_crs(ws, tmp_path):
         ws.register_raster("dem2", wrong)
     with pytest.raises(LayerNotFoundError, match="no raster 'slope'"):
         ws.raster_path("slope")
+
+
+def test_reregistering_a_raster_switches_files_in_one_step(ws, tmp_path, monkeypatch):
+    from rasterio.transform import from_origin
+
+    from geo.raster import write_geotiff
+    import layers.workspace as workspace_mod
+
+    tf = from_origin(500000, 3071000, 10, 10)
+    first = ws.register_raster("dem", write_geotiff(tmp_path / "a.tif", np.zeros((4, 4), "float32"), tf, CRS, -9999))
+    second_src = write_geotiff(tmp_path / "b.tif", np.ones((4, 4), "float32"), tf, CRS, -9999)
+
+    # A crash after the new file is copied but before the metadata changes: the old raster stays registered.
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(workspace_mod, "check_sqlite_integrity", crash)
+    with pytest.raises(RuntimeError):
+        ws.register_raster("dem", second_src)
+    monkeypatch.undo()
+    assert ws.rasters() == {"dem": first} and first.exists()
+
+    second = ws.register_raster("dem", second_src)
+    assert second != first and ws.rasters() == {"dem": second}
+    assert not first.exists()
