@@ -1,17 +1,21 @@
 """build_map renders offline HTML: local assets only, escaped tooltips, a legend that matches the styling."""
 from __future__ import annotations
 
+import json
 import re
 
 import folium
 import folium.plugins
 import geopandas as gpd
+import pandas as pd
 import pytest
 from jinja2.utils import htmlsafe_json_dumps
 from shapely.geometry import LineString, Point, box
 
 from geo.errors import CRSMismatchError, MissingCRSError, ParameterError, PlannerError
-from ui.mapview import BASEMAPS, STYLE_BY, Legend, build_map, display_columns, plot_colors
+from ui.mapview import (BASEMAPS, RESULT_STYLES, STYLE_BY, DynamicLegend, Legend, LeanGeoJson, aggregate_group,
+                        build_map, display_columns, highlight_group, lean_group, legend_sections, mounted_map, palette,
+                        plot_codes, plot_colors, style_values, view_for_bounds)
 from ui.offline import (DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, trim_map_assets,
                         use_local_assets)
 
@@ -150,7 +154,7 @@ def test_plot_colours_by_land_use():
     assert plot_colors(frame).tolist() == ["#BB9674", "#8761D3", "#b5b5b5", "#b5b5b5"]
 
 
-@pytest.mark.parametrize("style_by", list(STYLE_BY))
+@pytest.mark.parametrize("style_by", [k for k in STYLE_BY if k not in RESULT_STYLES])
 def test_legend_colours_match_the_plot_styles(layers, style_by):
     m = build_map(layers, style_by=style_by)
     geo = _geojson(m, "plots")
@@ -300,3 +304,138 @@ def test_layers_are_drawn_outline_first_then_in_layer_order():
 
     assert ordered_layers(["plots", "zz_result", "county_outline", "townships", "enterprises"]) == [
         "county_outline", "townships", "plots", "enterprises", "zz_result"]
+
+
+# --- the mounted map: lean dynamic layers, result styles, legend in a feature group (issue 5) ----------------
+@pytest.fixture
+def results():
+    """Four plots with run results: classes, flags, scores on the band edges, modes."""
+    return gpd.GeoDataFrame(
+        {"plot_id": ["P1", "P2", "P3", "P4"], "land_use": ["0601"] * 4, "status": ["in_use"] * 4,
+         "area_m2": [666.67] * 4, "final_class": ["A", "D", None, "C"],
+         "is_low_efficiency": pd.array([False, True, True, pd.NA], dtype="boolean"),
+         "suitability": [100.0, 80.0, 19.99, None], "mode_key": ["jigai", "tengtui", "restricted", None]},
+        geometry=[box(120.61 + i / 100, 27.76, 120.615 + i / 100, 27.765) for i in range(4)], crs=4326,
+    )
+
+
+@pytest.mark.parametrize("style_by, expected", [
+    ("final_class", ["A", "D", None, "C"]),
+    ("low_efficiency", ["False", "True", "True", None]),
+    ("suitability", ["80–100", "80–100", "0–20", None]),
+    ("mode", ["jigai", "tengtui", "restricted", None]),
+])
+def test_result_style_values_and_codes(results, style_by, expected):
+    got = style_values(results, style_by).tolist()
+    assert [None if pd.isna(v) else v for v in got] == expected
+    codes = plot_codes(results, style_by)
+    classes = [v for v, _, _ in STYLE_BY[style_by].classes]
+    assert codes.tolist() == [classes.index(v) if v is not None else len(classes) for v in expected]
+    # the palette a code indexes is the colour plot_colors gives, and the legend shows the same colour
+    pal = palette(style_by)
+    assert [pal[c] for c in codes] == plot_colors(results, style_by).tolist()
+    legend = dict((label, colour) for _, rows in legend_sections({"plots": results}, style_by, "zh")
+                  for colour, label, _ in rows)
+    for value, colour, key in STYLE_BY[style_by].classes:
+        assert legend[STYLE_BY[style_by].label(value, key, "zh")] == colour
+
+
+def test_result_styles_without_results_are_all_other(layers):
+    for style_by in RESULT_STYLES:
+        assert set(plot_colors(layers["plots"], style_by)) == {STYLE_BY[style_by].other}
+
+
+def _fc(element: LeanGeoJson) -> dict:
+    return json.loads(element.geojson)
+
+
+def _lean(group) -> LeanGeoJson:
+    (child,) = [c for c in group._children.values() if isinstance(c, LeanGeoJson)]
+    return child
+
+
+def test_lean_group_sends_a_code_and_escaped_tooltip_values(results):
+    bad = results.copy()
+    bad.loc[0, "plot_id"] = EVIL
+    group = lean_group("plots", bad, style_by="final_class")
+    el = _lean(group)
+    fc = _fc(el)
+    assert [f["properties"]["c"] for f in fc["features"]] == [0, 3, 4, 2]
+    assert set(fc["features"][0]["properties"]) == {"c", "t"}  # nothing but the code and the tooltip values
+    assert fc["features"][0]["properties"]["t"][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert json.loads(el.palette_js) == palette("final_class")
+    m = folium.Map()
+    group.add_to(m)
+    html = m.get_root().render()
+    assert EVIL not in html and "<script>alert" not in html
+    assert '"plots"' in html and "pal[f.properties.c]" in html
+
+
+def test_lean_geojson_is_smaller_than_per_feature_styles(results):
+    big = gpd.GeoDataFrame(pd.concat([results] * 250, ignore_index=True), crs=4326)
+    big["plot_id"] = [f"P{i:06d}" for i in range(len(big))]
+    lean = len(lean_group("plots", big, style_by="final_class")._children.popitem()[1].geojson)
+    m = build_map({"plots": big}, style_by="land_use")
+    classic = len(json.dumps(_geojson(m, "plots").data))
+    assert lean < classic
+
+
+def test_aggregate_group_counts_and_legend(layers):
+    tw = layers["townships"]
+    counts = pd.Series({"330381001": 10})
+    area = pd.Series({"330381001": 123.45})
+    group, sections = aggregate_group(tw, counts, area, lang="en")
+    fc = _fc(_lean(group))
+    tips = [f["properties"]["t"] for f in fc["features"]]
+    assert tips[0][1:] == ["10", "123.5 mu"]
+    assert tips[1][0] == "&lt;script&gt;alert(1)&lt;/script&gt;" and tips[1][1] == "0"
+    (title, rows), = sections
+    colours = {label: colour for colour, label, _ in rows}
+    pal = json.loads(_lean(group).palette_js)
+    assert colours["0"] == pal[fc["features"][1]["properties"]["c"]]
+    assert colours["1–10"] == pal[fc["features"][0]["properties"]["c"]]
+
+
+def test_dynamic_legend_replaces_the_previous_one_on_the_map(results):
+    m = folium.Map()
+    fg = folium.FeatureGroup(name="legend")
+    DynamicLegend("图例", legend_sections({"plots": results}, "mode", "zh")).add_to(fg)
+    fg.add_to(m)
+    html = m.get_root().render()
+    assert "window.__plannerLegend.remove()" in html
+    assert f"addTo({m.get_name()})" in html
+    assert "连片整合" in json.loads(re.search(r"innerHTML = (\".*?\");", html).group(1))
+
+
+def test_highlight_group_outlines_only(results):
+    el = _lean(highlight_group(results.iloc[:1]))
+    assert json.loads(el.base_js)["fill"] is False and len(_fc(el)["features"]) == 1
+
+
+def test_mounted_map_has_draw_tools_offline_and_no_data(results):
+    m = mounted_map((120.6, 27.7, 120.7, 27.8))
+    assert any(isinstance(c, folium.plugins.Draw) for c in m._children.values())
+    links = asset_links(m)
+    assert links and all(u.startswith(DEFAULT_BASE_URL) for u in links)
+    assert any("leaflet.draw" in u for u in links)
+    html = m.get_root().render()
+    assert "FeatureCollection" not in html
+
+
+def test_mounted_map_script_is_the_same_each_run():
+    """streamlit-folium keys the component on the base script: it must not change between reruns."""
+    from streamlit_folium import _get_map_string, generate_js_hash
+
+    def script():
+        m = mounted_map((120.6, 27.7, 120.7, 27.8))
+        m.render()
+        return generate_js_hash(_get_map_string(m), "main_map")
+
+    assert script() == script()
+
+
+def test_view_for_bounds_fits_the_box():
+    center, zoom = view_for_bounds((120.60, 27.70, 120.70, 27.80), width_px=900, height_px=640)
+    assert center == pytest.approx((27.75, 120.65))
+    # 0.1° of longitude at zoom 12 spans 0.1 / 360 × 256 × 4096 ≈ 291 px; at zoom 13 ≈ 583 px (< 640 px high?)
+    assert zoom == 12

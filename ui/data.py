@@ -40,6 +40,7 @@ from analysis import pipeline
 from analysis.params import list_presets
 from geo.units import m2_to_mu
 from geo.web import display_copy
+from layers import shortlist
 from layers.workspace import Workspace
 from ui.i18n import t
 from ui.shell import layer_stamp
@@ -61,6 +62,10 @@ __all__ = [
     "presets",
     "run_pipeline",
     "run_offer",
+    "run_parameters",
+    "firms_on",
+    "search",
+    "add_plots_to_shortlist",
     "reasons_column",
     "mode_rule_column",
 ]
@@ -283,3 +288,84 @@ def run_offer(ws: Workspace, lang: str, *, key: str = "data_run") -> str | None:
         run_pipeline(ws.path, preset, lang=lang)
         st.rerun()
     return None
+
+
+# --- look-ups for the map and the shortlist -------------------------------------------------------
+def run_parameters(ws: Workspace, run_id: str | None) -> str | None:
+    """The JSON parameters a run was made with (``runs.parameters``), or None."""
+    if not run_id or not ws.has_layer("runs"):
+        return None
+    runs = read_layer(ws, "runs")
+    hit = runs.loc[runs["run_id"].astype(str) == run_id, "parameters"]
+    return str(hit.iloc[0]) if len(hit) else None
+
+
+def firms_on(ws: Workspace, plot_id: str, run_id: str | None = None) -> pd.DataFrame:
+    """The firms registered on plot ``plot_id`` (land holder first), with their 亩均 class when a run exists."""
+    ents = enterprises(ws)
+    if "plot_id" not in ents.columns:
+        return ents.iloc[:0]
+    firms = pd.DataFrame(ents.loc[ents["plot_id"].astype("object") == plot_id])
+    firms = firms.drop(columns=[c for c in firms.columns if c == "geometry"])
+    if run_id:
+        ev = load_run(ws, run_id).get("per_mu")
+        if ev is not None and {"credit_code", "final_class"} <= set(ev.columns):
+            cls = dict(zip(ev["credit_code"].astype(str), ev["final_class"]))
+            firms["final_class"] = firms["credit_code"].astype(str).map(cls)
+    if "is_land_holder" in firms.columns:
+        firms = firms.sort_values("is_land_holder", ascending=False, kind="stable")
+    return firms
+
+
+def search(ws: Workspace, view: pd.DataFrame, query: str, *, limit: int = 20) -> list[tuple[str, str]]:
+    """Plots matching ``query``: ``[(plot_id, label), ...]`` (at most ``limit``).
+
+    A plot id (case-insensitive, exact or prefix), a credit code (exact or prefix, 4+
+    characters) or part of a firm's name (the firm's plot is returned).
+    """
+    q = (query or "").strip()
+    if not q:
+        return []
+    out: dict[str, str] = {}
+    ids = view["plot_id"].astype(str)
+    up = q.upper()
+    exact = ids[ids.str.upper() == up]
+    pref = ids[ids.str.upper().str.startswith(up)] if len(up) >= 2 else ids.iloc[:0]
+    for pid in list(exact) + list(pref):
+        out.setdefault(pid, pid)
+    ents = enterprises(ws)
+    if len(ents) and "plot_id" in ents.columns:
+        codes = ents["credit_code"].astype(str).str.upper() if "credit_code" in ents.columns else None
+        hit = pd.Series(False, index=ents.index)
+        if codes is not None and len(up) >= 4:
+            hit |= codes.str.startswith(up)
+        if "name" in ents.columns:
+            hit |= ents["name"].astype(str).str.contains(q, regex=False)
+        for _, r in ents.loc[hit & ents["plot_id"].notna()].head(limit).iterrows():
+            out.setdefault(str(r["plot_id"]), f"{r['plot_id']} · {r.get('name', '')} ({r.get('credit_code', '')})")
+    known = set(ids)
+    return [(k, v) for k, v in out.items() if k in known][:limit]
+
+
+def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, who: str, view: pd.DataFrame,
+                           source: str = "map") -> tuple[list[str], list[str]]:
+    """Add plots to the shortlist with their explanation; returns (added ids, ids already listed).
+
+    The geometry comes from the plots layer in the working CRS; the reasons (``reasons_zh``),
+    the score (``suitability``) and the class (``final_class``) come from ``view``, so the
+    township pack says why each plot was listed.  Raises ``ShortlistError`` (``message_zh``)
+    on bad input; nothing is written then.
+    """
+    ids = list(dict.fromkeys(str(i) for i in plot_ids))
+    plots = read_layer(ws, "plots")
+    items = plots.loc[plots["plot_id"].astype(str).isin(ids)].copy()
+    explain = [c for c in ("reasons_zh", "suitability", "final_class") if c in view.columns]
+    if explain:
+        extra = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids), ["plot_id", *explain]])
+        items = items.merge(extra.drop_duplicates("plot_id"), on="plot_id", how="left")
+        items = gpd.GeoDataFrame(items, geometry=plots.geometry.name, crs=plots.crs)
+    wws = Workspace.open(ws.path, readonly=False)
+    before = set(shortlist.load(wws)["entry_id"])
+    dup = [i for i in ids if shortlist.entry_id_for("plot", i) in before]
+    shortlist.add(wws, items, kind="plot", who=who, on_duplicate="skip", source=source)
+    return [i for i in ids if i not in dup and i in set(items["plot_id"].astype(str))], dup

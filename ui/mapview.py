@@ -46,6 +46,19 @@ __all__ = [
     "base_map",
     "layer_group",
     "plot_colors",
+    "plot_codes",
+    "palette",
+    "style_values",
+    "RESULT_STYLES",
+    "LeanGeoJson",
+    "DynamicLegend",
+    "lean_group",
+    "plots_group",
+    "aggregate_group",
+    "highlight_group",
+    "legend_sections",
+    "mounted_map",
+    "view_for_bounds",
     "tianditu_url",
     "display_columns",
     "ordered_layers",
@@ -96,7 +109,36 @@ STYLE_BY: dict[str, CategoricalStyle] = {
         (("in_use", "#6a9f58", None), ("under_construction", "#4a7fc1", None),
          ("halted", "#e0a030", None), ("idle", "#c0392b", None)),
     ),
+    # Results of an analysis run (ui.data.plot_view): 亩均 class of the main firm, low-efficiency, score, mode.
+    "final_class": CategoricalStyle(
+        "final_class", "style_class",
+        (("A", "#1a9850", "class_A"), ("B", "#91cf60", "class_B"), ("C", "#fdae61", "class_C"),
+         ("D", "#d73027", "class_D")),
+        other="#cfcfcf", other_key="flt_no_class",
+    ),
+    "low_efficiency": CategoricalStyle(
+        "is_low_efficiency", "style_low_efficiency",
+        (("True", "#c0392b", "le_yes"), ("False", "#d5d8dc", "le_no")),
+        other="#ffffff", other_key="no_result",
+    ),
+    # suitability 0–100 in five bands (ColorBrewer RdYlGn), derived by style_values
+    "suitability": CategoricalStyle(
+        "suitability_band", "style_suitability",
+        (("80–100", "#1a9641", None), ("60–80", "#a6d96a", None), ("40–60", "#ffffbf", None),
+         ("20–40", "#fdae61", None), ("0–20", "#d7191c", None)),
+        other="#ffffff", other_key="no_score",
+    ),
+    "mode": CategoricalStyle(
+        "mode_key", "style_mode",
+        (("jigai", "#2c7fb8", "mode_jigai"), ("lianpian", "#7b3294", "mode_lianpian"),
+         ("tengtui", "#e66101", "mode_tengtui"), ("tui_er_jin_san", "#f1b6da", "mode_tui_er_jin_san"),
+         ("restricted", "#4d4d4d", "mode_restricted")),
+        other="#ffffff", other_key="no_mode",
+    ),
 }
+# Which STYLE_BY entries need an analysis run (the page offers them only when the view has results).
+RESULT_STYLES = ("final_class", "low_efficiency", "suitability", "mode")
+_SUITABILITY_EDGES = (0.0, 20.0, 40.0, 60.0, 80.0, 100.0)
 
 # Static styles of the other layers (Leaflet path options).
 LAYER_STYLES: dict[str, dict] = {
@@ -241,12 +283,50 @@ def display_columns(name: str) -> list[str] | None:
     return cols
 
 
+def style_values(plots: pd.DataFrame, style_by: str) -> pd.Series:
+    """The categorical value each plot is coloured by under ``style_by`` (missing → NA), on ``plots.index``.
+
+    Booleans become "True"/"False"; the suitability score (0–100) becomes its band
+    ("0–20" … "80–100", upper edge inclusive in the top band).
+    """
+    style = STYLE_BY[_check_choice("style_by", style_by, STYLE_BY)]
+    if style_by == "suitability":
+        if "suitability" not in plots.columns:
+            return pd.Series(pd.NA, index=plots.index, dtype="object")
+        x = pd.to_numeric(plots["suitability"], errors="coerce").astype(float).to_numpy()
+        labels = np.array([f"{lo:.0f}–{hi:.0f}" for lo, hi in zip(_SUITABILITY_EDGES[:-1], _SUITABILITY_EDGES[1:])],
+                          dtype=object)
+        band = np.clip(np.searchsorted(_SUITABILITY_EDGES, x, side="right") - 1, 0, len(labels) - 1)
+        return pd.Series(np.where(np.isnan(x), None, labels[band]), index=plots.index, dtype="object")
+    if style.field not in plots.columns:
+        return pd.Series(pd.NA, index=plots.index, dtype="object")
+    values = plots[style.field]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("object").map({True: "True", False: "False"})
+    return values.astype("object").where(values.notna(), None).map(lambda v: v if v is None else str(v))
+
+
 def plot_colors(plots: pd.DataFrame, style_by: str = "land_use") -> pd.Series:
     """Fill colour of each plot under ``style_by`` (a key of :data:`STYLE_BY`), on ``plots.index``."""
     style = STYLE_BY[_check_choice("style_by", style_by, STYLE_BY)]
-    if style.field not in plots.columns:
-        return pd.Series(style.other, index=plots.index)
-    return style.colors(plots[style.field])
+    return style.colors(style_values(plots, style_by))
+
+
+def plot_codes(plots: pd.DataFrame, style_by: str) -> np.ndarray:
+    """Small integer per plot: its class's position in ``STYLE_BY[style_by].classes``, ``len(classes)`` = other.
+
+    The browser looks the colour up in :func:`palette` (one short number per feature instead of a
+    style object per feature).
+    """
+    style = STYLE_BY[_check_choice("style_by", style_by, STYLE_BY)]
+    pos = {value: i for i, (value, _, _) in enumerate(style.classes)}
+    return style_values(plots, style_by).map(pos).fillna(len(style.classes)).astype(int).to_numpy()
+
+
+def palette(style_by: str) -> list[str]:
+    """Colours indexed by :func:`plot_codes` (the last one is ``other``)."""
+    style = STYLE_BY[_check_choice("style_by", style_by, STYLE_BY)]
+    return [c for _, c, _ in style.classes] + [style.other]
 
 
 def _feature_colors(name: str, gdf: gpd.GeoDataFrame, style_by: str) -> pd.Series | None:
@@ -455,6 +535,11 @@ def layer_group(
 
 
 def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) -> Legend:
+    return Legend(t("legend", lang), legend_sections(layers, style_by, lang))
+
+
+def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) -> list:
+    """Legend sections for the layers drawn (the same tables that colour them): see :class:`Legend`."""
     sections: list[tuple[str, list[tuple[str, str, str]]]] = []
     if "plots" in layers:
         style = STYLE_BY[style_by]
@@ -474,7 +559,7 @@ def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) ->
             sections.append((layer_label(name, lang), [
                 (table[k], value_label(k, lang), "line" if k in _LINE_KINDS else "fill") for k in present
             ]))
-    return Legend(t("legend", lang), sections)
+    return sections
 
 
 def ordered_layers(names: Iterable[str]) -> list[str]:
@@ -544,3 +629,280 @@ def build_map(
     _legend(layers, style_by, lang).add_to(m)
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     return use_local_assets(trim_map_assets(m), static_url)
+
+
+# --- the mounted map (issue 5): a base map sent once, content sent as dynamic feature groups ---------------
+class LeanGeoJson(branca.element.MacroElement):
+    """A GeoJSON layer with one small colour code and the tooltip values per feature.
+
+    Each feature carries ``{"c": code, "t": [tooltip values…]}`` (values already escaped);
+    the browser colours it with ``palette[c]`` and builds the tooltip from ``labels`` — no
+    per-feature style objects, no per-id style switch.  The GeoJSON text is inserted as it
+    was serialised (``geo.web.to_geojson_bytes``), not re-encoded by folium.  Points are drawn
+    as circle markers; everything on the map's canvas renderer.
+
+    Parameters
+    ----------
+    geojson : str
+        FeatureCollection text (EPSG:4326).
+    layer : str
+        Layer name, kept as ``options.plannerLayer`` (tests and page scripts find layers by it).
+    palette : list of str
+        Colours indexed by ``properties.c``.
+    base : dict
+        Leaflet path options shared by every feature.
+    color_key : str
+        Path option the palette sets (``fillColor`` for areas, ``color`` for lines).
+    labels : list of str
+        Tooltip row labels (escaped here).
+    radius : float
+        Circle-marker radius in pixels for point features.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var pal = {{ this.palette_js }}, base = {{ this.base_js }}, key = {{ this.color_key_js }},
+                labels = {{ this.labels_js }};
+            function style(f) {
+                var s = Object.assign({}, base); s[key] = pal[f.properties.c];
+                if (key === "color") { s.fillColor = s.color; }
+                return s;
+            }
+            var layer = L.geoJson(null, {
+                plannerLayer: {{ this.layer_js }},
+                style: style,
+                pointToLayer: function (f, latlng) {
+                    return L.circleMarker(latlng, Object.assign({radius: {{ this.radius }}}, style(f)));
+                },
+                onEachFeature: function (f, l) {
+                    if (!labels.length) { return; }
+                    l.bindTooltip(function () {
+                        var t = f.properties.t || [], rows = [];
+                        for (var i = 0; i < labels.length; i++) {
+                            rows.push("<tr><th>" + labels[i] + "</th><td>" + (t[i] == null ? "—" : t[i]) + "</td></tr>");
+                        }
+                        return "<table class=\\"planner-tip\\">" + rows.join("") + "</table>";
+                    }, {sticky: true});
+                }
+            });
+            layer.addData({{ this.geojson }});
+            return layer;
+        })();
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, geojson: str, *, layer: str, palette: list[str], base: Mapping, color_key: str = "fillColor",
+                 labels: Iterable[str] = (), radius: float = 5):
+        super().__init__()
+        self._name = "LeanGeoJson"
+        # JSON text inside a <script>: "</" is broken up so a value can never close the tag.
+        safe = lambda obj: json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")  # noqa: E731
+        self.geojson = geojson.replace("</", "<\\/")
+        self.layer_js = safe(layer)
+        self.palette_js = safe(list(palette))
+        self.base_js = safe(dict(base))
+        self.color_key_js = safe(color_key)
+        self.labels_js = safe([html.escape(str(x)) for x in labels])
+        self.radius = float(radius)
+
+
+class DynamicLegend(Legend):
+    """The :class:`Legend` for content sent as a dynamic feature group.
+
+    Rendered inside a ``FeatureGroup`` (so it travels with the dynamic content), it adds its
+    control to the map and removes the previous one, so a rerun replaces the legend in place.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        if (window.__plannerLegend) { window.__plannerLegend.remove(); }
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create("div", "planner-legend");
+            div.innerHTML = {{ this.html_js }};
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        window.__plannerLegend = {{ this.get_name() }}.addTo({{ this.map_name }});
+        {% endmacro %}
+        """
+    )
+
+    def render(self, **kwargs):
+        parent = self._parent
+        while parent is not None and not isinstance(parent, folium.Map):
+            parent = getattr(parent, "_parent", None)
+        self.map_name = parent.get_name() if parent is not None else "map_div"
+        super().render(**kwargs)
+
+
+class _LegendStyle(branca.element.MacroElement):
+    """Legend and tooltip CSS in the base map's header (the dynamic legend has no header of its own)."""
+
+    _template = branca.element.Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
+            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
+            sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
+        .planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
+        .planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
+        .planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
+            vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
+        .planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+        table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
+        table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
+        </style>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "LegendStyle"
+
+
+def _lean_geojson(gdf: gpd.GeoDataFrame, codes: np.ndarray, tips: pd.DataFrame | None) -> str:
+    props = pd.DataFrame({"c": np.asarray(codes, dtype=int)}, index=gdf.index)
+    if tips is not None and len(tips.columns):
+        props["t"] = list(tips.to_numpy(dtype=object).tolist())
+    frame = gpd.GeoDataFrame(props, geometry=gdf.geometry.values, crs=gdf.crs)
+    return to_geojson_bytes(frame, list(props.columns)).decode("utf-8")
+
+
+def lean_group(
+    name: str,
+    gdf: gpd.GeoDataFrame,
+    *,
+    lang: str = "zh",
+    style_by: str = "land_use",
+    township_names: Mapping[str, str] | None = None,
+    label: str | None = None,
+) -> folium.FeatureGroup:
+    """One layer as a ``FeatureGroup`` holding a :class:`LeanGeoJson` (colours by code, escaped tooltip).
+
+    Same colours and tooltip fields as :func:`layer_group`; fewer bytes per feature.
+    """
+    check_lang(lang)
+    _check_wgs84(name, gdf)
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    cols = _tooltip_columns(name, gdf)
+    names = township_names or {}
+    tips = pd.DataFrame({c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index,
+                        dtype=object)
+    base = dict(_base_style(name))
+    color_key = "color" if name == "infrastructure" else "fillColor"
+    if name == "plots":
+        pal, codes = palette(style_by), plot_codes(gdf, style_by)
+    elif name in ("constraints", "infrastructure") and "kind" in gdf.columns:
+        table = CONSTRAINT_COLORS if name == "constraints" else INFRA_COLORS
+        kinds = list(table)
+        pal = [table[k] for k in kinds] + [LAYER_STYLES["_other"]["fillColor" if name == "constraints" else "color"]]
+        codes = gdf["kind"].astype("object").map({k: i for i, k in enumerate(kinds)}).fillna(len(kinds)).astype(int)
+    else:
+        pal, codes = [base.get(color_key, "#999999")], np.zeros(len(gdf), dtype=int)
+    group_label = html.escape(label or layer_label(name, lang))
+    group = folium.FeatureGroup(name=group_label, show=True)
+    LeanGeoJson(_lean_geojson(gdf, codes, tips), layer=name, palette=pal, base=base, color_key=color_key,
+                labels=[_field_label(name, c, lang) for c in cols],
+                radius=3 if name == "enterprises" else 5).add_to(group)
+    return group
+
+
+def plots_group(plots: gpd.GeoDataFrame, *, style_by: str, lang: str = "zh",
+                township_names: Mapping[str, str] | None = None) -> folium.FeatureGroup:
+    """The plots (already filtered and cut to the view) coloured by ``style_by``."""
+    _check_choice("style_by", style_by, STYLE_BY)
+    return lean_group("plots", plots, lang=lang, style_by=style_by, township_names=township_names)
+
+
+def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.Series, *, lang: str = "zh",
+                    ) -> tuple[folium.FeatureGroup, list]:
+    """Township choropleth of the plots passing the filters (shown at low zoom instead of the plots).
+
+    ``counts`` / ``area_mu`` are indexed by township code.  Five quantile classes of the count
+    (YlOrBr); returns the group and its legend section.
+    """
+    _check_wgs84("townships", townships)
+    codes = townships["code"].astype(str)
+    n = codes.map(counts).fillna(0).astype(int).to_numpy()
+    mu = codes.map(area_mu).fillna(0.0).astype(float).to_numpy()
+    colours = ["#ffffd4", "#fed98e", "#fe9929", "#d95f0e", "#993404"]
+    positive = n[n > 0]
+    edges = np.unique(np.quantile(positive, [0.2, 0.4, 0.6, 0.8])) if len(positive) else np.array([])
+    cls = np.where(n > 0, np.searchsorted(edges, n, side="left"), -1)
+    pal = colours[: len(edges) + 1] + ["#f7f7f7"]
+    code = np.where(cls < 0, len(pal) - 1, cls)
+    name_col = townships["name"].astype(str) if "name" in townships.columns else codes
+    unit = t("mu", lang)
+    tips = pd.DataFrame({"name": _esc(name_col), "n": [f"{v:,}" for v in n],
+                         "mu": [f"{v:,.1f} {unit}" for v in mu]}, index=townships.index, dtype=object)
+    group = folium.FeatureGroup(name=html.escape(t("map_aggregate", lang)), show=True)
+    LeanGeoJson(_lean_geojson(townships, code, tips), layer="township_aggregates", palette=pal,
+                base={"color": "#555555", "weight": 1.0, "fillOpacity": 0.75}, color_key="fillColor",
+                labels=[t("flt_townships", lang), t("map_n_plots", lang), t("map_area_mu", lang)]).add_to(group)
+    # class i holds counts in (edges[i-1], edges[i]] (class 0 from 1; the last one above the top edge)
+    lows = [1] + [int(np.floor(e)) + 1 for e in edges]
+    highs = [int(np.floor(e)) for e in edges] + [int(n.max()) if len(n) else 0]
+    rows = [(pal[i], f"{lows[i]:,}–{highs[i]:,}" if lows[i] < highs[i] else f"{highs[i]:,}", "fill")
+            for i in range(len(pal) - 1) if lows[i] <= highs[i]]
+    rows.append((pal[-1], "0", "fill"))
+    return group, [(t("map_aggregate", lang), rows)]
+
+
+def highlight_group(gdf: gpd.GeoDataFrame, *, name: str = "selection", color: str = "#00e5ff",
+                    label: str = "") -> folium.FeatureGroup:
+    """Thick outlines (no fill) around the selected or searched features."""
+    _check_wgs84(name, gdf)
+    group = folium.FeatureGroup(name=html.escape(label or name), show=True)
+    LeanGeoJson(_lean_geojson(gdf[gdf.geometry.notna()], np.zeros(len(gdf), dtype=int), None), layer=name,
+                palette=[color], base={"weight": 3.5, "fill": False, "opacity": 1.0}, color_key="color",
+                radius=9).add_to(group)
+    return group
+
+
+def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: str = "none",
+                tianditu_key: str | None = None, lang: str = "zh", static_url: str = DEFAULT_BASE_URL,
+                draw: bool = True) -> folium.Map:
+    """The base map the page keeps mounted: view, base tiles, draw tools (rectangle, polygon), CSS.
+
+    It holds no data: layers, legend and selection are sent as dynamic feature groups, so
+    changing them never rebuilds the map.  Its script must stay the same across reruns
+    (streamlit-folium keys the component on it): it depends only on the arguments.
+    """
+    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang)
+    _LegendStyle().add_to(m)
+    if draw:
+        from folium.plugins import Draw
+
+        Draw(export=False, position="topleft",
+             draw_options={"polyline": False, "circle": False, "marker": False, "circlemarker": False,
+                           "polygon": {"allowIntersection": False, "shapeOptions": {"color": "#ff00aa"}},
+                           "rectangle": {"shapeOptions": {"color": "#ff00aa"}}},
+             edit_options={"edit": False, "remove": True}).add_to(m)
+    return use_local_assets(trim_map_assets(m), static_url)
+
+
+def view_for_bounds(bounds: tuple[float, float, float, float], *, width_px: int = 900, height_px: int = 640,
+                    max_zoom: int = 18) -> tuple[tuple[float, float], int]:
+    """Centre (lat, lon) and the largest Web-Mercator zoom that shows ``bounds`` in a map of that size.
+
+    zoom = floor(log2(min(width · 360 / (256 · Δlon), height · 360 / (256 · Δy)))), with Δy the
+    Mercator-stretched latitude span in degrees.
+    """
+    west, south, east, north = (float(v) for v in bounds)
+    center = ((south + north) / 2, (west + east) / 2)
+
+    def merc(lat):
+        return np.degrees(np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)))
+
+    dlon = max(east - west, 1e-6)
+    dy = max(merc(north) - merc(south), 1e-6)
+    z = np.floor(np.log2(min(width_px * 360 / (256 * dlon), height_px * 360 / (256 * dy))))
+    return center, int(max(1, min(max_zoom, z)))

@@ -1,0 +1,241 @@
+"""The details panel beside the map: what was clicked, everything known about it, and why.
+
+Screen (a plot): title (plot id, township, park) and an "add to shortlist" button; its
+attributes under their Chinese labels (``layers.schema``); the run's results — 亩均税收, the
+main firm's class, the suitability score with each criterion's input and points, every
+low-efficiency rule with whether it fires and the reason text, the suggested mode and the rule
+that chose it, the cluster; then the firms on the plot.  Any other layer: its attributes
+under their labels.
+
+The lookup (:func:`feature_at`) runs on the server: the clicked point is tested against the
+display copies of the visible layers through each frame's spatial index (a shapely STRtree
+that geopandas builds once per cached frame and keeps), topmost layer first, so a click works
+for every layer, whatever the browser sent.
+"""
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import streamlit as st
+
+from analysis.low_efficiency import RULE_LABELS
+from geo.units import m2_to_mu
+from layers.schema import SPECS, labels
+from ui.data import RULES, reasons_column, mode_rule_column
+from ui.i18n import layer_label, t, value_label
+
+__all__ = ["Hit", "feature_at", "click_tolerance_deg", "plot_details", "feature_details", "CRITERIA_LABELS",
+           "RESULT_LABELS"]
+
+# Suitability criteria of analysis.redevelopment (names as in the presets' [redevelopment.criteria]).
+CRITERIA_LABELS = {
+    "road": ("道路可达性", "Road access"), "park": ("距园区", "Distance to a park"),
+    "logistics": ("距物流中心", "Distance to logistics"), "slope": ("坡度", "Slope"),
+    "flood": ("洪涝风险", "Flood depth"), "size": ("地块规模", "Plot size"),
+    "soft": ("软约束占比", "Soft-constraint share"),
+}
+# Result columns of the per-plot view shown in the panel, with their labels (zh, en).
+RESULT_LABELS = {
+    "final_class": ("亩均评价分类(主要企业)", "Per-mu class (main firm)"),
+    "tax_per_mu": ("亩均税收(万元/亩)", "Tax per mu (10k CNY/mu)"),
+    "tax_10k": ("税收合计(万元)", "Tax (10k CNY)"),
+    "is_low_efficiency": ("低效用地", "Low-efficiency"),
+    "n_rules": ("触发规则数", "Rules fired"),
+    "candidate": ("再开发候选", "Redevelopment candidate"),
+    "added_floor_m2": ("技改可增建筑面积(m²)", "Floor area gained (m²)"),
+    "restricted": ("受限制", "Restricted"),
+    "restricted_by": ("限制因素", "Restricted by"),
+    "cluster_id": ("连片地块组", "Cluster"),
+    "cluster_area_mu": ("连片面积(亩)", "Cluster area (mu)"),
+}
+# Draw order, topmost first, for click lookups.
+_PICK_ORDER = ("enterprises", "infrastructure", "plots", "micro_parks", "industrial_parks", "constraints", "townships")
+_CLICK_PX = 6  # points and lines are picked within this many screen pixels
+
+
+class Hit(tuple):
+    """``(layer, index label)`` of a picked feature."""
+
+    __slots__ = ()
+
+    def __new__(cls, layer: str, index):
+        return super().__new__(cls, (layer, index))
+
+    @property
+    def layer(self) -> str:
+        return self[0]
+
+    @property
+    def index(self):
+        return self[1]
+
+
+def click_tolerance_deg(zoom: float | None) -> float:
+    """Degrees covered by :data:`_CLICK_PX` screen pixels at Web-Mercator ``zoom`` (longitude)."""
+    z = 15 if zoom is None else float(zoom)
+    return _CLICK_PX * 360.0 / (256.0 * 2.0 ** z)
+
+
+def feature_at(layers: Mapping[str, gpd.GeoDataFrame], lat: float, lng: float, *, zoom: float | None = None,
+               order: Sequence[str] = _PICK_ORDER) -> Hit | None:
+    """The topmost feature under (lat, lng) among ``layers`` (EPSG:4326 display frames), or None.
+
+    Areas are hit when they contain the point; points and lines when within a few pixels
+    (:func:`click_tolerance_deg`).  Among several hits in one layer the smallest area (or the
+    nearest point/line) wins, so a plot inside a park is picked before the park.
+    """
+    pt = shapely.Point(float(lng), float(lat))
+    tol = click_tolerance_deg(zoom)
+    names = [n for n in order if n in layers] + sorted(n for n in layers if n not in order)
+    for name in names:
+        gdf = layers[name]
+        if not len(gdf):
+            continue
+        idx = gdf.sindex.query(pt, predicate="dwithin", distance=tol)
+        if not len(idx):
+            continue
+        geoms = gdf.geometry.values[idx]
+        areal = np.isin(shapely.get_type_id(np.asarray(geoms)), (3, 6))  # Polygon, MultiPolygon
+        inside = areal & shapely.contains(np.asarray(geoms), pt)
+        near = ~areal
+        keep = inside | near
+        if not keep.any():
+            continue
+        idx, geoms = idx[keep], np.asarray(geoms)[keep]
+        key = np.where(np.isin(shapely.get_type_id(geoms), (3, 6)), shapely.area(geoms), shapely.distance(geoms, pt))
+        return Hit(name, gdf.index[idx[int(np.argmin(key))]])
+    return None
+
+
+# --- formatting ------------------------------------------------------------------------------------------
+def _fmt(value, field: str, lang: str) -> str:
+    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    if field.endswith("_m2") and isinstance(value, (int, float, np.number)):
+        return f"{float(value):,.1f} m² ({float(m2_to_mu(float(value))):,.2f} {t('mu', lang)})"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):,.2f}"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if field in ("status", "kind"):
+        return value_label(str(value), lang)
+    return str(value)
+
+
+def _table(rows: list[tuple[str, str]], lang: str) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["项目", "值"] if lang == "zh" else ["Field", "Value"])
+
+
+def _attributes(layer: str, row: pd.Series, lang: str) -> pd.DataFrame:
+    """Every attribute of ``row`` under its label (schema fields first, then the rest by name)."""
+    lab = labels(layer, lang) if layer in SPECS else {}
+    geom = row.index[row.map(lambda v: isinstance(v, shapely.Geometry))]
+    fields = [f for f in lab if f in row.index] + [c for c in row.index if c not in lab and c not in geom]
+    return _table([(lab.get(f, f), _fmt(row[f], f, lang)) for f in fields], lang)
+
+
+def feature_details(layer: str, row: pd.Series, lang: str) -> None:
+    """A non-plot feature: its layer and every attribute under its label."""
+    name = row.get("name") if "name" in row.index else None
+    st.markdown(f"**{layer_label(layer, lang)}** · {name if isinstance(name, str) else row.name}")
+    st.dataframe(_attributes(layer, row, lang), hide_index=True, width="stretch")
+
+
+def _criteria(params_json: str | None) -> dict:
+    try:
+        params = json.loads(params_json) if params_json else {}
+        return dict(params.get("redevelopment", {}).get("criteria", {}))
+    except (TypeError, ValueError):
+        return {}
+
+
+def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json: str | None = None) -> None:
+    """Everything about one plot of the view (:func:`ui.data.plot_view` row): see the module docstring."""
+    zh = lang == "zh"
+    st.markdown(f"### {t('map_details', lang)} · {row['plot_id']}")
+    place = " · ".join(str(v) for v in (row.get("township_name"), row.get("park_name")) if isinstance(v, str))
+    if place:
+        st.caption(place)
+    has_results = "is_low_efficiency" in row.index
+    if has_results:
+        le = row.get("is_low_efficiency")
+        badge = (t("le_yes", lang) if le is True or le == 1 else t("le_no", lang)) if pd.notna(le) else t("no_result", lang)
+        cls = row.get("final_class")
+        score = row.get("suitability")
+        c1, c2, c3 = st.columns(3)
+        c1.metric(RESULT_LABELS["final_class"][0 if zh else 1], cls if isinstance(cls, str) else "—")
+        c2.metric(t("style_low_efficiency", lang), badge)
+        c3.metric(t("style_suitability", lang), f"{float(score):.1f}" if pd.notna(score) else "—")
+        # each flag with its rule
+        st.markdown(f"**{t('det_flags', lang)}**")
+        rule_rows = []
+        for r in RULES:
+            col = f"rule_{r}"
+            if col in row.index:
+                en, zh_label = RULE_LABELS[r]
+                fired = bool(row[col]) if pd.notna(row[col]) else False
+                rule_rows.append(("⚠️ " if fired else "· ") + (zh_label if zh else en) + " — "
+                                 + t("det_flag_on" if fired else "det_flag_off", lang))
+        st.markdown("\n".join(f"- {x}" for x in rule_rows) if rule_rows else t("det_no_flags", lang))
+        reasons = row.get(reasons_column(lang))
+        if isinstance(reasons, str) and reasons:
+            st.markdown(f"**{t('det_reasons', lang)}**: {_escape_md(reasons)}")
+        # the score with its parts
+        crit = [c for c in row.index if c.startswith("crit_")]
+        if crit and pd.notna(score):
+            spec = _criteria(params_json)
+            parts = []
+            for c in crit:
+                name = c[len("crit_"):]
+                info = spec.get(name, {})
+                column = info.get("column")
+                value = row.get(column) if column else None
+                parts.append({
+                    ("指标" if zh else "Criterion"): CRITERIA_LABELS.get(name, (name, name))[0 if zh else 1],
+                    ("输入值" if zh else "Input"): _fmt(value, column or "", lang) if column else "—",
+                    ("权重" if zh else "Weight"): info.get("weight", np.nan),
+                    ("得分" if zh else "Points"): round(float(row[c]), 2) if pd.notna(row[c]) else np.nan,
+                })
+            st.markdown(f"**{t('det_score', lang, score=f'{float(score):.1f}')}** — {t('det_parts', lang)}")
+            st.dataframe(pd.DataFrame(parts), hide_index=True, width="stretch")
+            if bool(row.get("restricted")) and pd.notna(row.get("restricted")):
+                st.caption(f"{RESULT_LABELS['restricted'][0 if zh else 1]}: {row.get('restricted_by')}")
+        mode = row.get("mode_key")
+        if isinstance(mode, str):
+            st.markdown(t("det_mode", lang, mode=t(f"mode_{mode}", lang),
+                          rule=_escape_md(str(row.get(mode_rule_column(lang)) or "—"))))
+        cid = row.get("cluster_id")
+        if pd.notna(cid):
+            st.caption(t("det_cluster", lang, cid=int(cid) if float(cid).is_integer() else cid))
+        extra = [(v[0 if zh else 1], _fmt(row.get(k), k, lang)) for k, v in RESULT_LABELS.items()
+                 if k in row.index and k not in ("final_class", "is_low_efficiency")]
+        with st.expander(t("det_results", lang)):
+            st.dataframe(_table(extra, lang), hide_index=True, width="stretch")
+    st.markdown(f"**{t('det_attributes', lang)}**")
+    plot_fields = [f for f in labels("plots", lang) if f in row.index] + \
+        [c for c in ("township_name", "park_name") if c in row.index]
+    st.dataframe(_attributes("plots", row[plot_fields], lang), hide_index=True, width="stretch")
+    # the firms on the plot
+    st.markdown(f"**{t('det_firms', lang, n=len(firms))}**")
+    if len(firms):
+        lab = labels("enterprises", lang)
+        cols = [c for c in ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "tax_10k",
+                            "final_class", "employees") if c in firms.columns]
+        shown = pd.DataFrame(firms[cols]).rename(columns={**lab, "final_class": RESULT_LABELS["final_class"][0 if zh else 1]})
+        st.dataframe(shown, hide_index=True, width="stretch")
+    else:
+        st.caption(t("det_no_firms", lang))
+
+
+def _escape_md(text: str) -> str:
+    """Keep untrusted text literal in markdown (no links, emphasis or HTML)."""
+    for ch in "\\`*_{}[]()#+-.!|<>~":
+        text = text.replace(ch, "\\" + ch)
+    return text
