@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from shapely.geometry import box
 from streamlit.testing.v1 import AppTest
@@ -94,3 +95,166 @@ def test_app_runs_on_the_sample(monkeypatch, sample_path):
     captions = _captions(at)
     for label in ("镇街 23", "工业集聚区/功能区", "小微企业创业园", "地块 5,000", "市域范围 1"):
         assert label in captions
+
+
+# --- map page interactions (issue 5): filters, search, click lookup, draw-select, shortlist ----------------
+MAP_KEY = "main_map"
+
+
+@pytest.fixture(scope="module")
+def sample_with_run(sample_path, tmp_path_factory) -> Path:
+    """A private copy of the sample (never the committed file) with one analysis run stored."""
+    import shutil
+
+    from analysis import pipeline
+
+    dest = tmp_path_factory.mktemp("ws") / "ruian.gpkg"
+    shutil.copy2(sample_path, dest)
+    rasters = Path(str(sample_path) + ".rasters")
+    if rasters.exists():
+        shutil.copytree(rasters, Path(str(dest) + ".rasters"))
+    pipeline.run(Workspace.open(dest, readonly=False), "ruian_default", run_id="test")
+    return dest
+
+
+@pytest.fixture
+def ws_copy(sample_with_run, tmp_path) -> Path:
+    """Per-test copy of the run-equipped sample, so shortlist writes do not leak between tests."""
+    import shutil
+
+    dest = tmp_path / "ruian.gpkg"
+    shutil.copy2(sample_with_run, dest)
+    src = Path(str(sample_with_run) + ".rasters")
+    if src.exists():
+        shutil.copytree(src, Path(str(dest) + ".rasters"))
+    return dest
+
+
+def _view(path: Path):
+    from ui.data import plot_view
+
+    return plot_view(Workspace.open(path, readonly=True))
+
+
+def _shown(at: AppTest) -> str:
+    return next(c.value for c in at.main.caption if c.value.startswith(("显示", "Showing", "当前范围")))
+
+
+def test_filters_narrow_the_map_and_persist(monkeypatch, ws_copy):
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    assert "显示 5,000 个地块(筛选后共 5,000 / 5,000)" == _shown(at)
+    at.sidebar.multiselect(key="w_flt_classes").select("D").run()
+    n_d = int((view["final_class"] == "D").sum())
+    assert n_d > 0 and f"筛选后共 {n_d:,} / 5,000" in _shown(at)
+    at.sidebar.multiselect(key="w_flt_flags").select("low_efficiency").run()
+    n = int(((view["final_class"] == "D") & view["is_low_efficiency"].astype(bool)).sum())
+    assert f"筛选后共 {n:,} / 5,000" in _shown(at)
+    # the result styles are offered once a run exists, and the legend is drawn from the same table
+    at.sidebar.selectbox(key="style_by").set_value("final_class").run()
+    assert not at.exception
+    assert at.session_state["flt_classes"] == ["D"]  # kept outside the widget, for the other pages
+
+
+def test_search_by_plot_id_firm_name_and_credit_code_flies_there(monkeypatch, ws_copy):
+    at = _run(monkeypatch, ws_copy)
+    ents = Workspace.open(ws_copy, readonly=True).read("enterprises")
+    firm = ents[ents["plot_id"].notna()].iloc[7]
+    for query, expected in (("p000042", "P000042"), (firm["credit_code"], firm["plot_id"]), (firm["name"], None)):
+        at.text_input(key="map_search").input(str(query)).run()
+        assert not at.exception
+        if expected is None:  # a name may match several firms: pick the one we mean
+            picks = [s for s in at.selectbox if s.key == "map_search_pick"]
+            if picks:
+                picks[0].set_value(firm["plot_id"]).run()
+            expected = firm["plot_id"]
+        assert at.session_state["map_selected"] == ("plots", expected)
+        (lat, lng), zoom = at.session_state["map_fly"]
+        geom = _view(ws_copy).set_index("plot_id").geometry[expected]
+        assert geom.bounds[1] - 1e-3 < lat < geom.bounds[3] + 1e-3 and geom.bounds[0] - 1e-3 < lng < geom.bounds[2] + 1e-3
+        assert zoom >= 15
+        assert any(expected in m.value for m in at.markdown)
+    at.text_input(key="map_search").input("没有这个企业").run()
+    assert any("没有找到" in w.value for w in at.warning)
+
+
+def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_copy):
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    row = view[view["is_low_efficiency"].astype(bool) & view["suitability"].notna()].iloc[0]
+    p = row.geometry.representative_point()
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
+                                 "last_active_drawing": None}
+    at.run()
+    assert not at.exception
+    assert at.session_state["map_selected"] == ("plots", row["plot_id"])
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"要素详情 · {row['plot_id']}" in text
+    assert "低效认定规则" in text and "触发" in text
+    assert "评分构成" in text
+    # a click on a park outside every plot picks the park (any layer works)
+    parks = Workspace.open(ws_copy, readonly=True).read("industrial_parks").to_crs(4326)
+    free = parks.geometry.iloc[0].difference(view.geometry.union_all())
+    q = free.representative_point()
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": q.y, "lng": q.x}, "zoom": 17, "bounds": None,
+                                 "last_active_drawing": None}
+    at.run()
+    assert at.session_state["map_selected"][0] == "industrial_parks"
+    assert any(parks["name"].iloc[0] in m.value for m in at.markdown)
+
+
+def test_add_to_shortlist_from_the_details_and_from_a_drawn_box(monkeypatch, ws_copy):
+    from layers import shortlist
+
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    row = view.iloc[10]
+    p = row.geometry.representative_point()
+    at.sidebar.text_input(key="who").input("张工").run()
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
+                                 "last_active_drawing": None}
+    at.run()
+    at.button(key="det_add").click().run()
+    assert not at.exception
+    assert any(row["plot_id"] in s.value for s in at.success)
+    items = shortlist.load(Workspace.open(ws_copy, readonly=True))
+    assert items["item_id"].tolist() == [row["plot_id"]]
+    assert items["added_by"].iloc[0] == "张工"
+    # adding it again says so and writes nothing
+    at.button(key="det_add").click().run()
+    assert any("已在清单中" in s.value for s in at.success)
+    # draw a rectangle around the first three plots: they are listed and can all be added
+    w, s, e, n = view.iloc[:3].total_bounds
+    rect = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+        [[w, s], [e, s], [e, n], [w, n], [w, s]]]}}
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
+                                 "last_active_drawing": rect}
+    at.run()
+    ids = at.session_state["map_drawn_ids"]
+    assert set(view["plot_id"].iloc[:3]) <= set(ids)
+    assert any(f"框选的地块({len(ids)})" in m.value for m in at.markdown)
+    at.button(key="sel_add_all").click().run()
+    items = shortlist.load(Workspace.open(ws_copy, readonly=True))
+    assert set(ids) | {row["plot_id"]} == set(items["item_id"])
+    assert items.set_index("item_id").loc[ids[0], "reasons"] == view.set_index("plot_id").loc[ids[0], "reasons_zh"] \
+        or pd.isna(view.set_index("plot_id").loc[ids[0], "reasons_zh"])
+
+
+def test_viewport_and_township_totals(monkeypatch, ws_copy):
+    """Only plots in the returned bounds are sent; above MAX_PLOTS the townships' totals are drawn."""
+    from ui import map_page
+
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    g = view.geometry.iloc[0].bounds
+    at.session_state[MAP_KEY] = {"bounds": {"_southWest": {"lat": g[1], "lng": g[0]},
+                                            "_northEast": {"lat": g[3], "lng": g[2]}}, "zoom": 18,
+                                 "last_clicked": None, "last_active_drawing": None}
+    at.run()
+    shown = int(_shown(at).split(" ")[1].replace(",", ""))
+    assert 1 <= shown < 200
+    monkeypatch.setattr(map_page, "MAX_PLOTS", 10)
+    content = map_page.dynamic_content(view, pd.Series(True, index=view.index), tuple(view.total_bounds), others={},
+                                       style_by="land_use", lang="zh", township_names={}, selected=None,
+                                       townships=Workspace.open(ws_copy).read("townships").to_crs(4326), max_plots=10)
+    assert content["mode"] == "aggregate" and content["n_view"] == len(view)

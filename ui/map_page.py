@@ -108,7 +108,7 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
             drawn["plots"] = plots
             mode, shown = "plots", n_view
     if selected is not None and len(selected):
-        groups.append(highlight_group(selected, label=t("sel_title", lang, n=len(selected))))
+        groups.append(highlight_group(selected, label=t("sel_highlight", lang)))
     sections = sections + legend_sections(drawn, style_by, lang)
     legend = folium.FeatureGroup(name="legend", control=False)
     DynamicLegend(t("legend", lang), sections).add_to(legend)
