@@ -31,6 +31,13 @@ __all__ = [
     "load_run",
     "run_picker",
     "mu",
+    "REGRADES_TABLE",
+    "REGRADE_FIELDS",
+    "regrade_log",
+    "effective_regrades",
+    "run_params",
+    "selected_rows",
+    "add_to_shortlist",
 ]
 
 USER_KEY = "planner_user"  # plain session key (widget keys are dropped when a page does not draw them)
@@ -96,6 +103,33 @@ def mu(m2) -> pd.Series | float:
     return m2 / M2_PER_MU
 
 
+# --- re-grades (workspace table, applied to every new run) ------------------------------
+REGRADES_TABLE = "regrades"
+REGRADE_FIELDS = ("credit_code", "name", "computed_class", "new_class", "reason", "run_id", "who", "at")
+
+
+def regrade_log(ws: Workspace) -> pd.DataFrame:
+    """Every re-grade ever made (one row per change, oldest first); empty if none."""
+    if not ws.has_layer(REGRADES_TABLE):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in REGRADE_FIELDS})
+    return ws.read_table(REGRADES_TABLE)
+
+
+def effective_regrades(ws: Workspace, *, or_none: bool = False) -> pd.DataFrame | None:
+    """The re-grades in force: the latest row per firm, minus withdrawn ones (empty ``new_class``).
+
+    Columns ``credit_code``, ``new_class``, ``reason`` (what :func:`analysis.per_mu.apply_regrade`
+    takes).  ``or_none``: None instead of an empty frame (for :func:`analysis.pipeline.run`).
+    """
+    from analysis.params import CLASSES
+
+    log = regrade_log(ws)
+    last = log.drop_duplicates("credit_code", keep="last") if len(log) else log
+    last = last[last["new_class"].fillna("").astype(str).isin(CLASSES)]
+    out = pd.DataFrame(last[["credit_code", "new_class", "reason"]]).reset_index(drop=True)
+    return None if (or_none and not len(out)) else out
+
+
 # --- runs -----------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def _pipeline_runs(path: str, version: tuple) -> pd.DataFrame:
@@ -124,11 +158,21 @@ def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
     return _load_run(str(ws.path), run_id)
 
 
+def run_params(ws: Workspace, run_id: str):
+    """The preset a run was made with (``analysis.params.Params``); ``ruian_default`` if it was a custom one."""
+    from analysis.params import list_presets, load_preset
+
+    runs = pipeline.list_runs(ws)
+    hit = runs.loc[runs["run_id"].astype(str) == run_id, "preset"]
+    preset = str(hit.iloc[0]) if len(hit) else ""
+    return load_preset(preset if preset in list_presets() else "ruian_default")
+
+
 def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
     label = t("pg_running", lang)
     with st.status(label, expanded=False) as box:
         try:
-            run_id, result = pipeline.run(writable(ws), preset)
+            run_id, result = pipeline.run(writable(ws), preset, regrades=effective_regrades(ws, or_none=True))
         except PlannerError as exc:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
@@ -167,3 +211,36 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
     if not ids:
         st.info(t("pg_no_run", lang))
     return chosen
+
+
+# --- tables with row selection and the "add to shortlist" button --------------------------
+def selected_rows(event) -> list[int]:
+    """Positions of the rows ticked in an ``st.dataframe(on_select="rerun")`` table."""
+    try:
+        return list(event.selection.rows)
+    except AttributeError:
+        return []
+
+
+def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, source: str, who: str, lang: str,
+                     key: str) -> None:
+    """The "加入清单" button for the ticked rows of a table.
+
+    Ids are looked up in ``source_layer`` (a run's result layer, working CRS), whose reasons,
+    score and class become the entry's explanation (:func:`layers.shortlist.add`).  Items
+    already listed are left as they are.
+    """
+    from layers import shortlist
+
+    label = f"{t('pg_add_to_shortlist', lang)} ({len(ids)})"
+    if not st.button(label, key=key, disabled=not ids, help=None if ids else t("pg_pick_rows", lang)):
+        return
+    try:
+        before = len(shortlist.load(ws))
+        after = shortlist.add(writable(ws), [str(i) for i in ids], kind=kind, who=who, source_layer=source_layer,
+                              source=source, on_duplicate="skip")
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return
+    added = len(after) - before
+    st.success(t("pg_added", lang, n=added, skipped=len(ids) - added))

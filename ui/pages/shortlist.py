@@ -79,11 +79,11 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
     for col, fmt in zip(cols, FAST_FORMATS):
         col.download_button(t(f"sl_dl_{fmt}", lang), data=data[fmt], mime=FORMATS[fmt].mime,
                             file_name=filename_for(fmt, township=township, township_name=name), key=f"sl_dl_{fmt}",
-                            on_click="ignore", use_container_width=True)
+                            on_click="ignore", width="stretch")
     pdf_key = (str(ws.path), ws.version, township)
     made = st.session_state.get(_PDF)
     c1, c2 = st.columns(2)
-    if c1.button(t("sl_make_pdf", lang), key="sl_make_pdf", use_container_width=True):
+    if c1.button(t("sl_make_pdf", lang), key="sl_make_pdf", width="stretch"):
         try:
             with st.spinner(t("sl_making_pdf", lang)):
                 st.session_state[_PDF] = made = (pdf_key, export_bytes(ws, "pdf", township))
@@ -92,7 +92,7 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
     if made and made[0] == pdf_key:
         c2.download_button(t("sl_dl_pdf", lang), data=made[1], mime=FORMATS["pdf"].mime, key="sl_dl_pdf",
                            file_name=filename_for("pdf", township=township, township_name=name), on_click="ignore",
-                           use_container_width=True, type="primary")
+                           width="stretch", type="primary")
     else:
         c2.caption(t("sl_pdf_hint", lang))
 
@@ -105,7 +105,7 @@ def _table(items: pd.DataFrame, lang: str) -> None:
     df["status"] = df["status"].map(lambda s: status_label(s, lang))
     df = df[list(_TABLE_COLS)]
     st.dataframe(df.rename(columns={c: _col(c, lang) for c in _TABLE_COLS}), hide_index=True,
-                 use_container_width=True,
+                 width="stretch",
                  column_config={_col("reasons", lang): st.column_config.TextColumn(width="large"),
                                 _col("notes", lang): st.column_config.TextColumn(width="medium"),
                                 _col("score", lang): st.column_config.NumberColumn(format="%.1f")})
@@ -254,7 +254,7 @@ def _history(ws: Workspace, entry: str | None, lang: str) -> None:
     actions = {a: t(f"sl_action_{a}", lang) for a in ("add", "remove", "update", "reorder")}
     df["action"] = df["action"].map(lambda a: actions.get(a, a))
     st.dataframe(df.rename(columns={c: _col(c, lang) for c in _HISTORY_COLS}), hide_index=True,
-                 use_container_width=True, height=min(420, 38 + 35 * len(df)))
+                 width="stretch", height=min(420, 38 + 35 * len(df)))
 
 
 # --- the page -------------------------------------------------------------------------------

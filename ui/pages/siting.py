@@ -1,0 +1,239 @@
+"""Relocation siting page: which park each relocating firm should move to, and where one firm could go.
+
+Screen: sidebar — the siting run to show; main —
+
+* 运行选址: the demand rule (polluting firms outside parks / class D / mid-west townships),
+  released cluster land as extra supply, a time limit → "run siting" with a progress box
+  (:func:`analysis.siting_runs.run_siting`, stored as ``siting_<id>_*``);
+* the run: counts (firms, placed, not placed, solver status and gap) → map of the sites with
+  firm → site lines → site utilisation (land used vs capacity) as a chart → firms not placed
+  with the binding reason → all assignments → the sites table with ticks to "add to
+  shortlist";
+* 单个企业选址: pick a firm (and optionally its land need in 亩) → every site ranked by
+  :func:`analysis.siting.rank_sites_for_firm`, each excluded site with its reason.
+"""
+from __future__ import annotations
+
+import altair as alt
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from analysis import pipeline, siting, siting_runs
+from geo.errors import PlannerError
+from geo.web import display_copy
+from layers.workspace import Workspace
+from ui import data
+from ui.filters import current_filters
+from ui.i18n import t
+from ui.mapview import build_map
+from ui.offline import static_base_url
+from ui.pages._common import add_to_shortlist, open_ws, pipeline_runs, selected_rows, show_error, user_name, writable
+from ui.shell import current_lang, layer_stamp
+
+__all__ = ["render", "siting_runs_of", "ranked_sites"]
+
+MAP_KEY = "siting_map"
+_RUN_KEY = "st_run_id"
+_RANK_KEY = "st_ranked"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _runs(path: str, version: tuple) -> list[str]:
+    ws = Workspace.open(path, readonly=True)
+    runs = pipeline.list_runs(ws)
+    held = set(ws.layers())
+    ids = [r[len("siting_"):] for r in runs["run_id"].astype(str) if r.startswith("siting_")]
+    return [r for r in reversed(ids) if f"siting_{r}_assignments" in held]
+
+
+def siting_runs_of(ws: Workspace) -> list[str]:
+    """Stored siting run ids (without the ``siting_`` prefix), newest first."""
+    return _runs(str(ws.path), ws.version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load(path: str, run_id: str) -> dict[str, gpd.GeoDataFrame]:
+    ws = Workspace.open(path, readonly=True)
+    return {k: ws.read(f"siting_{run_id}_{k}") for k in ("assignments", "sites", "lines")
+            if ws.has_layer(f"siting_{run_id}_{k}")}
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _supply(path: str, stamps: tuple, params: siting.SitingParams) -> gpd.GeoDataFrame:
+    ws = Workspace.open(path, readonly=True)
+    read = {n: data.read_layer(ws, n) for n in ("industrial_parks", "micro_parks", "plots", "enterprises")
+            if ws.has_layer(n)}
+    return siting.supply_from_layers(params, **read)
+
+
+def ranked_sites(ws: Workspace, credit_code: str, params: siting.SitingParams, *, need_mu: float | None,
+                 lang: str) -> gpd.GeoDataFrame:
+    """Every site ranked for one firm (:func:`analysis.siting.rank_sites_for_firm`)."""
+    stamps = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
+                   for n in ("industrial_parks", "micro_parks", "plots", "enterprises"))
+    supply = _supply(str(ws.path), stamps, params)
+    ents = data.read_layer(ws, "enterprises")
+    firm = ents[ents["credit_code"].astype(str) == credit_code]
+    constraints = data.read_layer(ws, "constraints") if ws.has_layer("constraints") else None
+    return siting.rank_sites_for_firm(firm, supply, params, constraints=constraints, need_mu=need_mu,
+                                      lang="zh" if lang == "zh" else "en")
+
+
+def _run_form(ws: Workspace, lang: str) -> None:
+    has_run = len(pipeline_runs(ws)) > 0
+    with st.form("st_run_form"):
+        c1, c2, c3 = st.columns([2, 1, 1])
+        rule = c1.selectbox(t("st_rule", lang), [r for r in siting.DEMAND_RULES if r != "list"], key="st_rule",
+                            format_func=lambda r: t(f"st_rule_{r}", lang))
+        limit = c2.slider(t("st_time_limit", lang), 5, 120, 20, step=5, key="st_time_limit")
+        clusters = c3.checkbox(t("st_use_clusters", lang), key="st_use_clusters", disabled=not has_run)
+        go = st.form_submit_button(t("st_run_button", lang), type="primary")
+    if not go:
+        return
+    if rule == "d_class" and not has_run:
+        st.error(t("st_needs_run", lang))
+        return
+    params = siting.load_siting_params().replace(time_limit_s=float(limit))
+    with st.status(t("st_running", lang, limit=limit), expanded=False) as box:
+        try:
+            rid, problem = siting_runs.run_siting(writable(ws), params, rule=rule, use_clusters=clusters)
+        except PlannerError as exc:
+            box.update(label=t("pg_run_failed", lang), state="error")
+            show_error(exc, lang)
+            return
+        box.update(label=t("st_done", lang, run=rid, status=problem.status, n=problem.n), state="complete")
+    st.session_state[_RUN_KEY] = rid
+    st.rerun()
+
+
+def _map(frames: dict, lang: str) -> None:
+    layers = {}
+    sites = frames.get("sites")
+    if sites is not None and len(sites):
+        cols = ["site_id", "name", "land_utilisation", sites.geometry.name]
+        layers["siting_sites"] = display_copy(sites[[c for c in cols if c in sites.columns]], tolerance_m=0.5,
+                                              decimals=6, name="siting_sites")
+    lines = frames.get("lines")
+    if lines is not None and len(lines):
+        keep = [c for c in ("firm_id", "site_id", "distance_m") if c in lines.columns] + [lines.geometry.name]
+        layers["siting_lines"] = display_copy(lines[keep], tolerance_m=0.5, decimals=6, name="siting_lines")
+    if not layers:
+        return
+    base_url = st.get_option("server.baseUrlPath") or ""
+    st_folium(build_map(layers, lang=lang, static_url=static_base_url(base_url)), key=MAP_KEY, height=440,
+              width="stretch", returned_objects=[], render=False)
+
+
+def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
+    frames = _load(str(ws.path), run_id)
+    asg, sites = frames.get("assignments"), frames.get("sites")
+    if asg is None:
+        st.info(t("st_no_run", lang))
+        return
+    towns = current_filters().townships
+    if towns:
+        asg = asg[asg["township_code"].astype(str).isin(towns)]
+    status = asg["status"].astype(str)
+    c = st.columns(4)
+    c[0].metric(t("st_firms", lang), len(asg))
+    c[1].metric(t("st_assigned", lang), int((status == "assigned").sum()))
+    c[2].metric(t("st_unassigned", lang), int((status != "assigned").sum()))
+    c[3].metric(t("st_need", lang), f"{asg['need_land_mu'].sum():,.0f}")
+    _map(frames, lang)
+    if sites is not None and len(sites):
+        util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
+        util["label"] = util["name"].astype(str)
+        long = pd.concat([util.assign(kind=t("st_used", lang), mu=util["used_land_mu"]),
+                          util.assign(kind=t("st_free", lang), mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
+        st.altair_chart(alt.Chart(long, title=t("st_chart_util", lang)).mark_bar().encode(
+            y=alt.Y("label:N", sort="-x", title=None), x=alt.X("mu:Q", stack="zero", title=t("le_area_mu", lang)),
+            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#d73027", "#cccccc"])),
+            tooltip=["label", "kind", alt.Tooltip("mu:Q", format=".1f"), alt.Tooltip("land_utilisation:Q", format=".0%"),
+                     "firms_assigned"]).properties(height=max(180, 22 * len(util))), width="stretch")
+    unplaced = asg[status != "assigned"]
+    st.subheader(t("st_unplaced", lang, n=len(unplaced)))
+    cols = ["firm_id", "name", "industry_code", "township_code", "need_land_mu", "n_eligible_sites", "reason"]
+    if len(unplaced):
+        st.dataframe(pd.DataFrame(unplaced[cols]).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
+                     hide_index=True, width="stretch",
+                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large")})
+    with st.expander(t("st_all_assignments", lang)):
+        cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_id", "site_name", "distance_m",
+                 "same_township", "reason"]
+        st.dataframe(pd.DataFrame(asg[cols2]).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
+                     hide_index=True, width="stretch",
+                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f")})
+    if sites is not None and len(sites):
+        st.subheader(t("st_sites", lang))
+        cols3 = ["site_id", "name", "site_kind", "capacity_land_mu", "used_land_mu", "land_utilisation",
+                 "firms_assigned", "leading_share_before", "leading_share_after", "industry_mix_after"]
+        table = pd.DataFrame(sites[[c for c in cols3 if c in sites.columns]]).reset_index(drop=True)
+        event = st.dataframe(table.rename(columns={c: t(f"st_col_{c}", lang) for c in table.columns}),
+                             hide_index=True, width="stretch", key="st_sites", on_select="rerun",
+                             selection_mode="multi-row",
+                             column_config={t("st_col_land_utilisation", lang): st.column_config.ProgressColumn(
+                                 format="percent", min_value=0.0, max_value=1.0)})
+        rows = [r for r in selected_rows(event) if r < len(table)]
+        add_to_shortlist(ws, table["site_id"].iloc[rows].tolist(), kind="site", source_layer=f"siting_{run_id}_sites",
+                         source=f"siting:{run_id}", who=who, lang=lang, key="st_add")
+
+
+def _one_firm(ws: Workspace, lang: str) -> None:
+    st.subheader(t("st_one_firm", lang))
+    ents = data.enterprises(ws)
+    if not len(ents):
+        st.info(t("st_no_firms", lang))
+        return
+    holders = ents[ents["is_land_holder"].fillna(False).astype(bool)] if "is_land_holder" in ents else ents
+    names = dict(zip(holders["credit_code"].astype(str), holders["name"].astype(str)))
+    with st.form("st_rank_form"):
+        c1, c2 = st.columns([3, 1])
+        code = c1.selectbox(t("st_firm", lang), list(names), key="st_firm", format_func=lambda c: f"{names[c]} ({c})")
+        need = c2.number_input(t("st_need_mu", lang), min_value=0.0, value=0.0, step=1.0, key="st_need_mu",
+                               help=t("st_need_help", lang))
+        go = st.form_submit_button(t("st_rank_button", lang))
+    if go:
+        try:
+            with st.spinner(t("st_ranking", lang)):
+                st.session_state[_RANK_KEY] = (code, ranked_sites(ws, code, siting.load_siting_params(),
+                                                                  need_mu=need or None, lang=lang))
+        except PlannerError as exc:
+            show_error(exc, lang)
+            return
+    got = st.session_state.get(_RANK_KEY)
+    if not got:
+        return
+    code, ranked = got
+    st.caption(t("st_ranked_for", lang, name=names.get(code, code), n=int(ranked["eligible"].sum()), m=len(ranked)))
+    cols = ["rank", "name", "site_kind", "capacity_land_mu", "distance_m", "eligible", "reason"]
+    st.dataframe(pd.DataFrame(ranked[[c for c in cols if c in ranked.columns]]).rename(
+        columns={c: t(f"st_col_{c}", lang) for c in cols}), hide_index=True, width="stretch",
+        column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
+                       t("st_col_capacity_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
+
+
+def render() -> None:
+    """Draw the relocation siting page."""
+    lang = current_lang()
+    st.header(t("page_siting", lang))
+    who = user_name(lang)
+    ws = open_ws(lang)
+    if ws is None:
+        return
+    ids = siting_runs_of(ws)
+    run_id = None
+    if ids:
+        wanted = st.session_state.get(_RUN_KEY)
+        run_id = st.sidebar.selectbox(t("st_run", lang), ids, index=ids.index(wanted) if wanted in ids else 0,
+                                      key="st_run")
+    tab1, tab2 = st.tabs([t("st_tab_run", lang), t("st_tab_one", lang)])
+    with tab1:
+        _run_form(ws, lang)
+        if run_id is None:
+            st.info(t("st_no_run", lang))
+        else:
+            _results(ws, run_id, who, lang)
+    with tab2:
+        _one_firm(ws, lang)
