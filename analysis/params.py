@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -86,10 +86,6 @@ CRITERION_COLUMNS = (
 )
 _CLASS_METHODS = ("cutoffs", "quotas")
 _CANDIDATE_SETS = ("low_efficiency", "industrial")
-
-
-def _problem_list() -> list[str]:
-    return []
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ micro-park inside an industrial park counts for both.
 """
 from __future__ import annotations
 
-import math
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -157,9 +155,13 @@ def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFr
 
 
 def _leading_codes(parks: gpd.GeoDataFrame) -> list[tuple[str, ...]]:
+    """Leading GB/T 4754 codes of each park: "36,34" / "36、34" / "36，34" → ("36", "34")."""
     col = "leading_industries" if "leading_industries" in parks.columns else (
         "leading_industry" if "leading_industry" in parks.columns else None)
-    if col is None:
+    if col is None or len(parks) == 0:
         return [()] * len(parks)
-    raw = parks[col].astype("string").fillna("").to_numpy(dtype=object)
-    return [tuple(c.strip() for c in str(v).replace("，", ",").replace("、", ",").split(",") if c.strip()) for v in raw]
+    raw = parks[col].reset_index(drop=True).astype("string").fillna("").str.replace(r"[，、;；\s]+", ",", regex=True)
+    parts = raw.str.split(",").explode().str.strip()
+    parts = parts[parts.fillna("") != ""]
+    grouped = parts.groupby(level=0, sort=False).agg(tuple)
+    return [tuple(grouped.get(i, ())) for i in range(len(parks))]

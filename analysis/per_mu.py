@@ -561,7 +561,8 @@ def aggregate(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         agg["tax_per_mu"] = np.where(agg["land_mu"] > 0, agg["tax_10k"] / agg["land_mu"], np.nan)
         agg["va_per_mu"] = np.where(agg["land_mu"] > 0, agg["value_added_10k"] / agg["land_mu"], np.nan)
-    mix = pd.crosstab(df["key"], df["cls"]).reindex(columns=list(CLASSES), fill_value=0)
+    # groupby-size, not crosstab: crosstab counts with a Python len per group
+    mix = df.groupby(["key", "cls"]).size().unstack(fill_value=0).reindex(columns=list(CLASSES), fill_value=0)
     for c in CLASSES:
         agg[f"n_{c}"] = mix[c].reindex(agg.index, fill_value=0).astype("int64") if len(mix) else 0
         agg[f"share_{c}"] = agg[f"n_{c}"] / agg["n_evaluated"]

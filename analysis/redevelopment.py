@@ -101,7 +101,7 @@ def distances(geoms: np.ndarray, *, parks: gpd.GeoDataFrame | None, infrastructu
     igeom = infrastructure.geometry.to_numpy() if infrastructure is not None and len(infrastructure) else empty
     for k in ROAD_KINDS + POINT_KINDS:
         cols[f"dist_{k}_m"] = _nearest(geoms, igeom[kinds == k])
-    cols["dist_road_m"] = _nearest(geoms, igeom[np.isin(kinds, ROAD_KINDS)])
+    cols["dist_road_m"] = np.fmin.reduce([cols[f"dist_{k}_m"] for k in ROAD_KINDS])  # NaN only if no road at all
     ck = constraints["kind"].astype(str).to_numpy() if constraints is not None and len(constraints) else \
         np.array([], dtype=object)
     cgeom = constraints.geometry.to_numpy() if constraints is not None and len(constraints) else empty
@@ -350,10 +350,14 @@ def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, p
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(n_plots)[:-1]])
     ids = text(c, "plot_id").fillna("").to_numpy(dtype=object)[order]
-    lab = labels[order]
-    first_of_group = np.r_[True, lab[1:] != lab[:-1]]
-    # the first id of each group carries no comma, the others ",id"; reduceat concatenates per group
-    members = np.add.reduceat(np.where(first_of_group, "", ",").astype(object) + ids, starts)
+    # One join over the plots sorted by cluster, then one slice per cluster at the cumulative
+    # character offsets (linear; repeated concatenation would be quadratic in a big cluster).
+    lengths = pd.Series(ids, dtype=object).str.len().to_numpy(dtype=np.int64) + 1
+    ends = np.cumsum(lengths)
+    big = ",".join(ids) + ","
+    char_start = np.r_[0, ends][starts]
+    char_end = ends[starts + n_plots - 1] - 1
+    members = [big[a:b] for a, b in zip(char_start.tolist(), char_end.tolist())]
     table = pd.DataFrame({
         "cluster_id": np.arange(1, k + 1, dtype=np.int64),
         "n_plots": n_plots.astype(np.int64),
