@@ -29,9 +29,10 @@ from ui.filters import PlotFilters, apply, filter_sidebar
 from ui.i18n import layer_label, t
 from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, aggregate_group,
                         highlight_group, lean_group, legend_sections, mounted_map, ordered_layers, plots_group,
-                        view_for_bounds)
+                        tooltip_frame, view_for_bounds)
 from ui.offline import static_base_url
-from ui.shell import current_lang, display_layer, map_layers, open_workspace, tianditu_key, workspace_path
+from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open_workspace, tianditu_key,
+                      workspace_path)
 
 __all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box"]
 
@@ -75,7 +76,8 @@ def query_box(view: tuple[float, float, float, float], previous: tuple | None, p
 
 def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
                     style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
-                    selected: gpd.GeoDataFrame | None = None, max_plots: int = MAX_PLOTS) -> dict:
+                    selected: gpd.GeoDataFrame | None = None, max_plots: int = MAX_PLOTS,
+                    tips: pd.DataFrame | None = None) -> dict:
     """Feature groups for one rerun: other layers, plots (or township totals), selection, legend.
 
     Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"aggregate"|"none", "n_view": int,
@@ -104,7 +106,7 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
             mode = "aggregate"
         else:
             plots = view.iloc[hits]
-            groups.append(plots_group(plots, style_by=style_by, lang=lang, township_names=township_names))
+            groups.append(plots_group(plots, style_by=style_by, lang=lang, township_names=township_names, tips=tips))
             drawn["plots"] = plots
             mode, shown = "plots", n_view
     if selected is not None and len(selected):
@@ -130,6 +132,14 @@ def _initial_bounds(view: gpd.GeoDataFrame | None, others: dict) -> tuple | None
 
 
 # --- the page ---------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _plot_tips(path: str, plots_stamp: tuple, run_id: str | None, lang: str) -> pd.DataFrame:
+    """Escaped tooltip strings of every plot, formatted once per plots version, run and language."""
+    ws = open_workspace(path)
+    return tooltip_frame("plots", data.plot_view(ws, run_id), lang=lang, township_names=data.township_names(ws))
+
+
+
 def _sidebar(names: list[str], lang: str, results: bool) -> tuple[list[str], str, str, str]:
     sb = st.sidebar
     sb.subheader(t("layers", lang))
@@ -305,9 +315,11 @@ def render() -> None:
             ids.add(sel[1])
         if ids:
             highlight = view[view["plot_id"].astype(str).isin(ids)]
+    tips = _plot_tips(str(ws.path), layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
+        if view is not None else None
     content = dynamic_content(view if "plots" in chosen else None, mask, box or (0, 0, 0, 0), others=cut,
                               style_by=style_by, lang=lang, township_names=tnames, townships=townships,
-                              selected=highlight)
+                              selected=highlight, tips=tips)
 
     left, right = st.columns([3, 2], gap="medium")
     with left:
