@@ -398,6 +398,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "ig_col_reason": {"zh": "理由", "en": "Reason"},
     # siting page (ui/pages/siting.py)
     "page_siting": {"zh": "搬迁选址", "en": "Relocation siting"},
+    "layer_siting_sites": {"zh": "安置园区(空闲用地)", "en": "Sites (vacant land)"},
+    "layer_siting_lines": {"zh": "搬迁路线", "en": "Firm → site"},
+    "layer_clusters": {"zh": "连片区", "en": "Cluster"},
+    "layer_joint_zones": {"zh": "联合开发区", "en": "Joint zones"},
+    "layer_zone_links": {"zh": "功能区联系", "en": "Zone links"},
     "st_tab_run": {"zh": "批量选址", "en": "Site the firms"},
     "st_tab_one": {"zh": "单个企业选址", "en": "Where can one firm go?"},
     "st_rule": {"zh": "搬迁对象", "en": "Firms to relocate"},

@@ -29,7 +29,7 @@ from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuPa
 from geo.errors import ParameterError, PlannerError
 from layers.workspace import Workspace
 from ui import data
-from ui.filters import apply as apply_filters, filter_sidebar
+from ui.filters import filter_sidebar
 from ui.i18n import STRINGS, t
 from ui.pages._common import (REGRADE_FIELDS, REGRADES_TABLE, effective_regrades, open_ws, plain, regrade_log as _regrade_log,
                               run_params, run_picker, show_error, user_name, writable)
@@ -158,8 +158,9 @@ def _mix_chart(ev: pd.DataFrame, by: str, title: str, lang: str) -> alt.Chart:
 
 
 def _mix(ev: pd.DataFrame, lang: str) -> None:
-    st.altair_chart(_mix_chart(ev, "township_name", t("ev_mix_township", lang), lang), width="stretch")
-    st.altair_chart(_mix_chart(ev, "industry_div", t("ev_mix_industry", lang), lang), width="stretch")
+    st.altair_chart(_mix_chart(ev, "township_name", t("ev_mix_township", lang), lang), width="stretch",
+                    height=400)
+    st.altair_chart(_mix_chart(ev, "industry_div", t("ev_mix_industry", lang), lang), width="stretch", height=400)
 
 
 def _weights(ws: Workspace, ev: pd.DataFrame, run_id: str, lang: str) -> None:
@@ -251,7 +252,7 @@ def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, who: str, lang: str) 
     c1, c2 = st.columns([3, 2])
     chart = _parts_chart(row, lang)
     if chart is not None:
-        c1.altair_chart(chart, width="stretch")
+        c1.altair_chart(chart, width="stretch", height=int(chart.height) + 70)
     c2.markdown(t("ev_firm_classes", lang, computed=row["computed_class"], final=row["final_class"],
                   reason=plain(row["regrade_reason"]) if pd.notna(row.get("regrade_reason")) else "—"))
     with c2.form("ev_regrade_form"):

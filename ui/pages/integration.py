@@ -138,7 +138,8 @@ def render() -> None:
             y=alt.Y("similarity:Q", title=t("ig_col_similarity", lang), scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("linked:N", title=t("ig_col_linked", lang)),
             tooltip=["pair", alt.Tooltip("distance_m:Q", format=",.0f"), alt.Tooltip("similarity:Q", format=".2f"),
-                     "shared_roads", "reason"]).properties(height=280), width="stretch")
+                     "shared_roads", "reason"]).properties(height=280), width="stretch",
+        height=280 + 70)
         cols = ["name_a", "name_b", "township_a", "township_b", "distance_m", "similarity", "shared_roads",
                 "cross_township", "similar", "road_shared", "linked", "reason"]
         lt = lt.sort_values(["linked", "similarity"], ascending=False)

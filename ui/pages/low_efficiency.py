@@ -70,13 +70,14 @@ def _charts(listed: pd.DataFrame, lang: str) -> None:
     c1, c2 = st.columns(2)
     c1.altair_chart(alt.Chart(per_rule, title=t("le_chart_rules", lang)).mark_bar(color="#d73027").encode(
         y=alt.Y("rule:N", sort="-x", title=None), x=alt.X("n:Q", title=t("le_plots", lang)),
-        tooltip=["rule", "n"]).properties(height=300), width="stretch")
+        tooltip=["rule", "n"]).properties(height=300), width="stretch",
+        height=300 + 70)
     by_town = (listed.groupby(listed["township_name"].fillna("—").astype(str))
                .agg(n=("plot_id", "size"), mu=("area_mu", "sum")).reset_index())
     c2.altair_chart(alt.Chart(by_town, title=t("le_chart_townships", lang)).mark_bar(color="#fc8d59").encode(
         y=alt.Y("township_name:N", sort="-x", title=None), x=alt.X("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["township_name", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=300),
-        width="stretch")
+        tooltip=["township_name", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=300), width="stretch",
+        height=300 + 70)
 
 
 def render() -> None:

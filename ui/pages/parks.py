@@ -78,19 +78,20 @@ def render() -> None:
         tooltip=["label", alt.Tooltip("share:Q", format=".0%"), "status_label",
                  alt.Tooltip("leading_shortfall_firms:Q", title=t("pk_col_leading_shortfall_firms", lang))])
     line = alt.Chart(pd.DataFrame({"rule": [rule]})).mark_rule(color="black", strokeDash=[4, 3]).encode(x="rule:Q")
-    st.altair_chart((bars + line).properties(height=max(160, 24 * len(df))), width="stretch")
+    tall = max(180, 30 * len(df))
+    st.altair_chart((bars + line).properties(height=tall), width="stretch", height=tall + 70)
 
     c1, c2 = st.columns(2)
     cap = df.assign(label=label)
     c1.altair_chart(alt.Chart(cap, title=t("pk_chart_capacity", lang)).mark_bar(color="#2a9d8f").encode(
         y=alt.Y("label:N", sort="-x", title=None), x=alt.X("capacity_mu:Q", title=t("pk_col_capacity_mu", lang)),
         tooltip=["label", alt.Tooltip("capacity_mu:Q", format=".1f"),
-                 alt.Tooltip("capacity_floor_m2:Q", format=",.0f")]).properties(height=max(160, 24 * len(df))),
-        width="stretch")
+                 alt.Tooltip("capacity_floor_m2:Q", format=",.0f")]).properties(height=tall),
+        width="stretch", height=tall + 70)
     c2.altair_chart(alt.Chart(cap, title=t("pk_chart_tax", lang)).mark_bar(color="#3a5ba0").encode(
         y=alt.Y("label:N", sort="-x", title=None), x=alt.X("tax_per_mu:Q", title=t("pk_col_tax_per_mu", lang)),
-        tooltip=["label", alt.Tooltip("tax_per_mu:Q", format=".2f")]).properties(height=max(160, 24 * len(df))),
-        width="stretch")
+        tooltip=["label", alt.Tooltip("tax_per_mu:Q", format=".2f")]).properties(height=tall),
+        width="stretch", height=tall + 70)
 
     table = df.assign(leading_status=df["status_label"])[[c for c in _TABLE if c in df.columns]]
     table = table.sort_values(["leading_status", "leading_shortfall_firms"], ascending=[True, False])

@@ -105,12 +105,14 @@ def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, w
     hist = table.loc[~restricted, ["score"]]
     c1.altair_chart(alt.Chart(hist, title=t("rd_chart_scores", lang)).mark_bar(color="#3a5ba0").encode(
         x=alt.X("score:Q", bin=alt.Bin(maxbins=20), title=t("rd_col_score", lang)),
-        y=alt.Y("count():Q", title=t("le_plots", lang))).properties(height=260), width="stretch")
+        y=alt.Y("count():Q", title=t("le_plots", lang))).properties(height=260), width="stretch",
+        height=260 + 70)
     modes = table.groupby(table["mode"].fillna("—").astype(str)).agg(n=("plot_id", "size"),
                                                                       mu=("area_mu", "sum")).reset_index()
     c2.altair_chart(alt.Chart(modes, title=t("rd_chart_modes", lang)).mark_bar(color="#2a9d8f").encode(
         y=alt.Y("mode:N", sort="-x", title=None), x=alt.X("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["mode", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=260), width="stretch")
+        tooltip=["mode", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=260), width="stretch",
+        height=260 + 70)
     crit_cols = [f"crit_{c.name}" for c in params.criteria]
     rule_col = data.mode_rule_column(lang)
     cols = ["plot_id", "township_name", "area_mu", "score", *crit_cols, "restricted_by", "mode", rule_col,
@@ -151,7 +153,8 @@ def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, who: str, lang: str) 
     chart = pd.DataFrame({"cluster": big["cluster_id"].astype(str), "mu": big["area_mu"]})
     st.altair_chart(alt.Chart(chart, title=t("rd_chart_clusters", lang)).mark_bar(color="#8761D3").encode(
         x=alt.X("cluster:N", sort="-y", title=t("rd_col_cluster", lang)), y=alt.Y("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["cluster", alt.Tooltip("mu:Q", format=".1f")]).properties(height=220), width="stretch")
+        tooltip=["cluster", alt.Tooltip("mu:Q", format=".1f")]).properties(height=220), width="stretch",
+        height=220 + 70)
     table = pd.DataFrame(big.drop(columns=big.geometry.name))[
         ["cluster_id", "n_plots", "area_mu", "mean_suitability", "added_floor_m2", "release_m2", "members"]]
     table = table.reset_index(drop=True)

@@ -145,13 +145,16 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
     if sites is not None and len(sites):
         util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
         util["label"] = util["name"].astype(str)
-        long = pd.concat([util.assign(kind=t("st_used", lang), mu=util["used_land_mu"]),
-                          util.assign(kind=t("st_free", lang), mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
+        long = pd.concat([util.assign(kind=t("st_used", lang), order=0, mu=util["used_land_mu"]),
+                          util.assign(kind=t("st_free", lang), order=1, mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
         st.altair_chart(alt.Chart(long, title=t("st_chart_util", lang)).mark_bar().encode(
             y=alt.Y("label:N", sort="-x", title=None), x=alt.X("mu:Q", stack="zero", title=t("le_area_mu", lang)),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#d73027", "#cccccc"])),
+            color=alt.Color("kind:N", title=None, sort=[t("st_used", lang), t("st_free", lang)],
+                            scale=alt.Scale(domain=[t("st_used", lang), t("st_free", lang)], range=["#d73027", "#cccccc"])),
+            order=alt.Order("order:Q"),
             tooltip=["label", "kind", alt.Tooltip("mu:Q", format=".1f"), alt.Tooltip("land_utilisation:Q", format=".0%"),
-                     "firms_assigned"]).properties(height=max(180, 22 * len(util))), width="stretch")
+                     "firms_assigned"]).properties(height=max(180, 26 * len(util))), width="stretch",
+            height=max(180, 26 * len(util)) + 70)
     unplaced = asg[status != "assigned"]
     st.subheader(t("st_unplaced", lang, n=len(unplaced)))
     cols = ["firm_id", "name", "industry_code", "township_code", "need_land_mu", "n_eligible_sites", "reason"]
