@@ -11,18 +11,20 @@ from ui.pages import shortlist as shortlist_page
 from ui.i18n import t
 from ui.shell import language_switch
 
-st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
+# Material icons ship inside Streamlit's frontend: emoji would need a colour-emoji font that
+# government desktops often lack (they show as empty boxes).
+st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon=":material/map:", layout="wide")
 
 lang = language_switch()
 pages = [
-    st.Page(map_page.render, title=t("page_map", lang), icon="🗺️", url_path="map", default=True),
-    st.Page(import_page.render, title=t("page_import", lang), icon="📥", url_path="import"),
-    st.Page(evaluation.render, title=t("page_evaluation", lang), icon="📊", url_path="evaluation"),
-    st.Page(low_efficiency.render, title=t("page_low_efficiency", lang), icon="🏚️", url_path="low_efficiency"),
-    st.Page(redevelopment.render, title=t("page_redevelopment", lang), icon="🏗️", url_path="redevelopment"),
-    st.Page(siting.render, title=t("page_siting", lang), icon="🚚", url_path="siting"),
-    st.Page(integration.render, title=t("page_integration", lang), icon="🔗", url_path="integration"),
-    st.Page(parks.render, title=t("page_parks", lang), icon="🏭", url_path="parks"),
-    st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon="📋", url_path="shortlist"),
+    st.Page(map_page.render, title=t("page_map", lang), icon=":material/map:", url_path="map", default=True),
+    st.Page(import_page.render, title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
+    st.Page(evaluation.render, title=t("page_evaluation", lang), icon=":material/leaderboard:", url_path="evaluation"),
+    st.Page(low_efficiency.render, title=t("page_low_efficiency", lang), icon=":material/report:", url_path="low_efficiency"),
+    st.Page(redevelopment.render, title=t("page_redevelopment", lang), icon=":material/construction:", url_path="redevelopment"),
+    st.Page(siting.render, title=t("page_siting", lang), icon=":material/local_shipping:", url_path="siting"),
+    st.Page(integration.render, title=t("page_integration", lang), icon=":material/join_inner:", url_path="integration"),
+    st.Page(parks.render, title=t("page_parks", lang), icon=":material/factory:", url_path="parks"),
+    st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon=":material/checklist:", url_path="shortlist"),
 ]
 st.navigation(pages).run()
