@@ -13,7 +13,8 @@ from ui.shell import language_switch
 
 # Material icons ship inside Streamlit's frontend: emoji would need a colour-emoji font that
 # government desktops often lack (they show as empty boxes).
-st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon=":material/map:", layout="wide")
+# page_icon: an emoji, not ":material/…:" — Streamlit fetches material favicons from fonts.gstatic.com (offline intranet)
+st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
 
 lang = language_switch()
 pages = [

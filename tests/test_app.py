@@ -184,7 +184,7 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     row = view[view["is_low_efficiency"].astype(bool) & view["suitability"].notna()].iloc[0]
     p = row.geometry.representative_point()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
-                                 "last_active_drawing": None}
+                                 "all_drawings": None}
     at.run()
     assert not at.exception
     assert at.session_state["map_selected"] == ("plots", row["plot_id"])
@@ -197,7 +197,7 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     free = parks.geometry.iloc[0].difference(view.geometry.union_all())
     q = free.representative_point()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": q.y, "lng": q.x}, "zoom": 17, "bounds": None,
-                                 "last_active_drawing": None}
+                                 "all_drawings": None}
     at.run()
     assert at.session_state["map_selected"][0] == "industrial_parks"
     assert any(parks["name"].iloc[0] in m.value for m in at.markdown)
@@ -212,7 +212,7 @@ def test_add_to_shortlist_from_the_details_and_from_a_drawn_box(monkeypatch, ws_
     p = row.geometry.representative_point()
     at.sidebar.text_input(key="who").input("张工").run()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
-                                 "last_active_drawing": None}
+                                 "all_drawings": None}
     at.run()
     at.button(key="det_add").click().run()
     assert not at.exception
@@ -228,7 +228,7 @@ def test_add_to_shortlist_from_the_details_and_from_a_drawn_box(monkeypatch, ws_
     rect = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
         [[w, s], [e, s], [e, n], [w, n], [w, s]]]}}
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
-                                 "last_active_drawing": rect}
+                                 "all_drawings": [rect]}
     at.run()
     ids = at.session_state["map_drawn_ids"]
     assert set(view["plot_id"].iloc[:3]) <= set(ids)
@@ -249,7 +249,7 @@ def test_viewport_and_township_totals(monkeypatch, ws_copy):
     g = view.geometry.iloc[0].bounds
     at.session_state[MAP_KEY] = {"bounds": {"_southWest": {"lat": g[1], "lng": g[0]},
                                             "_northEast": {"lat": g[3], "lng": g[2]}}, "zoom": 18,
-                                 "last_clicked": None, "last_active_drawing": None}
+                                 "last_clicked": None, "all_drawings": None}
     at.run()
     shown = int(_shown(at).split(" ")[1].replace(",", ""))
     assert 1 <= shown < 200

@@ -25,7 +25,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 MAP_IFRAME = 'iframe[title="streamlit_folium.st_folium"]'
-PLOT_RGB = (0xBB, 0x96, 0x74)  # 0601 industrial, ui.mapview.STYLE_BY["land_use"]
 
 # JS run inside the streamlit-folium iframe, where the component keeps the Leaflet map as window.map.
 JS_LAYERS = """() => Object.values(window.map._layers)
@@ -33,28 +32,6 @@ JS_LAYERS = """() => Object.values(window.map._layers)
     .map(l => ({name: l.options.plannerLayer, features: l.getLayers().length,
                 drawn: l.getLayers().filter(x => (x._parts && x._parts.length > 0) || !!x._point).length}))"""
 JS_ON_MAP = """(name) => Object.values(window.map._layers).some(l => l instanceof L.GeoJSON && l.options.plannerLayer === name)"""
-JS_COUNT_RGB = """([r, g, b]) => {
-    let n = 0;
-    for (const c of document.querySelectorAll('.leaflet-overlay-pane canvas')) {
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        for (let i = 0; i < d.length; i += 4)
-            if (d[i + 3] > 0 && Math.abs(d[i] - r) < 8 && Math.abs(d[i + 1] - g) < 8 && Math.abs(d[i + 2] - b) < 8) n++;
-    }
-    return n;
-}"""
-# Zoom onto an industrial plot outside any park (its pixels then carry the plain legend colour)
-# and return its centre in page coordinates (the iframe's offset added by the caller).
-JS_ZOOM_TO_PLOT = """() => {
-    const geo = (name) => Object.values(window.map._layers).find(l => l instanceof L.GeoJSON && l.options.plannerLayer === name);
-    const parks = ['industrial_parks', 'micro_parks'].flatMap(n => geo(n).getLayers().map(x => x.getBounds()));
-    const plot = geo('plots').getLayers().find(x => x.feature.properties.land_use.startsWith('0601')
-                                              && !parks.some(b => b.intersects(x.getBounds())));
-    window.map.setView(plot.getBounds().getCenter(), 17, {animate: false});
-    const p = window.map.latLngToContainerPoint(plot.getBounds().getCenter());
-    return {x: p.x, y: p.y, id: plot.feature.properties.plot_id};
-}"""
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,11 +53,27 @@ def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float =
 
 
 @pytest.fixture(scope="module")
-def app_url(sample_path, tmp_path_factory):
-    """``streamlit run app.py`` on a free local port with the sample workspace; yields its URL."""
+def workspace_copy(sample_path, tmp_path_factory) -> Path:
+    """A private copy of the sample with one analysis run (the app writes the shortlist into it)."""
+    import shutil
+
+    from analysis import pipeline
+    from layers.workspace import Workspace
+
+    dest = tmp_path_factory.mktemp("ws") / "ruian.gpkg"
+    shutil.copy2(sample_path, dest)
+    if Path(str(sample_path) + ".rasters").exists():
+        shutil.copytree(str(sample_path) + ".rasters", str(dest) + ".rasters")
+    pipeline.run(Workspace.open(dest, readonly=False), "ruian_default", run_id="browser")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def app_url(workspace_copy, tmp_path_factory):
+    """``streamlit run app.py`` on a free local port with a copy of the sample; yields its URL."""
     port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    env = dict(os.environ, PLANNER_WORKSPACE=str(sample_path))
+    env = dict(os.environ, PLANNER_WORKSPACE=str(workspace_copy))
     env.pop("TIANDITU_KEY", None)
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -145,50 +138,139 @@ def _map_frame(page):
     return frame
 
 
-def test_map_draws_the_sample_offline(app_url, offline_page, artifacts_dir):
+JS_GEO = """(name) => Object.values(window.map._layers).find(l => l instanceof L.GeoJSON && l.options.plannerLayer === name)"""
+# Centre the map on plot ``id`` at zoom 17 (the page reruns with the new bounds).
+JS_GO_TO = """(id) => {
+    const g = (%s)('plots');
+    const x = g.getLayers().find(f => f.feature.properties.t[0] === id);
+    window.map.setView(x.getBounds().getCenter(), 17, {animate: false});
+    return true;
+}""" % JS_GEO
+JS_POINT_OF = """(id) => {
+    const g = (%s)('plots');
+    const x = g && g.getLayers().find(f => f.feature.properties.t[0] === id);
+    if (!x) return null;
+    const p = window.map.latLngToContainerPoint(x.getBounds().getCenter());
+    return {x: p.x, y: p.y};
+}""" % JS_GEO
+
+
+def _idle(page, ms: int = 400) -> None:
+    """Wait until Streamlit has finished the current rerun (no running indicator for ``ms``)."""
+    page.wait_for_timeout(ms)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_timeout(ms)
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox/multiselect labelled ``label``."""
+    box = page.get_by_role("combobox", name=label, exact=True).first
+    box.click()
+    box.fill(option)  # the list filters to what is typed; Enter takes the first match
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_the_planners_loop_in_the_browser(app_url, offline_page, artifacts_dir, workspace_copy, tmp_path):
+    """Load → toggle a layer → filter → click a plot and read it → shortlist it → change its status on the
+    shortlist page → download the Excel and the PDF and read them back."""
+    import subprocess
+
+    import openpyxl
+
+    from layers.workspace import Workspace
+    from ui.data import plot_view
+
+    view = plot_view(Workspace.open(workspace_copy, readonly=True))
+    target = view[(view["final_class"] == "D") & view["is_low_efficiency"].astype(bool)].iloc[0]
+    pid = str(target["plot_id"])
     page = offline_page
     page.goto(app_url)
     frame = _map_frame(page)
-
+    _idle(page)
     layers = {d["name"]: d for d in frame.evaluate(JS_LAYERS)}
-    # features were loaded and painted into the view (the view frames the plots, so the offshore
-    # island township may fall outside it)
-    assert layers["townships"]["features"] == 23 and layers["townships"]["drawn"] >= 20
-    assert layers["plots"]["features"] == layers["plots"]["drawn"] == 5000
-    assert layers["county_outline"]["drawn"] == 1
-    assert layers["industrial_parks"]["drawn"] >= 4 and layers["micro_parks"]["drawn"] >= 3
-    assert frame.locator(".leaflet-overlay-pane canvas").count() == 1  # prefer_canvas: one canvas, no SVG
-
-    control = frame.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-    for label in ("市域范围", "镇街", "工业集聚区/功能区", "小微企业创业园", "地块", "基础设施"):
-        assert any(label == text.strip() for text in control), (label, control)
+    assert layers["plots"]["features"] == len(view)  # the initial view frames every plot of the sample
+    assert layers["townships"]["features"] >= 20
+    assert frame.locator(".leaflet-overlay-pane canvas").count() == 1  # canvas renderer, no SVG
     assert "0601 工业用地" in frame.locator(".planner-legend").inner_text()
+    _idle(page, 1000)
+    page.screenshot(path=str(artifacts_dir / "loop_1_map.png"))
+    mounted = frame.evaluate("() => { window.__mountedMarker = 42; return window.__mountedMarker; }")
 
-    page.wait_for_timeout(800)  # let the canvas settle before the screenshot
-    page.screenshot(path=str(artifacts_dir / "map_sample.png"))
-
-    # zoom onto one industrial plot: it is painted in the legend's colour
-    plot = frame.evaluate(JS_ZOOM_TO_PLOT)
-    frame.wait_for_function(f"() => ({JS_COUNT_RGB})({list(PLOT_RGB)}) > 500", timeout=10_000)
-    page.screenshot(path=str(artifacts_dir / "map_sample_plots.png"))
-
-    # hover it: the tooltip shows its attributes under the schema's labels
-    box = page.locator(MAP_IFRAME).bounding_box()
-    page.mouse.move(box["x"] + plot["x"] + 2, box["y"] + plot["y"] + 2)
-    page.mouse.move(box["x"] + plot["x"], box["y"] + plot["y"])
-    tooltip = frame.wait_for_selector(".leaflet-tooltip", timeout=10_000)
-    assert "地块编号" in tooltip.inner_text() and plot["id"] in tooltip.inner_text()
-    page.mouse.move(box["x"] + 5, box["y"] + 5)
-
-    # toggle the plots layer off and on in the layer control (Leaflet only, no rerun)
-    plots_box = frame.locator(".leaflet-control-layers-overlays label", has_text="地块").locator("input")
-    plots_box.uncheck()
+    # toggle the plots layer off and on in the map's layer control
+    box_plots = frame.locator(".leaflet-control-layers-overlays label", has_text="地块").first.locator("input")
+    box_plots.uncheck()
     assert frame.evaluate(JS_ON_MAP, "plots") is False
-    frame.wait_for_function(f"() => ({JS_COUNT_RGB})({list(PLOT_RGB)}) === 0", timeout=10_000)
-    assert frame.evaluate(JS_ON_MAP, "townships") is True
-    plots_box.check()
+    box_plots.check()
     assert frame.evaluate(JS_ON_MAP, "plots") is True
-    frame.wait_for_function(f"() => ({JS_COUNT_RGB})({list(PLOT_RGB)}) > 500", timeout=10_000)
+
+    # filter to class D: the map keeps only those plots, without reloading the map
+    _choose(page, "亩均评价分类", "D")
+    n_d = int((view["final_class"] == "D").sum())
+    page.get_by_text(f"筛选后共 {n_d:,} / {len(view):,}", exact=False).wait_for(timeout=60_000)
+    _idle(page)
+    frame.wait_for_function(f"() => ({JS_GEO})('plots') && ({JS_GEO})('plots').getLayers().length === {n_d}",
+                            timeout=60_000)
+    assert frame.evaluate("() => window.__mountedMarker") == mounted  # same iframe, same Leaflet map: no reload
+
+    # colour by low-efficiency: the legend follows
+    _choose(page, "地块着色", "低效用地")
+    _idle(page)
+    frame.wait_for_function("() => document.querySelector('.planner-legend').innerText.includes('非低效')",
+                            timeout=60_000)
+
+    # go to the plot and click it: the details panel shows it, its rules and its score parts
+    frame.evaluate(JS_GO_TO, pid)
+    _idle(page, 800)
+    frame.wait_for_function(f"() => ({JS_POINT_OF})({pid!r}) !== null", timeout=60_000)
+    pt = frame.evaluate(JS_POINT_OF, pid)
+    ibox = page.locator(MAP_IFRAME).bounding_box()
+    page.mouse.click(ibox["x"] + pt["x"], ibox["y"] + pt["y"])
+    page.get_by_role("heading", name=f"要素详情 · {pid}").wait_for(timeout=60_000)
+    _idle(page)
+    panel = page.locator("section.main, [data-testid='stMain']").first.inner_text()
+    assert "低效认定规则" in panel and "触发" in panel and "评分构成" in panel
+    assert "地块上的企业" in panel
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # let the tables paint before the screenshot
+    page.screenshot(path=str(artifacts_dir / "loop_2_details.png"))
+
+    # add it to the shortlist
+    page.get_by_label("操作人").fill("浏览器测试")
+    page.keyboard.press("Enter")
+    _idle(page)
+    page.get_by_role("button", name="加入清单", exact=True).click()
+    page.get_by_text(f"已将 {pid} 加入清单", exact=False).wait_for(timeout=60_000)
+
+    # the shortlist page: change its status
+    page.get_by_role("link", name="候选清单").click()
+    page.get_by_text("修改条目").first.wait_for(timeout=60_000)
+    _idle(page)
+    _choose(page, "状态", "已核实")
+    page.get_by_role("button", name="保存修改").click()
+    page.get_by_text("已保存", exact=False).first.wait_for(timeout=60_000)
+    _idle(page)
+    page.screenshot(path=str(artifacts_dir / "loop_3_shortlist.png"), full_page=True)
+
+    # download the Excel and read it back
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name="下载 Excel").click()
+    xlsx = tmp_path / "pack.xlsx"
+    dl.value.save_as(xlsx)
+    wb = openpyxl.load_workbook(xlsx)
+    cells = [str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert pid in cells and "已核实" in cells
+
+    # make and download the PDF, and read its text
+    page.get_by_role("button", name="生成 PDF 报告").click()
+    page.get_by_role("button", name="下载 PDF 报告").wait_for(timeout=120_000)
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name="下载 PDF 报告").click()
+    pdf = tmp_path / "pack.pdf"
+    dl.value.save_as(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert pid in text
 
     assert page.js_errors == []
     assert page.blocked == [], f"the page tried to reach the network: {page.blocked}"

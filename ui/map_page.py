@@ -42,7 +42,8 @@ MAX_PLOTS = 6000  # more filtered plots than this in view → township totals (b
 MAX_POINTS = 8000  # enterprises in view above this are left out (a caption says so)
 PAD = 0.5  # the query box reaches half a view beyond each edge, so small pans resend nothing
 # What the page reacts to: clicks (details), the view (what to send), drawings (selection).
-RETURNED = ["last_clicked", "bounds", "zoom", "last_active_drawing"]
+# all_drawings, not last_active_drawing: streamlit-folium also puts a *clicked* feature in the latter.
+RETURNED = ["last_clicked", "bounds", "zoom", "all_drawings"]
 _VIEWPORT_LAYERS = ("enterprises", "constraints", "infrastructure")
 
 
@@ -211,20 +212,24 @@ def _key_of(gdf: gpd.GeoDataFrame, hit) -> object:
 
 
 def _drawn_selection(ret: dict | None, view: gpd.GeoDataFrame, mask: pd.Series) -> list[str]:
-    drawing = (ret or {}).get("last_active_drawing")
-    if drawing != st.session_state.get("_map_last_drawing"):
-        st.session_state["_map_last_drawing"] = drawing
-        ids: list[str] = []
-        geom = (drawing or {}).get("geometry")
-        if geom:
+    """Plot ids (passing the filters) inside any rectangle or polygon drawn on the map."""
+    drawings = (ret or {}).get("all_drawings")
+    if drawings != st.session_state.get("_map_last_drawing"):
+        st.session_state["_map_last_drawing"] = drawings
+        shapes = []
+        for feature in drawings or []:
             try:
-                shape = shapely.geometry.shape(geom)
-            except (ValueError, TypeError, AttributeError):
-                shape = None
-            if shape is not None and not shape.is_empty:
-                hits = np.sort(view.sindex.query(shape, predicate="intersects"))
-                hits = hits[mask.to_numpy()[hits]]
-                ids = view["plot_id"].iloc[hits].astype(str).tolist()
+                shape = shapely.geometry.shape((feature or {}).get("geometry"))
+            except (ValueError, TypeError, AttributeError, KeyError):
+                continue
+            if not shape.is_empty:
+                shapes.append(shape)
+        ids: list[str] = []
+        if shapes:
+            _, hits = view.sindex.query(shapes, predicate="intersects")
+            hits = np.unique(hits)
+            hits = hits[mask.to_numpy()[hits]]
+            ids = view["plot_id"].iloc[hits].astype(str).tolist()
         st.session_state["map_drawn_ids"] = ids
     return st.session_state.get("map_drawn_ids", [])
 
@@ -368,7 +373,7 @@ def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
 
 
 def _selection(ws, view, ids: list[str], who: str, lang: str, note) -> None:
-    if st.session_state.get("_map_last_drawing") is None:
+    if not st.session_state.get("_map_last_drawing"):
         return
     st.markdown(f"#### {t('sel_title', lang, n=len(ids))}")
     if not ids:
