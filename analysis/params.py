@@ -247,9 +247,23 @@ class Params:
 
 
 # --- loading ----------------------------------------------------------------------------
-def list_presets(directory: Path | None = None) -> list[str]:
-    """Names of the presets shipped in ``data/presets`` (file stems)."""
-    return sorted(p.stem for p in (directory or PRESET_DIR).glob("*.toml"))
+def list_presets(directory: Path | None = None, *, kind: str | None = None) -> list[str]:
+    """Names of the presets in ``data/presets`` (file stems).
+
+    ``kind="chain"`` keeps only presets of the analysis chain (those with a ``[per_mu]``
+    table); siting and integration presets share the folder.
+    """
+    paths = sorted((directory or PRESET_DIR).glob("*.toml"))
+    if kind == "chain":
+        paths = [p for p in paths if _is_chain_preset(p)]
+    return [p.stem for p in paths]
+
+
+def _is_chain_preset(path: Path) -> bool:
+    try:
+        return "per_mu" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return True  # let load_preset report the broken file
 
 
 def load_preset(name: str | Path, *, directory: Path | None = None) -> Params:
@@ -266,7 +280,7 @@ def load_preset(name: str | Path, *, directory: Path | None = None) -> Params:
     if path.suffix != ".toml":
         path = directory / f"{name}.toml"
     if not path.exists():
-        known = ", ".join(list_presets(directory)) or "(none)"
+        known = ", ".join(list_presets(directory, kind="chain")) or "(none)"
         raise ParameterError(
             f"Unknown preset {str(name)!r}; known presets: {known}. Pick one of those or add data/presets/<name>.toml.",
             message_zh=f"未知的参数方案 {str(name)!r};已有方案:{known}。",
@@ -276,6 +290,13 @@ def load_preset(name: str | Path, *, directory: Path | None = None) -> Params:
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"Preset {path.name} is not valid TOML: {exc}. Fix the syntax and retry.",
                              message_zh=f"参数方案 {path.name} 不是有效的 TOML:{exc}") from None
+    if "per_mu" not in data:
+        known = ", ".join(list_presets(directory, kind="chain")) or "(none)"
+        raise ParameterError(
+            f"Preset {path.name} has no [per_mu] table, so it is not a preset of the analysis chain "
+            f"(perhaps a siting or integration preset); chain presets: {known}.",
+            message_zh=f"参数方案 {path.name} 缺少 [per_mu],不是评价分析方案;可用:{known}。",
+        )
     data.setdefault("name", path.stem)
     return params_from_dict(data, origin=path.name)
 

@@ -84,6 +84,15 @@ def test_bad_values(patch, match):
         params_from_dict(d)
 
 
+def test_other_presets_in_the_folder_are_not_chain_presets(tmp_path):
+    (tmp_path / "siting_x.toml").write_text('name = "siting_x"\n[siting]\nrule = "polluting"\n', encoding="utf-8")
+    (tmp_path / "mine.toml").write_text((PRESET_DIR / "ruian_default.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert list_presets(tmp_path, kind="chain") == ["mine"]
+    assert list_presets(tmp_path) == ["mine", "siting_x"]
+    with pytest.raises(ParameterError, match=r"siting_x.toml has no \[per_mu\].*chain presets: mine"):
+        load_preset("siting_x", directory=tmp_path)
+
+
 def test_bad_toml_file(tmp_path):
     (tmp_path / "broken.toml").write_text("name = [", encoding="utf-8")
     with pytest.raises(ParameterError, match="not valid TOML"):
