@@ -102,18 +102,20 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         flags[rule] = mask
         why.add(mask, en, zh)
 
-    # FAR and coverage
+    # FAR and coverage: the land-use standards judge completed projects; a plot still under
+    # construction is judged by the completion-overdue rule instead (its FAR is 0 by definition).
+    built = (text(plots, "status") != "under_construction").fillna(True).to_numpy(dtype=bool)
     far = num(plots, "far")
     with np.errstate(divide="ignore", invalid="ignore"):
         far = np.where(np.isnan(far) & (area > 0), num(plots, "floor_area_m2") / area, far)
     div = text(plots, "industry_code").str[:2]
     far_min = div.map(params.far_min_for()).to_numpy(dtype=float, na_value=np.nan)
     div_txt = div.fillna("?").to_numpy(dtype=object)
-    flag("far_below_min", far < far_min,
+    flag("far_below_min", built & (far < far_min),
          lambda m: "FAR " + fmt(far[m]) + " < " + fmt(far_min[m]) + " (industry " + div_txt[m] + ")",
          lambda m: "容积率 " + fmt(far[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_txt[m] + ")")
     cov = num(plots, "building_coverage")
-    flag("coverage_below_min", cov < params.coverage_min,
+    flag("coverage_below_min", built & (cov < params.coverage_min),
          lambda m: "building coverage " + fmt(cov[m] * 100, "%.0f") + f" % < {params.coverage_min * 100:g} %",
          lambda m: "建筑系数 " + fmt(cov[m] * 100, "%.0f") + f"% < {params.coverage_min * 100:g}%")
 

@@ -159,3 +159,12 @@ def test_crs_problems(params):
         low_efficiency.assess(pl.set_crs(None, allow_override=True), params, as_of=AS_OF)
     with pytest.raises(CRSMismatchError, match="parks is in EPSG:4326"):
         low_efficiency.assess(pl, params, parks=park_frame().to_crs(4326), as_of=AS_OF)
+
+
+def test_plot_under_construction_is_judged_by_completion_not_far(params):
+    frame = plots([plot("U1", 0, 0, status="under_construction", far=0.0, building_coverage=0.0, park_id="IP1",
+                        completion_date=None, contract_completion_date=AS_OF + pd.Timedelta(days=100))])
+    out = low_efficiency.assess(frame, params, enterprises=firms([firm("FU1", plot_id="U1", tax_10k=600.0)]),
+                                parks=park_frame(), as_of=AS_OF).set_index("plot_id")
+    assert not out.loc["U1", "rule_far_below_min"] and not out.loc["U1", "rule_coverage_below_min"]
+    assert not out.loc["U1", "is_low_efficiency"]
