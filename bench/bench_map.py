@@ -187,12 +187,17 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=2, help="browser mode: server starts to time (default %(default)s)")
     ap.add_argument("--browser", action="store_true", help="chromium start-to-paint mode")
     ap.add_argument("--repeat", type=int, default=3, help="reruns timed per case (best reported)")
+    ap.add_argument("--make-dense", metavar="OUT", help="write a 100k-plot workspace by splitting each sample plot "
+                    "into 20 parcels (same county, 20× denser) and exit")
+    ap.add_argument("--no-run", action="store_true", help="do not make an analysis run on copies without one")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.make_dense:
+        return make_dense(ROOT / "data" / "ruian" / "ruian.gpkg", Path(args.make_dense))
     if not args.browser:
         paths = args.workspace or [str(p) for p in (ROOT / "data" / "ruian" / "ruian.gpkg", ROOT / "data" / "bench" / "100k.gpkg")
                                    if p.exists()]
-        return reruns(paths, repeat=args.repeat)
+        return reruns(paths, repeat=args.repeat, analysis_run=not args.no_run)
     return browser_mode(args.workspace[0] if args.workspace else str(ROOT / "data" / "ruian" / "ruian.gpkg"), args.runs)
 
 
@@ -226,7 +231,48 @@ def browser_mode(workspace: str, runs: int) -> int:
 
 
 # --- default mode: naive vs ours per rerun ------------------------------------------------------------------
-def _copy_with_run(src: str, tmp: Path) -> Path:
+def make_dense(sample: Path, out: Path, *, nx: int = 5, ny: int = 4) -> int:
+    """Split every sample plot into ``nx × ny`` parcels by its bounding-box grid (vectorised shapely).
+
+    ``python cli.py sample --plots 100000`` is the intended generator; this is the fallback used
+    when it is too slow or too big for the machine (it needed > 18 GB after 17 min here).
+    """
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from layers.workspace import Workspace
+
+    src = Workspace.open(sample, readonly=True)
+    plots = src.read("plots")
+    g = np.asarray(plots.geometry.values, dtype=object)
+    b = shapely.bounds(g)
+    k = nx * ny
+    i = np.repeat(np.arange(len(g)), k)
+    cx, cy = np.tile(np.repeat(np.arange(nx), ny), len(g)), np.tile(np.arange(ny), nx * len(g))
+    w, h = (b[:, 2] - b[:, 0])[i] / nx, (b[:, 3] - b[:, 1])[i] / ny
+    x0, y0 = b[i, 0] + cx * w, b[i, 1] + cy * h
+    parts = shapely.intersection(g[i], shapely.box(x0, y0, x0 + w, y0 + h))
+    parts = shapely.make_valid(parts)
+    keep = ~shapely.is_empty(parts) & np.isin(shapely.get_type_id(parts), (3, 6)) & (shapely.area(parts) > 1.0)
+    parts = np.array([p if p.geom_type == "MultiPolygon" else shapely.MultiPolygon([p]) for p in parts[keep]],
+                     dtype=object)
+    dense = pd.DataFrame(plots.drop(columns=plots.geometry.name)).iloc[i[keep]].reset_index(drop=True)
+    dense["plot_id"] = [f"{p}{n:02d}" for p, n in zip(plots["plot_id"].astype(str).to_numpy()[i[keep]], (cx * ny + cy)[keep])]
+    dense["area_m2"] = shapely.area(parts)
+    dense = gpd.GeoDataFrame(dense, geometry=parts, crs=plots.crs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ws = Workspace.create(out, crs=plots.crs.to_string(), overwrite=True)
+    layers = {n: src.read(n) for n in src.layers() if n not in ("plots", "enterprises", "runs", "shortlist",
+                                                                "shortlist_history") and not n.startswith("run_")}
+    layers["plots"] = dense
+    ws.write_many(layers, source=f"bench_map.make_dense({sample.name}, {nx}x{ny})")
+    print(f"wrote {out}: {len(dense):,} plots")
+    return 0
+
+
+def _copy_with_run(src: str, tmp: Path, analysis_run: bool = True) -> Path:
     import shutil
 
     from analysis import pipeline
@@ -237,7 +283,7 @@ def _copy_with_run(src: str, tmp: Path) -> Path:
     if Path(src + ".rasters").exists():
         shutil.copytree(src + ".rasters", str(dest) + ".rasters")
     ws = Workspace.open(dest, readonly=False)
-    if not len(pipeline.list_runs(ws)):
+    if analysis_run and not len(pipeline.list_runs(ws)):
         t0 = time.perf_counter()
         pipeline.run(ws, "ruian_default", run_id="bench")
         print(f"  (analysis run on the copy: {time.perf_counter() - t0:.1f} s, not part of any rerun below)")
@@ -309,7 +355,7 @@ def _apptest_rerun(path: Path, repeat: int) -> tuple[float, float]:
     return min(times), time.perf_counter() - t0
 
 
-def reruns(paths: list[str], *, repeat: int = 3) -> int:
+def reruns(paths: list[str], *, repeat: int = 3, analysis_run: bool = True) -> int:
     import tempfile
 
     import streamlit  # noqa: F401  (quiet cache warnings outside a runtime)
@@ -322,7 +368,7 @@ def reruns(paths: list[str], *, repeat: int = 3) -> int:
     for src in paths:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"\n== {src}")
-            path = _copy_with_run(src, Path(tmp))
+            path = _copy_with_run(src, Path(tmp), analysis_run and "bench" not in Path(src).parts)
             ws = Workspace.open(path, readonly=True)
             t0 = time.perf_counter()
             view = plot_view(ws)
