@@ -207,18 +207,15 @@ def _rotate_xy(xy, angle_deg):
 
 
 def _credit_codes(rng, n: int, division_code: str = TOWNSHIP_CODE_PREFIX) -> np.ndarray:
-    """Synthetic 18-character credit codes with valid GB 11714 and GB 32100 check characters."""
-    digits = rng.integers(0, 10, size=(n, 8))
-    # Organisation code check digit (GB 11714): weights 3,7,9,10,5,8,4,2; C9 = 11 − (Σ mod 11).
-    weights = np.array([3, 7, 9, 10, 5, 8, 4, 2])
-    c9 = 11 - (digits * weights).sum(axis=1) % 11
-    org = ["".join(map(str, d)) + ("X" if c == 10 else "0" if c == 11 else str(c)) for d, c in zip(digits, c9)]
-    first17 = pd.Series([f"91{division_code}{o}" for o in org], dtype="string")
-    codes = (first17 + credit_code_check_char(first17)).to_numpy(dtype=object)
-    # Enforce uniqueness deterministically (collisions are astronomically rare but cheap to rule out).
-    if len(set(codes)) != len(codes):
-        return _credit_codes(np.random.default_rng(rng.integers(1 << 31)), n, division_code)
-    return codes
+    """Distinct synthetic 18-character credit codes with valid GB 11714 and GB 32100 check characters."""
+    # Distinct 8-digit organisation-code bodies (drawn without replacement: no collisions to repair).
+    body = rng.choice(100_000_000, size=n, replace=False)
+    digits = (body[:, None] // 10 ** np.arange(7, -1, -1)) % 10
+    # Organisation code check digit (GB 11714): weights 3,7,9,10,5,8,4,2; C9 = 11 − (Σ mod 11); 10 → X, 11 → 0.
+    c9 = 11 - (digits * np.array([3, 7, 9, 10, 5, 8, 4, 2])).sum(axis=1) % 11
+    c9_char = np.array(list("0123456789X0"))[c9]
+    first17 = ("91" + division_code + pd.Series(body).astype(str).str.zfill(8) + c9_char).astype("string")
+    return (first17 + credit_code_check_char(first17)).to_numpy(dtype=object)
 
 
 def _names(rng, divisions: np.ndarray) -> np.ndarray:
