@@ -181,7 +181,8 @@ def test_search_by_plot_id_firm_name_and_credit_code_flies_there(monkeypatch, ws
 def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_copy):
     at = _run(monkeypatch, ws_copy)
     view = _view(ws_copy)
-    row = view[view["is_low_efficiency"].astype(bool) & view["suitability"].notna()].iloc[0]
+    row = view[view["is_low_efficiency"].astype(bool) & view["suitability"].notna()
+               & ~view["restricted"].astype("boolean").fillna(False).astype(bool)].iloc[0]
     p = row.geometry.representative_point()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
                                  "all_drawings": None}
@@ -192,6 +193,9 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     assert f"要素详情 · {row['plot_id']}" in text
     assert "低效认定规则" in text and "触发" in text
     assert "评分构成" in text
+    parts = next(d.value for d in at.dataframe if "权重" in d.value.columns)
+    assert parts["权重"].notna().all() and (parts["输入值"] != "—").any()  # each part with its weight and input
+    assert parts["得分"].sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
     # a click on a park outside every plot picks the park (any layer works)
     parks = Workspace.open(ws_copy, readonly=True).read("industrial_parks").to_crs(4326)
     free = parks.geometry.iloc[0].difference(view.geometry.union_all())

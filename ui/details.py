@@ -151,7 +151,9 @@ def feature_details(layer: str, row: pd.Series, lang: str) -> None:
 def _criteria(params_json: str | None) -> dict:
     try:
         params = json.loads(params_json) if params_json else {}
-        return dict(params.get("redevelopment", {}).get("criteria", {}))
+        crit = params.get("redevelopment", {}).get("criteria", {})
+        # stored as a list of {"name", "column", "weight", "best", "worst"} (Params.to_dict), or as a TOML-style table
+        return {c["name"]: c for c in crit} if isinstance(crit, list) else dict(crit)
     except (TypeError, ValueError):
         return {}
 
