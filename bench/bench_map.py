@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     ap.add_argument("--browser", action="store_true", help="chromium start-to-paint mode")
     ap.add_argument("--repeat", type=int, default=3, help="reruns timed per case (best reported)")
     ap.add_argument("--make-dense", metavar="OUT", help="write a 100k-plot workspace by splitting each sample plot "
-                    "into 20 parcels (same county, 20× denser) and exit")
+                    "into 20 parcels (same county, 20× denser) and exit (fallback generator)")
     ap.add_argument("--no-run", action="store_true", help="do not make an analysis run on copies without one")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -235,7 +235,8 @@ def make_dense(sample: Path, out: Path, *, nx: int = 5, ny: int = 4) -> int:
     """Split every sample plot into ``nx × ny`` parcels by its bounding-box grid (vectorised shapely).
 
     ``python cli.py sample --plots 100000`` is the intended generator; this is the fallback used
-    when it is too slow or too big for the machine (it needed > 18 GB after 17 min here).
+    when it is too slow or too big for the machine (before commit 5635ca1 it needed > 18 GB after 17 min).
+    The map bench reads whichever is at data/bench/100k.gpkg.
     """
     import geopandas as gpd
     import numpy as np
