@@ -149,6 +149,9 @@ def run(ws, preset: str | Params, *, run_id: str | None = None, as_of: str | Non
         A preset name (``data/presets``) or loaded parameters.
     run_id : str, optional
         Lower-case letters, digits, underscores; default a timestamp ``YYYYMMDD_HHMMSS``.
+    as_of : date, optional
+        Reference date of the date rules; default the workspace's ``reference_date`` (the
+        sample records 2026-06-30), else today.
     """
     params = load_preset(preset) if isinstance(preset, str) else preset
     when = _dt.datetime.now(_dt.timezone.utc).astimezone()
@@ -163,7 +166,8 @@ def run(ws, preset: str | Params, *, run_id: str | None = None, as_of: str | Non
     held = set(ws.layers())
     layers = {name: ws.read(name) for name in INPUT_LAYERS if name in held}
     rasters = {k: v for k, v in ws.rasters().items() if k in ("slope", "flood_depth")}
-    as_of = as_of or when.date().isoformat()
+    # A data set may carry its own "today" (the sample's figures are as of its reference date).
+    as_of = as_of or getattr(ws, "info", {}).get("reference_date") or when.date().isoformat()
     t0 = time.perf_counter()
     result = run_chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
     elapsed = time.perf_counter() - t0

@@ -763,7 +763,8 @@ def build_workspace(path: str | Path, *, n_plots: int = SAMPLE_PLOTS, seed: int 
 
     layers = generate(n_plots=n_plots, seed=seed)
     path = Path(path)
-    ws = Workspace.create(path, overwrite=True, title="瑞安市园区与低效用地 示例工作空间(合成数据)")
+    ws = Workspace.create(path, overwrite=True, title="瑞安市园区与低效用地 示例工作空间(合成数据)",
+                          info={"reference_date": REFERENCE_DATE.date().isoformat()})
     frames = {k: v.drop(columns=[c for c in ("seat_x", "seat_y") if c in v.columns]) for k, v in layers.items()}
     source = f"layers.sample seed={seed} n_plots={n_plots} (synthetic except the county outline)"
     extra = {"county_outline": {"license": OUTLINE_LICENSE}}

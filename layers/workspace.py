@@ -231,8 +231,13 @@ class Workspace(WorkspaceBase):
         return cls(path, readonly=readonly)
 
     @classmethod
-    def create(cls, path: str | os.PathLike, *, crs: str = DEFAULT_CRS, overwrite: bool = False, title: str = "") -> "Workspace":
-        """Create an empty workspace whose working CRS is ``crs`` (projected, metric)."""
+    def create(cls, path: str | os.PathLike, *, crs: str = DEFAULT_CRS, overwrite: bool = False, title: str = "",
+               info: Mapping[str, str] | None = None) -> "Workspace":
+        """Create an empty workspace whose working CRS is ``crs`` (projected, metric).
+
+        ``info`` adds keys to ``ws_info`` (e.g. ``reference_date``: the "today" of a data set,
+        used by date rules such as halted ≥ 1 year).
+        """
         path = Path(path)
         working = CRS.from_user_input(crs)
         if not working.is_projected or working.axis_info[0].unit_name not in ("metre", "meter"):
@@ -258,6 +263,7 @@ class Workspace(WorkspaceBase):
                 _create_meta_tables(con)
                 con.executemany("INSERT INTO ws_info(key, value) VALUES (?, ?)", [
                     ("crs", working.to_string()), ("created", _now()), ("title", title), ("format", "planner-workspace/1"),
+                    *((str(k), str(v)) for k, v in (info or {}).items()),
                 ])
                 con.commit()
             finally:

@@ -77,6 +77,10 @@ def test_plot_distributions(sample_ws):
     assert shapely.within(joined.geometry.values, joined["plot_geom"].values).all()
 
 
+def test_reference_date_recorded(sample_ws):
+    assert sample_ws.info["reference_date"] == sample.REFERENCE_DATE.date().isoformat()
+
+
 def test_constraints_and_infrastructure(sample_ws):
     kinds = set(sample_ws.read("constraints")["kind"])
     assert kinds == {"ecological_red_line", "basic_farmland", "water_source", "river_corridor", "flood_zone", "residential"}
