@@ -27,7 +27,7 @@ from analysis._common import combine_parks
 from analysis.params import CLASSES, Params, load_preset
 from geo.errors import ParameterError, WorkspaceError
 
-__all__ = ["RunResult", "RESULT_KINDS", "INPUT_LAYERS", "run_chain", "run", "load_run", "list_runs", "compare", "compare_runs",
+__all__ = ["RunResult", "RESULT_KINDS", "RUN_KINDS", "INPUT_LAYERS", "run_chain", "run", "load_run", "list_runs", "compare", "compare_runs",
            "summary_text"]
 
 RESULT_KINDS = ("per_mu", "plots", "clusters", "parks", "ledger", "townships")
@@ -184,12 +184,27 @@ def run(ws, preset: str | Params, *, run_id: str | None = None, as_of: str | Non
     return run_id, result
 
 
-def list_runs(ws) -> pd.DataFrame:
-    """The ``runs`` table (empty frame when no run was stored)."""
+RUN_KINDS = ("chain", "siting", "integration")
+
+
+def list_runs(ws, kind: str | None = None) -> pd.DataFrame:
+    """The ``runs`` table (empty frame when no run was stored), optionally of one kind.
+
+    Siting and integration runs share the table under ids prefixed ``siting_`` and
+    ``integration_`` (see :mod:`analysis.siting_runs`); every other id is a chain run.
+    """
+    if kind is not None and kind not in RUN_KINDS:
+        raise ParameterError(f"run kind {kind!r} is not one of {RUN_KINDS}", message_zh=f"未知的运行类型 {kind!r}")
     if not ws.has_layer("runs"):
         return pd.DataFrame(columns=["run_id", "preset", "created", "as_of", "parameters", "counts", "seconds",
                                      "workspace_version"])
-    return ws.read_table("runs")
+    runs = ws.read_table("runs")
+    if kind is None:
+        return runs
+    ids = runs["run_id"].astype(str)
+    kinds = np.select([ids.str.startswith("siting_"), ids.str.startswith("integration_")], ["siting", "integration"],
+                      "chain")
+    return runs[kinds == kind].reset_index(drop=True)
 
 
 def load_run(ws, run_id: str) -> dict[str, pd.DataFrame]:

@@ -145,3 +145,16 @@ def test_compare_pure_marks_firms_missing_on_one_side():
     assert ch.loc["X", "class_a"] == "A" and ch.loc["X", "class_b"] == "C"
     assert pd.isna(ch.loc["Y", "class_b"]) and pd.isna(ch.loc["Z", "class_a"])
     assert d["entered"] == ["P2"] and d["left"] == ["P1"]
+
+
+def test_runs_listed_by_kind(tmp_path):
+    """Siting and integration runs share the runs table; each kind lists only its own."""
+    ws = Workspace.create(tmp_path / "w.gpkg")
+    ws.write("runs", pd.DataFrame({"run_id": ["a", "siting_x", "integration_y", "b"], "preset": ["p"] * 4,
+                                   "created": ["2026"] * 4}))
+    assert pipeline.list_runs(ws, kind="chain")["run_id"].tolist() == ["a", "b"]
+    assert pipeline.list_runs(ws, kind="siting")["run_id"].tolist() == ["siting_x"]
+    assert pipeline.list_runs(ws, kind="integration")["run_id"].tolist() == ["integration_y"]
+    assert len(pipeline.list_runs(ws)) == 4
+    with pytest.raises(ParameterError, match="not one of"):
+        pipeline.list_runs(ws, kind="other")

@@ -133,7 +133,7 @@ def park_names(ws: Workspace) -> dict[str, str]:
 # --- runs ------------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=8)
 def _run_ids(path: str, stamp: tuple) -> list[str]:
-    runs = pipeline.list_runs(_open(path))
+    runs = pipeline.list_runs(_open(path), kind="chain")
     if not len(runs):
         return []
     # newest first by creation time (ISO 8601 with offset sorts as text within one offset; ties by id)

@@ -134,7 +134,7 @@ def effective_regrades(ws: Workspace, *, or_none: bool = False) -> pd.DataFrame 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _pipeline_runs(path: str, version: tuple) -> pd.DataFrame:
     ws = Workspace.open(path, readonly=True)
-    runs = pipeline.list_runs(ws)
+    runs = pipeline.list_runs(ws, kind="chain")
     if not len(runs):
         return runs
     held = set(ws.layers())

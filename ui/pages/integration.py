@@ -37,9 +37,9 @@ def _runs(path: str, version: tuple) -> list[str]:
     from layers.workspace import Workspace
 
     ws = Workspace.open(path, readonly=True)
-    runs = pipeline.list_runs(ws)
+    runs = pipeline.list_runs(ws, kind="integration")
     held = set(ws.layers())
-    ids = [r[len("integration_"):] for r in runs["run_id"].astype(str) if r.startswith("integration_")]
+    ids = [r[len("integration_"):] for r in runs["run_id"].astype(str)]
     return [r for r in reversed(ids) if f"integration_{r}_zones" in held]
 
 

@@ -42,9 +42,9 @@ _RANK_KEY = "st_ranked"
 @st.cache_data(show_spinner=False, max_entries=8)
 def _runs(path: str, version: tuple) -> list[str]:
     ws = Workspace.open(path, readonly=True)
-    runs = pipeline.list_runs(ws)
+    runs = pipeline.list_runs(ws, kind="siting")
     held = set(ws.layers())
-    ids = [r[len("siting_"):] for r in runs["run_id"].astype(str) if r.startswith("siting_")]
+    ids = [r[len("siting_"):] for r in runs["run_id"].astype(str)]
     return [r for r in reversed(ids) if f"siting_{r}_assignments" in held]
 
 
