@@ -109,3 +109,7 @@ def test_plain_and_safe_filename():
     assert safe_filename("../../etc/passwd") == "passwd"
     assert safe_filename("C:\\Users\\x\\地块 2025.zip") == "地块_2025.zip"
     assert safe_filename(".hidden") == "hidden"
+
+
+def test_plain_escapes_markdown_images_and_links():
+    assert plain("![x](http://example.invalid/a.png)") == "\\!\\[x\\]\\(http\\://example\\.invalid/a\\.png\\)"

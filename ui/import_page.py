@@ -30,7 +30,7 @@ from layers.importers import (DEPARTMENT_TABLES, ON_PROBLEMS, ImportPlan, commit
 from layers.schema import RASTER_KINDS, SPECS
 from layers.workspace import Workspace
 from ui.i18n import layer_label, t
-from ui.shell import current_lang, workspace_path
+from ui.shell import current_lang, plain, workspace_path
 
 __all__ = ["render", "plain", "safe_filename", "MAP_KEY", "PLAN_KEY"]
 
@@ -39,17 +39,7 @@ PLAN_KEY = "import_plan"
 _DIR_KEY = "import_dir"
 _RESULT_KEY = "import_result"
 _MAP_MAX_ROWS = 20_000  # the preview map draws at most this many features
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 _MAIN_EXTS = (".zip", ".kmz", ".shp", ".gpkg", ".geojson", ".json", ".kml", ".csv", ".xlsx", ".tif", ".tiff")
-
-
-def plain(text: str) -> str:
-    """Escape Markdown (and the HTML Markdown allows) in untrusted text, so it shows as typed.
-
-    ``st.error``/``st.info`` render Markdown: a firm name like ``![x](http://…)`` would
-    otherwise make the browser fetch an image.
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
 
 
 def safe_filename(name: str) -> str:

@@ -31,7 +31,7 @@ from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, Dy
                         highlight_group, lean_group, legend_sections, mounted_map, ordered_layers, plots_group,
                         tooltip_frame, view_for_bounds)
 from ui.offline import static_base_url
-from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open_workspace, tianditu_key,
+from ui.shell import (current_lang, display_layer, show_error, layer_stamp, map_layers, open_workspace, tianditu_key,
                       workspace_path)
 
 __all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box"]
@@ -238,7 +238,7 @@ def _add(ws, ids: list[str], who: str, view, lang: str, note) -> None:
     try:
         added, dup = data.add_plots_to_shortlist(ws, ids, who=who, view=view, source="map")
     except PlannerError as exc:
-        note.error(exc.localized(lang))
+        show_error(exc, lang, where=note)
         return
     msgs = []
     if added:
@@ -258,7 +258,7 @@ def render() -> None:
     try:
         ws = open_workspace(path)
     except PlannerError as exc:
-        st.error(exc.localized(lang))
+        show_error(exc, lang)
         return
     st.sidebar.caption(f"{t('workspace', lang)}: {path.name}")
     names = ordered_layers(map_layers(ws))
@@ -332,7 +332,7 @@ def render() -> None:
             base = mounted_map(home, basemap=basemap, tianditu_key=key, lang=lang,
                                static_url=static_base_url(st.get_option("server.baseUrlPath") or ""))
         except PlannerError as exc:
-            st.error(exc.localized(lang))
+            show_error(exc, lang)
             return
         fly = st.session_state.get("map_fly")
         st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,

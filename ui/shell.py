@@ -8,6 +8,7 @@ sessions: never mutate them.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,8 @@ from ui.i18n import DEFAULT_LANG, LANGS
 from ui.mapview import display_columns
 
 __all__ = [
+    "plain",
+    "show_error",
     "ROOT",
     "DEFAULT_WORKSPACE",
     "language_switch",
@@ -112,3 +115,32 @@ def tianditu_key() -> str | None:
         return st.secrets.get("TIANDITU_KEY") or None
     except Exception:  # no secrets.toml at all: Streamlit raises its own not-found error
         return None
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text) -> str:
+    """Escape Markdown (and the HTML Markdown allows) in untrusted text, so it shows as typed.
+
+    ``st.error``/``st.info`` render Markdown: a firm or file name like ``![x](http://…)`` would
+    otherwise make the browser fetch an image.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+
+
+def show_error(exc: BaseException, lang: str, *, where=None) -> None:
+    """An error box in the user's language: what went wrong and what to do (never a traceback)."""
+    import pandas as pd
+
+    from geo.errors import PlannerError
+    from ui.i18n import t
+
+    box = where if where is not None else st
+    if isinstance(exc, PlannerError):
+        box.error(plain(exc.localized(lang)))
+        if exc.details and len(exc.details) > 1:
+            with st.expander(t("pg_error_details", lang)):
+                st.write(pd.DataFrame({"": [str(d) for d in exc.details]}))
+    else:
+        box.error(t("pg_unexpected_error", lang, kind=type(exc).__name__, msg=plain(str(exc)[:300])))

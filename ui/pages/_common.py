@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +17,8 @@ from analysis import pipeline
 from geo.errors import PlannerError
 from layers.workspace import Workspace
 from ui.i18n import t
-from ui.shell import workspace_path
+from geo.units import M2_PER_MU
+from ui.shell import plain, show_error, workspace_path
 
 __all__ = [
     "USER_KEY",
@@ -43,24 +43,6 @@ __all__ = [
 USER_KEY = "planner_user"  # plain session key (widget keys are dropped when a page does not draw them)
 _USER_WIDGET = "_planner_user_input"
 _RUN_KEY = "planner_run"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-M2_PER_MU = 10000.0 / 15.0
-
-
-def plain(text) -> str:
-    """Escape Markdown in text that came from data or an error, so it shows as typed."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
-
-
-def show_error(exc: BaseException, lang: str) -> None:
-    """An error box in the user's language: what went wrong and what to do (never a traceback)."""
-    if isinstance(exc, PlannerError):
-        st.error(plain(exc.localized(lang)))
-        if exc.details and len(exc.details) > 1:
-            with st.expander(t("pg_error_details", lang)):
-                st.write(pd.DataFrame({"": [str(d) for d in exc.details]}))
-    else:
-        st.error(t("pg_unexpected_error", lang, kind=type(exc).__name__, msg=plain(str(exc)[:300])))
 
 
 def open_ws(lang: str) -> Workspace | None:
