@@ -374,6 +374,19 @@ class _Background(branca.element.MacroElement):
         self.color = color
 
 
+# Legend CSS shared by the static legend and the mounted map's header (the dynamic legend has none).
+LEGEND_CSS = """
+.planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
+    box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
+    sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
+.planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
+.planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
+.planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
+    vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
+.planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+"""
+
+
 class Legend(branca.element.MacroElement):
     """A legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
 
@@ -389,14 +402,7 @@ class Legend(branca.element.MacroElement):
         """
         {% macro header(this, kwargs) %}
         <style>
-        .planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
-            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
-            sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
-        .planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
-        .planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
-        .planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
-            vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
-        .planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+        {{ this.legend_css }}
         </style>
         {% endmacro %}
         {% macro script(this, kwargs) %}
@@ -415,6 +421,7 @@ class Legend(branca.element.MacroElement):
     def __init__(self, title: str, sections: list[tuple[str, list[tuple[str, str, str]]]]):
         super().__init__()
         self._name = "Legend"
+        self.legend_css = LEGEND_CSS
         self.title = title
         self.sections = sections
         self.html = self.to_html()
@@ -770,14 +777,7 @@ class _LegendStyle(branca.element.MacroElement):
         """
         {% macro header(this, kwargs) %}
         <style>
-        .planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
-            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
-            sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
-        .planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
-        .planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
-        .planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
-            vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
-        .planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+        {{ this.legend_css }}
         table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
         table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
         </style>
@@ -788,6 +788,7 @@ class _LegendStyle(branca.element.MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "LegendStyle"
+        self.legend_css = LEGEND_CSS
 
 
 def _lean_geojson(gdf: gpd.GeoDataFrame, codes: np.ndarray, tips: pd.DataFrame | None) -> str:

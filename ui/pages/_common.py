@@ -16,8 +16,8 @@ import streamlit as st
 from analysis import pipeline
 from geo.errors import PlannerError
 from layers.workspace import Workspace
-from ui.i18n import t
 from geo.units import M2_PER_MU
+from ui.i18n import t
 from ui.shell import plain, show_error, workspace_path
 
 __all__ = [
@@ -162,6 +162,36 @@ def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
         box.update(label=t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values())), state="complete")
     st.session_state[_RUN_KEY] = run_id
     return run_id
+
+
+def page_start(title_key: str, lang: str, *, run_key: str) -> tuple[Workspace, str, str] | None:
+    """What every analysis page starts with: header, operator name, workspace, run picker.
+
+    Returns ``(ws, who, run_id)``, or None when the page cannot go on (no workspace, no run
+    yet — the reason has been shown).
+    """
+    st.header(t(title_key, lang))
+    who = user_name(lang)
+    ws = open_ws(lang)
+    if ws is None:
+        return None
+    run_id = run_picker(ws, lang, key=run_key)
+    if run_id is None:
+        return None
+    return ws, who, run_id
+
+
+def filtered_view(ws: Workspace, run_id: str, lang: str):
+    """The run's per-plot view with the shared sidebar filters applied: ``(view, mask)``, or None after an error."""
+    from ui import data
+    from ui.filters import apply as apply_filters, filter_sidebar
+
+    try:
+        view = data.plot_view(ws, run_id)
+        return view, apply_filters(view, filter_sidebar(view, lang))
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return None
 
 
 def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:

@@ -31,8 +31,8 @@ from layers.workspace import Workspace
 from ui import data
 from ui.filters import filter_sidebar
 from ui.i18n import STRINGS, t
-from ui.pages._common import (REGRADE_FIELDS, REGRADES_TABLE, effective_regrades, open_ws, plain, regrade_log as _regrade_log,
-                              run_params, run_picker, show_error, user_name, writable)
+from ui.pages._common import (REGRADE_FIELDS, REGRADES_TABLE, effective_regrades, page_start, plain,
+                              regrade_log as _regrade_log, run_params, show_error, writable)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "REGRADES_TABLE", "CLASS_COLORS", "effective_regrades", "reweighted", "recompute"]
@@ -279,14 +279,9 @@ def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, who: str, lang: str) 
 def render() -> None:
     """Draw the 亩均 evaluation page."""
     lang = current_lang()
-    st.header(t("page_evaluation", lang))
-    who = user_name(lang)
-    ws = open_ws(lang)
-    if ws is None:
+    if (started := page_start("page_evaluation", lang, run_key="ev")) is None:
         return
-    run_id = run_picker(ws, lang, key="ev")
-    if run_id is None:
-        return
+    ws, who, run_id = started
     if (msg := st.session_state.pop("ev_flash", None)):
         st.success(plain(msg))
     try:

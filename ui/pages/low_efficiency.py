@@ -17,11 +17,9 @@ import streamlit as st
 
 from analysis import pipeline
 from analysis.low_efficiency import RULE_LABELS
-from geo.errors import PlannerError
 from ui import data
-from ui.filters import apply as apply_filters, filter_sidebar
 from ui.i18n import STRINGS, t, value_label
-from ui.pages._common import add_to_shortlist, open_ws, run_picker, selected_rows, show_error, user_name
+from ui.pages._common import add_to_shortlist, filtered_view, page_start, selected_rows
 from ui.shell import current_lang
 
 __all__ = ["render", "rule_table"]
@@ -83,21 +81,12 @@ def _charts(listed: pd.DataFrame, lang: str) -> None:
 def render() -> None:
     """Draw the low-efficiency list."""
     lang = current_lang()
-    st.header(t("page_low_efficiency", lang))
-    who = user_name(lang)
-    ws = open_ws(lang)
-    if ws is None:
+    if (started := page_start("page_low_efficiency", lang, run_key="le")) is None:
         return
-    run_id = run_picker(ws, lang, key="le")
-    if run_id is None:
+    ws, who, run_id = started
+    if (filtered := filtered_view(ws, run_id, lang)) is None:
         return
-    try:
-        view = data.plot_view(ws, run_id)
-        filters = filter_sidebar(view, lang)
-        mask = apply_filters(view, filters)
-    except PlannerError as exc:
-        show_error(exc, lang)
-        return
+    view, mask = filtered
     if not data.has_results(view):
         st.warning(t("le_no_results", lang))
         return

@@ -16,7 +16,7 @@ from geo.errors import PlannerError
 from ui import data
 from ui.filters import filter_sidebar
 from ui.i18n import t
-from ui.pages._common import open_ws, run_params, run_picker, show_error, user_name
+from ui.pages._common import page_start, run_params, show_error
 from ui.shell import current_lang
 
 __all__ = ["render", "STATUS_COLORS"]
@@ -34,14 +34,9 @@ def _status(s: str, lang: str) -> str:
 def render() -> None:
     """Draw the park dashboards."""
     lang = current_lang()
-    st.header(t("page_parks", lang))
-    user_name(lang)
-    ws = open_ws(lang)
-    if ws is None:
+    if (started := page_start("page_parks", lang, run_key="pk")) is None:
         return
-    run_id = run_picker(ws, lang, key="pk")
-    if run_id is None:
-        return
+    ws, _who, run_id = started
     try:
         run = data.load_run(ws, run_id)
         filters = filter_sidebar(data.plot_view(ws, run_id), lang)

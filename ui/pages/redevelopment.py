@@ -26,11 +26,10 @@ from analysis import redevelopment
 from geo.errors import ParameterError, PlannerError
 from geo.web import display_copy
 from ui import data
-from ui.filters import apply as apply_filters, filter_sidebar
 from ui.i18n import STRINGS, t, value_label
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import add_to_shortlist, open_ws, run_params, run_picker, selected_rows, show_error, user_name
+from ui.pages._common import add_to_shortlist, filtered_view, page_start, run_params, selected_rows, show_error
 from ui.shell import current_lang
 
 __all__ = ["render", "normalised", "rescore"]
@@ -183,21 +182,12 @@ def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, who: str, lang: str) 
 def render() -> None:
     """Draw the redevelopment potential page."""
     lang = current_lang()
-    st.header(t("page_redevelopment", lang))
-    who = user_name(lang)
-    ws = open_ws(lang)
-    if ws is None:
+    if (started := page_start("page_redevelopment", lang, run_key="rd")) is None:
         return
-    run_id = run_picker(ws, lang, key="rd")
-    if run_id is None:
+    ws, who, run_id = started
+    if (filtered := filtered_view(ws, run_id, lang)) is None:
         return
-    try:
-        view = data.plot_view(ws, run_id)
-        filters = filter_sidebar(view, lang)
-        mask = apply_filters(view, filters)
-    except PlannerError as exc:
-        show_error(exc, lang)
-        return
+    view, mask = filtered
     if not data.has_results(view):
         st.warning(t("le_no_results", lang))
         return
