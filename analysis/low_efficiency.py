@@ -49,7 +49,7 @@ _DAYS_PER_YEAR = 365.25
 
 def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises: pd.DataFrame | None = None,
            evaluation: pd.DataFrame | None = None, parks: gpd.GeoDataFrame | None = None,
-           as_of: str | pd.Timestamp | None = None) -> gpd.GeoDataFrame:
+           as_of: str | pd.Timestamp | None = None, tax_average: float | None = None) -> gpd.GeoDataFrame:
     """Flag low-efficiency industrial plots.
 
     Parameters
@@ -68,6 +68,10 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         which parks accept polluting industries; also locates plots without a ``park_id``.
     as_of : date, optional
         Reference date for the year-based rules (default: today).
+    tax_average : float, optional
+        County average 亩均税收 (万元/亩) of the share rule; default computed from ``plots``
+        (Σ tax ÷ Σ area of in-scope plots with tax figures).  ``scale.partitioned`` passes the
+        county's figure so a partition of the plots is judged against the whole county.
 
     Returns
     -------
@@ -137,6 +141,8 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         tax_per_mu = np.where(area_mu > 0, tax_sum / area_mu, np.nan)
     ok = in_scope & ~np.isnan(tax_sum) & (area_mu > 0)
     avg = tax_sum[ok].sum() / area_mu[ok].sum() if ok.any() else np.nan
+    if tax_average is not None:
+        avg = float(tax_average)
     flag("tax_below_abs", tax_per_mu < params.tax_per_mu_min,
          lambda m: "tax " + fmt(tax_per_mu[m]) + f" 万元/亩 < {params.tax_per_mu_min:g}",
          lambda m: "亩均税收 " + fmt(tax_per_mu[m]) + f" 万元/亩 < {params.tax_per_mu_min:g}")

@@ -46,7 +46,8 @@ class RunResult:
 
 
 def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters: Mapping | None = None,
-              as_of: str | pd.Timestamp | None = None, regrades: pd.DataFrame | None = None) -> RunResult:
+              as_of: str | pd.Timestamp | None = None, regrades: pd.DataFrame | None = None,
+              stages: Mapping | None = None) -> RunResult:
     """Run every analysis on in-memory layers.
 
     Parameters
@@ -62,6 +63,10 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
     regrades : DataFrame, optional
         Manual re-grades (``credit_code``, ``new_class``, ``reason``) applied before the
         class-D rule and the ledger.
+    stages : mapping, optional
+        Replacements for ``"low_efficiency"`` and/or ``"redevelopment"`` with the signatures of
+        :func:`analysis.low_efficiency.assess` and :func:`analysis.redevelopment.assess` (used by
+        ``scale.partitioned`` to run them on spatial partitions; the rest of the chain is unchanged).
     """
     for name in ("plots", "enterprises"):
         if name not in layers:
@@ -80,12 +85,15 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
     t["per_mu"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    le = low_efficiency.assess(plots, params.low_efficiency, enterprises=ents, evaluation=ev, parks=parks, as_of=as_of)
+    stages = dict(stages or {})
+    le = stages.get("low_efficiency", low_efficiency.assess)(plots, params.low_efficiency, enterprises=ents,
+                                                              evaluation=ev, parks=parks, as_of=as_of)
     t["low_efficiency"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    red = redevelopment.assess(le, params.redevelopment, parks=parks, infrastructure=layers.get("infrastructure"),
-                               constraints=layers.get("constraints"), rasters=rasters)
+    red = stages.get("redevelopment", redevelopment.assess)(le, params.redevelopment, parks=parks,
+                                                            infrastructure=layers.get("infrastructure"),
+                                                            constraints=layers.get("constraints"), rasters=rasters)
     t["redevelopment"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

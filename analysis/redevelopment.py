@@ -45,8 +45,8 @@ from geo import raster as georaster
 from geo.errors import SchemaError
 from geo.units import M2_PER_MU
 
-__all__ = ["MODES", "Redevelopment", "assess", "distances", "constraint_shares", "suitability", "clusters",
-           "zonal_stats"]
+__all__ = ["MODES", "Redevelopment", "assess", "candidates", "plot_criteria", "distances", "constraint_shares",
+           "suitability", "clusters", "zonal_stats"]
 
 MODES = {
     "restricted": ("限制开发", "restricted (no redevelopment)"),
@@ -193,9 +193,40 @@ def clusters(geoms: np.ndarray, gap_m: float) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def candidates(plots: pd.DataFrame, params: RedevelopmentParams) -> np.ndarray:
+    """Boolean mask of the candidate plots: in scope, and low-efficiency unless
+    ``params.candidates`` says every industrial plot."""
+    cand = plots["in_scope"].to_numpy(dtype=bool).copy()
+    if params.candidates == "low_efficiency":
+        cand &= plots["is_low_efficiency"].to_numpy(dtype=bool)
+    return cand
+
+
+def plot_criteria(c: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.GeoDataFrame | None = None,
+                  infrastructure: gpd.GeoDataFrame | None = None, constraints: gpd.GeoDataFrame | None = None,
+                  rasters: Mapping[str, str | os.PathLike] | None = None) -> pd.DataFrame:
+    """The per-plot criteria that depend on nothing but the plot itself, on ``c.index``:
+    distances (:func:`distances`), ``slope_mean``/``flood_depth_max`` (:func:`zonal_stats`) and
+    constraint shares (:func:`constraint_shares`).  Row-independent, so any split of the plots
+    gives the same values (what ``scale.partitioned`` relies on)."""
+    geoms = c.geometry.to_numpy()
+    d = distances(geoms, parks=parks, infrastructure=infrastructure, constraints=constraints)
+    d.index = c.index
+    rasters = dict(rasters or {})
+    for kind, stat, col in (("slope", "mean", "slope_mean"), ("flood_depth", "max", "flood_depth_max")):
+        d[col] = zonal_stats(c.geometry, rasters[kind], stat) if kind in rasters else np.full(len(c), np.nan)
+    from layers.schema import CONSTRAINT_KINDS
+
+    kinds = tuple(k for k in CONSTRAINT_KINDS if k != "residential") + ("residential",)
+    sh = constraint_shares(geoms, constraints, kinds, params.soft_constraints)
+    sh.index = c.index
+    return d.join(sh)
+
+
 def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.GeoDataFrame | None = None,
            infrastructure: gpd.GeoDataFrame | None = None, constraints: gpd.GeoDataFrame | None = None,
-           rasters: Mapping[str, str | os.PathLike] | None = None) -> Redevelopment:
+           rasters: Mapping[str, str | os.PathLike] | None = None,
+           criteria: pd.DataFrame | None = None) -> Redevelopment:
     """Potential, suitability, suggested mode and clusters of candidate plots.
 
     Parameters
@@ -210,6 +241,11 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     rasters : mapping, optional
         ``{"slope": path, "flood_depth": path}``; absent rasters leave NaN (criterion scores 0,
         listed in ``missing_criteria``).
+    criteria : DataFrame, optional
+        The per-plot criteria of :func:`plot_criteria` already computed for (at least) the
+        candidate plots, on their index — ``scale.partitioned`` computes them on spatial
+        partitions; when given, ``parks``/``infrastructure``/``constraints``/``rasters`` are
+        not read again for them.
 
     Returns
     -------
@@ -227,9 +263,7 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     check_crs(plots, ("parks", parks), ("infrastructure", infrastructure), ("constraints", constraints))
     n = len(plots)
     idx = plots.index
-    cand = plots["in_scope"].to_numpy(dtype=bool).copy()
-    if params.candidates == "low_efficiency":
-        cand &= plots["is_low_efficiency"].to_numpy(dtype=bool)
+    cand = candidates(plots, params)
     c = plots.loc[cand]
     geoms = c.geometry.to_numpy()
     area = num(c, "area_m2")
@@ -239,18 +273,10 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     res["area_mu"] = area / M2_PER_MU
     res["added_floor_m2"] = np.maximum(params.target_far - np.nan_to_num(far, nan=0.0), 0.0) * area
     res["release_m2"] = area
-    d = distances(geoms, parks=parks, infrastructure=infrastructure, constraints=constraints)
-    d.index = c.index
-    res = res.join(d)
-    rasters = dict(rasters or {})
-    for kind, stat, col in (("slope", "mean", "slope_mean"), ("flood_depth", "max", "flood_depth_max")):
-        res[col] = zonal_stats(c.geometry, rasters[kind], stat) if kind in rasters else np.full(len(c), np.nan)
-    from layers.schema import CONSTRAINT_KINDS
-
-    kinds = tuple(k for k in CONSTRAINT_KINDS if k != "residential") + ("residential",)
-    sh = constraint_shares(geoms, constraints, kinds, params.soft_constraints)
-    sh.index = c.index
-    res = res.join(sh)
+    if criteria is None:
+        criteria = plot_criteria(c, params, parks=parks, infrastructure=infrastructure, constraints=constraints,
+                                 rasters=rasters)
+    res = res.join(criteria.reindex(c.index))
     share_restricted = np.zeros(len(c))
     restricted_by = np.full(len(c), "", dtype=object)
     for k in params.restricted:
