@@ -25,15 +25,23 @@ def _add_sample(sub) -> None:
     p.add_argument("--plots", type=int, default=None, help="number of plots (default: the bundled sample size)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the bundled sample's seed)")
     p.add_argument("--no-rasters", action="store_true", help="skip the DEM/slope/flood rasters")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not store the analysis run 'sample' (ruian_default) in the new workspace")
 
 
 def cmd_sample(args) -> int:
+    from analysis import pipeline
     from layers import sample
+    from layers.workspace import Workspace
 
     kwargs = {k: v for k, v in {"n_plots": args.plots, "seed": args.seed}.items() if v is not None}
     summary = sample.build_workspace(args.out, rasters=not args.no_rasters, **kwargs)
     for name, count in summary.items():
         print(f"{name:>18}: {count}")
+    if not args.no_run:
+        # The bundled sample opens with results on every page; planners re-run with their own presets.
+        run_id, result = pipeline.run(Workspace.open(args.out, readonly=False), "ruian_default", run_id="sample")
+        print(f"{'run ' + run_id:>18}: {result.counts.get('low_efficiency', '')} low-efficiency plots")
     return 0
 
 

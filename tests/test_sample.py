@@ -77,6 +77,15 @@ def test_plot_distributions(sample_ws):
     assert shapely.within(joined.geometry.values, joined["plot_geom"].values).all()
 
 
+def test_sample_ships_with_an_analysis_run(sample_ws):
+    from analysis import pipeline
+
+    runs = pipeline.list_runs(sample_ws, kind="chain")
+    assert runs["run_id"].tolist() == ["sample"] and runs["preset"].tolist() == ["ruian_default"]
+    assert runs["as_of"].tolist() == [sample.REFERENCE_DATE.date().isoformat()]
+    assert len(sample_ws.read("run_sample_plots")) == 5000
+
+
 def test_reference_date_recorded(sample_ws):
     assert sample_ws.info["reference_date"] == sample.REFERENCE_DATE.date().isoformat()
 
