@@ -185,7 +185,7 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     IntegrationResult
         ``links`` columns: zone_a, zone_b, township_a, township_b, distance_m, touches,
         similarity, shared_roads, near, cross_township, similar, road_shared, linked,
-        reason; geometry = shortest line between the two zones.
+        reason (English), reason_zh (Chinese); geometry = shortest line between the two zones.
     """
     check_crs(zones, ("enterprises", enterprises), ("infrastructure", infrastructure), ("townships", townships))
     z = zones
@@ -240,6 +240,18 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     for mask, word in ((~cross_ok, "same township"), (~sim_ok, "industries differ"), (~road_ok, "no shared road")):
         fail[mask] = fail[mask] + np.where(fail[mask] == "", "", ", ") + word
     reason = np.where(linked, "linked: " + why, "not linked (" + fail + "): " + why)
+    # the same in Chinese, for the app's default language
+    tw_pair = pd.Series(tw[a]).astype(str).to_numpy() + "/" + pd.Series(tw[b]).astype(str).to_numpy() if len(a) \
+        else np.zeros(0, dtype=object)
+    why_zh = ("间距 " + fmt(dist, "%.0f") + f" 米 ≤ {params.max_gap_m:g} 米" + np.where(touches, "(相邻)", "")
+              + np.where(cross, ";跨镇街 " + tw_pair, ";同一镇街")
+              + ";产业相似度 " + fmt(sim, "%.2f") + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
+              + np.where(shared, f";两区 {params.road_distance_m:g} 米内均有 " + roads_txt.astype(str),
+                         f";两区 {params.road_distance_m:g} 米内无共同道路"))
+    fail_zh = np.full(len(a), "", dtype=object)
+    for mask, word in ((~cross_ok, "同一镇街"), (~sim_ok, "产业不相似"), (~road_ok, "无共同道路")):
+        fail_zh[mask] = fail_zh[mask] + np.where(fail_zh[mask] == "", "", "、") + word
+    reason_zh = np.where(linked, "关联:" + why_zh, "未关联(" + fail_zh + "):" + why_zh)
     line = shapely.shortest_line(geoms[a], geoms[b]) if len(a) else np.zeros(0, dtype=object)
     links = gpd.GeoDataFrame({
         "zone_a": ids[a], "zone_b": ids[b], "name_a": names[a], "name_b": names[b],
@@ -247,6 +259,7 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
         "distance_m": dist, "touches": touches, "similarity": sim, "shared_roads": pd.array(roads_txt, dtype="string"),
         "cross_township": cross, "similar": sim_ok, "road_shared": shared, "linked": linked,
         "reason": pd.array(reason.astype(str), dtype="string"),
+        "reason_zh": pd.array(reason_zh.astype(str), dtype="string"),
     }, geometry=gpd.GeoSeries(line, crs=z.crs), crs=z.crs)
     # components of the linked graph
     la, lb = a[linked], b[linked]

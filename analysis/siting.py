@@ -54,7 +54,7 @@ import pandas as pd
 import shapely
 
 from analysis import _assign
-from analysis._common import check_crs, fmt
+from analysis._common import Reasons, check_crs, fmt
 from analysis.params import PRESET_DIR, _bool, _known, _num, _strs, list_presets
 from geo.errors import InfeasibleAllocationError, ParameterError
 from geo.units import M2_PER_MU
@@ -79,18 +79,41 @@ _WEIGHTS = ("land_mu", "firm")
 
 # bit → (code, English, Chinese): why site j is not eligible for firm i.
 EXCLUSIONS: dict[int, tuple[str, str, str]] = {
-    1: ("industry", "industry does not fit the site's leading industries", "不符合园区主导产业"),
-    2: ("polluting", "site does not accept polluting industries", "园区不接纳污染行业"),
-    4: ("residential_buffer", "site lies within the residential buffer (polluting firm)", "距居住区过近(污染企业)"),
-    8: ("water_buffer", "site lies within the water-source protection buffer (polluting firm)", "距饮用水水源保护区过近(污染企业)"),
+    1: ("industry", "industry does not fit the site's leading industries", "行业不匹配(园区主导产业)"),
+    2: ("polluting", "site does not accept polluting industries", "污染行业须入驻指定园区"),
+    4: ("residential_buffer", "site lies within the residential buffer (polluting firm)", "距居住区缓冲距离内(污染企业)"),
+    8: ("water_buffer", "site lies within the water-source protection buffer (polluting firm)",
+        "距水源保护区缓冲距离内(污染企业)"),
     16: ("distance", "site is beyond the maximum distance", "超出最大搬迁距离"),
-    32: ("land_capacity", "site's vacant land is smaller than the firm's land need", "园区空闲用地小于企业用地需求"),
-    64: ("floor_capacity", "site's floor capacity is smaller than the firm's floor need", "园区可建建筑面积小于企业需求"),
+    32: ("land_capacity", "site's vacant land is smaller than the firm's land need", "用地容量不足"),
+    64: ("floor_capacity", "site's floor capacity is smaller than the firm's floor need", "建筑面积容量不足"),
     128: ("leading_share", "the firm would bring the micro-park's leading-industry share below the minimum",
-          "入驻后小微园主导产业占比将低于下限"),
+          "小微园主导产业占比将低于下限"),
     256: ("invalid_site", "site has no location or a negative/missing capacity", "园区位置或容量无效"),
 }
 _BIT = {code: bit for bit, (code, _, _) in EXCLUSIONS.items()}
+
+# input problems of a firm (English as stored in ``input_problem``) → Chinese
+_PROBLEM_ZH = {
+    "no location (missing or empty point)": "无位置(点位缺失或为空)",
+    "zero or unknown land need": "用地需求为零或未知",
+    "no floor-area need (floor area unknown or zero)": "建筑面积需求为零或未知",
+}
+
+
+def _exclusion_words(lang: str, share: float | None = None) -> dict[int, str]:
+    """bit → exclusion text in ``lang``; the Chinese share rule names the minimum when known."""
+    k = 1 if lang == "en" else 2
+    words = {bit: entry[k] for bit, entry in EXCLUSIONS.items()}
+    if lang != "en" and share is not None:
+        words[_BIT["leading_share"]] = f"小微园主导产业占比将低于{share:.0%}"
+    return words
+
+
+def _problems_zh(problems) -> np.ndarray:
+    """Chinese for the known input-problem sentences (other text, e.g. a planner's own, kept as is)."""
+    s = pd.Series(np.asarray(problems, dtype=object), dtype=object)
+    return s.map(_PROBLEM_ZH).fillna(s).to_numpy(dtype=object)
 
 
 # --- parameters --------------------------------------------------------------------------
@@ -616,14 +639,16 @@ def _leading_matrix(code: np.ndarray, lead_sets: list[tuple[str, ...]]) -> np.nd
     return (firm_u @ site_u.T) > 0
 
 
-def explain_exclusions(mask_rows: np.ndarray, *, lang: str = "en") -> tuple[np.ndarray, np.ndarray]:
+def explain_exclusions(mask_rows: np.ndarray, *, lang: str = "en",
+                       share: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For firms with no eligible site: the binding constraint(s) and a sentence each.
 
     A constraint is *binding* for a firm when relaxing it alone would open at least one
     site; when no single constraint does, all constraints excluding sites are listed with
     how many sites each excludes.
 
-    Returns ``(codes, text)`` arrays of strings, one per row of ``mask_rows``.
+    Returns ``(codes, text)`` arrays of strings, one per row of ``mask_rows``; ``lang`` "en"
+    or "zh"; ``share`` (the leading-industry minimum) is named in the Chinese share rule.
     """
     n = mask_rows.shape[0]
     codes = np.full(n, "", dtype=object)
@@ -634,15 +659,16 @@ def explain_exclusions(mask_rows: np.ndarray, *, lang: str = "en") -> tuple[np.n
         codes[:] = "no_sites"
         text[:] = "no candidate sites at all (supply is empty)" if lang == "en" else "没有任何候选园区(供给为空)"
         return codes, text
-    k = 1 if lang == "en" else 2
+    words = _exclusion_words(lang, share)
+    tsep_word = "; " if lang == "en" else ";"
     single = np.zeros(n, dtype=bool)
     for bit, entry in EXCLUSIONS.items():
         opens = ((mask_rows & ~np.uint16(bit)) == 0).any(axis=1)
         if opens.any():
             sep = np.where(codes[opens] == "", "", "+")
             codes[opens] = codes[opens] + sep + entry[0]
-            tsep = np.where(text[opens] == "", "", "; ")
-            text[opens] = text[opens] + tsep + entry[k]
+            tsep = np.where(text[opens] == "", "", tsep_word)
+            text[opens] = text[opens] + tsep + words[bit]
             single |= opens
     head_en, head_zh = "no eligible site; relaxing any one of these alone would open one: ", "无可用园区;放宽以下任一条件即可:"
     text[single] = (head_en if lang == "en" else head_zh) + text[single]
@@ -654,8 +680,10 @@ def explain_exclusions(mask_rows: np.ndarray, *, lang: str = "en") -> tuple[np.n
             has = cnt > 0
             sub_c, sub_t = codes[rest], text[rest]
             sub_c[has] = sub_c[has] + np.where(sub_c[has] == "", "", "+") + entry[0]
-            sub_t[has] = sub_t[has] + np.where(np.char.endswith(sub_t[has].astype(str), ": "), "", "; ") + entry[k] + " (" + cnt[has].astype(str) + \
-                (" sites)" if lang == "en" else " 个园区)")
+            head_end = np.char.endswith(sub_t[has].astype(str), ": " if lang == "en" else ":")
+            sub_t[has] = (sub_t[has] + np.where(head_end, "", tsep_word) + words[bit]
+                          + ((" (" + cnt[has].astype(str) + " sites)") if lang == "en"
+                             else ("(" + cnt[has].astype(str) + " 个园区)")))
             codes[rest], text[rest] = sub_c, sub_t
     return codes, text
 
@@ -671,7 +699,8 @@ class RelocationProblem:
     ----------------------
     assignments : DataFrame (GeoDataFrame from frames)
         One row per firm on the demand index: status (assigned / unassigned / not_solved),
-        site_id, distance_m, cost, objective_share, reason_code, reason.
+        site_id, distance_m, cost, objective_share, reason_code, reason (English) and
+        reason_zh (the same in Chinese).
     site_utilisation : DataFrame
         Per site: land and floor used / capacity, firms assigned, leading share before and
         after, industry mix after.
@@ -679,6 +708,8 @@ class RelocationProblem:
         The firms not placed, with the binding reason.
     lines : GeoDataFrame or None
         Firm → site LineStrings for the map.
+    problems : DataFrame
+        Input problems: what (firm / site), id, problem (English), problem_zh.
     status, message, objective, bound, gap, solve_time_s, greedy_objective, n_pairs,
     n_pairs_eligible, restricted
     """
@@ -748,13 +779,15 @@ class RelocationProblem:
         problems = []
         bad_need = ~(self.need_land > 0)
         for i in np.flatnonzero(bad_need):
-            problems.append({"what": "firm", "id": str(self.demand_ids[i]), "problem": "zero or unknown land need"})
+            problems.append({"what": "firm", "id": str(self.demand_ids[i]), "problem": "zero or unknown land need",
+                             "problem_zh": _PROBLEM_ZH["zero or unknown land need"]})
         for jj in np.flatnonzero(bad_site):
             problems.append({"what": "site", "id": str(self.site_ids[jj]),
-                             "problem": f"negative or missing capacity (land {self.cap_land[jj]:g} m², floor {self.cap_floor[jj]:g} m²)"})
+                             "problem": f"negative or missing capacity (land {self.cap_land[jj]:g} m², floor {self.cap_floor[jj]:g} m²)",
+                             "problem_zh": f"容量为负或缺失(用地 {self.cap_land[jj]:g} m²,建筑面积 {self.cap_floor[jj]:g} m²)"})
         self.firm_ok = ~bad_need
         self.site_ok = ~bad_site
-        self.problems = pd.DataFrame(problems, columns=["what", "id", "problem"])
+        self.problems = pd.DataFrame(problems, columns=["what", "id", "problem", "problem_zh"])
         self.firm_problem = np.full(n, None, dtype=object)
         self.firm_problem[bad_need] = "zero or unknown land need"
         return self
@@ -817,7 +850,8 @@ class RelocationProblem:
         self.firm_ok &= ~has_problem
         if extra.any():
             self.problems = pd.concat([self.problems, pd.DataFrame(
-                {"what": "firm", "id": ids[extra], "problem": problem[extra]})], ignore_index=True)
+                {"what": "firm", "id": ids[extra], "problem": problem[extra],
+                 "problem_zh": _problems_zh(problem[extra])})], ignore_index=True)
         self.same_township = same
         self.demand, self.supply = d, s
         self.site_xy = np.column_stack([sx, sy]) if len(s) else np.zeros((0, 2))
@@ -898,6 +932,8 @@ class RelocationProblem:
                 self.assignments.loc[others, "reason_code"] = "not_solved"
                 self.assignments.loc[others, "reason"] = ("not solved: other firms cannot be placed and every firm "
                                                           "must be (allow_unassigned = false)")
+                self.assignments.loc[others, "reason_zh"] = ("未求解:部分企业无法安置,而参数要求全部安置"
+                                                             "(allow_unassigned = false)")
                 bad = self.assignments.loc[stuck]
                 self.unassigned = bad
                 listing = "; ".join(f"{r.firm_id}: {r.reason}" for r in bad.head(10).itertuples())
@@ -955,6 +991,7 @@ class RelocationProblem:
         status[~self.firm_ok] = "not_solved"
         code = np.full(n, "", dtype=object)
         reason = np.full(n, "", dtype=object)
+        reason_zh = np.full(n, "", dtype=object)
         # assigned: which site, how far, which choice
         if placed.any() and m:
             c_eligible = np.where((self.mask == 0) & self.site_ok[None, :], self.cost, np.inf)
@@ -965,7 +1002,12 @@ class RelocationProblem:
                    + np.where(same, f", same township (cost −{p.same_township_discount:.0%})", "")
                    + np.where(rank == 1, ", cheapest eligible site",
                               ", eligible site no. " + rank.astype(str) + " by cost (cheaper ones full or needed by others)"))
+            txt_zh = ("园区 " + sid + ",距离 " + fmt(dist / 1000.0, "%.1f") + " 公里"
+                      + np.where(same, f",同一镇街(成本 −{p.same_township_discount:.0%})", "")
+                      + np.where(rank == 1, ",成本最低的可用园区",
+                                 ",按成本排第 " + rank.astype(str) + " 的可用园区(更近的园区已满或需留给其他企业)"))
             reason[placed] = txt[placed]
+            reason_zh[placed] = txt_zh[placed]
             code[placed] = np.where(rank[placed] == 1, "best_site", "capacity_shared")
         # unassigned with no eligible site: the binding constraint(s)
         has_pair = np.bincount(pi, minlength=n) > 0 if len(pi) else np.zeros(n, bool)
@@ -975,18 +1017,21 @@ class RelocationProblem:
             # sites whose move costs more than the penalty count as a reason of their own
             cst = self.cost[nowhere][:, self.site_ok] if m else np.zeros((nowhere.sum(), 0))
             c_codes, c_text = explain_exclusions(mrows)
+            _, c_zh = explain_exclusions(mrows, lang="zh", share=p.leading_share)
             dear = (mrows == 0) & (cst >= pen[nowhere][:, None])
             any_dear = dear.any(axis=1) if dear.size else np.zeros(nowhere.sum(), bool)
             c_codes[any_dear] = "too_far"
             c_text[any_dear] = (f"every eligible site costs more than the unassigned penalty "
                                 f"({p.unassigned_penalty_m / 1000:g} km × need)")
-            code[nowhere], reason[nowhere] = c_codes, c_text
+            c_zh[any_dear] = f"所有可用园区的搬迁成本均高于未安置惩罚({p.unassigned_penalty_m / 1000:g} 公里 × 需求)"
+            code[nowhere], reason[nowhere], reason_zh[nowhere] = c_codes, c_text, c_zh
         # unassigned although eligible sites exist: what the solution left at those sites
         blocked = ~placed & self.firm_ok & has_pair
         if blocked.any():
-            code[blocked], reason[blocked] = self._blocked_reasons(assign, pi, pj, blocked)
+            code[blocked], reason[blocked], reason_zh[blocked] = self._blocked_reasons(assign, pi, pj, blocked)
         code[~self.firm_ok] = "input_problem"
         reason[~self.firm_ok] = self.firm_problem[~self.firm_ok]
+        reason_zh[~self.firm_ok] = _problems_zh(self.firm_problem[~self.firm_ok])
         frame = pd.DataFrame({
             "firm_id": self.demand_ids, "status": status,
             "site_id": pd.array(np.where(placed, self.site_ids[jj].astype(str) if m else "", None), dtype="string"),
@@ -994,10 +1039,11 @@ class RelocationProblem:
             "objective_share": cost_all / total if total > 0 else np.where(np.isfinite(cost_all), 0.0, np.nan),
             "same_township": (self.same_township[rows, jj] & placed) if hasattr(self, "same_township") and m else False,
             "n_eligible_sites": ((self.mask == 0) & self.site_ok[None, :]).sum(axis=1) if m else 0,
-            "reason_code": code, "reason": reason,
+            "reason_code": code, "reason": reason, "reason_zh": reason_zh,
         })
         frame["reason_code"] = frame["reason_code"].astype("string")
         frame["reason"] = frame["reason"].astype("string")
+        frame["reason_zh"] = frame["reason_zh"].astype("string")
         frame["status"] = frame["status"].astype("string")
         if self.demand is not None:
             d = self.demand
@@ -1050,14 +1096,20 @@ class RelocationProblem:
         words = {"land_full": "full (land used by firms placed there)", "floor_full": "full (floor area)",
                  "leading_share": f"would fall below the {p.leading_share:.0%} leading-industry share",
                  "objective": "open, but placing this firm there would displace cheaper placements (optimal trade-off)"}
+        words_zh = {"land_full": "已满(用地已被安置企业占用)", "floor_full": "已满(建筑面积)",
+                    "leading_share": f"入驻后主导产业占比将低于{p.leading_share:.0%}",
+                    "objective": "尚有余量,但安置本企业会挤占成本更低的安置(整体最优取舍)"}
         g["t"] = "eligible site(s) " + g["site"] + " " + g["cause"].map(words)
-        per_firm = g.groupby("i").agg(codes=("cause", "+".join), text=("t", "; ".join))
+        g["t_zh"] = "可用园区 " + g["site"] + " " + g["cause"].map(words_zh)
+        per_firm = g.groupby("i").agg(codes=("cause", "+".join), text=("t", "; ".join), text_zh=("t_zh", ";".join))
         idx = np.flatnonzero(blocked)
         codes = per_firm["codes"].reindex(idx).fillna("").to_numpy(dtype=object)
         text = per_firm["text"].reindex(idx).fillna("").to_numpy(dtype=object)
+        text_zh = per_firm["text_zh"].reindex(idx).fillna("").to_numpy(dtype=object)
         if self.restricted:
             text = text + f" (only the {p.k_nearest} nearest eligible sites were considered)"
-        return codes, text
+            text_zh = text_zh + f"(仅考虑了最近的 {p.k_nearest} 个可用园区)"
+        return codes, text, text_zh
 
     def _utilisation(self, assign) -> pd.DataFrame:
         m, p = self.m, self.params
@@ -1143,8 +1195,8 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
     -------
     GeoDataFrame
         The supply rows (same index) with ``distance_m``, ``cost``, ``eligible``, ``rank``
-        (1 = cheapest eligible, NA when excluded), ``excluded_by`` (codes) and ``reason``,
-        sorted by rank then distance.
+        (1 = cheapest eligible, NA when excluded), ``excluded_by`` (codes), ``reason`` (in
+        ``lang``) and ``reason_zh`` (always Chinese), sorted by rank then distance.
     """
     if isinstance(firm, pd.Series):
         firm = gpd.GeoDataFrame([firm], geometry=[firm["geometry"]], crs=supply.crs)
@@ -1165,7 +1217,8 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
         f["polluting"] = _prefix_match(_codes(f["industry_code"]), params.polluting_codes).any(axis=1)
     problem = _demand_problems(f).iloc[0]
     if pd.notna(problem):
-        raise ParameterError(f"The firm cannot be sited: {problem}.", message_zh=f"该企业无法选址:{problem}")
+        raise ParameterError(f"The firm cannot be sited: {problem}.",
+                             message_zh=f"该企业无法选址:{_problems_zh([problem])[0]}")
     check_crs(f, ("supply", supply), ("constraints", constraints))
     pt = shapely.centroid(f.geometry.to_numpy())[0]
     anchor = shapely.point_on_surface(supply.geometry.to_numpy())
@@ -1178,18 +1231,21 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
     eligible = mask == 0
     order_cost = np.where(eligible, cost, np.inf)
     rank = np.argsort(np.argsort(order_cost, kind="stable"), kind="stable") + 1
-    k = 1 if lang == "en" else 2
     codes = np.full(len(supply), "", dtype=object)
-    text = np.full(len(supply), "", dtype=object)
+    why = Reasons(len(supply))
     need = _num_col(f, "need_land_m2")[0]
+    words_en, words_zh = _exclusion_words("en"), _exclusion_words("zh", params.leading_share)
+    cap_mu = _num_col(supply, "capacity_land_mu")
     for bit, entry in EXCLUSIONS.items():  # 9 rules, each applied to all sites at once
         hit = (mask & np.uint16(bit)) > 0
         codes[hit] = codes[hit] + np.where(codes[hit] == "", "", "+") + entry[0]
-        text[hit] = text[hit] + np.where(text[hit] == "", "", "; ") + entry[k]
-    cap_mu = _num_col(supply, "capacity_land_mu")
-    lc = (mask & np.uint16(_BIT["land_capacity"])) > 0
-    text[lc] = text[lc] + " (" + fmt(cap_mu[lc], "%.1f") + f" 亩 < {need / M2_PER_MU:.1f} 亩)"
-    text[eligible] = np.where(same[eligible], "eligible; same township", "eligible")
+        if bit == _BIT["land_capacity"]:  # the numbers say by how much
+            nums = lambda h: fmt(cap_mu[h], "%.1f") + f" 亩 < {need / M2_PER_MU:.1f} 亩"  # noqa: E731
+            why.add(hit, lambda h: words_en[bit] + " (" + nums(h) + ")", lambda h: words_zh[bit] + "(" + nums(h) + ")")
+        else:
+            why.add(hit, words_en[bit], words_zh[bit])
+    why.add(eligible, np.where(same, "eligible; same township", "eligible"), np.where(same, "可用;同一镇街", "可用"))
+    text_en, text_zh = why.en, why.zh
     out = supply.copy()
     out["distance_m"] = dist[0]
     out["cost"] = cost
@@ -1197,5 +1253,6 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
     out["rank"] = pd.array(np.where(eligible, rank, -1), dtype="Int64").astype("Int64")
     out.loc[~eligible, "rank"] = pd.NA
     out["excluded_by"] = pd.array(np.where(codes == "", None, codes), dtype="string")
-    out["reason"] = pd.array(text, dtype="string")
+    out["reason"] = pd.array(text_en if lang == "en" else text_zh, dtype="string")
+    out["reason_zh"] = pd.array(text_zh, dtype="string")
     return out.sort_values(["rank", "distance_m"], na_position="last")

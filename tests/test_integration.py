@@ -67,6 +67,8 @@ def test_links_with_reasons(world):
     assert bc["distance_m"] == pytest.approx(300)
     assert bc["similarity"] == pytest.approx(0.0) and not bc["linked"]
     assert "industries differ" in bc["reason"]
+    assert ab["reason_zh"] == "关联:间距 0 米 ≤ 500 米(相邻);跨镇街 T1/T2;产业相似度 0.99 ≥ 0.8;两区 200 米内均有 G104"
+    assert bc["reason_zh"].startswith("未关联(产业不相似):间距 300 米") and "产业相似度 0.00 < 0.8" in bc["reason_zh"]
     assert res.links.geom_type.eq("LineString").all()
     # one joint zone from A and B
     jz = res.joint_zones
@@ -89,6 +91,7 @@ def test_each_condition_can_block(world):
     res = integration.find_joint_zones(z2, params=params(), enterprises=ents, infrastructure=roads)
     ab = res.links.set_index(["zone_a", "zone_b"]).loc[("A", "B")]
     assert not ab["linked"] and "same township" in ab["reason"] and len(res.joint_zones) == 0
+    assert ab["reason_zh"].startswith("未关联(同一镇街):") and ";同一镇街;" in ab["reason_zh"]
     res = integration.find_joint_zones(z2, params=params(require_cross_township=False), enterprises=ents,
                                        infrastructure=roads)
     assert len(res.joint_zones) == 1
@@ -97,6 +100,7 @@ def test_each_condition_can_block(world):
                                        infrastructure=roads)
     ab = res.links.set_index(["zone_a", "zone_b"]).loc[("A", "B")]
     assert not ab["linked"] and "no shared road" in ab["reason"]
+    assert ab["reason_zh"].startswith("未关联(无共同道路):") and ab["reason_zh"].endswith("两区 200 米内无共同道路")
     res = integration.find_joint_zones(zones, params=params(road_kinds=("expressway",), road_distance_m=400.0),
                                        enterprises=ents, infrastructure=roads)
     assert res.links.set_index(["zone_a", "zone_b"]).loc[("A", "B"), "shared_roads"] == "G15"
@@ -111,9 +115,10 @@ def test_params_and_empty_inputs(world):
     with pytest.raises(ParameterError, match=r"2 problem\(s\)"):
         integration.integration_params_from_dict({"integration": {"min_similarity": 2, "industry_weight": "tax"}})
     res = integration.find_joint_zones(zones.iloc[:0], params=params())
-    assert len(res.links) == 0 and len(res.joint_zones) == 0
+    assert len(res.links) == 0 and len(res.joint_zones) == 0 and "reason_zh" in res.links.columns
     res = integration.find_joint_zones(zones, params=params())  # no firms, no roads: nothing links, reasons say why
     assert (~res.links["linked"]).all() and res.links["reason"].str.contains("industries differ").all()
+    assert res.links["reason_zh"].str.startswith("未关联(产业不相似、无共同道路)").all()
 
 
 @pytest.mark.slow

@@ -252,6 +252,9 @@ def test_where_can_one_firm_go(ws_path):
     eligible = ranked[ranked["可选"]]
     assert list(eligible["排名"]) == sorted(eligible["排名"])
     assert ranked.loc[~ranked["可选"], "原因"].str.len().gt(0).all()
+    # the Chinese UI shows the Chinese reasons (reason_zh), not the English ones
+    assert ranked["原因"].str.contains("[\u4e00-\u9fff]").all()
+    assert not ranked["原因"].str.contains("site|industry|eligible").any()
 
 
 # --- integration and parks -------------------------------------------------------------------
@@ -262,6 +265,7 @@ def test_integration_run_and_tables(ws_path):
     links = at.dataframe[-1].value
     assert {"距离(米)", "产业相似度", "可联合", "理由"} <= set(links.columns)
     assert links["理由"].str.len().gt(0).all()
+    assert links["理由"].str.match("^(关联|未关联)").all()   # reason_zh in the Chinese UI
     assert int(_metric(at, "候选组合")) == len(links)
 
 

@@ -146,6 +146,9 @@ def test_leading_share_rule_binds():
     out = prob.unassigned
     assert len(out) == 1 and "leading_share" in out["reason_code"].iloc[0]
     assert "70%" in out["reason"].iloc[0]
+    assert "可用园区 MP 入驻后主导产业占比将低于70%" in out["reason_zh"].iloc[0]
+    placed = asg.loc[asg["status"] == "assigned", "reason_zh"]
+    assert placed.str.startswith("园区 MP,距离 ").all() and placed.str.contains("公里").all()
 
 
 def test_buffer_excludes_site_for_polluting_firm_only():
@@ -166,6 +169,9 @@ def test_buffer_excludes_site_for_polluting_firm_only():
     ranked = siting.rank_sites_for_firm(firms.iloc[[0]], sites, p, constraints=constraints)
     close = ranked.set_index("site_id").loc["CLOSE"]
     assert not close["eligible"] and close["excluded_by"] == "residential_buffer"
+    assert close["reason_zh"] == "距居住区缓冲距离内(污染企业)"
+    assert close["reason"] == "site lies within the residential buffer (polluting firm)"   # English unchanged
+    assert ranked.set_index("site_id").loc["SAFE", "reason_zh"] == "可用;同一镇街"
     # the site's vacant land ends 50 m from the residential area: a 40 m buffer lets it in again
     ranked2 = siting.rank_sites_for_firm(firms.iloc[[0]], sites, params(buffer_residential_m=40.0), constraints=constraints)
     assert ranked2.set_index("site_id").loc["CLOSE", "eligible"]
@@ -187,7 +193,11 @@ def test_infeasible_explains_binding_constraint():
     reasons = prob.unassigned.set_index("firm_id")
     assert reasons.loc["F0", "reason_code"] == "industry"
     assert "leading industries" in reasons.loc["F0", "reason"]
+    assert reasons.loc["F0", "reason_zh"] == "无可用园区;放宽以下任一条件即可:行业不匹配(园区主导产业)"
     assert reasons.loc["F1", "reason_code"] == "land_capacity"
+    assert reasons.loc["F1", "reason_zh"] == "无可用园区;放宽以下任一条件即可:用地容量不足"
+    others = prob.assignments.set_index("firm_id").loc["F2"]
+    assert others["status"] == "not_solved" and others["reason_zh"].startswith("未求解")
     assert "F2" not in reasons.index
     assert "F0" in str(exc.value) and "F1" in str(exc.value)
     # several rules at once: nothing opens when relaxing one alone
@@ -196,6 +206,7 @@ def test_infeasible_explains_binding_constraint():
     prob2 = siting.RelocationProblem.from_geodataframe(far, sites.iloc[[1]], params=p2).solve()
     r = prob2.unassigned.iloc[0]
     assert r["reason_code"] == "industry+distance" and "several rules" in r["reason"]
+    assert r["reason_zh"] == "无可用园区;多项条件共同排除:行业不匹配(园区主导产业)(1 个园区);超出最大搬迁距离(1 个园区)"
 
 
 def test_total_capacity_short_is_reported_before_solving():
@@ -207,6 +218,7 @@ def test_total_capacity_short_is_reported_before_solving():
     ok = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
     assert (ok.assignments["status"] == "assigned").sum() == 1
     assert ok.unassigned["reason_code"].iloc[0] == "land_full"
+    assert ok.unassigned["reason_zh"].iloc[0] == "可用园区 A 已满(用地已被安置企业占用)"
 
 
 def test_bad_input_is_reported_not_solved():
@@ -223,6 +235,8 @@ def test_bad_input_is_reported_not_solved():
     assert a.loc["F0", "status"] == "not_solved" and "no location" in a.loc["F0", "reason"]
     assert a.loc["F1", "status"] == "not_solved" and "land need" in a.loc["F1", "reason"]
     assert a.loc["F2", "site_id"] == "OK"
+    assert a.loc["F0", "reason_zh"] == "无位置(点位缺失或为空)" and a.loc["F1", "reason_zh"] == "用地需求为零或未知"
+    assert prob.problems.set_index("id").loc["NEG", "problem_zh"].startswith("容量为负或缺失")
     assert set(prob.problems["id"]) >= {"F0", "F1", "NEG"}
     assert not prob.site_utilisation.set_index("site_id").loc["NEG", "valid"]
     assert "not solved" in prob.message
@@ -257,6 +271,11 @@ def test_rank_sites_for_firm_20_mu_machinery():
     assert r.loc["SMALL", "excluded_by"].startswith("land_capacity") and "10.0 亩 < 20.0 亩" in r.loc["SMALL", "reason"]
     assert r.loc["CAR", "excluded_by"] == "industry"
     assert r.loc["MP", "excluded_by"] == "leading_share"   # 7/11 < 70 %
+    assert r.loc["SMALL", "reason_zh"] == "用地容量不足(10.0 亩 < 20.0 亩);建筑面积容量不足"
+    assert r.loc["CAR", "reason_zh"] == "行业不匹配(园区主导产业)"
+    assert r.loc["MP", "reason_zh"] == "小微园主导产业占比将低于70%"
+    zh = siting.rank_sites_for_firm(firm, sites, params(), need_mu=20, lang="zh").set_index("site_id")
+    assert (zh["reason"] == zh["reason_zh"]).all()
     assert r.loc["MACH", "distance_m"] == pytest.approx(3000)
     with pytest.raises(ParameterError, match="need_mu"):
         siting.rank_sites_for_firm(firm, sites, params(), need_mu=0)
@@ -273,6 +292,7 @@ def test_k_nearest_restriction_is_reported():
     assert k1.objective >= full.objective - 1e-6
     assert "restricted" in k1.message
     assert "nearest eligible sites were considered" in k1.unassigned["reason"].iloc[0]
+    assert k1.unassigned["reason_zh"].iloc[0].endswith("(仅考虑了最近的 1 个可用园区)")
 
 
 def test_params_validation_collects_every_problem():

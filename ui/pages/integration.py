@@ -132,6 +132,8 @@ def render() -> None:
     if links is not None and len(links):
         st.subheader(t("ig_links_table", lang))
         lt = pd.DataFrame(links.drop(columns=links.geometry.name))
+        if lang != "en" and "reason_zh" in lt.columns:  # runs stored before reason_zh have English only
+            lt["reason"] = lt["reason_zh"]
         chart = lt.assign(pair=lt["name_a"].astype(str) + " – " + lt["name_b"].astype(str))
         st.altair_chart(alt.Chart(chart, title=t("ig_chart", lang)).mark_circle(size=90).encode(
             x=alt.X("distance_m:Q", title=t("ig_col_distance_m", lang)),

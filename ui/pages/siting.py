@@ -32,7 +32,7 @@ from ui.offline import static_base_url
 from ui.pages._common import add_to_shortlist, open_ws, pipeline_runs, selected_rows, show_error, user_name, writable
 from ui.shell import current_lang, layer_stamp
 
-__all__ = ["render", "siting_runs_of", "ranked_sites"]
+__all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column"]
 
 MAP_KEY = "siting_map"
 _RUN_KEY = "st_run_id"
@@ -68,17 +68,34 @@ def _supply(path: str, stamps: tuple, params: siting.SitingParams) -> gpd.GeoDat
     return siting.supply_from_layers(params, **read)
 
 
-def ranked_sites(ws: Workspace, credit_code: str, params: siting.SitingParams, *, need_mu: float | None,
-                 lang: str) -> gpd.GeoDataFrame:
-    """Every site ranked for one firm (:func:`analysis.siting.rank_sites_for_firm`)."""
+def ranked_sites(ws: Workspace, credit_code: str, params: siting.SitingParams, *,
+                 need_mu: float | None) -> gpd.GeoDataFrame:
+    """Every site ranked for one firm (:func:`analysis.siting.rank_sites_for_firm`).
+
+    The reasons come in both languages (``reason`` English, ``reason_zh``), so a ranking kept
+    in the session follows a later language switch (:func:`reason_column`).
+    """
     stamps = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
                    for n in ("industrial_parks", "micro_parks", "plots", "enterprises"))
     supply = _supply(str(ws.path), stamps, params)
     ents = data.read_layer(ws, "enterprises")
     firm = ents[ents["credit_code"].astype(str) == credit_code]
     constraints = data.read_layer(ws, "constraints") if ws.has_layer("constraints") else None
-    return siting.rank_sites_for_firm(firm, supply, params, constraints=constraints, need_mu=need_mu,
-                                      lang="zh" if lang == "zh" else "en")
+    return siting.rank_sites_for_firm(firm, supply, params, constraints=constraints, need_mu=need_mu, lang="en")
+
+
+def reason_column(frame: pd.DataFrame, lang: str) -> str:
+    """The reason column to show in ``lang``: ``reason_zh`` in Chinese when the frame has it
+    (runs stored before it existed only have the English ``reason``)."""
+    return "reason_zh" if lang != "en" and "reason_zh" in frame.columns else "reason"
+
+
+def _with_reason(frame: pd.DataFrame, cols: list[str], lang: str) -> pd.DataFrame:
+    """``frame[cols]`` as a plain DataFrame with ``reason`` holding the text in ``lang``."""
+    out = pd.DataFrame(frame[[c for c in cols if c in frame.columns]])
+    if "reason" in out.columns:
+        out["reason"] = frame[reason_column(frame, lang)].to_numpy()
+    return out
 
 
 def _run_form(ws: Workspace, lang: str) -> None:
@@ -159,13 +176,13 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
     st.subheader(t("st_unplaced", lang, n=len(unplaced)))
     cols = ["firm_id", "name", "industry_code", "township_code", "need_land_mu", "n_eligible_sites", "reason"]
     if len(unplaced):
-        st.dataframe(pd.DataFrame(unplaced[cols]).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
+        st.dataframe(_with_reason(unplaced, cols, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
                      hide_index=True, width="stretch",
                      column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large")})
     with st.expander(t("st_all_assignments", lang)):
         cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_id", "site_name", "distance_m",
                  "same_township", "reason"]
-        st.dataframe(pd.DataFrame(asg[cols2]).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
+        st.dataframe(_with_reason(asg, cols2, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
                      hide_index=True, width="stretch",
                      column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f")})
     if sites is not None and len(sites):
@@ -201,7 +218,7 @@ def _one_firm(ws: Workspace, lang: str) -> None:
         try:
             with st.spinner(t("st_ranking", lang)):
                 st.session_state[_RANK_KEY] = (code, ranked_sites(ws, code, siting.load_siting_params(),
-                                                                  need_mu=need or None, lang=lang))
+                                                                  need_mu=need or None))
         except PlannerError as exc:
             show_error(exc, lang)
             return
@@ -211,7 +228,7 @@ def _one_firm(ws: Workspace, lang: str) -> None:
     code, ranked = got
     st.caption(t("st_ranked_for", lang, name=names.get(code, code), n=int(ranked["eligible"].sum()), m=len(ranked)))
     cols = ["rank", "name", "site_kind", "capacity_land_mu", "distance_m", "eligible", "reason"]
-    st.dataframe(pd.DataFrame(ranked[[c for c in cols if c in ranked.columns]]).rename(
+    st.dataframe(_with_reason(ranked, cols, lang).rename(
         columns={c: t(f"st_col_{c}", lang) for c in cols}), hide_index=True, width="stretch",
         column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
                        t("st_col_capacity_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
