@@ -163,8 +163,10 @@ class _Partitioned:
                                    *[[f] * len(pieces_f) for f in futures_shared], pure=False)
             parts = self.client.gather(futs)
             pos = np.concatenate([p.pop("_pos").to_numpy() for p in parts])
-        out = pd.concat(parts)
-        return out.iloc[np.argsort(pos, kind="stable")]
+        out = pd.concat(parts).iloc[np.argsort(pos, kind="stable")]
+        if self.partitioner == "dask_geopandas":
+            out.index = frame.index  # spatial_shuffle indexes the pieces by Hilbert distance: labels back by position
+        return out
 
 
 def run_chain_distributed(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters: Mapping | None = None,
