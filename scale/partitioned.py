@@ -137,15 +137,15 @@ class _Partitioned:
         if len(frame) == 0:
             return fn(frame, *([extra(np.zeros(0, dtype=np.int64))] if extra else []), *shared)
         # Frames are broadcast once to every worker; small objects (parameters, dates, floats) travel in the task.
-        futures_shared = [self.client.scatter(s, broadcast=True) if isinstance(s, pd.DataFrame) else s
+        futures_shared = [self.client.scatter(s, broadcast=True, hash=False) if isinstance(s, pd.DataFrame) else s
                           for s in shared]
         if self.partitioner == "hilbert":
             pieces = hilbert_partitions(frame.geometry, self.npartitions)
             pos = np.concatenate(pieces)
-            data = self.client.scatter([frame.iloc[p] for p in pieces])
+            data = self.client.scatter([frame.iloc[p] for p in pieces], hash=False)
             args = [data]
             if extra:
-                args.append(self.client.scatter([extra(p) for p in pieces]))
+                args.append(self.client.scatter([extra(p) for p in pieces], hash=False))
             futs = self.client.map(fn, *args, *[[f] * len(pieces) for f in futures_shared], pure=False)
             parts = self.client.gather(futs)
         else:
