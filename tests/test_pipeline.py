@@ -111,7 +111,7 @@ def test_bad_run_requests(two_runs):
         pipeline.run(ws, "ruian_default", run_id="Bad-Id", as_of=AS_OF)
     with pytest.raises(ParameterError, match="Unknown preset 'nope'"):
         pipeline.run(ws, "nope", as_of=AS_OF)
-    with pytest.raises(ParameterError, match="stored runs: a, b"):
+    with pytest.raises(ParameterError, match="stored runs: sample, a, b"):
         pipeline.load_run(ws, "zzz")
     assert ws.version == before                              # nothing written
 
