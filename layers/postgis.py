@@ -178,14 +178,7 @@ class PostGISWorkspace(WorkspaceBase):
         _, sql = _psycopg()
         rows = self._fetch(sql.SQL("SELECT layer, kind, crs, source, imported_at, row_count, extra FROM {}.ws_layers "
                                    "ORDER BY layer").format(sql.Identifier(self.schema)))
-        df = pd.DataFrame(rows, columns=["layer", "kind", "crs", "source", "imported_at", "row_count", "extra"])
-        df["extra"] = df["extra"].map(lambda s: json.loads(s) if s else {})
-        if name is None:
-            return df
-        hit = df[df["layer"] == name]
-        if hit.empty:
-            raise self._not_found(name)
-        return hit.iloc[0].to_dict()
+        return self._metadata_of(rows, name)
 
     def read(self, name: str, *, bbox: tuple | None = None, columns: list[str] | None = None,
              where_in: Mapping[str, Iterable] | None = None, where: str | None = None) -> gpd.GeoDataFrame | pd.DataFrame:

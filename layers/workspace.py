@@ -90,6 +90,17 @@ class WorkspaceBase:
                 message_zh=f"{self.describe()} 以只读方式打开,不能修改。",
             )
 
+    def _metadata_of(self, rows: list, name: str | None) -> dict | pd.DataFrame:
+        """``ws_layers`` rows as a table, or one layer's row as a dict."""
+        df = pd.DataFrame(rows, columns=["layer", "kind", "crs", "source", "imported_at", "row_count", "extra"])
+        df["extra"] = df["extra"].map(lambda s: json.loads(s) if s else {})
+        if name is None:
+            return df
+        hit = df[df["layer"] == name]
+        if hit.empty:
+            raise self._not_found(name)
+        return hit.iloc[0].to_dict()
+
     def read_table(self, name: str) -> pd.DataFrame:
         """Read a non-spatial table (shortlists, run records) as a DataFrame."""
         df = self.read(name)
@@ -328,14 +339,7 @@ class Workspace(WorkspaceBase):
     def metadata(self, name: str | None = None) -> dict | pd.DataFrame:
         """Per-layer metadata: CRS, source, import time, row count (one layer as a dict, else a table)."""
         rows = self._query("SELECT layer, kind, crs, source, imported_at, row_count, extra FROM ws_layers ORDER BY layer") or []
-        df = pd.DataFrame(rows, columns=["layer", "kind", "crs", "source", "imported_at", "row_count", "extra"])
-        df["extra"] = df["extra"].map(lambda s: json.loads(s) if s else {})
-        if name is None:
-            return df
-        hit = df[df["layer"] == name]
-        if hit.empty:
-            raise self._not_found(name)
-        return hit.iloc[0].to_dict()
+        return self._metadata_of(rows, name)
 
     def read(self, name: str, *, bbox: tuple | None = None, columns: list[str] | None = None,
              where_in: Mapping[str, Iterable] | None = None, where: str | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
