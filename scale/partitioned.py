@@ -59,9 +59,29 @@ def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: boo
     """A ``distributed.Client`` on a fresh ``LocalCluster`` (closed on exit); no dashboard."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with _plain_main(), LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                     processes=processes, dashboard_address=None) as cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """Hide a script ``__main__`` while worker processes are spawned.
+
+    Spawned workers re-run ``__main__`` from its path. Under Streamlit (and its AppTest) that is
+    the page script, which must not run inside a worker (it fails, and the nanny with it); the
+    workers need nothing from ``__main__``, so they get an empty one.
+    """
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def hilbert_partitions(geoms: gpd.GeoSeries, npartitions: int) -> list[np.ndarray]:

@@ -116,3 +116,18 @@ def test_bad_settings(client):
         run_chain_distributed(layers, params, as_of=AS_OF, client=client, partitioner="grid")
     with pytest.raises(ParameterError, match="npartitions must be ≥ 1; got 0"):
         run_chain_distributed(layers, params, as_of=AS_OF, client=client, npartitions=0)
+
+
+def test_cluster_starts_under_a_page_script_main(tmp_path, monkeypatch):
+    """Under Streamlit __main__ is the page script; spawned workers must not re-run it."""
+    import sys
+    import types
+
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('a page script ran inside a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    with local_client(n_workers=1) as c:
+        assert c.submit(sum, [1, 2]).result() == 3
+    assert sys.modules["__main__"] is fake
