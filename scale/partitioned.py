@@ -56,11 +56,11 @@ _FIRM_COLUMNS = ("plot_id", "tax_10k", "industry_code")   # what low_efficiency.
 
 @contextlib.contextmanager
 def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: bool = True) -> Iterator:
-    """A ``distributed.Client`` on a fresh ``LocalCluster`` (closed on exit); no dashboard."""
+    """A ``distributed.Client`` on a fresh ``LocalCluster`` (closed on exit); its dashboard on a free port."""
     from distributed import Client, LocalCluster
 
     with _plain_main(), LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                     processes=processes, dashboard_address=None) as cluster, Client(cluster) as client:
+                                     processes=processes, dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
