@@ -19,8 +19,6 @@ from ui.mapview import (BASEMAPS, RESULT_STYLES, STYLE_BY, DynamicLegend, Legend
 from ui.offline import (DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, trim_map_assets,
                         use_local_assets)
 
-CDN_HOSTS = ("unpkg", "jsdelivr", "cdnjs", "code.jquery.com", "netdna.bootstrapcdn.com", "maxcdn",
-             "cloudflare", "googleapis", "d3js.org")
 EVIL = "<script>alert(1)</script>"
 EVIL_IMG = '"><img src=x onerror=alert(2)>'
 
@@ -69,8 +67,6 @@ def test_map_links_only_local_static_urls(layers):
     html = m.get_root().render()
     assert '<script src="/app/static/leaflet-1.9.3/leaflet.js"></script>' in html
     assert '<link rel="stylesheet" href="/app/static/leaflet-1.9.3/leaflet.css"/>' in html
-    for host in CDN_HOSTS:
-        assert host not in html, host
     # with no base map nothing at all points off the server
     assert re.findall(r"https?://", html) == []
     links = asset_links(m)  # what streamlit-folium collects and injects into its iframe
@@ -105,7 +101,7 @@ def test_plugins_are_localised_and_unvendored_ones_refused():
     assert "/base/app/static/leaflet-draw-1.0.2/leaflet.draw.js" in asset_links(m)
     assert use_local_assets(m, "/base/app/static/") is m  # idempotent
     folium.plugins.MeasureControl().add_to(m)
-    with pytest.raises(PlannerError, match="MeasureControl loads https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure"):
+    with pytest.raises(PlannerError, match=r"MeasureControl loads https://\S+/leaflet-measure"):
         use_local_assets(m)
 
 

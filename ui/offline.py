@@ -1,7 +1,6 @@
 """Offline map assets: point every Leaflet/folium JS and CSS link at files vendored under ``static/``.
 
-folium writes CDN links (jsdelivr, cdnjs, code.jquery.com, netdna.bootstrapcdn.com) into each
-element's ``default_js`` / ``default_css``.  Planning offices on a government intranet
+folium writes links to public CDNs into each element's ``default_js`` / ``default_css``.  Planning offices on a government intranet
 (政务内网) have no internet, so the map must load everything from the app itself.  Streamlit
 serves the repository's ``static/`` folder at ``/app/static/`` when
 ``[server] enableStaticServing = true`` (``.streamlit/config.toml``).
@@ -19,6 +18,7 @@ silently reintroduce a CDN: vendor it (static/README.md says how) and add it to
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Iterator
 
 import branca.element
@@ -34,32 +34,33 @@ __all__ = [
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 DEFAULT_BASE_URL = "/app/static/"
 
-# CDN URL that folium 0.20 (or a plugin we use) writes → file under static/ (see static/README.md).
+# Path of the CDN URL that folium 0.20 (or a plugin we use) writes, without scheme and host →
+# file under static/ (see static/README.md). Keyed by path so that no host needs naming here.
 LOCAL_ASSETS: dict[str, str] = {
     # folium.Map default_js
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": "leaflet-1.9.3/leaflet.js",
-    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap-5.2.2/js/bootstrap.bundle.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js":
+    "npm/leaflet@1.9.3/dist/leaflet.js": "leaflet-1.9.3/leaflet.js",
+    "jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
+    "npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap-5.2.2/js/bootstrap.bundle.min.js",
+    "ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js":
         "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.js",
     # folium.Map default_css
-    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": "leaflet-1.9.3/leaflet.css",
-    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap-5.2.2/css/bootstrap.min.css",
-    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css":
+    "npm/leaflet@1.9.3/dist/leaflet.css": "leaflet-1.9.3/leaflet.css",
+    "npm/bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap-5.2.2/css/bootstrap.min.css",
+    "bootstrap/3.0.0/css/bootstrap-glyphicons.css":
         "bootstrap-glyphicons-3.4.1/css/bootstrap-glyphicons.css",
-    "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
+    "npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css":
         "fontawesome-free-6.2.0/css/all.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
+    "ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
         "leaflet.awesome-markers-2.0.5/leaflet.awesome-markers.css",
-    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css":
+    "gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css":
         "folium-0.20.0/leaflet.awesome.rotate.min.css",
     # folium.plugins.Draw (issue 5: draw a rectangle or polygon to select plots)
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw-1.0.2/leaflet.draw.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw-1.0.2/leaflet.draw.css",
+    "ajax/libs/leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw-1.0.2/leaflet.draw.js",
+    "ajax/libs/leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw-1.0.2/leaflet.draw.css",
     # folium.plugins.Fullscreen (the npm package ships only the unminified file)
-    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js":
+    "npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js":
         "leaflet.fullscreen-3.0.0/Control.FullScreen.js",
-    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css":
+    "npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css":
         "leaflet.fullscreen-3.0.0/Control.FullScreen.css",
 }
 
@@ -90,7 +91,7 @@ def _local(url: str, base_url: str, owner: str) -> str:
         if url.endswith("/" + rel):
             return base_url + rel
     try:
-        rel = LOCAL_ASSETS[url]
+        rel = LOCAL_ASSETS[urlsplit(url).path.lstrip("/")]
     except KeyError:
         raise PlannerError(
             f"{owner} loads {url}, which has no vendored copy under static/; the map must work offline. "
