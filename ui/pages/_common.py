@@ -194,6 +194,34 @@ def filtered_view(ws: Workspace, run_id: str, lang: str):
         return None
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _runs_of_kind(path: str, version: tuple, kind: str, marker: str) -> list[str]:
+    ws = Workspace.open(path, readonly=True)
+    ids = [r[len(kind) + 1:] for r in pipeline.list_runs(ws, kind=kind)["run_id"].astype(str)]
+    held = set(ws.layers())
+    return [r for r in reversed(ids) if f"{kind}_{r}_{marker}" in held]
+
+
+def runs_of_kind(ws: Workspace, kind: str, marker: str) -> list[str]:
+    """Stored siting or integration run ids (without the ``<kind>_`` prefix), newest first.
+
+    ``marker`` names the result layer a complete run must have (``<kind>_<id>_<marker>``).
+    """
+    return _runs_of_kind(str(ws.path), ws.version, kind, marker)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _run_layers(path: str, kind: str, run_id: str, parts: tuple[str, ...]) -> dict:
+    # A run's layers are written once under a unique id: the id alone identifies them.
+    ws = Workspace.open(path, readonly=True)
+    return {k: ws.read(f"{kind}_{run_id}_{k}") for k in parts if ws.has_layer(f"{kind}_{run_id}_{k}")}
+
+
+def run_layers(ws: Workspace, kind: str, run_id: str, parts: tuple[str, ...]) -> dict:
+    """The result layers of one siting or integration run by part name (cached, read-only)."""
+    return _run_layers(str(ws.path), kind, run_id, parts)
+
+
 def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
     """Sidebar choice of the analysis run the page shows (newest by default) and a "run analysis" control.
 

@@ -16,14 +16,14 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import integration, pipeline, siting_runs
+from analysis import integration, siting_runs
 from geo.errors import PlannerError
 from geo.web import display_copy
 from ui.filters import current_filters
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import open_ws, show_error, user_name, writable
+from ui.pages._common import open_ws, run_layers, runs_of_kind, show_error, user_name, writable
 from ui.shell import current_lang
 
 __all__ = ["render", "integration_runs"]
@@ -32,29 +32,13 @@ MAP_KEY = "integration_map"
 _RUN_KEY = "ig_run_id"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _runs(path: str, version: tuple) -> list[str]:
-    from layers.workspace import Workspace
-
-    ws = Workspace.open(path, readonly=True)
-    runs = pipeline.list_runs(ws, kind="integration")
-    held = set(ws.layers())
-    ids = [r[len("integration_"):] for r in runs["run_id"].astype(str)]
-    return [r for r in reversed(ids) if f"integration_{r}_zones" in held]
-
-
 def integration_runs(ws) -> list[str]:
     """Stored integration run ids (without the ``integration_`` prefix), newest first."""
-    return _runs(str(ws.path), ws.version)
+    return runs_of_kind(ws, "integration", "zones")
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _load(path: str, run_id: str) -> dict[str, gpd.GeoDataFrame]:
-    from layers.workspace import Workspace
-
-    ws = Workspace.open(path, readonly=True)
-    return {k: ws.read(f"integration_{run_id}_{k}") for k in ("zones", "links", "joint")
-            if ws.has_layer(f"integration_{run_id}_{k}")}
+def _load(ws, run_id: str) -> dict[str, gpd.GeoDataFrame]:
+    return run_layers(ws, "integration", run_id, ("zones", "links", "joint"))
 
 
 def _run(ws, lang: str) -> None:
@@ -110,7 +94,7 @@ def render() -> None:
     if run_id is None:
         st.info(t("ig_no_run", lang))
         return
-    frames = _load(str(ws.path), run_id)
+    frames = _load(ws, run_id)
     zones, links, joint = frames.get("zones"), frames.get("links"), frames.get("joint")
     towns = current_filters().townships
     if towns and zones is not None:

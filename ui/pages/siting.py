@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis import pipeline, siting, siting_runs
+from analysis import siting, siting_runs
 from geo.errors import PlannerError
 from geo.web import display_copy
 from layers.workspace import Workspace
@@ -29,7 +29,8 @@ from ui.filters import current_filters
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import add_to_shortlist, open_ws, pipeline_runs, selected_rows, show_error, user_name, writable
+from ui.pages._common import (add_to_shortlist, open_ws, pipeline_runs, run_layers, runs_of_kind, selected_rows, show_error,
+                              user_name, writable)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column"]
@@ -39,25 +40,13 @@ _RUN_KEY = "st_run_id"
 _RANK_KEY = "st_ranked"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _runs(path: str, version: tuple) -> list[str]:
-    ws = Workspace.open(path, readonly=True)
-    runs = pipeline.list_runs(ws, kind="siting")
-    held = set(ws.layers())
-    ids = [r[len("siting_"):] for r in runs["run_id"].astype(str)]
-    return [r for r in reversed(ids) if f"siting_{r}_assignments" in held]
-
-
 def siting_runs_of(ws: Workspace) -> list[str]:
     """Stored siting run ids (without the ``siting_`` prefix), newest first."""
-    return _runs(str(ws.path), ws.version)
+    return runs_of_kind(ws, "siting", "assignments")
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _load(path: str, run_id: str) -> dict[str, gpd.GeoDataFrame]:
-    ws = Workspace.open(path, readonly=True)
-    return {k: ws.read(f"siting_{run_id}_{k}") for k in ("assignments", "sites", "lines")
-            if ws.has_layer(f"siting_{run_id}_{k}")}
+def _load(ws: Workspace, run_id: str) -> dict[str, gpd.GeoDataFrame]:
+    return run_layers(ws, "siting", run_id, ("assignments", "sites", "lines"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -144,7 +133,7 @@ def _map(frames: dict, lang: str) -> None:
 
 
 def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
-    frames = _load(str(ws.path), run_id)
+    frames = _load(ws, run_id)
     asg, sites = frames.get("assignments"), frames.get("sites")
     if asg is None:
         st.info(t("st_no_run", lang))
