@@ -11,7 +11,9 @@ VENV=.venv
 # Debian's chromium for the browser tests (Playwright never downloads a browser here),
 # PostgreSQL + PostGIS for the PostGIS backend tests (the tests start their own server).
 APP_DEBS=(fonts-wqy-zenhei)
-TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin postgresql postgis)
+# `postgresql-postgis` is the server extension (CREATE EXTENSION postgis); Debian's `postgis`
+# package is only the client tools, and a machine with just that fails every PostGIS test.
+TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin postgresql postgresql-postgis)
 
 install_debs() {
   local missing=()

@@ -7,8 +7,10 @@ Private to :mod:`analysis.siting`; knows no geography.  The model, over eligible
     subject to Σ_{p∋i} x_p ≤ 1            (each firm at most one site; = 1 when unassigned is not allowed)
                Σ_{p∋j} L_i x_p ≤ C_j       (land capacity, m²)
                Σ_{p∋j} F_i x_p ≤ G_j       (floor-area capacity, m²)
-               Σ_{p∋j} (a_p − s) x_p ≥ r_j (micro-park leading-industry share ≥ s after assignment,
-                                             r_j = −(lead_j − s·n_j) when the park has room, else 0)
+               Σ_{p: g(j_p)=g} (a_p − s) x_p ≥ r_g (leading-industry share ≥ s after assignment in
+                                             each share group g — a micro-park whose land may be split
+                                             into several sites; r_g = −(lead_g − s·n_g) when the park
+                                             has room, else 0)
                x_p ∈ {0, 1}
 
 Two real solvers are wired: OR-Tools CP-SAT (default) and SCIP through ``pywraplp``.
@@ -24,6 +26,7 @@ capacity left by the previous ones), so it loops over firms in Python.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -50,11 +53,24 @@ class AssignmentData:
     cap_land: np.ndarray    # m² (m,); inf = unlimited
     need_floor: np.ndarray  # m² (n,)
     cap_floor: np.ndarray   # m² (m,); inf = unlimited
-    share_site: np.ndarray  # bool (m,): the share rule applies
+    share_group: np.ndarray  # int (m,): share-rule group of each site (a park), -1 = no share rule
     share_min: float        # s, e.g. 0.70
     pair_lead: np.ndarray   # bool per pair: firm i is of site j's leading industry
-    share_rhs: np.ndarray   # r_j in thousandths (m,), ≤ 0
+    share_rhs: np.ndarray   # r_g in thousandths (g,), ≤ 0, one per share group
     allow_unassigned: bool = True
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.share_rhs)
+
+    def pair_group(self) -> np.ndarray:
+        """Share group of each pair's site (-1: none)."""
+        return self.share_group[self.pj]
+
+    def share_delta(self) -> np.ndarray:
+        """Each pair's contribution (a_p − s) to its group's share row, in thousandths."""
+        s_k = int(round(self.share_min * SHARE_SCALE))
+        return np.where(self.pair_lead, SHARE_SCALE - s_k, -s_k).astype(np.int64)
 
 
 @dataclass
@@ -91,8 +107,8 @@ def greedy_assignment(data: AssignmentData, *, order: str = "need") -> np.ndarra
     assign = np.full(data.n, -1, dtype=np.int64)
     res_land = data.cap_land.astype(float).copy()
     res_floor = data.cap_floor.astype(float).copy()
-    slack = np.zeros(data.m)  # Σ (a − s) x so far, thousandths; must stay ≥ rhs
-    s_k = int(round(data.share_min * SHARE_SCALE))
+    slack = np.zeros(data.n_groups)  # Σ (a − s) x so far per share group, thousandths; must stay ≥ rhs
+    delta = data.share_delta()
     by_cost = np.lexsort((data.cost, data.pi))
     pairs_pi = data.pi[by_cost]
     starts = np.searchsorted(pairs_pi, np.arange(data.n + 1))
@@ -104,11 +120,11 @@ def greedy_assignment(data: AssignmentData, *, order: str = "need") -> np.ndarra
                 break
             if data.need_land[i] > res_land[j] + 1e-9 or data.need_floor[i] > res_floor[j] + 1e-9:
                 continue
-            if data.share_site[j]:
-                delta = (SHARE_SCALE if data.pair_lead[p] else 0) - s_k
-                if slack[j] + delta < data.share_rhs[j]:
+            g = data.share_group[j]
+            if g >= 0:
+                if slack[g] + delta[p] < data.share_rhs[g]:
                     continue
-                slack[j] += delta
+                slack[g] += delta[p]
             res_land[j] -= data.need_land[i]
             res_floor[j] -= data.need_floor[i]
             assign[i] = j
@@ -264,9 +280,8 @@ def _improve_lns(data: AssignmentData, assign: np.ndarray, *, solver: str, deadl
         fixed = np.where(free, -1, assign)
         sub, firm_map = _residual(data, fixed, free)
         keep = in_s[sub.pj]  # freed firms may only move among the neighbourhood's sites
-        sub = AssignmentData(sub.n, sub.m, sub.pi[keep], sub.pj[keep], sub.cost[keep], sub.penalty, sub.need_land,
-                             sub.cap_land, sub.need_floor, sub.cap_floor, sub.share_site, sub.share_min,
-                             sub.pair_lead[keep], sub.share_rhs, sub.allow_unassigned)
+        sub = dataclasses.replace(sub, pi=sub.pi[keep], pj=sub.pj[keep], cost=sub.cost[keep],
+                                  pair_lead=sub.pair_lead[keep])
         current = assign[firm_map]
         current = np.where(current >= 0, current, -1)
         left = min(LNS_STEP_S, deadline - time.perf_counter() - 0.5)
@@ -323,10 +338,15 @@ def _add_site_rows(s, data, x) -> None:
                 ct = s.Constraint(-s.infinity(), float(cap))
                 for p, f in zip(ps, firms):
                     ct.SetCoefficient(x[p], float(need[f]))
-        if data.share_site[j]:
-            ct = s.Constraint(float(data.share_rhs[j]) / SHARE_SCALE, s.infinity())
-            for p in ps:
-                ct.SetCoefficient(x[p], (1.0 if data.pair_lead[p] else 0.0) - data.share_min)
+    pg = data.pair_group()
+    by_g, sg = _groups(np.where(pg >= 0, pg, data.n_groups), data.n_groups + 1)
+    for g in range(data.n_groups):
+        ps = by_g[sg[g]:sg[g + 1]]
+        if len(ps) == 0:
+            continue
+        ct = s.Constraint(float(data.share_rhs[g]) / SHARE_SCALE, s.infinity())
+        for p in ps:
+            ct.SetCoefficient(x[p], (1.0 if data.pair_lead[p] else 0.0) - data.share_min)
 
 
 def _residual(data: AssignmentData, fixed: np.ndarray, free: np.ndarray) -> tuple[AssignmentData, np.ndarray]:
@@ -338,15 +358,15 @@ def _residual(data: AssignmentData, fixed: np.ndarray, free: np.ndarray) -> tupl
     used_land = np.bincount(fixed[placed], weights=data.need_land[placed], minlength=data.m)
     used_floor = np.bincount(fixed[placed], weights=data.need_floor[placed], minlength=data.m)
     chosen = _chosen_pairs(data, fixed)
-    s_k = int(round(data.share_min * SHARE_SCALE))
-    delta = np.where(data.pair_lead[chosen], SHARE_SCALE - s_k, -s_k)
-    used_share = np.bincount(data.pj[chosen], weights=delta, minlength=data.m)
+    grouped = chosen & (data.pair_group() >= 0)
+    used_share = np.bincount(data.pair_group()[grouped], weights=data.share_delta()[grouped],
+                             minlength=data.n_groups)
     keep = free[data.pi]
     sub = AssignmentData(
         n=len(firm_map), m=data.m, pi=new_id[data.pi[keep]], pj=data.pj[keep], cost=data.cost[keep],
         penalty=data.penalty[firm_map], need_land=data.need_land[firm_map],
         cap_land=np.maximum(data.cap_land - used_land, 0.0), need_floor=data.need_floor[firm_map],
-        cap_floor=np.maximum(data.cap_floor - used_floor, 0.0), share_site=data.share_site,
+        cap_floor=np.maximum(data.cap_floor - used_floor, 0.0), share_group=data.share_group,
         share_min=data.share_min, pair_lead=data.pair_lead[keep],
         share_rhs=np.floor(data.share_rhs - used_share), allow_unassigned=data.allow_unassigned,
     )
@@ -382,7 +402,6 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
         else:
             model.add_exactly_one(vs)  # empty → infeasible, detected before solving upstream
     by_j, sj = _groups(data.pj, data.m)
-    s_k = int(round(data.share_min * SHARE_SCALE))
     for j in range(data.m):
         ps = by_j[sj[j]:sj[j + 1]]
         if len(ps) == 0:
@@ -393,9 +412,12 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
             model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(math.floor(data.cap_land[j])))
         if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > data.cap_floor[j]:
             model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(math.floor(data.cap_floor[j])))
-        if data.share_site[j]:
-            w = np.where(data.pair_lead[ps], SHARE_SCALE - s_k, -s_k).astype(np.int64)
-            model.add(cp_model.LinearExpr.weighted_sum(vs, w.tolist()) >= int(data.share_rhs[j]))
+    pg, delta = data.pair_group(), data.share_delta()
+    by_g, sg = _groups(np.where(pg >= 0, pg, data.n_groups), data.n_groups + 1)
+    for g in range(data.n_groups):
+        ps = by_g[sg[g]:sg[g + 1]]
+        if len(ps):
+            model.add(cp_model.LinearExpr.weighted_sum([x[p] for p in ps], delta[ps].tolist()) >= int(data.share_rhs[g]))
     if data.allow_unassigned:
         model.minimize(cp_model.LinearExpr.weighted_sum(x + u, icoef.tolist() + ipen.tolist()))
     else:

@@ -909,16 +909,17 @@ class RelocationProblem:
             if not p.allow_unassigned:
                 self._raise(self.message)
             return self
-        share_rhs = np.zeros(self.m)
         s_k = int(round(p.leading_share * _assign.SHARE_SCALE))
         room = self.existing_leading * _assign.SHARE_SCALE - s_k * self.existing
         share_rhs = np.where(room >= 0, -room, 0.0)  # below the minimum already: incoming firms must be ≥ s leading
         share_rhs = np.ceil(share_rhs - 1e-9)
+        # One share group per site with the rule (a site is one park here).
+        share_group = np.where(self.share_sites, np.cumsum(self.share_sites) - 1, -1).astype(np.int64)
         data = _assign.AssignmentData(
             n=self.n, m=self.m, pi=pi, pj=pj, cost=self.cost[pi, pj], penalty=pen, need_land=np.nan_to_num(self.need_land),
             cap_land=np.where(self.site_ok, self.cap_land, 0.0), need_floor=np.nan_to_num(self.need_floor),
-            cap_floor=np.where(self.site_ok, self.cap_floor, 0.0), share_site=self.share_sites,
-            share_min=p.leading_share, pair_lead=self.leading[pi, pj], share_rhs=share_rhs,
+            cap_floor=np.where(self.site_ok, self.cap_floor, 0.0), share_group=share_group,
+            share_min=p.leading_share, pair_lead=self.leading[pi, pj], share_rhs=share_rhs[self.share_sites],
             allow_unassigned=p.allow_unassigned)
         self._data = data
         nowhere = self.firm_ok & (np.bincount(pi, minlength=self.n) == 0)
@@ -1079,14 +1080,16 @@ class RelocationProblem:
         used_floor = np.bincount(assign[placed], weights=self.need_floor[placed], minlength=m)
         d = self._data
         chosen = (assign[d.pi] == d.pj) & (assign[d.pi] >= 0)
-        s_k = int(round(p.leading_share * _assign.SHARE_SCALE))
-        delta = np.where(d.pair_lead, _assign.SHARE_SCALE - s_k, -s_k)
-        slack = np.bincount(d.pj[chosen], weights=delta[chosen], minlength=m)
+        delta, pg = d.share_delta(), d.pair_group()
+        grouped = chosen & (pg >= 0)
+        # slack and rhs get one extra cell for the pairs with no share rule (group -1)
+        slack = np.bincount(pg[grouped], weights=delta[grouped], minlength=d.n_groups + 1)
+        rhs = np.append(d.share_rhs, -np.inf)
         sel = blocked[pi]
         fi, sj = pi[sel], pj[sel]
         land_full = used_land[sj] + self.need_land[fi] > self.cap_land[sj] + 1e-6
         floor_full = used_floor[sj] + self.need_floor[fi] > self.cap_floor[sj] + 1e-6
-        share_block = self.share_sites[sj] & (slack[sj] + delta[sel] < d.share_rhs[sj])
+        share_block = slack[pg[sel]] + delta[sel] < rhs[pg[sel]]
         cause = np.where(land_full, "land_full", np.where(floor_full, "floor_full",
                          np.where(share_block, "leading_share", "objective")))
         df = pd.DataFrame({"i": fi, "site": self.site_ids[sj].astype(str), "cause": cause})

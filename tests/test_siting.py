@@ -65,7 +65,7 @@ def test_lp_fix_strategy_reports_valid_bound():
     cap = np.array([5.0, 4.0, 3.0])
     pi, pj = np.nonzero(np.ones((n, m), bool))
     data = AssignmentData(n, m, pi, pj, cost[pi, pj], np.full(n, 200.0), need, cap, np.zeros(n), np.full(m, np.inf),
-                          np.zeros(m, bool), 0.7, np.zeros(len(pi), bool), np.zeros(m))
+                          np.full(m, -1), 0.7, np.zeros(len(pi), bool), np.zeros(0))
     best, _ = brute_force(cost, need, cap, np.full(n, 200.0))
     res = solve_assignment(data, solver="scip", strategy="lp_fix", time_limit_s=10, gap=0.0)
     assert res.bound <= best + 1e-6 <= res.objective + 1e-6
@@ -345,3 +345,37 @@ def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
     assert "siting_t1" in set(runs["run_id"])
     assert cli.main(["site", "--workspace", str(ws_path), "--rule", "midwest", "--run-id", "t1"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("solver", ["scip", "cp_sat"])
+@pytest.mark.parametrize("strategy", ["direct", "lp_fix"])
+def test_share_group_spans_several_sites(solver, strategy):
+    """Two sites of one park form one share group: the ≥ 70 % rule holds over the park, not per site."""
+    rng = np.random.default_rng(3)
+    n, m = 6, 3
+    cost = rng.uniform(1, 100, (n, m)).round(1)
+    need = np.full(n, 1.0)
+    cap = np.array([3.0, 3.0, 2.0])
+    lead = np.array([True, True, False, False, True, False])  # firm i is of the park's leading industry
+    group = np.array([0, 0, -1])                               # sites 0 and 1 are one park
+    pi, pj = np.nonzero(np.ones((n, m), bool))
+    pen = np.full(n, 150.0)
+    # the park already has 7 leading firms of 10: 7 - 0.7 * 10 = 0 → incoming must keep ≥ 70 %
+    data = AssignmentData(n, m, pi, pj, cost[pi, pj], pen, need, cap, np.zeros(n), np.full(m, np.inf),
+                          group, 0.7, lead[pi] & (group[pj] == 0), np.zeros(1))
+    best = np.inf
+    for a in itertools.product(range(-1, m), repeat=n):
+        a = np.array(a)
+        if (np.bincount(a[a >= 0], minlength=m) > cap).any():
+            continue
+        in_park = (a == 0) | (a == 1)
+        if (lead[in_park].sum() - 0.7 * in_park.sum()) < -1e-9:
+            continue
+        best = min(best, sum(cost[i, a[i]] if a[i] >= 0 else pen[i] for i in range(n)))
+    res = solve_assignment(data, solver=solver, strategy=strategy, time_limit_s=10, gap=0.0)
+    in_park = (res.assign == 0) | (res.assign == 1)
+    assert lead[in_park].sum() >= 0.7 * in_park.sum() - 1e-9
+    assert res.objective == pytest.approx(best, rel=1e-6)
+    g = greedy_assignment(data)
+    in_park = (g == 0) | (g == 1)
+    assert lead[in_park].sum() >= 0.7 * in_park.sum() - 1e-9
