@@ -1,12 +1,16 @@
-"""Streamlit entry point: page config, language switch, navigation. Pages live in ui/.
+"""Streamlit entry point: page config, language switch, sign-in, navigation. Pages live in ui/.
 
-    streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE)
+    streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE: a path or a DSN)
+
+Until a user signs in, the sign-in page is the only page (every URL shows it).  Then the pages
+are listed by role: imports and the audit log for administrators only (the library refuses
+the others' writes whatever the navigation shows).
 """
 import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
-from ui import import_page, map_page
-from ui.pages import evaluation, integration, low_efficiency, parks, redevelopment, siting
+from ui import import_page, login, map_page
+from ui.pages import audit, evaluation, integration, low_efficiency, parks, redevelopment, siting
 from ui.pages import shortlist as shortlist_page
 from ui.i18n import t
 from ui.shell import language_switch
@@ -17,9 +21,14 @@ from ui.shell import language_switch
 st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
 
 lang = language_switch()
+actor = login.require_login(lang)
+if actor is None:
+    st.navigation([st.Page(login.render, title=t("login_title", lang), icon=":material/login:", url_path="login")]).run()
+    st.stop()
+
+login.sidebar_user(actor, lang)
 pages = [
     st.Page(map_page.render, title=t("page_map", lang), icon=":material/map:", url_path="map", default=True),
-    st.Page(import_page.render, title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
     st.Page(evaluation.render, title=t("page_evaluation", lang), icon=":material/leaderboard:", url_path="evaluation"),
     st.Page(low_efficiency.render, title=t("page_low_efficiency", lang), icon=":material/report:", url_path="low_efficiency"),
     st.Page(redevelopment.render, title=t("page_redevelopment", lang), icon=":material/construction:", url_path="redevelopment"),
@@ -28,4 +37,8 @@ pages = [
     st.Page(parks.render, title=t("page_parks", lang), icon=":material/factory:", url_path="parks"),
     st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon=":material/checklist:", url_path="shortlist"),
 ]
+if actor.role == "admin":
+    pages.insert(1, st.Page(import_page.render, title=t("page_import", lang), icon=":material/upload_file:",
+                            url_path="import"))
+    pages.append(st.Page(audit.render, title=t("page_audit", lang), icon=":material/history:", url_path="audit"))
 st.navigation(pages).run()

@@ -1,27 +1,73 @@
-"""Headless commands of the planner: sample, evaluate, site, integrate, import, export, bench.
+"""Headless commands of the planner: sample, evaluate, site, integrate, import, export, shortlist,
+workspace, runs, user, audit.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
 that declares its options; ``COMMANDS`` lists them.  Errors of the system's own family are
 printed as one clear message (in Chinese with ``--lang zh``) and exit with status 2.
 
+Where: ``--workspace`` takes a ``.gpkg`` path or a PostgreSQL DSN; without it, the
+``PLANNER_WORKSPACE`` setting, else the bundled Ruian sample (found beside this file, not in
+the current directory).  Who: the CLI acts as the operating-system user (an administrator:
+whoever runs it can already change the workspace) unless ``--as NAME`` signs in as a workspace
+account (password from ``PLANNER_PASSWORD`` or asked), whose role then applies.
+
     python cli.py sample --out data/ruian/ruian.gpkg
     python cli.py evaluate --workspace data/ruian/ruian.gpkg --preset ruian_default
+    python cli.py --as zhang shortlist status plot:P000001 --to 已核实
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
 from geo.errors import PlannerError
 
-DEFAULT_WORKSPACE = "data/ruian/ruian.gpkg"
+ROOT = Path(__file__).resolve().parent
+DEFAULT_WORKSPACE = str(ROOT / "data" / "ruian" / "ruian.gpkg")
+_WS_HELP = "workspace: a .gpkg path or a PostgreSQL DSN (default $PLANNER_WORKSPACE, else the bundled sample)"
+
+
+def workspace_location(given: str | None = None) -> str:
+    """``--workspace``, else ``$PLANNER_WORKSPACE``, else the bundled sample."""
+    return given or os.environ.get("PLANNER_WORKSPACE") or DEFAULT_WORKSPACE
+
+
+def _open(args, *, write: bool):
+    from layers.store import open_workspace
+
+    return open_workspace(workspace_location(getattr(args, "workspace", None)), readonly=not write)
+
+
+def _actor(args, ws):
+    """The acting user: ``--as NAME`` (signed in with the account's password) or the OS user."""
+    from layers import access
+
+    if not getattr(args, "as_user", None):
+        return access.os_actor()
+    import getpass
+
+    password = os.environ.get("PLANNER_PASSWORD")
+    if password is None:
+        try:
+            password = getpass.getpass(f"password for {args.as_user}: ")
+        except EOFError:  # no terminal to ask on (a script): say how to pass it
+            from geo.errors import AuthenticationError
+
+            raise AuthenticationError(f"--as {args.as_user}: no password given; set PLANNER_PASSWORD or run in a terminal",
+                                      message_zh="未提供密码:请设置环境变量 PLANNER_PASSWORD 或在终端中运行。") from None
+    from layers.store import open_workspace
+
+    return access.authenticate(open_workspace(ws.location, readonly=False), args.as_user, password)
 
 
 # --- sample -----------------------------------------------------------------------------
 def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="build the synthetic Ruian sample workspace (deterministic)")
-    p.add_argument("--out", default=DEFAULT_WORKSPACE, help="workspace file to write (default %(default)s)")
+    p.add_argument("--out", default=DEFAULT_WORKSPACE,
+                   help="workspace to write: a .gpkg path or a PostgreSQL DSN (default: the bundled sample)")
     p.add_argument("--plots", type=int, default=None, help="number of plots (default: the bundled sample size)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the bundled sample's seed)")
     p.add_argument("--no-rasters", action="store_true", help="skip the DEM/slope/flood rasters")
@@ -31,8 +77,8 @@ def _add_sample(sub) -> None:
 
 def cmd_sample(args) -> int:
     from analysis import pipeline
-    from layers import sample
-    from layers.workspace import Workspace
+    from layers import access, sample
+    from layers.store import open_workspace
 
     kwargs = {k: v for k, v in {"n_plots": args.plots, "seed": args.seed}.items() if v is not None}
     summary = sample.build_workspace(args.out, rasters=not args.no_rasters, **kwargs)
@@ -40,7 +86,8 @@ def cmd_sample(args) -> int:
         print(f"{name:>18}: {count}")
     if not args.no_run:
         # The bundled sample opens with results on every page; planners re-run with their own presets.
-        run_id, result = pipeline.run(Workspace.open(args.out, readonly=False), "ruian_default", run_id="sample")
+        run_id, result = pipeline.run(open_workspace(args.out, readonly=False), "ruian_default", run_id="sample",
+                                      actor=access.SYSTEM)
         print(f"{'run ' + run_id:>18}: {result.counts.get('low_efficiency', '')} low-efficiency plots")
     return 0
 
@@ -48,7 +95,7 @@ def cmd_sample(args) -> int:
 # --- evaluate -----------------------------------------------------------------------------
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="run 亩均 evaluation, low-efficiency rules, redevelopment and park analyses")
-    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--preset", default="ruian_default", help="parameter preset in data/presets (default %(default)s)")
     p.add_argument("--run-id", default=None, help="id of the stored run (default: a timestamp)")
     p.add_argument("--as-of", default=None, help="reference date of the year-based rules, YYYY-MM-DD (default today)")
@@ -58,17 +105,16 @@ def _add_evaluate(sub) -> None:
 def cmd_evaluate(args) -> int:
     from analysis import pipeline
     from analysis.params import load_preset
-    from layers.workspace import Workspace
 
     params = load_preset(args.preset)  # unknown preset → ParameterError listing the known ones
-    ws = Workspace.open(args.workspace, readonly=args.no_store)
+    ws = _open(args, write=not args.no_store)
     if args.no_store:
-        layers = {n: ws.read(n) for n in pipeline.INPUT_LAYERS if ws.has_layer(n)}
+        layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
         result = pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=args.as_of)
         print(f"preset {params.name} (not stored)")
     else:
-        run_id, result = pipeline.run(ws, params, run_id=args.run_id, as_of=args.as_of)
-        print(f"run {run_id} stored in {ws.path} (preset {params.name}; layers run_{run_id}_*)")
+        run_id, result = pipeline.run(ws, params, run_id=args.run_id, as_of=args.as_of, actor=_actor(args, ws))
+        print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*)")
     print(pipeline.summary_text(result))
     return 0
 
@@ -76,7 +122,7 @@ def cmd_evaluate(args) -> int:
 # --- site ---------------------------------------------------------------------------------
 def _add_site(sub) -> None:
     p = sub.add_parser("site", help="relocation siting of firms into parks (OR-Tools MIP), stored as siting_<id>_*")
-    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--preset", default="siting_default", help="siting preset in data/presets (default %(default)s)")
     p.add_argument("--rule", choices=("polluting", "d_class", "midwest", "list"), default=None,
                    help="which firms relocate (default: the preset's rule)")
@@ -91,16 +137,16 @@ def _add_site(sub) -> None:
 
 def cmd_site(args) -> int:
     from analysis import siting, siting_runs
-    from layers.workspace import Workspace
 
     params = siting.load_siting_params(args.preset)
     changes = {k: v for k, v in {"k_nearest": args.k_nearest, "time_limit_s": args.time_limit}.items() if v is not None}
     if changes:
         params = params.replace(**changes)
     firms = [f.strip() for f in args.firms.split(",") if f.strip()] if args.firms else None
-    ws = Workspace.open(args.workspace, readonly=args.no_store)
+    ws = _open(args, write=not args.no_store)
     run_id, prob = siting_runs.run_siting(ws, params, rule=args.rule, firms=firms, run_id=args.run_id,
-                                          from_run=args.from_run, use_clusters=args.clusters, store=not args.no_store)
+                                          from_run=args.from_run, use_clusters=args.clusters, store=not args.no_store,
+                                          actor=None if args.no_store else _actor(args, ws))
     print(prob.message)
     print(f"greedy baseline objective {prob.greedy_objective:,.0f} (ratio greedy/solver "
           f"{prob.greedy_objective / prob.objective if prob.objective else float('nan'):.3f}); "
@@ -114,14 +160,14 @@ def cmd_site(args) -> int:
     for r in used.itertuples():
         print(f"  {r.site_id:6s} {r.used_land_mu:8.1f} / {r.capacity_land_mu:8.1f}  {r.firms_assigned:4d}")
     if not args.no_store:
-        print(f"stored in {ws.path} as siting_{run_id}_assignments / _sites / _lines (run siting_{run_id})")
+        print(f"stored in {ws.describe()} as siting_{run_id}_assignments / _sites / _lines (run siting_{run_id})")
     return 0
 
 
 # --- integrate ----------------------------------------------------------------------------
 def _add_integrate(sub) -> None:
     p = sub.add_parser("integrate", help="cross-township joint-development zones, stored as integration_<id>_*")
-    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--preset", default="integration_default", help="integration preset (default %(default)s)")
     p.add_argument("--run-id", default=None, help="run id (default: a timestamp)")
     p.add_argument("--no-store", action="store_true", help="print only; leave the workspace untouched")
@@ -129,11 +175,11 @@ def _add_integrate(sub) -> None:
 
 def cmd_integrate(args) -> int:
     from analysis import integration, siting_runs
-    from layers.workspace import Workspace
 
     params = integration.load_integration_params(args.preset)
-    ws = Workspace.open(args.workspace, readonly=args.no_store)
-    run_id, res = siting_runs.run_integration(ws, params, run_id=args.run_id, store=not args.no_store)
+    ws = _open(args, write=not args.no_store)
+    run_id, res = siting_runs.run_integration(ws, params, run_id=args.run_id, store=not args.no_store,
+                                              actor=None if args.no_store else _actor(args, ws))
     print(f"{len(res.zones)} zones, {len(res.links)} candidate pairs, {int(res.links['linked'].sum())} links, "
           f"{len(res.joint_zones)} joint zones")
     for r in res.links.itertuples():
@@ -142,7 +188,7 @@ def cmd_integrate(args) -> int:
         print(f"joint zone {r.joint_zone}: {r.zone_names} — {r.area_mu:,.0f} 亩, {r.n_firms} firms, "
               f"townships {r.townships}, industries {r.dominant_industries}")
     if not args.no_store:
-        print(f"stored in {ws.path} as integration_{run_id}_zones / _links / _joint (run integration_{run_id})")
+        print(f"stored in {ws.describe()} as integration_{run_id}_zones / _links / _joint (run integration_{run_id})")
     return 0
 
 
@@ -152,9 +198,7 @@ def _add_shortlist(sub) -> None:
     ss = p.add_subparsers(dest="action", required=True)
 
     def common(q, *, who: bool = True) -> None:
-        q.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
-        if who:
-            q.add_argument("--who", required=True, help="your name (recorded with the change)")
+        q.add_argument("--workspace", default=None, help=_WS_HELP)
 
     q = ss.add_parser("add", help="add plots, clusters or sites by id")
     common(q)
@@ -174,12 +218,16 @@ def _add_shortlist(sub) -> None:
     q.add_argument("entries", nargs="+", help="entry ids, e.g. plot:P000001")
     q.add_argument("--to", required=True, help="new status (候选/已核实/已上报/已处置 or candidate/verified/reported/disposed)")
     q.add_argument("--reason", default="")
+    q.add_argument("--expect-version", type=int, default=None,
+                   help="refuse if the entry changed since you read this row_version (one entry only)")
     q = ss.add_parser("update", help="change notes or the responsible township of one entry")
     common(q)
     q.add_argument("entry")
     q.add_argument("--notes", default=None)
     q.add_argument("--township", default=None, help="responsible township code")
     q.add_argument("--reason", default="")
+    q.add_argument("--expect-version", type=int, default=None,
+                   help="refuse if the entry changed since you read this row_version (printed by list)")
     q = ss.add_parser("move", help="move one entry to a rank (1 = top)")
     common(q)
     q.add_argument("entry")
@@ -196,38 +244,42 @@ def _add_shortlist(sub) -> None:
 def cmd_shortlist(args) -> int:
     from geo.units import m2_to_mu
     from layers import shortlist as sl
-    from layers.workspace import Workspace
+    from layers.timefmt import local_time
 
     writes = args.action not in ("list", "history")
-    ws = Workspace.open(args.workspace, readonly=not writes)
+    ws = _open(args, write=writes)
+    actor = _actor(args, ws) if writes or getattr(args, "as_user", None) else None
     if args.action == "add":
         ids = [i.strip() for raw in args.ids for i in raw.split(",") if i.strip()]
-        out = sl.add(ws, ids, kind=args.kind, who=args.who, source_layer=args.from_layer, id_column=args.id_column,
+        out = sl.add(ws, ids, kind=args.kind, actor=actor, source_layer=args.from_layer, id_column=args.id_column,
                      notes=args.notes, source=args.source, rank=args.rank,
                      on_duplicate="skip" if args.skip_duplicates else "raise")
     elif args.action == "status":
-        out = sl.set_status(ws, args.entries, args.to, who=args.who, reason=args.reason)
+        expected = {args.entries[0]: args.expect_version} if args.expect_version is not None else None
+        out = sl.set_status(ws, args.entries, args.to, actor=actor, reason=args.reason, expected_versions=expected)
     elif args.action == "update":
-        out = sl.update(ws, args.entry, who=args.who, notes=args.notes, township_code=args.township, reason=args.reason)
+        out = sl.update(ws, args.entry, actor=actor, notes=args.notes, township_code=args.township, reason=args.reason,
+                        expected_version=args.expect_version)
     elif args.action == "move":
-        out = sl.move(ws, args.entry, args.rank, who=args.who)
+        out = sl.move(ws, args.entry, args.rank, actor=actor)
     elif args.action == "remove":
-        out = sl.remove(ws, args.entries, who=args.who, reason=args.reason)
+        out = sl.remove(ws, args.entries, actor=actor, reason=args.reason)
     elif args.action == "history":
         for r in sl.history(ws, args.entry).itertuples():
             old, new = _text(r.old_value), _text(r.new_value)
             old = old if len(old) <= 40 else old[:37] + "…"
             why = f"  ({_text(r.reason)})" if _text(r.reason) else ""
-            print(f"{r.history_id:5d} {r.at} {r.who:8s} {r.action:8s} {r.entry_id:16s} {r.field:14s} {old} → {new}{why}")
+            print(f"{r.history_id:5d} {local_time(r.at, ws.timezone)} {r.who:8s} {r.action:8s} {r.entry_id:16s} "
+                  f"{r.field:14s} {old} → {new}{why}")
         return 0
     else:
-        out = sl.load(ws)
+        out = sl.load(ws, actor=actor)
         if args.township:
             out = out[out["township_code"] == args.township]
     for r in out.itertuples():
-        print(f"{r.rank:4d} {r.entry_id:16s} {r.status:4s} {_text(r.township_name):6s} {m2_to_mu(r.area_m2):8.2f} 亩  "
-              f"{_text(r.reasons)}")
-    print(f"{len(out)} item(s) on the shortlist of {ws.path.name}")
+        print(f"{r.rank:4d} {r.entry_id:16s} {r.status:4s} v{int(r.row_version)} {_text(r.township_name):6s} "
+              f"{m2_to_mu(r.area_m2):8.2f} 亩  {_text(r.reasons)}")
+    print(f"{len(out)} item(s) on the shortlist of {ws.describe()}")
     return 0
 
 
@@ -241,7 +293,7 @@ def _text(value) -> str:
 # --- import -------------------------------------------------------------------------------
 def _add_import(sub) -> None:
     p = sub.add_parser("import", help="import a file into a workspace layer (preview with --dry-run), or write a template")
-    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--layer", help="target layer (plots, enterprises...), other lower_snake name, or raster kind (dem...)")
     p.add_argument("--file", help="Shapefile (.shp or .zip), .gpkg, .geojson, .kml, .csv, .xlsx or .tif")
     p.add_argument("--encoding", default=None, help="attribute encoding, e.g. GB18030 (default: detected)")
@@ -263,8 +315,6 @@ def _add_import(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from pathlib import Path
-
     from geo.errors import ImportDataError
     from layers import importers
 
@@ -277,9 +327,7 @@ def cmd_import(args) -> int:
     if not args.layer or not args.file:
         raise ImportDataError("import needs --layer and --file (or --template and --out)",
                               message_zh="导入需要 --layer 和 --file(或 --template 与 --out)")
-    from layers.workspace import Workspace
-
-    ws = Workspace.open(args.workspace, readonly=args.dry_run)
+    ws = _open(args, write=not args.dry_run)
     mapping = args.mapping
     if mapping and not Path(mapping).exists():
         mapping = importers.load_mapping(ws, mapping)
@@ -301,7 +349,8 @@ def cmd_import(args) -> int:
     if args.dry_run:
         print("（预览，未写入）" if zh else "(dry run: nothing written)")
         return 0
-    result = importers.commit_import(ws, plan, on_problems=args.on_problems, save_mapping_as=args.save_mapping)
+    result = importers.commit_import(ws, plan, actor=_actor(args, ws), on_problems=args.on_problems,
+                                     save_mapping_as=args.save_mapping)
     print((f"已写入 {result.layer}:{result.rows_written} 行,跳过 {result.rows_skipped} 行,修复 {result.rows_repaired} 行"
            if zh else f"wrote {result.layer}: {result.rows_written} row(s), skipped {result.rows_skipped}, "
                       f"repaired {result.rows_repaired}"))
@@ -311,7 +360,7 @@ def cmd_import(args) -> int:
 # --- export -------------------------------------------------------------------------------
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export the shortlist (all, or one township) for officials")
-    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--format", required=True, choices=("xlsx", "csv", "gpkg", "geojson", "kml", "shp", "pdf"))
     p.add_argument("--township", default=None, help="township code (default: the whole shortlist)")
     p.add_argument("--out", required=True, help="file to write (shp: a .zip)")
@@ -321,15 +370,205 @@ def _add_export(sub) -> None:
 def cmd_export(args) -> int:
     from exports import ExportMeta, export_shortlist
     from layers import shortlist as sl
-    from layers.workspace import Workspace
 
-    ws = Workspace.open(args.workspace, readonly=True)
-    items = sl.load(ws)
+    ws = _open(args, write=False)
+    actor = _actor(args, ws) if getattr(args, "as_user", None) else None
+    items = sl.load(ws, actor=actor)
+    if actor is not None and actor.role == "official":
+        args.township = actor.township  # an official exports their own township only
     towns = ws.read("townships") if ws.has_layer("townships") else None
-    meta = ExportMeta(source=ws.path.name, townships=towns, **({"title": args.title} if args.title else {}))
+    meta = ExportMeta(source=ws.describe(), townships=towns, **({"title": args.title} if args.title else {}))
     path = export_shortlist(items, fmt=args.format, township=args.township, out=args.out, meta=meta)
     n = len(items) if args.township is None else int((items["township_code"] == args.township).sum())
     print(f"wrote {path} ({args.format}, {n} item(s), {path.stat().st_size:,} bytes)")
+    return 0
+
+
+# --- workspace ----------------------------------------------------------------------------
+def _add_workspace(sub) -> None:
+    p = sub.add_parser("workspace", help="the workspace itself: info, copy between backends, layer history, restore, "
+                                         "settings")
+    ss = p.add_subparsers(dest="action", required=True)
+    q = ss.add_parser("info", help="layers, tables, settings and versions of a workspace")
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+    q = ss.add_parser("copy", help="copy a whole workspace (GeoPackage ⇄ PostGIS), verified by counts and checksums")
+    q.add_argument("source", help="a .gpkg path or a PostgreSQL DSN")
+    q.add_argument("destination", help="a .gpkg path or a PostgreSQL DSN (?schema=NAME picks the schema)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    q = ss.add_parser("history", help="the current and the kept previous versions of a layer")
+    q.add_argument("layer")
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+    q = ss.add_parser("restore", help="make a kept version of a layer current again (the current one is kept)")
+    q.add_argument("layer")
+    q.add_argument("version", type=int)
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+    q = ss.add_parser("set", help="change a setting: keep_versions, timezone, title, reference_date")
+    q.add_argument("key", choices=("keep_versions", "timezone", "title", "reference_date"))
+    q.add_argument("value")
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+
+
+def cmd_workspace(args) -> int:
+    from layers.timefmt import local_time
+
+    if args.action == "copy":
+        from layers.store.copy import copy_workspace
+
+        from layers import access
+        from layers.store import open_workspace
+
+        actor = _actor(args, open_workspace(args.source)) if args.as_user else access.os_actor()
+        report = copy_workspace(args.source, args.destination, overwrite=args.overwrite, actor=actor)
+        for name, n in {**report["layers"], **report["tables"]}.items():
+            print(f"  {name:32s} {n:8d} rows  ✓")
+        print(f"copied {len(report['layers'])} layers, {report['versions']} kept versions, "
+              f"{len(report['tables'])} tables, rasters {', '.join(report['rasters']) or '(none)'}; verified")
+        return 0
+    ws = _open(args, write=args.action in ("restore", "set"))
+    if args.action == "info":
+        print(f"{ws.describe()}  CRS {ws.crs.to_string()}  format {ws.info.get('format')}  version {ws.version[0]}")
+        print(f"settings: keep_versions={ws.keep_versions} timezone={ws.timezone} "
+              f"reference_date={ws.info.get('reference_date', '—')}")
+        for r in ws.metadata().itertuples():
+            print(f"  {r.layer:32s} {r.kind:7s} v{int(r.version or 0):<3d} {int(r.row_count or 0):8d} rows  "
+                  f"{local_time(r.changed_at, ws.timezone)}  {r.source}")
+        print("tables: " + ", ".join(ws.tables()))
+    elif args.action == "history":
+        for r in ws.layer_history(args.layer).itertuples():
+            state = "current" if r.current else f"replaced {local_time(r.replaced_at, ws.timezone)} by {r.replaced_by}"
+            print(f"  v{r.version:<4d} {int(r.rows or 0):8d} rows  imported {local_time(r.imported_at, ws.timezone)}  "
+                  f"{state}  {r.source or ''}")
+    elif args.action == "restore":
+        out = ws.restore_layer(args.layer, args.version, actor=_actor(args, ws))
+        print(f"{out['layer']}: version {out['restored']} restored as version {out['new_version']} ({out['rows']} rows); "
+              "the replaced version is kept")
+    else:
+        ws.set_setting(args.key, args.value, actor=_actor(args, ws))
+        print(f"{args.key} = {args.value}")
+    return 0
+
+
+# --- runs -----------------------------------------------------------------------------------
+def _add_runs(sub) -> None:
+    p = sub.add_parser("runs", help="stored analysis runs: list (marking those whose inputs changed), prune")
+    ss = p.add_subparsers(dest="action", required=True)
+    q = ss.add_parser("list", help="stored runs, newest last")
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+    q.add_argument("--kind", choices=("chain", "siting", "integration"), default=None)
+    q = ss.add_parser("prune", help="drop the layers of all but the N newest runs of each kind")
+    q.add_argument("--keep", type=int, required=True)
+    q.add_argument("--kind", choices=("chain", "siting", "integration"), default=None)
+    q.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    q.add_argument("--workspace", default=None, help=_WS_HELP)
+
+
+def cmd_runs(args) -> int:
+    from layers import runs
+    from layers.timefmt import local_time
+
+    ws = _open(args, write=args.action == "prune" and not args.dry_run)
+    if args.action == "list":
+        table = runs.list_runs(ws, args.kind)
+        for r in table.itertuples():
+            stale = runs.stale_inputs(ws, r._asdict())
+            mark = ("  inputs changed since: " + ", ".join(stale)) if stale else ""
+            print(f"  {r.run_id:32s} {r.kind:11s} {str(r.preset or ''):20s} {local_time(r.created, ws.timezone)}  "
+                  f"{r.created_by or '—'}{mark}")
+        print(f"{len(table)} run(s)")
+        return 0
+    gone = runs.prune(ws, keep=args.keep, kind=args.kind, actor=_actor(args, ws), dry_run=args.dry_run)
+    print(("would remove: " if args.dry_run else "removed: ") + (", ".join(gone) or "(nothing)"))
+    return 0
+
+
+# --- users ----------------------------------------------------------------------------------
+def _add_user(sub) -> None:
+    p = sub.add_parser("user", help="accounts of the app: add, passwd, role, disable, enable, list")
+    ss = p.add_subparsers(dest="action", required=True)
+    q = ss.add_parser("add", help="create an account (password asked, or $PLANNER_NEW_PASSWORD)")
+    q.add_argument("username")
+    q.add_argument("--role", required=True, choices=("viewer", "official", "planner", "admin"))
+    q.add_argument("--township", default=None, help="township code (officials)")
+    q.add_argument("--name", default="", help="display name")
+    q.add_argument("--sso", action="store_true", help="a single-sign-on identity: map it to a role, no password here")
+    q = ss.add_parser("passwd", help="set an account's password (asked, or $PLANNER_NEW_PASSWORD)")
+    q.add_argument("username")
+    q = ss.add_parser("role", help="change an account's role")
+    q.add_argument("username")
+    q.add_argument("role", choices=("viewer", "official", "planner", "admin"))
+    q.add_argument("--township", default=None)
+    for name in ("disable", "enable"):
+        q = ss.add_parser(name, help=f"{name} an account")
+        q.add_argument("username")
+    ss.add_parser("list", help="accounts (no password hashes)")
+    for q in ss.choices.values():
+        q.add_argument("--workspace", default=None, help=_WS_HELP)
+
+
+def _new_password(username: str) -> str:
+    import getpass
+
+    given = os.environ.get("PLANNER_NEW_PASSWORD")
+    if given is not None:
+        return given
+    first = getpass.getpass(f"new password for {username}: ")
+    if getpass.getpass("again: ") != first:
+        from geo.errors import ParameterError
+
+        raise ParameterError("the two passwords differ", message_zh="两次输入的密码不一致")
+    return first
+
+
+def cmd_user(args) -> int:
+    from layers import access
+
+    ws = _open(args, write=args.action != "list")
+    if args.action == "list":
+        for r in access.list_users(ws).itertuples():
+            state = "disabled" if r.disabled else ("locked" if r.locked_until else "active")
+            print(f"  {r.username:20s} {r.role:9s} {str(r.township or ''):10s} {r.source:6s} {state:8s} {r.display_name}")
+        return 0
+    actor = _actor(args, ws)
+    if args.action == "add":
+        access.add_user(ws, args.username, role=args.role, township=args.township, display_name=args.name, actor=actor,
+                        source="oidc" if args.sso else "local",
+                        password=None if args.sso else _new_password(args.username))
+    elif args.action == "passwd":
+        access.set_password(ws, args.username, _new_password(args.username), actor=actor)
+    elif args.action == "role":
+        access.set_role(ws, args.username, args.role, township=args.township, actor=actor)
+    else:
+        access.set_disabled(ws, args.username, args.action == "disable", actor=actor)
+    print(f"user {args.username}: {args.action} done")
+    return 0
+
+
+# --- audit ----------------------------------------------------------------------------------
+def _add_audit(sub) -> None:
+    p = sub.add_parser("audit", help="the audit log: who changed what, when (local time)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--user", default=None, help="only this user")
+    p.add_argument("--action", default=None, help="only actions starting with this (e.g. shortlist, login)")
+    p.add_argument("--since", default=None, help="only from this local date (YYYY-MM-DD)")
+    p.add_argument("--limit", type=int, default=50, help="newest N rows (default %(default)s; 0 = all)")
+    p.add_argument("--out", default=None, help="write the rows to this .csv (UTF-8 with BOM) or .xlsx instead")
+
+
+def cmd_audit(args) -> int:
+    from exports.audit import export_audit
+    from layers import audit
+
+    ws = _open(args, write=False)
+    actor = _actor(args, ws)
+    table = audit.read(ws, actor=actor, user=args.user, action=args.action, since=args.since,
+                       limit=args.limit or None, lang=args.lang)
+    if args.out:
+        path = export_audit(table, args.out, lang=args.lang)
+        print(f"wrote {path} ({len(table)} rows)")
+        return 0
+    for r in table.itertuples():
+        print(f"  {r.at_local}  {r.username:14s} {r.action:18s} {str(r.target or '')[:30]:30s} {r.summary}")
+    print(f"{len(table)} row(s)")
     return 0
 
 
@@ -341,12 +580,19 @@ COMMANDS = {
     "shortlist": (_add_shortlist, cmd_shortlist),
     "export": (_add_export, cmd_export),
     "import": (_add_import, cmd_import),
+    "workspace": (_add_workspace, cmd_workspace),
+    "runs": (_add_runs, cmd_runs),
+    "user": (_add_user, cmd_user),
+    "audit": (_add_audit, cmd_audit),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="园区与低效用地再开发规划系统 — headless commands")
     parser.add_argument("--lang", choices=("zh", "en"), default="en", help="language of error messages")
+    parser.add_argument("--as", dest="as_user", default=None, metavar="NAME",
+                        help="act as this workspace account (password from $PLANNER_PASSWORD or asked); "
+                             "default: the operating-system user, as an administrator")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)

@@ -1,19 +1,17 @@
 """The analysis chain and its runs: evaluate → low-efficiency → redevelopment → parks.
 
 :func:`run_chain` is pure (frames in, frames out).  The workspace glue — the only place in
-``analysis/`` that touches a :class:`~layers.workspace.Workspace` — is kept to three thin
-functions: :func:`run` reads the layers, runs the chain and stores every result as a layer
-under a run id (``run_<id>_per_mu``, ``run_<id>_plots``, ``run_<id>_clusters``,
-``run_<id>_parks``, ``run_<id>_ledger``, ``run_<id>_townships``) plus one row in the
-``runs`` table, all in one atomic write; :func:`load_run` reads a run back;
-:func:`compare_runs` compares two runs (class changes, plots entering or leaving the
-low-efficiency list) through the pure :func:`compare`.
+``analysis/`` that touches a workspace — is kept to thin functions over :mod:`layers.runs`:
+:func:`run` reads the input layers from one snapshot, runs the chain and stores every result
+as a layer under a run id (``run_<id>_per_mu``, ``run_<id>_plots``, ``run_<id>_clusters``,
+``run_<id>_parks``, ``run_<id>_ledger``, ``run_<id>_townships``) plus one row in the ``runs``
+table (with the versions of the layers it read), all in one transaction; :func:`load_run`
+reads a run back; :func:`compare_runs` compares two runs (class changes, plots entering or
+leaving the low-efficiency list) through the pure :func:`compare`.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -25,13 +23,13 @@ import pandas as pd
 from analysis import low_efficiency, parks as parks_mod, per_mu, redevelopment
 from analysis._common import combine_parks
 from analysis.params import CLASSES, Params, load_preset
-from geo.errors import ParameterError, WorkspaceError
+from geo.errors import WorkspaceError
+from layers import runs as runs_store
 
 __all__ = ["RunResult", "RESULT_KINDS", "RUN_KINDS", "INPUT_LAYERS", "run_chain", "run", "load_run", "list_runs", "compare", "compare_runs",
            "summary_text"]
 
 RESULT_KINDS = ("per_mu", "plots", "clusters", "parks", "ledger", "townships")
-_RUN_ID = re.compile(r"^[a-z0-9_]{1,40}$")
 INPUT_LAYERS = ("plots", "enterprises", "industrial_parks", "micro_parks", "constraints", "infrastructure",
                  "townships")
 
@@ -131,68 +129,51 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
 
 # --- workspace glue ----------------------------------------------------------------------
 def _layer_name(run_id: str, kind: str) -> str:
-    return f"run_{run_id}_{kind}"
+    return runs_store.layer_name("chain", run_id, kind)
 
 
-def _prepare_for_gpkg(frame: pd.DataFrame) -> pd.DataFrame:
-    """GeoPackage-friendly dtypes: nullable ints/bools stay, objects become strings."""
-    out = frame.copy()
-    for col in out.columns:
-        if col == getattr(out, "_geometry_column_name", None):
-            continue
-        if out[col].dtype == object:
-            out[col] = out[col].astype("string")
-    return out
-
-
-def run(ws, preset: str | Params, *, run_id: str | None = None, as_of: str | None = None,
+def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: str | None = None,
         regrades: pd.DataFrame | None = None) -> tuple[str, RunResult]:
-    """Run the chain on a workspace and store the results under a run id (one atomic write).
+    """Run the chain on a workspace and store the results under a run id (one transaction).
 
     Parameters
     ----------
-    ws : layers.workspace.Workspace
+    ws : workspace
         Opened with ``readonly=False``.
     preset : str or Params
         A preset name (``data/presets``) or loaded parameters.
+    actor : layers.access.Actor
+        A planner or admin.
     run_id : str, optional
-        Lower-case letters, digits, underscores; default a timestamp ``YYYYMMDD_HHMMSS``.
+        Lower-case letters, digits, underscores; default the local date and time ``YYYYMMDD_HHMMSS``.
     as_of : date, optional
         Reference date of the date rules; default the workspace's ``reference_date`` (the
         sample records 2026-06-30), else today.
+    regrades : DataFrame, optional
+        Re-grades to apply; default the workspace's re-grades in force (:mod:`layers.regrades`).
     """
+    from layers import access, regrades as regrades_store
+
     params = load_preset(preset) if isinstance(preset, str) else preset
-    when = _dt.datetime.now(_dt.timezone.utc).astimezone()
-    run_id = run_id or when.strftime("%Y%m%d_%H%M%S")
-    if not _RUN_ID.match(run_id):
-        raise ParameterError(f"run id {run_id!r} must be 1–40 lower-case letters, digits or underscores",
-                             message_zh=f"运行编号 {run_id!r} 只能包含小写字母、数字和下划线")
-    existing = list_runs(ws)
-    if len(existing) and (existing["run_id"] == run_id).any():
-        raise ParameterError(f"run {run_id!r} already exists in {ws.path.name}; pick another id",
-                             message_zh=f"运行 {run_id!r} 已存在")
-    held = set(ws.layers())
-    layers = {name: ws.read(name) for name in INPUT_LAYERS if name in held}
+    access.require(actor, "run.chain")
+    ws.require_writable()
+    layers, _ = ws.read_many(INPUT_LAYERS)
+    inputs = runs_store.inputs_of(ws, list(layers))
     rasters = {k: v for k, v in ws.rasters().items() if k in ("slope", "flood_depth")}
     # A data set may carry its own "today" (the sample's figures are as of its reference date).
-    as_of = as_of or getattr(ws, "info", {}).get("reference_date") or when.date().isoformat()
+    as_of = as_of or getattr(ws, "info", {}).get("reference_date") or _dt.date.today().isoformat()
+    if regrades is None:
+        regrades = regrades_store.effective(ws, or_none=True)
     t0 = time.perf_counter()
     result = run_chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
     elapsed = time.perf_counter() - t0
-    record = pd.DataFrame([{
-        "run_id": run_id, "preset": params.name, "created": when.isoformat(timespec="seconds"), "as_of": str(as_of),
-        "parameters": json.dumps(params.to_dict(), ensure_ascii=False, default=str),
-        "counts": json.dumps(result.counts, ensure_ascii=False), "seconds": round(elapsed, 3),
-        "workspace_version": json.dumps(list(ws.version)),
-    }])
-    runs = pd.concat([existing, record], ignore_index=True) if len(existing) else record
-    frames = {_layer_name(run_id, k): _prepare_for_gpkg(v) for k, v in result.frames.items()}
-    frames["runs"] = runs.astype({c: "string" for c in runs.columns if c != "seconds"})
-    ws.write_many(frames, source=f"analysis.pipeline preset={params.name}")
-    return run_id, result
+    rid = runs_store.store_run(ws, kind="chain", frames=result.frames, actor=actor, run_id=run_id, preset=params.name,
+                               parameters=params.to_dict(), counts=result.counts, seconds=elapsed, as_of=str(as_of),
+                               inputs=inputs)
+    return rid, result
 
 
-RUN_KINDS = ("chain", "siting", "integration")
+RUN_KINDS = runs_store.RUN_KINDS
 
 
 def list_runs(ws, kind: str | None = None) -> pd.DataFrame:
@@ -201,29 +182,12 @@ def list_runs(ws, kind: str | None = None) -> pd.DataFrame:
     Siting and integration runs share the table under ids prefixed ``siting_`` and
     ``integration_`` (see :mod:`analysis.siting_runs`); every other id is a chain run.
     """
-    if kind is not None and kind not in RUN_KINDS:
-        raise ParameterError(f"run kind {kind!r} is not one of {RUN_KINDS}", message_zh=f"未知的运行类型 {kind!r}")
-    if not ws.has_layer("runs"):
-        return pd.DataFrame(columns=["run_id", "preset", "created", "as_of", "parameters", "counts", "seconds",
-                                     "workspace_version"])
-    runs = ws.read_table("runs")
-    if kind is None:
-        return runs
-    ids = runs["run_id"].astype(str)
-    kinds = np.select([ids.str.startswith("siting_"), ids.str.startswith("integration_")], ["siting", "integration"],
-                      "chain")
-    return runs[kinds == kind].reset_index(drop=True)
+    return runs_store.list_runs(ws, kind)
 
 
 def load_run(ws, run_id: str) -> dict[str, pd.DataFrame]:
     """Every stored result of run ``run_id`` by kind (per_mu, plots, clusters, parks, ledger, townships)."""
-    runs = list_runs(ws)
-    if not (runs["run_id"] == run_id).any():
-        known = ", ".join(runs["run_id"].astype(str)) or "(none)"
-        raise ParameterError(f"no run {run_id!r} in {ws.path.name}; stored runs: {known}",
-                             message_zh=f"没有运行 {run_id!r};已有:{known}")
-    held = set(ws.layers())
-    return {k: ws.read(_layer_name(run_id, k)) for k in RESULT_KINDS if _layer_name(run_id, k) in held}
+    return runs_store.load_run(ws, "chain", run_id, RESULT_KINDS)
 
 
 def compare(per_mu_a: pd.DataFrame, per_mu_b: pd.DataFrame, plots_a: pd.DataFrame, plots_b: pd.DataFrame) -> dict:

@@ -1,8 +1,8 @@
 """Workspace glue of siting and integration: read the layers, run, store results under a run id.
 
-Like :mod:`analysis.pipeline` (whose ``runs`` table and helpers this reuses), this is the
-only part of siting/integration that touches a :class:`~layers.workspace.Workspace`.
-Layers written (one atomic ``write_many``)::
+Like :mod:`analysis.pipeline`, this is the only part of siting/integration that touches a
+workspace; runs are stored by :func:`layers.runs.store_run` (layers and ``runs`` row in one
+transaction, with the versions of the layers read).  Layers written::
 
     siting_<id>_assignments   firm points with site, distance, objective share, reason
     siting_<id>_sites         site polygons with land/floor utilisation and industry mix after
@@ -17,52 +17,21 @@ pipeline's rows).
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import json
-import re
 import time
 
 import pandas as pd
 
 from analysis import integration, siting
 from analysis._common import combine_parks
-from analysis.pipeline import _prepare_for_gpkg, list_runs
 from geo.errors import ParameterError
+from layers import runs as runs_store
 
 __all__ = ["latest_pipeline_run", "run_siting", "run_integration"]
-
-_RUN_ID = re.compile(r"^[a-z0-9_]{1,40}$")
-
-
-def _run_id(run_id: str | None, prefix: str, ws) -> tuple[str, _dt.datetime]:
-    when = _dt.datetime.now(_dt.timezone.utc).astimezone()
-    run_id = run_id or when.strftime("%Y%m%d_%H%M%S")
-    if not _RUN_ID.match(run_id):
-        raise ParameterError(f"run id {run_id!r} must be 1–40 lower-case letters, digits or underscores",
-                             message_zh=f"运行编号 {run_id!r} 只能包含小写字母、数字和下划线")
-    runs = list_runs(ws)
-    if len(runs) and (runs["run_id"] == f"{prefix}_{run_id}").any():
-        raise ParameterError(f"run {prefix}_{run_id!r} already exists in {ws.path.name}; pick another id",
-                             message_zh=f"运行 {prefix}_{run_id} 已存在")
-    return run_id, when
-
-
-def _record(ws, run_key: str, preset: str, when, params, counts: dict, seconds: float) -> pd.DataFrame:
-    existing = list_runs(ws)
-    record = pd.DataFrame([{
-        "run_id": run_key, "preset": preset, "created": when.isoformat(timespec="seconds"),
-        "as_of": when.date().isoformat(),
-        "parameters": json.dumps(dataclasses.asdict(params), ensure_ascii=False, default=str),
-        "counts": json.dumps(counts, ensure_ascii=False, default=str), "seconds": round(seconds, 3),
-        "workspace_version": json.dumps(list(ws.version)),
-    }])
-    runs = pd.concat([existing, record], ignore_index=True) if len(existing) else record
-    return runs.astype({c: "string" for c in runs.columns if c != "seconds"})
 
 
 def latest_pipeline_run(ws) -> str | None:
     """Id of the newest stored analysis-chain run (``run_<id>_per_mu`` present), else None."""
-    runs = list_runs(ws)
+    runs = runs_store.list_runs(ws, "chain")
     if not len(runs):
         return None
     held = set(ws.layers())
@@ -70,19 +39,23 @@ def latest_pipeline_run(ws) -> str | None:
     return ids[-1] if ids else None
 
 
-def run_siting(ws, params: siting.SitingParams, *, rule: str | None = None, firms: list[str] | None = None,
+def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None = None, firms: list[str] | None = None,
                run_id: str | None = None, from_run: str | None = None, use_clusters: bool = False,
                store: bool = True) -> tuple[str, siting.RelocationProblem]:
-    """Select firms, build sites, solve, and store the results (unless ``store=False``).
+    """Select firms, build sites, solve, and store the results (unless ``store=False``; storing needs ``actor``).
 
     ``from_run`` (default: the latest pipeline run, if any) supplies classes for rule
     ``d_class`` and, with ``use_clusters``, redevelopment clusters as extra supply.
     """
-    run_id, when = _run_id(run_id, "siting", ws) if store else (run_id or "preview", None)
+    if store:
+        from layers import access
+
+        access.require(actor, "run.siting")
+        ws.require_writable()
     t0 = time.perf_counter()
+    read, _ = ws.read_many(("plots", "enterprises", "industrial_parks", "micro_parks", "constraints"))
+    inputs = runs_store.inputs_of(ws, list(read))
     held = set(ws.layers())
-    read = {n: ws.read(n) for n in ("plots", "enterprises", "industrial_parks", "micro_parks", "constraints")
-            if n in held}
     ents = read["enterprises"]
     from_run = from_run or latest_pipeline_run(ws)
     classes = clusters = None
@@ -104,42 +77,44 @@ def run_siting(ws, params: siting.SitingParams, *, rule: str | None = None, firm
     problem = siting.RelocationProblem.from_geodataframe(demand, supply, params=params,
                                                          constraints=read.get("constraints")).solve()
     seconds = time.perf_counter() - t0
-    if store:
-        counts = {"firms": problem.n, "sites": problem.m, "status": problem.status,
-                  "assigned": int((problem.assignments["status"] == "assigned").sum()),
-                  "unassigned": int((problem.assignments["status"] == "unassigned").sum()),
-                  "not_solved": int((problem.assignments["status"] == "not_solved").sum()),
-                  "objective": problem.objective, "bound": problem.bound, "gap": problem.gap,
-                  "solve_time_s": round(problem.solve_time_s, 3), "rule": rule or params.rule,
-                  "from_run": from_run}
-        frames = {f"siting_{run_id}_assignments": _prepare_for_gpkg(problem.assignments),
-                  f"siting_{run_id}_sites": _prepare_for_gpkg(problem.site_utilisation)}
-        if problem.lines is not None and len(problem.lines):
-            frames[f"siting_{run_id}_lines"] = _prepare_for_gpkg(problem.lines)
-        frames["runs"] = _record(ws, f"siting_{run_id}", params.name, when, params, counts, seconds)
-        ws.write_many(frames, source=f"analysis.siting preset={params.name}")
-    return run_id, problem
+    if not store:
+        return run_id or "preview", problem
+    counts = {"firms": problem.n, "sites": problem.m, "status": problem.status,
+              "assigned": int((problem.assignments["status"] == "assigned").sum()),
+              "unassigned": int((problem.assignments["status"] == "unassigned").sum()),
+              "not_solved": int((problem.assignments["status"] == "not_solved").sum()),
+              "objective": problem.objective, "bound": problem.bound, "gap": problem.gap,
+              "solve_time_s": round(problem.solve_time_s, 3), "rule": rule or params.rule,
+              "from_run": from_run}
+    frames = {"assignments": problem.assignments, "sites": problem.site_utilisation}
+    if problem.lines is not None and len(problem.lines):
+        frames["lines"] = problem.lines
+    rid = runs_store.store_run(ws, kind="siting", frames=frames, actor=actor, run_id=run_id, preset=params.name,
+                               parameters=dataclasses.asdict(params), counts=counts, seconds=seconds, inputs=inputs)
+    return rid, problem
 
 
-def run_integration(ws, params: integration.IntegrationParams, *, run_id: str | None = None,
+def run_integration(ws, params: integration.IntegrationParams, *, actor=None, run_id: str | None = None,
                     store: bool = True) -> tuple[str, integration.IntegrationResult]:
-    """Find joint-development zones on the workspace's parks and store them."""
-    run_id, when = _run_id(run_id, "integration", ws) if store else (run_id or "preview", None)
-    t0 = time.perf_counter()
-    held = set(ws.layers())
-    zones = ws.read("industrial_parks")
-    res = integration.find_joint_zones(
-        zones, params=params, enterprises=ws.read("enterprises") if "enterprises" in held else None,
-        infrastructure=ws.read("infrastructure") if "infrastructure" in held else None,
-        townships=ws.read("townships") if "townships" in held else None)
-    seconds = time.perf_counter() - t0
+    """Find joint-development zones on the workspace's parks and store them (storing needs ``actor``)."""
     if store:
-        counts = {"zones": int(len(res.zones)), "candidate_pairs": int(len(res.links)),
-                  "links": int(res.links["linked"].sum()), "joint_zones": int(len(res.joint_zones))}
-        frames = {f"integration_{run_id}_zones": _prepare_for_gpkg(res.zones),
-                  f"integration_{run_id}_links": _prepare_for_gpkg(res.links)}
-        if len(res.joint_zones):
-            frames[f"integration_{run_id}_joint"] = _prepare_for_gpkg(res.joint_zones)
-        frames["runs"] = _record(ws, f"integration_{run_id}", params.name, when, params, counts, seconds)
-        ws.write_many(frames, source=f"analysis.integration preset={params.name}")
-    return run_id, res
+        from layers import access
+
+        access.require(actor, "run.integration")
+        ws.require_writable()
+    t0 = time.perf_counter()
+    read, _ = ws.read_many(("industrial_parks", "enterprises", "infrastructure", "townships"))
+    inputs = runs_store.inputs_of(ws, list(read))
+    res = integration.find_joint_zones(read["industrial_parks"], params=params, enterprises=read.get("enterprises"),
+                                       infrastructure=read.get("infrastructure"), townships=read.get("townships"))
+    seconds = time.perf_counter() - t0
+    if not store:
+        return run_id or "preview", res
+    counts = {"zones": int(len(res.zones)), "candidate_pairs": int(len(res.links)),
+              "links": int(res.links["linked"].sum()), "joint_zones": int(len(res.joint_zones))}
+    frames = {"zones": res.zones, "links": res.links}
+    if len(res.joint_zones):
+        frames["joint"] = res.joint_zones
+    rid = runs_store.store_run(ws, kind="integration", frames=frames, actor=actor, run_id=run_id, preset=params.name,
+                               parameters=dataclasses.asdict(params), counts=counts, seconds=seconds, inputs=inputs)
+    return rid, res

@@ -21,6 +21,9 @@ __all__ = [
     "InfeasibleAllocationError",
     "ImportDataError",
     "ShortlistError",
+    "AccessDeniedError",
+    "AuthenticationError",
+    "ConflictError",
 ]
 
 
@@ -96,3 +99,20 @@ class ShortlistError(PlannerError, ValueError):
 
 class ImportDataError(PlannerError, ValueError):
     """A file being imported cannot be read or mapped onto a layer."""
+
+
+class AccessDeniedError(PlannerError, PermissionError):
+    """The acting user's role (or township) does not allow this change; nothing was written."""
+
+
+class AuthenticationError(PlannerError, PermissionError):
+    """Sign-in failed: unknown user, wrong password, locked or disabled account, expired session."""
+
+
+class ConflictError(PlannerError, ValueError):
+    """Someone else changed the record since it was read; ``current`` holds the record as it is now."""
+
+    def __init__(self, message: str, *, message_zh: str | None = None, details: list | None = None,
+                 current: dict | None = None):
+        super().__init__(message, message_zh=message_zh, details=details)
+        self.current = dict(current or {})

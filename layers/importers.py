@@ -55,7 +55,8 @@ from layers import _import_map as _map
 from layers._import_read import (EncodingInfo, ImportLimits, RawData, Source, default_limits, read_source,
                                  resolve_source)
 from layers.schema import SPECS, LayerSpec, get_spec
-from layers.workspace import Workspace, _check_name
+from layers.store import check_name as _check_name, now_utc
+from layers.workspace import Workspace
 
 __all__ = [
     "ImportPlan",
@@ -640,7 +641,7 @@ def plan_import(
         frame = typed
         key = key or spec.key
         _join_checks(frame, workspace, layer, key, problems, spec)
-        version = workspace.version
+        version = workspace.layer_versions().get(layer)  # the joined layer's version: other writes don't matter
     elif geom is None:
         # a plain table for a non-core name (e.g. a raw department sheet kept for reference)
         frame, mode = typed, "table"
@@ -995,9 +996,13 @@ def _tiff_header_truncated(path: Path) -> bool:
 
 
 # ----------------------------------------------------------------------------- commit
-def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Literal["cancel", "skip", "fix"] = "cancel",
+def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
+                  on_problems: Literal["cancel", "skip", "fix"] = "cancel",
                   save_mapping_as: str | None = None) -> ImportResult:
-    """Write ``plan`` into ``workspace`` as one atomic step, with provenance in the layer's metadata.
+    """Write ``plan`` into ``workspace`` as one transaction, with provenance in the layer's metadata.
+
+    ``actor`` must be an administrator (:mod:`layers.access`); the layer it replaces is kept as a
+    version (restorable) and the import is recorded in the audit log.
 
     Parameters
     ----------
@@ -1016,13 +1021,17 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Litera
         whose layer changed since the preview. The workspace is then unchanged.
     """
     _check_choice("on_problems", on_problems, ON_PROBLEMS)
+    from layers import access
+
+    access.require(actor, "import")
     workspace.require_writable()
     if plan.target_crs != workspace.crs.to_string():
         raise ImportDataError(f"the plan was made for {plan.target_crs} but the workspace works in "
                               f"{workspace.crs.to_string()}; preview the import again with this workspace.",
                               message_zh="导入预览所用坐标系与工作空间不同;请用该工作空间重新预览。")
     if plan.mode == "raster":
-        workspace.register_raster(plan.layer, plan.raster_path, source=f"{plan.source_name} sha256:{plan.sha256[:16]}")
+        workspace.register_raster(plan.layer, plan.raster_path, actor=actor,
+                                  source=f"{plan.source_name} sha256:{plan.sha256[:16]}")
         return ImportResult(plan.layer, "raster", 1, 0, 0, [], [])
     frame, skipped, repaired = plan.resolve(on_problems)
     if len(frame) == 0:
@@ -1031,7 +1040,7 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Litera
             + plan.summary("en"),
             message_zh=f"{plan.source_name}:所有行都有无法处理的错误,未写入任何数据。" + plan.summary("zh"))
     if plan.mode == "join":
-        if workspace.version != plan.workspace_version:
+        if workspace.layer_versions().get(plan.layer) != plan.workspace_version:
             raise ImportDataError(
                 f"{plan.layer} changed in the workspace since this import was previewed; preview it again.",
                 message_zh=f"预览之后工作空间中的{plan.layer}已被修改;请重新预览。")
@@ -1048,10 +1057,12 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Litera
             "key": plan.key if plan.mode == "join" else None,
         }
     }
-    frames = {plan.layer: frame}
+    within = (lambda tx: _store_mapping(tx, save_mapping_as, plan, actor)) if save_mapping_as else None
     if save_mapping_as:
-        frames[MAPPINGS_TABLE] = _mappings_with(workspace, save_mapping_as, plan)
-    workspace.write_many(frames, source=plan.source_name, extra={plan.layer: provenance})
+        _check_name(save_mapping_as)
+    workspace.write_many({plan.layer: frame}, actor=actor, action="import", source=plan.source_name,
+                         extra={plan.layer: provenance}, within=within,
+                         summary=f"导入 {plan.source_name} → {plan.layer}({len(frame)} 行,{plan.mode})")
     return ImportResult(plan.layer, plan.mode, int(len(frame)) if plan.mode != "join" else plan.rows - len(skipped),
                         len(skipped), len(repaired), skipped, repaired, save_mapping_as)
 
@@ -1074,20 +1085,20 @@ def _joined(ws: Workspace, plan: ImportPlan, table: pd.DataFrame) -> gpd.GeoData
 
 
 # ----------------------------------------------------------------------------- mappings
-def _mappings_with(ws: Workspace, name: str, plan: ImportPlan) -> pd.DataFrame:
-    _check_name(name)
-    current = list_mappings(ws)
-    row = pd.DataFrame([{"name": name, "layer": plan.layer, "format": plan.format,
-                         "mapping": json.dumps(plan.mapping_dict(), ensure_ascii=False),
-                         "saved_at": _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")}])
-    return pd.concat([current[current["name"] != name], row], ignore_index=True)
+def _store_mapping(tx, name: str, plan: ImportPlan, actor) -> None:
+    """Insert or replace the saved mapping ``name`` inside the caller's transaction."""
+    tx.execute("INSERT INTO import_mappings(name, layer, format, mapping, saved_at, saved_by) VALUES (?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT (name) DO UPDATE SET layer = excluded.layer, format = excluded.format, "
+               "mapping = excluded.mapping, saved_at = excluded.saved_at, saved_by = excluded.saved_by",
+               (name, plan.layer, plan.format, json.dumps(plan.mapping_dict(), ensure_ascii=False), now_utc(),
+                actor.username))
 
 
 def list_mappings(ws: Workspace) -> pd.DataFrame:
     """Saved column mappings: name, layer, format, mapping (JSON text), saved_at."""
     if not ws.has_layer(MAPPINGS_TABLE):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in ("name", "layer", "format", "mapping", "saved_at")})
-    return ws.read_table(MAPPINGS_TABLE)[["name", "layer", "format", "mapping", "saved_at"]]
+    return ws.read_table(MAPPINGS_TABLE)[["name", "layer", "format", "mapping", "saved_at"]].reset_index(drop=True)
 
 
 def load_mapping(ws: Workspace, name: str) -> dict:
@@ -1100,9 +1111,12 @@ def load_mapping(ws: Workspace, name: str) -> dict:
     return json.loads(hit.iloc[-1]["mapping"])
 
 
-def save_mapping(ws: Workspace, name: str, plan: ImportPlan) -> None:
-    """Store ``plan``'s column mapping under ``name`` (atomic write of ``import_mappings``)."""
-    ws.write(MAPPINGS_TABLE, _mappings_with(ws, name, plan), source="import mapping")
+def save_mapping(ws: Workspace, name: str, plan: ImportPlan, *, actor) -> None:
+    """Store ``plan``'s column mapping under ``name`` (one transaction; an administrator's action)."""
+    _check_name(name)
+    with ws.transaction(actor, "mapping.save", target=name) as tx:
+        _store_mapping(tx, name, plan, actor)
+        tx.summary = f"保存字段映射 {name}({plan.layer})"
 
 
 # ----------------------------------------------------------------------------- templates

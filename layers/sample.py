@@ -756,27 +756,58 @@ def make_rasters(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, *, resoluti
     return paths
 
 
-def build_workspace(path: str | Path, *, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
+def build_workspace(location: str | Path, *, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
                     rasters: bool = True) -> dict[str, int]:
-    """Generate the sample and write it as a new workspace at ``path`` (replacing it). Returns row counts."""
-    from layers.workspace import Workspace
+    """Generate the sample and write it as a new workspace at ``location`` (a ``.gpkg`` path or a
+    PostgreSQL DSN), replacing it. Returns row counts."""
+    from layers.access import SYSTEM
+    from layers.store import create_workspace, is_database
 
     layers = generate(n_plots=n_plots, seed=seed)
-    path = Path(path)
-    ws = Workspace.create(path, overwrite=True, title="瑞安市园区与低效用地 示例工作空间(合成数据)",
+    ws = create_workspace(location, overwrite=True, title="瑞安市园区与低效用地 示例工作空间(合成数据)",
                           info={"reference_date": REFERENCE_DATE.date().isoformat()})
     frames = {k: v.drop(columns=[c for c in ("seat_x", "seat_y") if c in v.columns]) for k, v in layers.items()}
     source = f"layers.sample seed={seed} n_plots={n_plots} (synthetic except the county outline)"
     extra = {"county_outline": {"license": OUTLINE_LICENSE}}
-    ws.write_many(frames, source=source, extra=extra)
+    ws.write_many(frames, actor=SYSTEM, source=source, extra=extra, summary="生成示例数据")
     counts = {k: len(v) for k, v in frames.items()}
+    database = is_database(location)
     if rasters:
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        with tempfile.TemporaryDirectory(dir=None if database else Path(location).parent) as tmp:
             for kind, tif in make_rasters(layers, Path(tmp), seed=seed).items():
-                ws.register_raster(kind, tif, source=f"layers.sample seed={seed} (synthetic)")
+                ws.register_raster(kind, tif, actor=SYSTEM, source=f"layers.sample seed={seed} (synthetic)")
                 counts[f"raster:{kind}"] = 1
-    (path.parent / "README.md").write_text(_readme(counts), encoding="utf-8")
+    add_demo_accounts(ws)
+    if not database:
+        (Path(location).parent / "README.md").write_text(_readme(counts), encoding="utf-8")
     return counts
+
+
+#: One account per role on the bundled sample, so a newcomer can sign in at once (README lists
+#: them; the sign-in page shows them while the workspace setting ``demo_accounts`` exists).
+#: A real workspace has no default password: its first administrator is made with ``cli.py user add``.
+DEMO_ACCOUNTS = (
+    {"username": "admin", "password": "ruian-admin", "role": "admin", "township": None, "name": "示例管理员"},
+    {"username": "planner", "password": "ruian-planner", "role": "planner", "township": None, "name": "示例规划员"},
+    {"username": "feiyun", "password": "ruian-feiyun", "role": "official", "township": "330381008",
+     "name": "飞云街道示例联络员"},
+    {"username": "viewer", "password": "ruian-viewer", "role": "viewer", "township": None, "name": "示例浏览者"},
+)
+
+
+def add_demo_accounts(ws) -> None:
+    """Create the demo accounts of :data:`DEMO_ACCOUNTS` and record them in ``ws_info``."""
+    from layers import access
+    from layers.access import SYSTEM
+
+    for a in DEMO_ACCOUNTS:
+        access.add_user(ws, a["username"], role=a["role"], township=a["township"], password=a["password"],
+                        display_name=a["name"], actor=SYSTEM)
+    with ws.transaction(SYSTEM, "workspace.settings", target="demo_accounts") as tx:
+        tx.set_info("demo_accounts", json.dumps([{k: a[k] for k in ("username", "password", "role")}
+                                                 for a in DEMO_ACCOUNTS], ensure_ascii=False))
+        tx.summary = "示例工作空间的演示账户(每个角色一个)"
+    ws.info["demo_accounts"] = "set"
 
 
 def _readme(counts: dict[str, int]) -> str:

@@ -1,8 +1,10 @@
 """The shortlist pipeline: plots, clusters and sites a planner has picked, stored in the workspace.
 
-Planners' work is never lost: the shortlist is two layers in the workspace GeoPackage,
-written together in one atomic :meth:`Workspace.write_many` step, so a crash or a failed
-save leaves the file exactly as it was, and the list survives restarts.
+Planners' work is never lost: the shortlist is two bookkeeping tables of the workspace
+(:mod:`layers.store.tables`), and every change is one transaction of the store that reads
+the current list, checks the change, writes only the rows it changes, appends its history
+rows and one audit row — so a crash leaves the last committed list, and two people editing
+at once never overwrite each other (the second waits for the first, then sees its change).
 
 ``shortlist`` (spatial layer, working CRS)
     One row per listed item, with the geometry *as it was when added* (so exports need no
@@ -13,7 +15,9 @@ save leaves the file exactly as it was, and the list survives restarts.
     township), ``area_m2``, the reasons it was listed (``reasons``, ``score``, ``grade``)
     when the caller provides them, a snapshot of the plot's ``land_use``, ``land_holder``,
     ``industry_code``, ``park_id``, ``notes``, ``source`` (the page or run that listed it),
-    ``added_by``/``added_at``/``updated_by``/``updated_at`` (ISO 8601 text with offset).
+    ``added_by``/``added_at``/``updated_by``/``updated_at`` (ISO 8601, UTC), ``row_version``
+    (bumped by every change of status, notes or township: an edit made on an older version is
+    refused with :class:`~geo.errors.ConflictError` naming who changed it and when).
 
 ``shortlist_history`` (table)
     One row per changed field: ``history_id``, ``at``, ``who``, ``action`` (add / remove /
@@ -29,42 +33,43 @@ Status pipeline (候选 → 已核实 → 已上报 → 已处置)
     no-op and records nothing.  English names (candidate, verified, reported, disposed)
     are accepted as input and stored as the Chinese values.
 
-API (all functions take the :class:`~layers.workspace.Workspace` first; mutations need a
-workspace opened with ``readonly=False``, a non-empty ``who``, validate everything before
-touching the file and return the new shortlist)::
+Who may do what (:mod:`layers.access`): planners and admins make every change; a township
+official may add notes to, and move to 已处置, the entries of their own township only; a
+viewer changes nothing.  The check is made here, on the server, whatever the UI shows.
 
-    load(ws) -> GeoDataFrame                                   # ordered by rank; empty if none
+API (all functions take the workspace first; mutations need a workspace opened with
+``readonly=False`` and the acting user, validate everything before writing and return the
+new shortlist)::
+
+    load(ws, *, actor=None) -> GeoDataFrame                    # ordered by rank; an official sees their township
     history(ws, entry_id=None) -> DataFrame                    # oldest first
-    add(ws, items, *, kind, who, id_column=None, source_layer=None, status="候选",
+    add(ws, items, *, kind, actor, id_column=None, source_layer=None, status="候选",
         notes="", source="", rank=None, on_duplicate="raise") -> GeoDataFrame
-    remove(ws, entry_ids, *, who, reason="") -> GeoDataFrame
-    update(ws, entry_id, *, who, status=None, notes=None, township_code=None, reason="") -> GeoDataFrame
-    set_status(ws, entry_ids, status, *, who, reason="") -> GeoDataFrame
-    move(ws, entry_id, rank, *, who, reason="") -> GeoDataFrame
-    reorder(ws, order, *, who, reason="") -> GeoDataFrame
+    remove(ws, entry_ids, *, actor, reason="") -> GeoDataFrame
+    update(ws, entry_id, *, actor, status=None, notes=None, township_code=None, reason="",
+           expected_version=None) -> GeoDataFrame
+    set_status(ws, entry_ids, status, *, actor, reason="", expected_versions=None) -> GeoDataFrame
+    move(ws, entry_id, rank, *, actor, reason="") -> GeoDataFrame
+    reorder(ws, order, *, actor, reason="") -> GeoDataFrame
     entry_id_for(kind, item_id) -> str
     allowed_statuses(current) -> tuple[str, ...]               # for a UI select box
 
 Errors are :class:`ShortlistError` (a ``PlannerError`` and ``ValueError``, with
-``message_zh`` for the UI); a workspace opened read-only raises ``WorkspaceError``.
-Mutations of one workspace are serialised by a lock file beside it
-(``<file>.shortlist.lock``), so two app sessions cannot overwrite each other's change
-between read and write.
+``message_zh`` for the UI), :class:`~geo.errors.AccessDeniedError` for a role or township
+that may not make the change, :class:`~geo.errors.ConflictError` for an edit of an entry
+someone changed since it was read; a workspace opened read-only raises ``WorkspaceError``.
 
 Examples
 --------
->>> ws = Workspace.open("ruian.gpkg", readonly=False)                         # doctest: +SKIP
->>> add(ws, ["P000001", "P000002"], kind="plot", who="张三", source="map")     # doctest: +SKIP
->>> set_status(ws, ["plot:P000001"], "已核实", who="张三")                      # doctest: +SKIP
->>> update(ws, "plot:P000001", who="张三", status="候选", reason="现场核实有误")  # doctest: +SKIP
+>>> ws = open_workspace("ruian.gpkg", readonly=False)                           # doctest: +SKIP
+>>> add(ws, ["P000001", "P000002"], kind="plot", actor=planner, source="map")  # doctest: +SKIP
+>>> set_status(ws, ["plot:P000001"], "已核实", actor=planner)                   # doctest: +SKIP
+>>> update(ws, "plot:P000001", actor=planner, status="候选", reason="现场核实有误")  # doctest: +SKIP
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import fcntl
 import json
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -72,8 +77,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.errors import CRSMismatchError, MissingCRSError, ShortlistError
-from layers.workspace import Workspace
+from geo.errors import ConflictError, CRSMismatchError, MissingCRSError, ShortlistError
+from layers import access
+from layers.access import Actor
+from layers.store.base import now_utc
+from layers.timefmt import local_time
 
 __all__ = [
     "ShortlistError",
@@ -125,6 +133,7 @@ ITEM_FIELDS: dict[str, str] = {
     "land_use": "string", "land_holder": "string", "industry_code": "string", "park_id": "string",
     "notes": "string", "source": "string",
     "added_by": "string", "added_at": "string", "updated_by": "string", "updated_at": "string",
+    "row_version": "int64",
 }
 HISTORY_FIELDS: dict[str, str] = {
     "history_id": "int64", "at": "string", "who": "string", "action": "string", "entry_id": "string",
@@ -137,6 +146,7 @@ FIELD_LABELS: dict[str, str] = {
     "township_code": "责任镇街代码", "township_name": "责任镇街", "area_m2": "面积(m²)",
     "reasons": "列入理由", "score": "评分", "grade": "亩均评价类别", "notes": "备注", "source": "来源",
     "added_by": "添加人", "added_at": "添加时间", "updated_by": "修改人", "updated_at": "修改时间",
+    "row_version": "版本",
     "history_id": "记录号", "at": "时间", "who": "操作人", "action": "操作", "field": "字段",
     "old_value": "原值", "new_value": "新值", "reason": "原因",
 }
@@ -157,10 +167,6 @@ _MAX_TEXT = 4000  # notes and reasons: long enough for a paragraph, short enough
 
 def _err(en: str, zh: str, details: list | None = None) -> ShortlistError:
     return ShortlistError(en, message_zh=zh, details=details)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 def entry_id_for(kind: str, item_id) -> str:
@@ -234,23 +240,33 @@ def _cast(df: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
     return df
 
 
-def load(ws: Workspace) -> gpd.GeoDataFrame:
-    """The shortlist ordered by rank (index 0…n-1), in the working CRS; empty with every field if none yet."""
-    if not ws.has_layer(SHORTLIST_LAYER):
-        return _empty_items(ws.crs)
-    gdf = ws.read(SHORTLIST_LAYER)
-    gdf = _cast(gdf, ITEM_FIELDS)
+def _items(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    gdf = _cast(frame, ITEM_FIELDS)
+    gdf["row_version"] = gdf["row_version"].fillna(0)
     gdf = gdf[list(ITEM_FIELDS) + [gdf.geometry.name]]
     return gdf.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
-def history(ws: Workspace, entry_id: str | None = None) -> pd.DataFrame:
+def load(ws, *, actor: Actor | None = None) -> gpd.GeoDataFrame:
+    """The shortlist ordered by rank (index 0…n-1), in the working CRS; empty with every field if none yet.
+
+    With ``actor`` a township official gets only their township's entries (what they may see).
+    """
+    if not ws.has_layer(SHORTLIST_LAYER):
+        return _empty_items(ws.crs)
+    gdf = _items(ws.read(SHORTLIST_LAYER))
+    towns = access.visible_townships(actor) if actor is not None else None
+    if towns is not None:
+        gdf = gdf[gdf["township_code"].isin(towns).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+    return gdf
+
+
+def history(ws, entry_id: str | None = None) -> pd.DataFrame:
     """Every recorded change (oldest first), optionally of one entry."""
     if not ws.has_layer(HISTORY_TABLE):
         return _cast(pd.DataFrame(index=pd.RangeIndex(0)), HISTORY_FIELDS)
-    df = _cast(ws.read_table(HISTORY_TABLE), HISTORY_FIELDS)[list(HISTORY_FIELDS)]
-    if entry_id is not None:
-        df = df[df["entry_id"] == entry_id]
+    df = ws.read_table(HISTORY_TABLE, **({"where_in": {"entry_id": [entry_id]}} if entry_id is not None else {}))
+    df = _cast(df, HISTORY_FIELDS)[list(HISTORY_FIELDS)]
     return df.sort_values("history_id", kind="stable").reset_index(drop=True)
 
 
@@ -267,6 +283,9 @@ class _Change:
             "old_value": _text(old), "new_value": _text(new), "reason": reason or "",
         })
 
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=[c for c in HISTORY_FIELDS if c != "history_id"]).astype("string")
+
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     """The key fields of each row as dicts (what the history needs; no geometry, no iterrows)."""
@@ -281,35 +300,22 @@ def _text(value) -> str | None:
     return str(value)
 
 
-@contextlib.contextmanager
-def _mutation_lock(ws: Workspace) -> Iterator[None]:
-    # Held across read → validate → write so two sessions cannot lose each other's change.
-    # (Workspace.write_many takes its own lock on a different file inside this one.)
-    lock_path = ws.path.with_name(ws.path.name + ".shortlist.lock")
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+def _current(tx) -> gpd.GeoDataFrame:
+    """The shortlist as it is inside the transaction (the write lock is held: nobody else changes it)."""
+    return _items(tx.select(SHORTLIST_LAYER))
 
 
-def _save(ws: Workspace, items: gpd.GeoDataFrame, change: _Change, *, source: str) -> gpd.GeoDataFrame:
-    """Write the new items and the appended history in one atomic step."""
-    hist = history(ws)
-    new = pd.DataFrame(change.rows, columns=[c for c in HISTORY_FIELDS if c != "history_id"])
-    start = int(hist["history_id"].max()) + 1 if len(hist) else 1
-    new.insert(0, "history_id", np.arange(start, start + len(new), dtype=np.int64))
-    hist = _cast(pd.concat([hist, new], ignore_index=True) if len(hist) else new, HISTORY_FIELDS)
-    items = items.sort_values("rank", kind="stable").reset_index(drop=True)
-    items = _cast(items, ITEM_FIELDS)
-    ws.write_many({SHORTLIST_LAYER: items, HISTORY_TABLE: hist[list(HISTORY_FIELDS)]}, source=source,
-                  extra={SHORTLIST_LAYER: {"statuses": list(STATUSES)}})
-    return items
+def _write_ranks(tx, frame: pd.DataFrame) -> None:
+    if len(frame):
+        tx.update(SHORTLIST_LAYER, "entry_id", pd.DataFrame({"entry_id": frame["entry_id"].astype(str),
+                                                              "rank": frame["rank"].astype("int64")}))
 
 
-def _writable(ws: Workspace) -> None:
-    ws.require_writable()  # the workspace's own read-only refusal, before any work
+def _finish(tx, change: _Change, summary: str) -> None:
+    if change.rows:
+        tx.insert(HISTORY_TABLE, change.frame())
+    tx.summary = summary
+    tx.detail = {"changes": change.rows[:50], "n_changes": len(change.rows)}
 
 
 def _find(items: gpd.GeoDataFrame, entry_ids: Sequence[str]) -> np.ndarray:
@@ -324,8 +330,41 @@ def _find(items: gpd.GeoDataFrame, entry_ids: Sequence[str]) -> np.ndarray:
     return pos
 
 
+def _check_fresh(ws, row, expected_version) -> None:
+    """Refuse an edit made on an older version of the entry, naming who changed it and when."""
+    if expected_version is None:
+        return
+    current = int(row["row_version"] if pd.notna(row["row_version"]) else 0)
+    if int(expected_version) == current:
+        return
+    who, at = row["updated_by"], row["updated_at"]
+    when = local_time(at, ws.timezone, fmt="%H:%M") if isinstance(at, str) else "—"
+    day = local_time(at, ws.timezone, fmt="%Y-%m-%d") if isinstance(at, str) else ""
+    state = {k: _text(row[k]) for k in ("entry_id", "status", "notes", "township_name", "updated_by", "updated_at")}
+    state["row_version"] = current
+    raise ConflictError(
+        f"{row['entry_id']} was changed by {who} at {when} ({day}) after you opened it; nothing was saved. "
+        f"Here is the current entry: status {row['status']}, notes {_text(row['notes']) or '—'}.",
+        message_zh=f"{row['entry_id']} 已被 {who} 于 {day} {when} 修改,您的修改未保存。当前内容:状态 {row['status']},"
+                   f"备注 {_text(row['notes']) or '—'}。请在当前内容的基础上重新修改。",
+        current=state)
+
+
+def _require_for(actor: Actor, rows: pd.DataFrame, action: str) -> None:
+    access.require(actor, action)
+    access.require_township(actor, action, rows["township_code"].fillna("(未定镇街)"))
+
+
+def _status_action(old: str, new: str, notes_only: bool = False) -> str:
+    if notes_only:
+        return "shortlist.note"
+    if new == STATUSES[-1] and old == STATUSES[-2]:
+        return "shortlist.dispose"
+    return "shortlist.update"
+
+
 # --- add ------------------------------------------------------------------------------
-def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None,
+def _resolve(ws, kind: str, ids: list[str], source_layer: str | None,
              id_column: str | None = None) -> gpd.GeoDataFrame:
     """Look ids up in the source layer (plots by default) and return those rows with their geometry."""
     layer, key = SOURCE_LAYERS[kind]
@@ -334,10 +373,10 @@ def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None,
         raise _err(f"cannot look up {kind} ids: the workspace has no layer {layer!r}. Pass the items as a "
                    f"GeoDataFrame with geometries, or source_layer= naming the layer that holds them.",
                    f"无法查找{ITEM_KIND_LABELS[kind]}:工作空间中没有图层 {layer!r}。请直接传入带几何的数据。")
-    found = ws.read(layer, where_in={key: ids})
-    if key not in found.columns:
-        raise _err(f"layer {layer!r} has no key column {key!r}; it has {list(found.columns)}.",
+    if key not in ws.columns(layer):
+        raise _err(f"layer {layer!r} has no key column {key!r}; it has {ws.columns(layer)}.",
                    f"图层 {layer!r} 缺少编号字段 {key!r}。")
+    found = ws.read(layer, where_in={key: ids})
     found = found.assign(**{key: found[key].astype("string")}).drop_duplicates(key)
     missing = sorted(set(ids) - set(found[key].dropna()))
     if missing:
@@ -347,26 +386,25 @@ def _resolve(ws: Workspace, kind: str, ids: list[str], source_layer: str | None,
     return found.set_index(key).loc[ids].reset_index().rename(columns={key: "_item_id"})
 
 
-def _townships_for(ws: Workspace, geoms: gpd.GeoSeries) -> pd.DataFrame:
-    """Township (code, name) containing each geometry's representative point; nulls where none."""
-    out = pd.DataFrame({"code": pd.Series(pd.NA, index=geoms.index, dtype="string"),
-                        "name": pd.Series(pd.NA, index=geoms.index, dtype="string")})
-    if not ws.has_layer("townships") or geoms.empty:
+def _township_table(ws) -> gpd.GeoDataFrame | None:
+    return ws.read("townships", columns=["code", "name"]) if ws.has_layer("townships") else None
+
+
+def _townships_for(towns: gpd.GeoDataFrame | None, geoms: gpd.GeoSeries) -> pd.Series:
+    """Township code containing each geometry's representative point; NA where none."""
+    out = pd.Series(pd.NA, index=geoms.index, dtype="string")
+    if towns is None or geoms.empty:
         return out
-    town = ws.read("townships", columns=["code", "name"])
     pts = gpd.GeoDataFrame(geometry=geoms.representative_point(), crs=geoms.crs)
-    hit = gpd.sjoin(pts, town, how="left", predicate="within")
+    hit = gpd.sjoin(pts, towns, how="left", predicate="within")
     hit = hit[~hit.index.duplicated(keep="first")]
-    out["code"] = hit["code"].astype("string").reindex(geoms.index)
-    out["name"] = hit["name"].astype("string").reindex(geoms.index)
-    return out
+    return hit["code"].astype("string").reindex(geoms.index)
 
 
-def _township_names(ws: Workspace) -> dict[str, str]:
-    if not ws.has_layer("townships"):
+def _names_of(towns: gpd.GeoDataFrame | None) -> dict[str, str]:
+    if towns is None:
         return {}
-    t = ws.read_table("townships")
-    return dict(zip(t["code"].astype(str), t["name"].astype(str)))
+    return dict(zip(towns["code"].astype(str), towns["name"].astype(str)))
 
 
 def _normalise_geometry(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
@@ -379,10 +417,53 @@ def _normalise_geometry(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
     return geoms
 
 
-def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = None,
+def _input_frame(ws, items, kind: str, id_column: str | None, source_layer: str | None) -> gpd.GeoDataFrame:
+    key_default = SOURCE_LAYERS[kind][1]
+    if isinstance(items, gpd.GeoDataFrame):
+        frame = _check_frame_crs(ws, items)
+        col = id_column or next((c for c in (key_default, "item_id") if c in frame.columns), None)
+        if col is None or col not in frame.columns:
+            raise _err(f"items have no id column ({id_column or key_default!r} or 'item_id'); columns: {list(frame.columns)}. "
+                       "Pass id_column= naming it.", f"数据中没有编号列 {id_column or key_default!r}。")
+        frame = frame.rename(columns={col: "_item_id"}) if col != "_item_id" else frame
+        frame = frame.reset_index(drop=True)
+        frame["_item_id"] = frame["_item_id"].astype("string")
+        return frame
+    if isinstance(items, (str, bytes)):
+        items = [items]
+    return _resolve(ws, kind, [str(i) for i in items], source_layer, id_column)
+
+
+def _new_rows(ws, frame: gpd.GeoDataFrame, kind: str, status: str, notes: str, source: str,
+              who: str, at: str) -> gpd.GeoDataFrame:
+    """The shortlist rows for ``frame`` (no rank yet): explanation, area, responsible township."""
+    geoms = _normalise_geometry(gpd.GeoSeries(frame.geometry.values, crs=ws.crs))
+    new = gpd.GeoDataFrame({"entry_id": [entry_id_for(kind, i) for i in frame["_item_id"]], "item_kind": kind,
+                            "item_id": frame["_item_id"].to_numpy()}, geometry=geoms, crs=ws.crs)
+    for stored, names in _EXPLAIN_ALIASES.items():
+        src = next((n for n in names if n in frame.columns), None)
+        if src is not None:
+            new[stored] = frame[src].values
+    new = _cast(new, ITEM_FIELDS)
+    new["reasons"] = new["reasons"].str.slice(0, _MAX_TEXT)
+    new["area_m2"] = new.geometry.area.round(1)
+    towns = _township_table(ws)
+    missing_town = new["township_code"].isna()
+    if missing_town.any():
+        new.loc[missing_town, "township_code"] = _townships_for(towns, new.geometry[missing_town])
+    names = _names_of(towns)
+    new["township_name"] = new["township_code"].map(lambda c: names.get(c) if isinstance(c, str) else None).astype("string")
+    new["status"], new["notes"], new["source"] = status, notes or pd.NA, source or pd.NA
+    new["added_by"] = new["updated_by"] = who
+    new["added_at"] = new["updated_at"] = at
+    new["row_version"] = 1
+    return new
+
+
+def add(ws, items, *, kind: str, actor: Actor, id_column: str | None = None,
         source_layer: str | None = None, status: str = "候选", notes: str = "", source: str = "",
         rank: int | None = None, on_duplicate: str = "raise") -> gpd.GeoDataFrame:
-    """Add plots, clusters or sites to the shortlist.
+    """Add plots, clusters or sites to the shortlist (role: planner or admin).
 
     Parameters
     ----------
@@ -394,8 +475,8 @@ def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = No
         of ids, looked up in ``source_layer`` (default :data:`SOURCE_LAYERS`: plots by
         ``plot_id``) for their geometry and attributes.
     kind : {"plot", "cluster", "site"}
-    who : str
-        The user making the change (recorded in the item and the history).
+    actor : Actor
+        The user making the change (recorded in the item, the history and the audit log).
     id_column : str, optional
         Column of ``items`` (or key column of ``source_layer``) holding the ids (default
         ``plot_id`` / ``cluster_id`` / ``site_id``, else ``item_id``).
@@ -420,79 +501,45 @@ def add(ws: Workspace, items, *, kind: str, who: str, id_column: str | None = No
     ``townships`` layer polygon containing the item's representative point.  ``area_m2``
     is the geometry's area in the working CRS (m²; 0 for points).
     """
-    _writable(ws)
-    who = _check_who(who)
+    access.require(actor, "shortlist.add")
+    ws.require_writable()
     _check_kind(kind)
     status = _normalise_status(status)
     if on_duplicate not in ("raise", "skip"):
         raise _err(f"on_duplicate={on_duplicate!r}; expected 'raise' or 'skip'.", "on_duplicate 参数应为 raise 或 skip。")
     notes = _clip(notes, "notes")
-    key_default = SOURCE_LAYERS[kind][1]
-    if isinstance(items, gpd.GeoDataFrame):
-        frame = _check_frame_crs(ws, items)
-        col = id_column or next((c for c in (key_default, "item_id") if c in frame.columns), None)
-        if col is None or col not in frame.columns:
-            raise _err(f"items have no id column ({id_column or key_default!r} or 'item_id'); columns: {list(frame.columns)}. "
-                       "Pass id_column= naming it.", f"数据中没有编号列 {id_column or key_default!r}。")
-        frame = frame.rename(columns={col: "_item_id"}) if col != "_item_id" else frame
-        frame = frame.reset_index(drop=True)
-        frame["_item_id"] = frame["_item_id"].astype("string")
-    else:
-        if isinstance(items, (str, bytes)):
-            items = [items]
-        ids = [str(i) for i in items]
-        frame = _resolve(ws, kind, ids, source_layer, id_column)
+    frame = _input_frame(ws, items, kind, id_column, source_layer)
     problems = _check_new_frame(frame)
     if problems:
         raise _err("Nothing was added: " + "; ".join(problems), "未添加任何对象:" + ";".join(problems), details=problems)
-
-    with _mutation_lock(ws):
-        current = load(ws)
-        frame["_entry"] = [entry_id_for(kind, i) for i in frame["_item_id"]]
-        dup = frame["_entry"].isin(current["entry_id"])
+    new = _new_rows(ws, frame, kind, status, notes, source, actor.username, now_utc())
+    with ws.transaction(actor, "shortlist.add", target=", ".join(new["entry_id"].head(5))) as tx:
+        current = _current(tx)
+        dup = new["entry_id"].isin(current["entry_id"]).to_numpy(dtype=bool)
         if dup.any() and on_duplicate == "raise":
-            shown = ", ".join(frame.loc[dup, "_entry"].head(10))
+            shown = ", ".join(new.loc[dup, "entry_id"].head(10))
             raise _err(f"already on the shortlist: {shown}. Use on_duplicate='skip' to add only the others.",
-                       f"以下对象已在清单中:{shown}。", details=list(frame.loc[dup, "_entry"]))
-        frame = frame[~dup].reset_index(drop=True)
-        if frame.empty:
+                       f"以下对象已在清单中:{shown}。", details=list(new.loc[dup, "entry_id"]))
+        new = new[~dup].reset_index(drop=True)
+        if new.empty:
             return current
-        at = _now()
-        geoms = _normalise_geometry(gpd.GeoSeries(frame.geometry.values, crs=ws.crs))
-        new = gpd.GeoDataFrame({"entry_id": frame["_entry"], "item_kind": kind, "item_id": frame["_item_id"]},
-                               geometry=geoms, crs=ws.crs)
-        for stored, names in _EXPLAIN_ALIASES.items():
-            src = next((n for n in names if n in frame.columns), None)
-            if src is not None:
-                new[stored] = frame[src].values
-        new = _cast(new, ITEM_FIELDS)
-        new["reasons"] = new["reasons"].str.slice(0, _MAX_TEXT)
-        new["area_m2"] = new.geometry.area.round(1)
-        names = _township_names(ws)
-        missing_town = new["township_code"].isna()
-        if missing_town.any():
-            found = _townships_for(ws, new.geometry[missing_town])
-            new.loc[missing_town, "township_code"] = found["code"]
-        new["township_name"] = new["township_code"].map(lambda c: names.get(c) if isinstance(c, str) else None).astype("string")
-        new["status"], new["notes"], new["source"] = status, notes or pd.NA, source or pd.NA
-        new["added_by"] = new["updated_by"] = who
-        new["added_at"] = new["updated_at"] = at
-        n0 = len(current)
-        pos = n0 + 1 if rank is None else _check_rank(rank, n0 + 1)
-        change = _Change(who, at)
-        shifted = current["rank"] >= pos
-        for row in _records(current[shifted]):
+        pos = len(current) + 1 if rank is None else _check_rank(rank, len(current) + 1)
+        change = _Change(actor.username, str(new["added_at"].iloc[0]))
+        shifted = current.loc[current["rank"] >= pos].copy()
+        for row in _records(shifted):
             change.record("reorder", row, "rank", row["rank"], row["rank"] + len(new), f"{len(new)} item(s) inserted above")
-        current.loc[shifted, "rank"] = current.loc[shifted, "rank"] + len(new)
+        shifted["rank"] = shifted["rank"] + len(new)
+        _write_ranks(tx, shifted)
         new["rank"] = np.arange(pos, pos + len(new))
         for row in _records(new):
             change.record("add", row, "*", None, row["status"], notes)
-        both = pd.concat([current, new], ignore_index=True) if len(current) else new
-        out = gpd.GeoDataFrame(both, geometry=both.geometry.name, crs=ws.crs)
-        return _save(ws, out, change, source=f"shortlist: add by {who}")
+        tx.insert(SHORTLIST_LAYER, new)
+        _finish(tx, change, f"加入候选清单 {len(new)} 项:{'、'.join(new['item_id'].astype(str).head(5))}"
+                            f"{' 等' if len(new) > 5 else ''}")
+    return load(ws)
 
 
-def _check_frame_crs(ws: Workspace, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _check_frame_crs(ws, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if frame.crs is None:
         raise MissingCRSError("items have no CRS; set it (gdf.set_crs(...)) before adding them to the shortlist",
                               message_zh="数据没有坐标系,无法加入清单。")
@@ -538,127 +585,172 @@ def _check_rank(rank, n_max: int) -> int:
 
 
 # --- remove ---------------------------------------------------------------------------
-def remove(ws: Workspace, entry_ids: Iterable[str] | str, *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+def remove(ws, entry_ids: Iterable[str] | str, *, actor: Actor, reason: str = "") -> gpd.GeoDataFrame:
     """Take entries off the shortlist; the removed rows are kept (as JSON) in the history."""
-    _writable(ws)
-    who = _check_who(who)
+    access.require(actor, "shortlist.remove")
+    ws.require_writable()
     ids = [entry_ids] if isinstance(entry_ids, str) else list(entry_ids)
-    with _mutation_lock(ws):
-        current = load(ws)
+    with ws.transaction(actor, "shortlist.remove", target=", ".join(ids[:5])) as tx:
+        current = _current(tx)
         pos = _find(current, ids)
-        change = _Change(who, _now())
+        change = _Change(actor.username, now_utc())
         gone = current.iloc[pos]
-        for _, row in gone.iterrows():
-            attrs = {k: _text(row[k]) for k in ITEM_FIELDS}
-            attrs["geometry_wkt"] = row.geometry.wkt if row.geometry is not None else None
+        wkt = shapely.to_wkt(np.asarray(gone.geometry.values, dtype=object), rounding_precision=3)
+        for row, geometry_wkt in zip(gone[list(ITEM_FIELDS)].astype(object).to_dict("records"), wkt):
+            attrs = {k: _text(v) for k, v in row.items()}
+            attrs["geometry_wkt"] = geometry_wkt
             change.record("remove", row, "*", json.dumps(attrs, ensure_ascii=False), None, reason)
+        tx.delete(SHORTLIST_LAYER, "entry_id", ids)
         keep = current.drop(index=current.index[pos]).reset_index(drop=True)
         new_rank = np.arange(1, len(keep) + 1)
         moved = keep["rank"].to_numpy() != new_rank
         for row, r in zip(_records(keep[moved]), new_rank[moved]):
             change.record("reorder", row, "rank", row["rank"], r, "renumbered after removal")
         keep["rank"] = new_rank
-        return _save(ws, keep, change, source=f"shortlist: remove by {who}")
+        _write_ranks(tx, keep[moved])
+        _finish(tx, change, f"移出候选清单 {len(ids)} 项:{'、'.join(ids[:5])}{' 等' if len(ids) > 5 else ''}"
+                            + (f"(原因:{reason})" if reason else ""))
+    return load(ws)
 
 
 # --- update ---------------------------------------------------------------------------
-def update(ws: Workspace, entry_id: str, *, who: str, status: str | None = None, notes: str | None = None,
-           township_code: str | None = None, reason: str = "") -> gpd.GeoDataFrame:
+def update(ws, entry_id: str, *, actor: Actor, status: str | None = None, notes: str | None = None,
+           township_code: str | None = None, reason: str = "", expected_version: int | None = None) -> gpd.GeoDataFrame:
     """Change an entry's status, notes and/or responsible township (each change goes to the history).
 
     Status steps follow the pipeline (see the module docstring): one step forward, or one
     step back with a ``reason``.  ``township_code`` must be a code of the ``townships``
-    layer (when the workspace has one); the name is updated with it.
+    layer (when the workspace has one); the name is updated with it.  ``expected_version``
+    is the entry's ``row_version`` when the user read it: if someone changed the entry since,
+    nothing is saved and :class:`~geo.errors.ConflictError` says who, when, and what it holds now.
     """
-    _writable(ws)
-    who = _check_who(who)
+    access.require(actor, "shortlist.note")  # the least any update needs; each part is checked below
+    ws.require_writable()
     if status is None and notes is None and township_code is None:
         raise _err("nothing to update: pass status=, notes= or township_code=.", "没有要修改的内容。")
     new_status = _normalise_status(status) if status is not None else None
     notes = _clip(notes, "notes") if notes is not None else None
-    with _mutation_lock(ws):
-        current = load(ws)
+    names = _names_of(_township_table(ws))
+    with ws.transaction(actor, "shortlist.note", target=entry_id) as tx:
+        current = _current(tx)
         i = int(_find(current, [entry_id])[0])
         row = current.iloc[i]
-        problems: list[tuple[str, str]] = []
-        if new_status is not None:
-            p = _check_transition(entry_id, row["status"], new_status, reason)
-            if p:
-                problems.append(p)
-        names = _township_names(ws)
-        if township_code is not None and names and township_code not in names:
-            problems.append((f"township_code {township_code!r} is not a township of this workspace "
-                             f"(known: {', '.join(sorted(names))})",
-                             f"镇街代码 {township_code!r} 不属于本工作空间(现有:{', '.join(sorted(names))})"))
+        _check_fresh(ws, row, expected_version)
+        _authorise_update(actor, current.iloc[[i]], row, new_status, township_code)
+        problems = _update_problems(entry_id, row, new_status, township_code, reason, names)
         if problems:
             raise _err("Nothing was changed: " + "; ".join(p[0] for p in problems),
                        "未做任何修改:" + ";".join(p[1] for p in problems), details=[p[0] for p in problems])
-        change = _Change(who, _now())
+        change = _Change(actor.username, now_utc())
+        values = {}
         for field, value in (("status", new_status), ("notes", notes), ("township_code", township_code)):
-            if value is None:
+            if value is None or _text(row[field]) == (value or None):
                 continue
-            old = row[field]
-            if _text(old) == (value or None):
-                continue
-            change.record("update", row, field, old, value, reason)
-            current.loc[i, field] = value if value != "" else pd.NA
+            change.record("update", row, field, row[field], value, reason)
+            values[field] = value if value != "" else None
             if field == "township_code":
-                current.loc[i, "township_name"] = names.get(value, pd.NA)
+                values["township_name"] = names.get(value)
         if not change.rows:
-            return current
-        current.loc[i, "updated_by"], current.loc[i, "updated_at"] = who, change.at
-        return _save(ws, current, change, source=f"shortlist: update by {who}")
+            return load(ws)
+        values.update(updated_by=actor.username, updated_at=change.at,
+                      row_version=int(row["row_version"] if pd.notna(row["row_version"]) else 0) + 1)
+        tx.update(SHORTLIST_LAYER, "entry_id", pd.DataFrame([{"entry_id": entry_id, **values}]))
+        tx.action = _update_action(row, new_status, notes, township_code)
+        _finish(tx, change, f"{entry_id}:" + ";".join(f"{FIELD_LABELS.get(r['field'], r['field'])} "
+                                                       f"{r['old_value'] or '—'} → {r['new_value'] or '—'}"
+                                                       for r in change.rows))
+    return load(ws)
 
 
-def set_status(ws: Workspace, entry_ids: Iterable[str] | str, status: str, *, who: str,
-               reason: str = "") -> gpd.GeoDataFrame:
+def _update_action(row, new_status, notes, township_code) -> str:
+    if township_code is not None or (new_status is not None and new_status != row["status"]
+                                     and _status_action(row["status"], new_status) == "shortlist.update"):
+        return "shortlist.update"
+    if new_status is not None and new_status != row["status"]:
+        return "shortlist.dispose"
+    return "shortlist.note"
+
+
+def _authorise_update(actor: Actor, rows: pd.DataFrame, row, new_status, township_code) -> None:
+    """The permission each part of an update needs (officials: notes, and 已上报 → 已处置, own township)."""
+    if township_code is not None and township_code != _text(row["township_code"]):
+        _require_for(actor, rows, "shortlist.update")
+    if new_status is not None and new_status != row["status"]:
+        _require_for(actor, rows, _status_action(row["status"], new_status))
+    _require_for(actor, rows, "shortlist.note")
+
+
+def _update_problems(entry_id, row, new_status, township_code, reason, names) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if new_status is not None:
+        p = _check_transition(entry_id, row["status"], new_status, reason)
+        if p:
+            problems.append(p)
+    if township_code is not None and names and township_code not in names:
+        problems.append((f"township_code {township_code!r} is not a township of this workspace "
+                         f"(known: {', '.join(sorted(names))})",
+                         f"镇街代码 {township_code!r} 不属于本工作空间(现有:{', '.join(sorted(names))})"))
+    return problems
+
+
+def set_status(ws, entry_ids: Iterable[str] | str, status: str, *, actor: Actor, reason: str = "",
+               expected_versions: dict[str, int] | None = None) -> gpd.GeoDataFrame:
     """Move several entries to ``status`` at once; all steps are checked before anything is written."""
-    _writable(ws)
-    who = _check_who(who)
+    access.require(actor, "shortlist.dispose")  # the least a status change needs; each step is checked below
+    ws.require_writable()
     new_status = _normalise_status(status)
     ids = [entry_ids] if isinstance(entry_ids, str) else list(entry_ids)
-    with _mutation_lock(ws):
-        current = load(ws)
+    with ws.transaction(actor, "shortlist.dispose", target=", ".join(ids[:5])) as tx:
+        current = _current(tx)
         pos = _find(current, ids)
+        chosen = current.iloc[pos]
+        for e, (_, row) in zip(ids, chosen.iterrows()):
+            _check_fresh(ws, row, (expected_versions or {}).get(e))
+        actions = {_status_action(s, new_status) for s in chosen["status"] if s != new_status}
+        for action in sorted(actions):
+            _require_for(actor, chosen, action)
         problems = [p for p in (_check_transition(e, current.loc[i, "status"], new_status, reason)
                                 for e, i in zip(ids, pos)) if p]
         if problems:
             raise _err(f"Nothing was changed ({len(problems)} problem(s)): " + "; ".join(p[0] for p in problems),
                        f"未做任何修改({len(problems)} 处问题):" + ";".join(p[1] for p in problems),
                        details=[p[0] for p in problems])
-        change = _Change(who, _now())
-        chosen = current.iloc[pos]
+        change = _Change(actor.username, now_utc())
         moving = chosen[(chosen["status"] != new_status).to_numpy()]
+        if moving.empty:
+            return load(ws)
         for row in _records(moving):
             change.record("update", row, "status", row["status"], new_status, reason)
-        current.loc[moving.index, "status"] = new_status
-        current.loc[moving.index, "updated_by"] = who
-        current.loc[moving.index, "updated_at"] = change.at
-        if not change.rows:
-            return current
-        return _save(ws, current, change, source=f"shortlist: status by {who}")
+        tx.update(SHORTLIST_LAYER, "entry_id", pd.DataFrame({
+            "entry_id": moving["entry_id"].astype(str), "status": new_status, "updated_by": actor.username,
+            "updated_at": change.at, "row_version": moving["row_version"].fillna(0).astype("int64") + 1}))
+        tx.action = "shortlist.dispose" if actions == {"shortlist.dispose"} else "shortlist.update"
+        _finish(tx, change, f"{len(moving)} 项改为 {new_status}:{'、'.join(moving['entry_id'].head(5))}"
+                            + (f"(原因:{reason})" if reason else ""))
+    return load(ws)
 
 
 # --- order ----------------------------------------------------------------------------
-def move(ws: Workspace, entry_id: str, rank: int, *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+def move(ws, entry_id: str, rank: int, *, actor: Actor, reason: str = "") -> gpd.GeoDataFrame:
     """Move one entry to ``rank`` (1 = top); the entries in between shift by one."""
-    _writable(ws)
-    who = _check_who(who)
-    with _mutation_lock(ws):
-        current = load(ws)
+    access.require(actor, "shortlist.order")
+    ws.require_writable()
+    with ws.transaction(actor, "shortlist.order", target=entry_id) as tx:
+        current = _current(tx)
         i = int(_find(current, [entry_id])[0])
         rank = _check_rank(rank, len(current))
         order = list(current["entry_id"])
         order.insert(rank - 1, order.pop(i))
-        return _apply_order(ws, current, order, who, reason)
+        _apply_order(tx, current, order, actor, reason)
+    return load(ws)
 
 
-def reorder(ws: Workspace, order: Sequence[str], *, who: str, reason: str = "") -> gpd.GeoDataFrame:
+def reorder(ws, order: Sequence[str], *, actor: Actor, reason: str = "") -> gpd.GeoDataFrame:
     """Set the whole order: ``order`` lists every entry id once, top first."""
-    _writable(ws)
-    who = _check_who(who)
-    with _mutation_lock(ws):
-        current = load(ws)
+    access.require(actor, "shortlist.order")
+    ws.require_writable()
+    with ws.transaction(actor, "shortlist.order", target="(whole list)") as tx:
+        current = _current(tx)
         order = list(order)
         have, given = set(current["entry_id"]), set(order)
         problems = []
@@ -671,19 +763,19 @@ def reorder(ws: Workspace, order: Sequence[str], *, who: str, reason: str = "") 
         if problems:
             raise _err("The order must list every shortlist entry exactly once: " + "; ".join(problems),
                        "排序必须恰好包含清单中的每一项:" + ";".join(problems), details=problems)
-        return _apply_order(ws, current, order, who, reason)
+        _apply_order(tx, current, order, actor, reason)
+    return load(ws)
 
 
-def _apply_order(ws: Workspace, current: gpd.GeoDataFrame, order: list[str], who: str, reason: str) -> gpd.GeoDataFrame:
+def _apply_order(tx, current: gpd.GeoDataFrame, order: list[str], actor: Actor, reason: str) -> None:
     new_rank = pd.Series(np.arange(1, len(order) + 1), index=order)
-    change = _Change(who, _now())
+    change = _Change(actor.username, now_utc())
     target = current["entry_id"].map(new_rank).astype("Int64")
-    moved = target != current["rank"]
+    moved = (target != current["rank"]).to_numpy(dtype=bool)
     if not moved.any():
-        return current
+        return
     for row, r in zip(_records(current[moved]), target[moved]):
         change.record("reorder", row, "rank", row["rank"], r, reason)
-    current["rank"] = target
-    current.loc[moved, "updated_by"] = who
-    current.loc[moved, "updated_at"] = change.at
-    return _save(ws, current, change, source=f"shortlist: reorder by {who}")
+    changed = current.loc[moved, ["entry_id"]].assign(rank=target[moved].astype("int64"))
+    _write_ranks(tx, changed)
+    _finish(tx, change, f"调整排序:{int(moved.sum())} 项" + (f"(原因:{reason})" if reason else ""))

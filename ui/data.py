@@ -41,7 +41,8 @@ from analysis.params import list_presets
 from geo.units import m2_to_mu
 from geo.web import display_copy
 from layers import shortlist
-from layers.workspace import Workspace
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui.i18n import t
 from ui.shell import layer_stamp
 
@@ -88,7 +89,7 @@ _DECIMALS = 6
 
 # --- layers ----------------------------------------------------------------------------------
 def _open(path: str) -> Workspace:
-    return Workspace.open(path, readonly=True)
+    return _open_store(path)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -98,7 +99,7 @@ def _read_layer(path: str, name: str, stamp: tuple) -> pd.DataFrame:
 
 def read_layer(ws: Workspace, name: str) -> pd.DataFrame:
     """Layer or table ``name`` in the working CRS, cached by (path, name, layer stamp). Read-only."""
-    return _read_layer(str(ws.path), name, layer_stamp(ws, name))
+    return _read_layer(ws.location, name, layer_stamp(ws, name))
 
 
 def enterprises(ws: Workspace) -> pd.DataFrame:
@@ -118,7 +119,7 @@ def township_names(ws: Workspace) -> dict[str, str]:
     """``{township code: name}`` (empty without a townships layer)."""
     if not ws.has_layer("townships"):
         return {}
-    return _names(str(ws.path), "townships", layer_stamp(ws, "townships"), "code")
+    return _names(ws.location, "townships", layer_stamp(ws, "townships"), "code")
 
 
 def park_names(ws: Workspace) -> dict[str, str]:
@@ -126,7 +127,7 @@ def park_names(ws: Workspace) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in ("industrial_parks", "micro_parks"):
         if ws.has_layer(name):
-            out.update(_names(str(ws.path), name, layer_stamp(ws, name), "park_id"))
+            out.update(_names(ws.location, name, layer_stamp(ws, name), "park_id"))
     return out
 
 
@@ -145,7 +146,7 @@ def run_ids(ws: Workspace) -> list[str]:
     """Stored run ids, newest first (empty list when no run was stored)."""
     if not ws.has_layer("runs"):
         return []
-    return _run_ids(str(ws.path), layer_stamp(ws, "runs"))
+    return _run_ids(ws.location, layer_stamp(ws, "runs"))
 
 
 def latest_run_id(ws: Workspace) -> str | None:
@@ -161,7 +162,7 @@ def _load_run(path: str, run_id: str, stamp: tuple) -> dict[str, pd.DataFrame]:
 
 def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
     """Every stored frame of run ``run_id`` by kind (``analysis.pipeline.load_run``), cached. Read-only."""
-    return _load_run(str(ws.path), run_id, layer_stamp(ws, f"run_{run_id}_plots"))
+    return _load_run(ws.location, run_id, layer_stamp(ws, f"run_{run_id}_plots"))
 
 
 # --- the per-plot view ---------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def plot_view(ws: Workspace, run_id: str | None = "latest") -> gpd.GeoDataFrame:
     run_stamp = layer_stamp(ws, f"run_{run_id}_plots") if run_id else None
     names_stamp = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
                         for n in ("townships", "industrial_parks", "micro_parks"))
-    return _plot_view(str(ws.path), layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp)
+    return _plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp)
 
 
 def has_results(view: pd.DataFrame) -> bool:
@@ -250,7 +251,7 @@ def presets() -> list[str]:
     return [p for p in list_presets() if not p.startswith(("siting", "integration"))]
 
 
-def run_pipeline(path: str | Path, preset: str, *, lang: str = "zh", run_id: str | None = None) -> str:
+def run_pipeline(path: str | Path, preset: str, *, actor, lang: str = "zh", run_id: str | None = None) -> str:
     """Run the analysis chain (``analysis.pipeline.run``) on the workspace at ``path``, with a progress box.
 
     Opens the workspace writable for the run, stores the results under a new run id and
@@ -261,8 +262,8 @@ def run_pipeline(path: str | Path, preset: str, *, lang: str = "zh", run_id: str
     label = "正在运行分析(亩均评价 → 低效认定 → 再开发潜力 → 园区)…" if zh else \
         "Running the analyses (per-mu → low-efficiency → redevelopment → parks)…"
     with st.status(label, expanded=False) as box:
-        ws = Workspace.open(path, readonly=False)
-        new_id, result = pipeline.run(ws, preset, run_id=run_id)
+        ws = _open_store(str(path), readonly=False)
+        new_id, result = pipeline.run(ws, preset, run_id=run_id, actor=actor)
         secs = sum(result.timings.values())
         box.update(label=(f"分析完成:运行 {new_id}({secs:.1f} 秒)" if zh else f"Done: run {new_id} ({secs:.1f} s)"),
                    state="complete")
@@ -285,7 +286,9 @@ def run_offer(ws: Workspace, lang: str, *, key: str = "data_run") -> str | None:
     preset = cols[0].selectbox(t("data_preset", lang), names, key=f"{key}_preset",
                                index=names.index("ruian_default") if "ruian_default" in names else 0)
     if cols[1].button(t("data_run", lang), key=f"{key}_btn", type="primary"):
-        run_pipeline(ws.path, preset, lang=lang)
+        from ui.login import current_actor
+
+        run_pipeline(ws.location, preset, lang=lang, actor=current_actor())
         st.rerun()
     return None
 
@@ -347,7 +350,7 @@ def search(ws: Workspace, view: pd.DataFrame, query: str, *, limit: int = 20) ->
     return [(k, v) for k, v in out.items() if k in known][:limit]
 
 
-def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, who: str, view: pd.DataFrame,
+def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, actor, view: pd.DataFrame,
                            source: str = "map") -> tuple[list[str], list[str]]:
     """Add plots to the shortlist with their explanation; returns (added ids, ids already listed).
 
@@ -364,8 +367,8 @@ def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, who: str, view
         extra = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids), ["plot_id", *explain]])
         items = items.merge(extra.drop_duplicates("plot_id"), on="plot_id", how="left")
         items = gpd.GeoDataFrame(items, geometry=plots.geometry.name, crs=plots.crs)
-    wws = Workspace.open(ws.path, readonly=False)
+    wws = _open_store(ws.location, readonly=False)
     before = set(shortlist.load(wws)["entry_id"])
     dup = [i for i in ids if shortlist.entry_id_for("plot", i) in before]
-    shortlist.add(wws, items, kind="plot", who=who, on_duplicate="skip", source=source)
+    shortlist.add(wws, items, kind="plot", actor=actor, on_duplicate="skip", source=source)
     return [i for i in ids if i not in dup and i in set(items["plot_id"].astype(str))], dup

@@ -613,6 +613,11 @@ _VALUE_LABELS_EN = {
 }
 
 
+from ui.strings_access import ACCESS_STRINGS  # noqa: E402  (sign-in, roles, audit, versions)
+
+STRINGS.update(ACCESS_STRINGS)
+
+
 def check_lang(lang: str) -> str:
     """Return ``lang`` if supported, else raise ``ValueError`` naming the choices."""
     if lang not in LANGS:

@@ -28,9 +28,10 @@ from geo.web import display_copy
 from layers.importers import (DEPARTMENT_TABLES, ON_PROBLEMS, ImportPlan, commit_import, default_limits, list_mappings,
                               load_mapping, plan_import, template_xlsx)
 from layers.schema import RASTER_KINDS, SPECS
-from layers.workspace import Workspace
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui.i18n import layer_label, t
-from ui.shell import current_lang, plain, workspace_path
+from ui.shell import current_lang, plain, workspace_location
 
 __all__ = ["render", "plain", "safe_filename", "MAP_KEY", "PLAN_KEY"]
 
@@ -211,8 +212,10 @@ def _commit_step(plan: ImportPlan, lang: str) -> None:
     name = st.text_input(t("imp_save_mapping", lang), key="imp_save_mapping").strip() if plan.mapping else ""
     if st.button(t("imp_commit", lang), type="primary", key="imp_commit"):
         try:
-            ws = Workspace.open(workspace_path(), readonly=False)
-            result = commit_import(ws, plan, on_problems=choice, save_mapping_as=name or None)
+            from ui.login import current_actor
+
+            ws = _open_store(workspace_location(), readonly=False)
+            result = commit_import(ws, plan, actor=current_actor(), on_problems=choice, save_mapping_as=name or None)
         except PlannerError as exc:
             st.error(plain(exc.localized(lang)))
             return
@@ -227,17 +230,14 @@ def render() -> None:
     lang = current_lang()
     st.header(t("page_import", lang))
     st.caption(t("imp_intro", lang))
-    path = workspace_path()
-    if not path.exists():
-        st.error(t("no_workspace", lang, path=path))
-        return
     try:
-        ws = Workspace.open(path, readonly=True)
+        ws = _open_store(workspace_location())
     except PlannerError as exc:
         st.error(plain(exc.localized(lang)))
         return
     if st.session_state.get(_RESULT_KEY):
         st.success(plain(st.session_state[_RESULT_KEY]))
+    _versions_step(ws, lang)
     files, layer = _upload_step(lang)
     options = _options_step(lang, ws)
     if st.button(t("imp_preview", lang), key="imp_preview"):
@@ -262,3 +262,34 @@ def render() -> None:
         _report_step(plan, lang)
         _map_step(plan, lang)
     _commit_step(plan, lang)
+
+
+def _versions_step(ws: Workspace, lang: str) -> None:
+    """Undo: the kept versions of a layer, and "restore" (administrators; the current version is kept)."""
+    from layers.timefmt import local_times
+    from ui.i18n import layer_label
+    from ui.login import current_actor
+
+    names = [n for n in ws.layers() if not n.startswith(("run_", "siting_", "integration_"))]
+    if not names:
+        return
+    with st.expander(t("versions_title", lang)):
+        st.caption(t("versions_intro", lang, n=ws.keep_versions))
+        layer = st.selectbox(t("versions_layer", lang), names, key="imp_versions_layer",
+                             format_func=lambda n: f"{layer_label(n, lang)} ({n})")
+        hist = ws.layer_history(layer)
+        shown = hist.assign(imported_at=local_times(hist["imported_at"], ws.timezone),
+                            replaced_at=local_times(hist["replaced_at"], ws.timezone),
+                            current=hist["current"].map({True: t("versions_current", lang), False: ""}))
+        st.dataframe(shown.fillna("—"), hide_index=True, width="stretch")
+        for v in hist.loc[~hist["current"], "version"].tolist():
+            if st.button(t("versions_restore", lang, v=v), key=f"imp_restore_{layer}_{v}"):
+                try:
+                    out = _open_store(ws.location, readonly=False).restore_layer(layer, int(v), actor=current_actor())
+                except PlannerError as exc:
+                    st.error(plain(exc.localized(lang)))
+                    return
+                st.session_state[_RESULT_KEY] = t("versions_restored", lang, layer=layer_label(layer, lang), v=v,
+                                                  new=out["new_version"])
+                st.rerun()
+

@@ -31,8 +31,7 @@ from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, Dy
                         highlight_group, lean_group, legend_sections, mounted_map, ordered_layers, plots_group,
                         tooltip_frame, view_for_bounds)
 from ui.offline import static_base_url
-from ui.shell import (current_lang, display_layer, show_error, layer_stamp, map_layers, open_workspace, tianditu_key,
-                      workspace_path)
+from ui.shell import current_lang, display_layer, show_error, layer_stamp, map_layers, open_workspace, tianditu_key
 
 __all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box"]
 
@@ -153,8 +152,9 @@ def _sidebar(names: list[str], lang: str, results: bool) -> tuple[list[str], str
                             format_func=lambda k: t(STYLE_BY[k].title_key, lang))
     basemap = sb.selectbox(t("basemap", lang), BASEMAPS, key="basemap",
                            format_func=lambda k: t(f"basemap_{k}", lang))
-    who = sb.text_input(t("map_who", lang), key="who", placeholder="planner").strip() or "planner"
-    return chosen, style_by, basemap, who
+    from ui.login import current_actor
+
+    return chosen, style_by, basemap, current_actor()
 
 
 def _fly_to(view: gpd.GeoDataFrame, plot_id: str) -> None:
@@ -234,9 +234,9 @@ def _drawn_selection(ret: dict | None, view: gpd.GeoDataFrame, mask: pd.Series) 
     return st.session_state.get("map_drawn_ids", [])
 
 
-def _add(ws, ids: list[str], who: str, view, lang: str, note) -> None:
+def _add(ws, ids: list[str], actor, view, lang: str, note) -> None:
     try:
-        added, dup = data.add_plots_to_shortlist(ws, ids, who=who, view=view, source="map")
+        added, dup = data.add_plots_to_shortlist(ws, ids, actor=actor, view=view, source="map")
     except PlannerError as exc:
         show_error(exc, lang, where=note)
         return
@@ -251,16 +251,12 @@ def _add(ws, ids: list[str], who: str, view, lang: str, note) -> None:
 def render() -> None:
     """Draw the map page."""
     lang = current_lang()
-    path = workspace_path()
-    if not path.exists():
-        st.error(t("no_workspace", lang, path=path))
-        return
     try:
-        ws = open_workspace(path)
+        ws = open_workspace()
     except PlannerError as exc:
         show_error(exc, lang)
         return
-    st.sidebar.caption(f"{t('workspace', lang)}: {path.name}")
+    st.sidebar.caption(f"{t('workspace', lang)}: {ws.describe()}")
     names = ordered_layers(map_layers(ws))
     names = [n for n in names if not n.startswith(("run_", "siting_", "integration_")) and n != "shortlist"]
     has_plots = "plots" in names
@@ -270,7 +266,7 @@ def render() -> None:
     with st.spinner(t("loading", lang)):
         view = data.plot_view(ws) if has_plots else None
     results = view is not None and data.has_results(view)
-    chosen, style_by, basemap, who = _sidebar(names, lang, results)
+    chosen, style_by, basemap, actor = _sidebar(names, lang, results)
     flt = filter_sidebar(view, lang) if view is not None else PlotFilters()
 
     key = None
@@ -320,7 +316,7 @@ def render() -> None:
             ids.add(sel[1])
         if ids:
             highlight = view[view["plot_id"].astype(str).isin(ids)]
-    tips = _plot_tips(str(ws.path), layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
+    tips = _plot_tips(ws.location, layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
         if view is not None else None
     content = dynamic_content(view if "plots" in chosen else None, mask, box or (0, 0, 0, 0), others=cut,
                               style_by=style_by, lang=lang, township_names=tnames, townships=townships,
@@ -347,12 +343,12 @@ def render() -> None:
         if skipped:
             st.caption(f"{layer_label('enterprises', lang)}: {t('map_zoom_in', lang, n=len(others['enterprises']))}")
     with right:
-        _details(ws, view, sel, others, run_id, who, lang, note)
+        _details(ws, view, sel, others, run_id, actor, lang, note)
     if view is not None:
-        _selection(ws, view, drawn_ids, who, lang, note)
+        _selection(ws, view, drawn_ids, actor, lang, note)
 
 
-def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
+def _details(ws, view, sel, others, run_id, actor, lang, note) -> None:
     if not sel:
         st.info(t("map_click_hint", lang))
         return
@@ -363,7 +359,7 @@ def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
             st.info(t("map_nothing_here", lang))
             return
         if st.button(t("det_add", lang), key="det_add", type="primary"):
-            _add(ws, [ident], who, view, lang, note)
+            _add(ws, [ident], actor, view, lang, note)
         plot_details(rows.iloc[0], firms=data.firms_on(ws, ident, run_id), lang=lang,
                      params_json=data.run_parameters(ws, run_id))
     elif layer in others:
@@ -372,7 +368,7 @@ def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
         feature_details(layer, row, lang)
 
 
-def _selection(ws, view, ids: list[str], who: str, lang: str, note) -> None:
+def _selection(ws, view, ids: list[str], actor, lang: str, note) -> None:
     if not st.session_state.get("_map_last_drawing"):
         return
     st.markdown(f"#### {t('sel_title', lang, n=len(ids))}")
@@ -384,4 +380,4 @@ def _selection(ws, view, ids: list[str], who: str, lang: str, note) -> None:
     rows = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids), cols])
     st.dataframe(rows, hide_index=True, width="stretch", height=min(36 * (len(rows) + 1), 320))
     if st.button(t("sel_add_all", lang), key="sel_add_all"):
-        _add(ws, ids, who, view, lang, note)
+        _add(ws, ids, actor, view, lang, note)

@@ -1,8 +1,9 @@
-"""What every page shares: the language switch, the workspace path and its cached, read-only layers.
+"""What every page shares: the language switch, the workspace location and its cached, read-only layers.
 
-Pages read the workspace through :func:`display_layer` (an EPSG:4326 display copy, cached by
-``st.cache_resource`` on path + ``ws.version`` + layer name, so a write to the workspace makes
-a new key and toggling one layer never reloads the others).  Cached frames are shared between
+The workspace is ``$PLANNER_WORKSPACE`` (a ``.gpkg`` path or a PostgreSQL DSN) or the bundled
+Ruian sample.  Pages read it through :func:`display_layer` (an EPSG:4326 display copy, cached
+by ``st.cache_resource`` on the workspace's location + the layer's version stamp, so a change
+to one layer makes a new key for that layer only).  Cached frames are shared between
 sessions: never mutate them.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import streamlit as st
 
 from geo.web import display_copy
 
-from layers.workspace import Workspace
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui.i18n import DEFAULT_LANG, LANGS
 from ui.mapview import display_columns
 
@@ -27,7 +29,7 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "language_switch",
     "current_lang",
-    "workspace_path",
+    "workspace_location",
     "open_workspace",
     "map_layers",
     "display_layer",
@@ -57,13 +59,17 @@ def current_lang() -> str:
     return lang if lang in LANGS else DEFAULT_LANG
 
 
-def workspace_path() -> Path:
-    """The workspace file: ``$PLANNER_WORKSPACE`` or the bundled Ruian sample."""
-    return Path(os.environ.get("PLANNER_WORKSPACE") or DEFAULT_WORKSPACE).expanduser().resolve()
+def workspace_location() -> str:
+    """The workspace: ``$PLANNER_WORKSPACE`` (a ``.gpkg`` path or a PostgreSQL DSN) or the bundled sample."""
+    given = os.environ.get("PLANNER_WORKSPACE")
+    if given and (given.startswith(("postgresql:", "postgres:")) or "dbname=" in given):
+        return given
+    return str(Path(given or DEFAULT_WORKSPACE).expanduser().resolve())
 
 
-def open_workspace(path: Path | None = None) -> Workspace:
-    return Workspace.open(path or workspace_path(), readonly=True)
+def open_workspace(location: str | None = None, *, readonly: bool = True) -> Workspace:
+    """The app's workspace (read-only unless asked), by location."""
+    return _open_store(location or workspace_location(), readonly=readonly)
 
 
 def map_layers(ws: Workspace) -> list[str]:
@@ -74,36 +80,36 @@ def map_layers(ws: Workspace) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _layer_stamps(path: str, version: tuple) -> dict[str, tuple]:
-    meta = Workspace.open(path, readonly=True).metadata()
-    return {str(r.layer): (str(r.imported_at), int(r.row_count), str(r.source)) for r in meta.itertuples()}
+def _layer_stamps(location: str, version: tuple) -> dict[str, tuple]:
+    meta = _open_store(location).metadata()
+    return {str(r.layer): (int(r.version or 0), str(r.changed_at), int(r.row_count or 0)) for r in meta.itertuples()}
 
 
 def layer_stamp(ws: Workspace, name: str) -> tuple:
-    """A cache key for one layer: its ``(imported_at, row_count, source)`` from the workspace metadata.
+    """A cache key for one layer: its version number and change time from the workspace metadata.
 
-    Finer than ``ws.version`` (the whole file's mtime and size): saving the shortlist rewrites
-    the file but not the plots layer, so cached plots survive it.  The metadata table is read
-    once per file version.  A layer with no metadata row (written outside the workspace API)
-    falls back to ``ws.version``.
+    Finer than ``ws.version`` (bumped by every write): a shortlist click does not change the
+    plots layer, so cached plots survive it.  The metadata table is read once per workspace
+    version.  A name without a metadata row (a bookkeeping table: runs, shortlist…) falls back
+    to ``ws.version``.
     """
     version = tuple(ws.version)
-    return _layer_stamps(str(ws.path), version).get(name) or ("version",) + version
+    return _layer_stamps(ws.location, version).get(name) or ("version",) + version
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _cached_display_layer(path: str, version: tuple, name: str) -> gpd.GeoDataFrame:
-    ws = Workspace.open(path, readonly=True)
+def _cached_display_layer(location: str, version: tuple, name: str) -> gpd.GeoDataFrame:
+    ws = _open_store(location)
     cols = display_columns(name)
     if cols is not None:
-        present = set(ws.read(name, where="1=0").columns)  # schema only: read no rows
+        present = set(ws.columns(name))  # schema only: read no rows
         cols = [c for c in cols if c in present]
     return display_copy(ws.read(name, columns=cols), tolerance_m=_TOLERANCE_M, decimals=_DECIMALS, name=name)
 
 
 def display_layer(ws: Workspace, name: str) -> gpd.GeoDataFrame:
     """Cached EPSG:4326 display copy of layer ``name`` (read-only: never mutate it)."""
-    return _cached_display_layer(str(ws.path), layer_stamp(ws, name), name)
+    return _cached_display_layer(ws.location, layer_stamp(ws, name), name)
 
 
 def tianditu_key() -> str | None:

@@ -1,32 +1,32 @@
-"""What the analysis and shortlist pages share: opening the workspace, the user's name, errors, runs.
+"""What the analysis and shortlist pages share: opening the workspace, the signed-in user, errors, runs.
 
 Nothing here computes an analysis: runs are made by :func:`analysis.pipeline.run` and read by
 :func:`analysis.pipeline.load_run`; this module only caches what they return (keyed by the
-workspace path, the run id and the file version — never by a frame) and shows errors in the
-user's language.
+workspace's location, the run id and version stamps — never by a frame) and shows errors in
+the user's language.  Every write names the signed-in user (:func:`acting_user`); the
+library refuses what that user's role does not allow.
 """
 from __future__ import annotations
-
-import getpass
-import os
 
 import pandas as pd
 import streamlit as st
 
 from analysis import pipeline
 from geo.errors import PlannerError
-from layers.workspace import Workspace
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from geo.units import M2_PER_MU
 from ui.i18n import t
-from ui.shell import plain, show_error, workspace_path
+from layers import regrades as regrades_store
+from layers.access import Actor
+from ui.shell import plain, show_error, workspace_location
 
 __all__ = [
-    "USER_KEY",
     "plain",
     "show_error",
     "open_ws",
     "writable",
-    "user_name",
+    "acting_user",
     "pipeline_runs",
     "load_run",
     "run_picker",
@@ -40,19 +40,13 @@ __all__ = [
     "add_to_shortlist",
 ]
 
-USER_KEY = "planner_user"  # plain session key (widget keys are dropped when a page does not draw them)
-_USER_WIDGET = "_planner_user_input"
 _RUN_KEY = "planner_run"
 
 
 def open_ws(lang: str) -> Workspace | None:
     """The workspace (read-only), or None after telling the user what is missing."""
-    path = workspace_path()
-    if not path.exists():
-        st.error(t("no_workspace", lang, path=path))
-        return None
     try:
-        return Workspace.open(path, readonly=True)
+        return _open_store(workspace_location())
     except PlannerError as exc:
         show_error(exc, lang)
         return None
@@ -60,24 +54,17 @@ def open_ws(lang: str) -> Workspace | None:
 
 def writable(ws: Workspace) -> Workspace:
     """The same workspace opened for writing (shortlist changes, runs, re-grades)."""
-    return Workspace.open(ws.path, readonly=False)
+    return _open_store(ws.location, readonly=False)
 
 
-def user_name(lang: str) -> str:
-    """Sidebar field "操作人": who makes a change (recorded in every history row).
+def acting_user() -> Actor:
+    """The signed-in user of this session (app.py shows the sign-in screen until there is one)."""
+    from ui.login import current_actor
 
-    Defaults to ``$PLANNER_USER`` or the login name; kept in a plain session key so it
-    survives page switches.
-    """
-    if USER_KEY not in st.session_state:
-        st.session_state[USER_KEY] = os.environ.get("PLANNER_USER") or getpass.getuser() or ""
-    st.session_state[_USER_WIDGET] = st.session_state[USER_KEY]
-
-    def _keep() -> None:
-        st.session_state[USER_KEY] = st.session_state[_USER_WIDGET].strip()
-
-    st.sidebar.text_input(t("pg_user", lang), key=_USER_WIDGET, on_change=_keep, max_chars=64)
-    return st.session_state[USER_KEY]
+    actor = current_actor()
+    if actor is None:  # a page reached without signing in (expired meanwhile): back to the sign-in screen
+        st.rerun()
+    return actor
 
 
 def mu(m2) -> pd.Series | float:
@@ -86,36 +73,24 @@ def mu(m2) -> pd.Series | float:
 
 
 # --- re-grades (workspace table, applied to every new run) ------------------------------
-REGRADES_TABLE = "regrades"
-REGRADE_FIELDS = ("credit_code", "name", "computed_class", "new_class", "reason", "run_id", "who", "at")
+REGRADES_TABLE = regrades_store.TABLE
+REGRADE_FIELDS = regrades_store.FIELDS
 
 
 def regrade_log(ws: Workspace) -> pd.DataFrame:
     """Every re-grade ever made (one row per change, oldest first); empty if none."""
-    if not ws.has_layer(REGRADES_TABLE):
-        return pd.DataFrame({c: pd.Series(dtype="string") for c in REGRADE_FIELDS})
-    return ws.read_table(REGRADES_TABLE)
+    return regrades_store.log(ws)
 
 
 def effective_regrades(ws: Workspace, *, or_none: bool = False) -> pd.DataFrame | None:
-    """The re-grades in force: the latest row per firm, minus withdrawn ones (empty ``new_class``).
-
-    Columns ``credit_code``, ``new_class``, ``reason`` (what :func:`analysis.per_mu.apply_regrade`
-    takes).  ``or_none``: None instead of an empty frame (for :func:`analysis.pipeline.run`).
-    """
-    from analysis.params import CLASSES
-
-    log = regrade_log(ws)
-    last = log.drop_duplicates("credit_code", keep="last") if len(log) else log
-    last = last[last["new_class"].fillna("").astype(str).isin(CLASSES)]
-    out = pd.DataFrame(last[["credit_code", "new_class", "reason"]]).reset_index(drop=True)
-    return None if (or_none and not len(out)) else out
+    """The re-grades in force (:func:`layers.regrades.effective`)."""
+    return regrades_store.effective(ws, or_none=or_none)
 
 
 # --- runs -----------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def _pipeline_runs(path: str, version: tuple) -> pd.DataFrame:
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     runs = pipeline.list_runs(ws, kind="chain")
     if not len(runs):
         return runs
@@ -126,18 +101,18 @@ def _pipeline_runs(path: str, version: tuple) -> pd.DataFrame:
 
 def pipeline_runs(ws: Workspace) -> pd.DataFrame:
     """Stored analysis-chain runs (not siting/integration runs), newest first."""
-    return _pipeline_runs(str(ws.path), ws.version)
+    return _pipeline_runs(ws.location, ws.version)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load_run(path: str, run_id: str) -> dict[str, pd.DataFrame]:
     # A run's layers are written once under a unique id: the id alone identifies them.
-    return pipeline.load_run(Workspace.open(path, readonly=True), run_id)
+    return pipeline.load_run(_open_store(path), run_id)
 
 
 def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
     """Every frame of run ``run_id`` (read-only, cached: copy before changing)."""
-    return _load_run(str(ws.path), run_id)
+    return _load_run(ws.location, run_id)
 
 
 def run_params(ws: Workspace, run_id: str):
@@ -154,7 +129,7 @@ def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
     label = t("pg_running", lang)
     with st.status(label, expanded=False) as box:
         try:
-            run_id, result = pipeline.run(writable(ws), preset, regrades=effective_regrades(ws, or_none=True))
+            run_id, result = pipeline.run(writable(ws), preset, actor=acting_user())
         except PlannerError as exc:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
@@ -164,21 +139,21 @@ def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
     return run_id
 
 
-def page_start(title_key: str, lang: str, *, run_key: str) -> tuple[Workspace, str, str] | None:
-    """What every analysis page starts with: header, operator name, workspace, run picker.
+def page_start(title_key: str, lang: str, *, run_key: str) -> tuple[Workspace, Actor, str] | None:
+    """What every analysis page starts with: header, the signed-in user, workspace, run picker.
 
-    Returns ``(ws, who, run_id)``, or None when the page cannot go on (no workspace, no run
+    Returns ``(ws, actor, run_id)``, or None when the page cannot go on (no workspace, no run
     yet — the reason has been shown).
     """
     st.header(t(title_key, lang))
-    who = user_name(lang)
+    actor = acting_user()
     ws = open_ws(lang)
     if ws is None:
         return None
     run_id = run_picker(ws, lang, key=run_key)
     if run_id is None:
         return None
-    return ws, who, run_id
+    return ws, actor, run_id
 
 
 def filtered_view(ws: Workspace, run_id: str, lang: str):
@@ -196,7 +171,7 @@ def filtered_view(ws: Workspace, run_id: str, lang: str):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _runs_of_kind(path: str, version: tuple, kind: str, marker: str) -> list[str]:
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     ids = [r[len(kind) + 1:] for r in pipeline.list_runs(ws, kind=kind)["run_id"].astype(str)]
     held = set(ws.layers())
     return [r for r in reversed(ids) if f"{kind}_{r}_{marker}" in held]
@@ -207,19 +182,19 @@ def runs_of_kind(ws: Workspace, kind: str, marker: str) -> list[str]:
 
     ``marker`` names the result layer a complete run must have (``<kind>_<id>_<marker>``).
     """
-    return _runs_of_kind(str(ws.path), ws.version, kind, marker)
+    return _runs_of_kind(ws.location, ws.version, kind, marker)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _run_layers(path: str, kind: str, run_id: str, parts: tuple[str, ...]) -> dict:
     # A run's layers are written once under a unique id: the id alone identifies them.
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     return {k: ws.read(f"{kind}_{run_id}_{k}") for k in parts if ws.has_layer(f"{kind}_{run_id}_{k}")}
 
 
 def run_layers(ws: Workspace, kind: str, run_id: str, parts: tuple[str, ...]) -> dict:
     """The result layers of one siting or integration run by part name (cached, read-only)."""
-    return _run_layers(str(ws.path), kind, run_id, parts)
+    return _run_layers(ws.location, kind, run_id, parts)
 
 
 def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
@@ -262,7 +237,7 @@ def selected_rows(event) -> list[int]:
         return []
 
 
-def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, source: str, who: str, lang: str,
+def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, source: str, actor: Actor, lang: str,
                      key: str) -> None:
     """The "加入清单" button for the ticked rows of a table.
 
@@ -277,7 +252,7 @@ def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, 
         return
     try:
         before = len(shortlist.load(ws))
-        after = shortlist.add(writable(ws), [str(i) for i in ids], kind=kind, who=who, source_layer=source_layer,
+        after = shortlist.add(writable(ws), [str(i) for i in ids], kind=kind, actor=actor, source_layer=source_layer,
                               source=source, on_duplicate="skip")
     except PlannerError as exc:
         show_error(exc, lang)

@@ -18,7 +18,6 @@ firms); main — counts per class → tabs:
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 
 import altair as alt
 import pandas as pd
@@ -26,12 +25,14 @@ import streamlit as st
 
 from analysis import per_mu, pipeline
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams
-from geo.errors import ParameterError, PlannerError
-from layers.workspace import Workspace
+from geo.errors import ConflictError, ParameterError, PlannerError
+from layers import regrades as regrades_store
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui import data
 from ui.filters import filter_sidebar
 from ui.i18n import STRINGS, t
-from ui.pages._common import (REGRADE_FIELDS, REGRADES_TABLE, effective_regrades, page_start, plain,
+from ui.pages._common import (REGRADE_FIELDS, REGRADES_TABLE, acting_user, effective_regrades, page_start, plain,
                               regrade_log as _regrade_log, run_params, show_error, writable)
 from ui.shell import current_lang, layer_stamp
 
@@ -60,25 +61,18 @@ def _with_regrades(ev: pd.DataFrame, regrades: pd.DataFrame) -> pd.DataFrame:
 
 
 def _save_regrade(ws: Workspace, ev: pd.DataFrame, code: str, new_class: str | None, reason: str, run_id: str,
-                  who: str) -> None:
-    """Validate (apply_regrade on the run) then append one row to ``regrades`` (atomic table write)."""
+                  actor, *, seen_id: int | None) -> None:
+    """Validate (apply_regrade on the run), then record the re-grade (:func:`layers.regrades.record`).
+
+    ``seen_id`` is the firm's latest re-grade when the form was shown: if someone re-graded the
+    firm since, nothing is saved and a ``ConflictError`` says who and when.
+    """
     row = ev.loc[ev["credit_code"].astype(str) == code].iloc[0]
-    if not reason.strip():
-        raise ParameterError("A re-grade needs a reason (it is shown beside the class and kept in the log).",
-                             message_zh="请填写调整原因:原因会显示在类别旁并记入重新评级记录。")
-    if new_class is not None:
+    if new_class is not None and reason.strip():
         per_mu.apply_regrade(ev, pd.DataFrame({"credit_code": [code], "new_class": [new_class], "reason": [reason]}))
-    if not who.strip():
-        raise ParameterError("Enter your name in the sidebar: every re-grade records who made it.",
-                             message_zh="请在左侧填写操作人:每次重新评级都要记录操作人。")
-    log = _regrade_log(ws)
-    new = pd.DataFrame([{
-        "credit_code": code, "name": str(row.get("name", "")), "computed_class": str(row["computed_class"]),
-        "new_class": new_class or "", "reason": reason.strip(), "run_id": run_id, "who": who.strip(),
-        "at": _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
-    }])
-    table = pd.concat([log, new], ignore_index=True) if len(log) else new
-    writable(ws).write(REGRADES_TABLE, table.astype("string"), source="ui.pages.evaluation re-grade")
+    regrades_store.record(writable(ws), actor=actor, credit_code=code, new_class=new_class, reason=reason,
+                          name=str(row.get("name", "")), computed_class=str(row["computed_class"]), run_id=run_id,
+                          expected_id=seen_id, check_expected=True)
 
 
 # --- weights and recompute ---------------------------------------------------------------------
@@ -102,7 +96,7 @@ def reweighted(params: PerMuParams, weights: dict[str, dict[str, float]]) -> Per
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _recompute(path: str, stamps: tuple, params: PerMuParams) -> pd.DataFrame:
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     ents = data.read_layer(ws, "enterprises")
     plots = data.read_layer(ws, "plots") if ws.has_layer("plots") else None
     micro = data.read_layer(ws, "micro_parks") if ws.has_layer("micro_parks") else None
@@ -113,7 +107,7 @@ def _recompute(path: str, stamps: tuple, params: PerMuParams) -> pd.DataFrame:
 def recompute(ws: Workspace, params: PerMuParams) -> pd.DataFrame:
     """:func:`analysis.per_mu.evaluate` on the workspace with ``params`` (cached by layer stamps and params)."""
     stamps = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None for n in ("enterprises", "plots", "micro_parks"))
-    return _recompute(str(ws.path), stamps, params)
+    return _recompute(ws.location, stamps, params)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -216,7 +210,7 @@ def _weights(ws: Workspace, ev: pd.DataFrame, run_id: str, lang: str) -> None:
         custom = dataclasses.replace(base, per_mu=params, name=f"{base.name}_custom")
         with st.status(t("pg_running", lang)) as box:
             try:
-                rid, _ = pipeline.run(writable(ws), custom, regrades=effective_regrades(ws, or_none=True))
+                rid, _ = pipeline.run(writable(ws), custom, actor=acting_user())
             except PlannerError as exc:
                 box.update(label=t("pg_run_failed", lang), state="error")
                 show_error(exc, lang)
@@ -240,7 +234,7 @@ def _parts_chart(row: pd.Series, lang: str) -> alt.Chart | None:
                  alt.Tooltip("benchmark:Q", format=".3f")]).properties(height=40 * len(keys) + 40)
 
 
-def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, who: str, lang: str) -> None:
+def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, actor, lang: str) -> None:
     done = ev[ev["status"] == "evaluated"].sort_values("score", ascending=False)
     if not len(done):
         st.info(t("ev_none", lang))
@@ -249,6 +243,9 @@ def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, who: str, lang: str) 
     code = st.selectbox(t("ev_firm", lang), list(names), key="ev_firm",
                         format_func=lambda c: f"{names[c]} ({c})")
     row = done.loc[done["credit_code"].astype(str) == code].iloc[0]
+    seen_key = f"ev_seen|{code}"  # the firm's latest re-grade when this user first saw it
+    if seen_key not in st.session_state:
+        st.session_state[seen_key] = regrades_store.latest_id(ws, code)
     c1, c2 = st.columns([3, 2])
     chart = _parts_chart(row, lang)
     if chart is not None:
@@ -263,10 +260,15 @@ def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, who: str, lang: str) 
         go = st.form_submit_button(t("ev_regrade_save", lang), type="primary")
     if go:
         try:
-            _save_regrade(ws, ev, code, None if new_class == "__withdraw__" else new_class, reason, run_id, who)
+            _save_regrade(ws, ev, code, None if new_class == "__withdraw__" else new_class, reason, run_id, actor,
+                          seen_id=st.session_state[seen_key])
+        except ConflictError as exc:
+            st.session_state[seen_key] = exc.current.get("regrade_id")  # the user has now seen the current state
+            show_error(exc, lang)
         except PlannerError as exc:
             show_error(exc, lang)
         else:
+            st.session_state.pop(seen_key, None)
             st.session_state["ev_flash"] = t("ev_regrade_saved", lang, name=names[code])
             st.rerun()
     log = _regrade_log(ws)
@@ -281,7 +283,7 @@ def render() -> None:
     lang = current_lang()
     if (started := page_start("page_evaluation", lang, run_key="ev")) is None:
         return
-    ws, who, run_id = started
+    ws, actor, run_id = started
     if (msg := st.session_state.pop("ev_flash", None)):
         st.success(plain(msg))
     try:
@@ -309,4 +311,4 @@ def render() -> None:
     with tabs[2]:
         _weights(ws, ev, run_id, lang)
     with tabs[3]:
-        _regrade(ws, ev, run_id, who, lang)
+        _regrade(ws, ev, run_id, actor, lang)

@@ -23,7 +23,7 @@ from ui.filters import current_filters
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import open_ws, run_layers, runs_of_kind, show_error, user_name, writable
+from ui.pages._common import acting_user, open_ws, run_layers, runs_of_kind, show_error, writable
 from ui.shell import current_lang
 
 __all__ = ["render", "integration_runs"]
@@ -44,7 +44,8 @@ def _load(ws, run_id: str) -> dict[str, gpd.GeoDataFrame]:
 def _run(ws, lang: str) -> None:
     with st.status(t("ig_running", lang)) as box:
         try:
-            rid, res = siting_runs.run_integration(writable(ws), integration.load_integration_params())
+            rid, res = siting_runs.run_integration(writable(ws), integration.load_integration_params(),
+                                                   actor=acting_user())
         except PlannerError as exc:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
@@ -79,7 +80,6 @@ def render() -> None:
     """Draw the joint-development zones page."""
     lang = current_lang()
     st.header(t("page_integration", lang))
-    user_name(lang)
     ws = open_ws(lang)
     if ws is None:
         return

@@ -83,7 +83,7 @@ def render() -> None:
     lang = current_lang()
     if (started := page_start("page_low_efficiency", lang, run_key="le")) is None:
         return
-    ws, who, run_id = started
+    ws, actor, run_id = started
     if (filtered := filtered_view(ws, run_id, lang)) is None:
         return
     view, mask = filtered
@@ -126,4 +126,4 @@ def render() -> None:
                        t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")})
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
-                     source=f"low_efficiency:{run_id}", who=who, lang=lang, key="le_add")
+                     source=f"low_efficiency:{run_id}", actor=actor, lang=lang, key="le_add")

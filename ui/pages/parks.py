@@ -36,7 +36,7 @@ def render() -> None:
     lang = current_lang()
     if (started := page_start("page_parks", lang, run_key="pk")) is None:
         return
-    ws, _who, run_id = started
+    ws, _actor, run_id = started
     try:
         run = data.load_run(ws, run_id)
         filters = filter_sidebar(data.plot_view(ws, run_id), lang)

@@ -70,7 +70,7 @@ def _crit_label(name: str, lang: str) -> str:
     return t(f"rd_crit_{name}", lang) if f"rd_crit_{name}" in STRINGS else name
 
 
-def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, who: str, lang: str) -> None:
+def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, actor, lang: str) -> None:
     params = run_params(ws, run_id).redevelopment
     given = _weights(params, lang)
     try:
@@ -129,7 +129,7 @@ def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, w
                                         for k, v in names.items() if k in ("area_mu", "score", *crit_cols)})
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
-                     source=f"redevelopment:{run_id}", who=who, lang=lang, key="rd_add")
+                     source=f"redevelopment:{run_id}", actor=actor, lang=lang, key="rd_add")
 
 
 def _cluster_map(cluster: gpd.GeoDataFrame, members: gpd.GeoDataFrame, lang: str) -> None:
@@ -139,7 +139,7 @@ def _cluster_map(cluster: gpd.GeoDataFrame, members: gpd.GeoDataFrame, lang: str
     st_folium(m, key=CLUSTER_MAP_KEY, height=380, use_container_width=True, returned_objects=[], render=False)
 
 
-def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, who: str, lang: str) -> None:
+def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, actor, lang: str) -> None:
     run = data.load_run(ws, run_id)
     clusters = run.get("clusters")
     params = run_params(ws, run_id).redevelopment
@@ -164,7 +164,7 @@ def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, who: str, lang: str) 
                                         names["mean_suitability"]: st.column_config.NumberColumn(format="%.1f")})
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["cluster_id"].iloc[rows].tolist(), kind="cluster",
-                     source_layer=f"run_{run_id}_clusters", source=f"clusters:{run_id}", who=who, lang=lang,
+                     source_layer=f"run_{run_id}_clusters", source=f"clusters:{run_id}", actor=actor, lang=lang,
                      key="rd_add_clusters")
     if not len(big):
         return
@@ -184,7 +184,7 @@ def render() -> None:
     lang = current_lang()
     if (started := page_start("page_redevelopment", lang, run_key="rd")) is None:
         return
-    ws, who, run_id = started
+    ws, actor, run_id = started
     if (filtered := filtered_view(ws, run_id, lang)) is None:
         return
     view, mask = filtered
@@ -193,6 +193,6 @@ def render() -> None:
         return
     tab1, tab2 = st.tabs([t("rd_tab_suitability", lang), t("rd_tab_clusters", lang)])
     with tab1:
-        _suitability_tab(ws, run_id, view, mask, who, lang)
+        _suitability_tab(ws, run_id, view, mask, actor, lang)
     with tab2:
-        _clusters_tab(ws, run_id, view, who, lang)
+        _clusters_tab(ws, run_id, view, actor, lang)

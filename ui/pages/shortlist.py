@@ -7,10 +7,13 @@ notes) → remove with a reason → change several statuses at once → re-order
 the history of every change → exports (Excel, CSV, GeoPackage, GeoJSON, KML, zipped
 Shapefile; the PDF report on request, with a spinner).
 
-Every change goes through :mod:`layers.shortlist` (validated, atomic, recorded with who and
-when).  A refused or failed save shows why in the user's language and keeps what was typed:
-the edit widgets are keyed by the entry's ``updated_at``, so they reset only after a save
-that went through.
+Every change goes through :mod:`layers.shortlist` (validated, one transaction, recorded with
+the signed-in user and the time).  The edit form remembers the version of the entry it showed
+(``row_version``): if someone else changed the entry meanwhile, the save is refused with who
+changed it and when, and the form then shows the entry as it is now — never a silent drop or
+overwrite.  A refused save keeps what was typed.  What the form offers follows the user's role
+(a viewer sees no form; a township official may write notes and mark their township's entries
+已处置); the library enforces the same on the server.  Officials see their own township only.
 """
 from __future__ import annotations
 
@@ -18,11 +21,13 @@ import pandas as pd
 import streamlit as st
 
 from exports import FORMATS, ExportMeta, export_shortlist, filename_for
-from geo.errors import PlannerError
-from layers import shortlist
-from layers.workspace import Workspace
+from geo.errors import ConflictError, PlannerError
+from layers import access, shortlist
+from layers.timefmt import local_times
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui.i18n import t
-from ui.pages._common import mu, open_ws, plain, show_error, user_name, writable
+from ui.pages._common import acting_user, mu, open_ws, plain, show_error, writable
 from ui.shell import current_lang
 
 __all__ = ["render", "FAST_FORMATS", "ALL", "export_bytes", "status_label"]
@@ -31,6 +36,7 @@ ALL = "__all__"
 #: Formats offered as immediate download buttons (ms each at shortlist sizes); the PDF is made on request.
 FAST_FORMATS = ("xlsx", "csv", "gpkg", "geojson", "kml", "shp")
 _FLASH = "sl_flash"
+_CONFLICT = "sl_conflict"
 _PDF = "sl_pdf"
 _TABLE_COLS = ("rank", "item_kind", "item_id", "township_name", "status", "area_mu", "grade", "score", "reasons",
                "notes", "updated_by", "updated_at")
@@ -50,15 +56,17 @@ def _col(field: str, lang: str) -> str:
 # --- exports ----------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=64)
 def _export(path: str, version: tuple, fmt: str, township: str | None) -> bytes:
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     items = shortlist.load(ws)
+    items["added_at"] = local_times(items["added_at"], ws.timezone)
+    items["updated_at"] = local_times(items["updated_at"], ws.timezone)
     towns = ws.read("townships") if ws.has_layer("townships") else None
-    return export_shortlist(items, fmt=fmt, township=township, meta=ExportMeta(source=ws.path.name, townships=towns))
+    return export_shortlist(items, fmt=fmt, township=township, meta=ExportMeta(source=ws.describe(), townships=towns))
 
 
 def export_bytes(ws: Workspace, fmt: str, township: str | None) -> bytes:
     """The shortlist (or one township's part) as ``fmt``; cached by (file, version, format, township)."""
-    return _export(str(ws.path), ws.version, fmt, township)
+    return _export(ws.location, ws.version, fmt, township)
 
 
 def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str) -> None:
@@ -80,7 +88,7 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
         col.download_button(t(f"sl_dl_{fmt}", lang), data=data[fmt], mime=FORMATS[fmt].mime,
                             file_name=filename_for(fmt, township=township, township_name=name), key=f"sl_dl_{fmt}",
                             on_click="ignore", width="stretch")
-    pdf_key = (str(ws.path), ws.version, township)
+    pdf_key = (ws.location, ws.version, township)
     made = st.session_state.get(_PDF)
     c1, c2 = st.columns(2)
     if c1.button(t("sl_make_pdf", lang), key="sl_make_pdf", width="stretch"):
@@ -98,8 +106,9 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
 
 
 # --- the table ----------------------------------------------------------------------------
-def _table(items: pd.DataFrame, lang: str) -> None:
+def _table(items: pd.DataFrame, lang: str, tz: str) -> None:
     df = pd.DataFrame(items.drop(columns=items.geometry.name))
+    df["updated_at"] = local_times(df["updated_at"], tz)
     df["area_mu"] = mu(df["area_m2"]).round(2)
     df["item_kind"] = df["item_kind"].map(lambda k: t(f"sl_kind_{k}", lang))
     df["status"] = df["status"].map(lambda s: status_label(s, lang))
@@ -136,7 +145,19 @@ def _township_options(ws: Workspace) -> dict[str, str]:
     return dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
 
 
-def _edit(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+def _snapshot(row) -> dict:
+    """What the edit form shows, remembered so a save is compared with what the user saw."""
+    return {"status": str(row["status"]), "notes": "" if pd.isna(row["notes"]) else str(row["notes"]),
+            "township_code": str(row["township_code"]) if pd.notna(row["township_code"]) else None,
+            "rank": int(row["rank"]), "row_version": int(row["row_version"])}
+
+
+def _edit(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
+    can_edit = access.allowed(actor, "shortlist.update")
+    can_note = access.allowed(actor, "shortlist.note")
+    if not can_note:
+        st.caption(t("role_readonly_note", lang))
+        return
     st.subheader(t("sl_edit", lang))
     ids = items["entry_id"].astype(str).tolist()
     by_id = items.set_index("entry_id")
@@ -144,49 +165,68 @@ def _edit(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
                          format_func=lambda e: f"#{by_id.at[e, 'rank']} {by_id.at[e, 'item_id']} · "
                                                f"{by_id.at[e, 'township_name'] if pd.notna(by_id.at[e, 'township_name']) else '—'}"
                                                f" · {status_label(by_id.at[e, 'status'], lang)}")
-    row = by_id.loc[entry]
-    current = str(row["status"])
-    stamp = f"{entry}|{row['updated_at']}"  # widgets reset only after a save that went through
+    seen_key = f"sl_seen|{entry}"
+    if seen_key not in st.session_state:
+        st.session_state[seen_key] = _snapshot(by_id.loc[entry])
+    seen = st.session_state[seen_key]
+    stamp = f"{entry}|v{seen['row_version']}"  # widgets reset only when the version the form shows changes
     towns = _township_options(ws)
     codes = list(towns)
-    here = str(row["township_code"]) if pd.notna(row["township_code"]) else None
+    here = seen["township_code"]
     if here is not None and here not in codes:
         codes.insert(0, here)
+    statuses = [seen["status"], *shortlist.allowed_statuses(seen["status"])]
+    if not can_edit:  # an official: notes, and 已上报 → 已处置
+        statuses = [s for s in statuses if s == seen["status"] or (seen["status"] == shortlist.STATUSES[-2]
+                                                                    and s == shortlist.STATUSES[-1])]
     with st.form(key="sl_edit_form"):
         c1, c2, c3 = st.columns([2, 2, 1])
-        status = c1.selectbox(t("sl_status", lang), [current, *shortlist.allowed_statuses(current)],
-                              key=f"sl_status|{stamp}", format_func=lambda s: status_label(s, lang),
-                              help=t("sl_status_help", lang))
+        status = c1.selectbox(t("sl_status", lang), statuses, key=f"sl_status|{stamp}",
+                              format_func=lambda s: status_label(s, lang), help=t("sl_status_help", lang))
         township = c2.selectbox(t("sl_township", lang), codes or [None], index=codes.index(here) if here in codes else 0,
-                                key=f"sl_tw|{stamp}", format_func=lambda c: towns.get(c, c) if c else "—")
-        rank = c3.number_input(t("sl_rank", lang), min_value=1, max_value=len(items), value=int(row["rank"]), step=1,
-                               key=f"sl_rank|{stamp}")
-        notes = st.text_area(t("sl_notes", lang), value="" if pd.isna(row["notes"]) else str(row["notes"]),
-                             key=f"sl_notes|{stamp}", max_chars=4000)
+                                key=f"sl_tw|{stamp}", format_func=lambda c: towns.get(c, c) if c else "—",
+                                disabled=not can_edit)
+        rank = c3.number_input(t("sl_rank", lang), min_value=1, max_value=max(len(items), seen["rank"]),
+                               value=seen["rank"], step=1, key=f"sl_rank|{stamp}", disabled=not can_edit)
+        notes = st.text_area(t("sl_notes", lang), value=seen["notes"], key=f"sl_notes|{stamp}", max_chars=4000)
         reason = st.text_input(t("sl_reason", lang), key=f"sl_reason|{stamp}")
         save = st.form_submit_button(t("sl_save", lang), type="primary")
     if save:
-        changes = {}
-        if status != current:
-            changes["status"] = status
-        if notes != ("" if pd.isna(row["notes"]) else str(row["notes"])):
-            changes["notes"] = notes
-        if township is not None and township != here:
-            changes["township_code"] = township
-        if not changes and int(rank) == int(row["rank"]):
-            st.info(t("sl_nothing", lang))
-            return
-        try:
-            w = writable(ws)
-            if changes:
-                shortlist.update(w, entry, who=who, reason=reason, **changes)
-            if int(rank) != int(row["rank"]):
-                shortlist.move(w, entry, int(rank), who=who, reason=reason)
-        except PlannerError as exc:
-            show_error(exc, lang)
-            return
-        _done(t("sl_saved", lang, entry=entry))
+        _save_edit(ws, entry, seen, status, notes, township, int(rank), reason, actor, lang)
+    if can_edit:
+        _remove_form(ws, entry, actor, lang)
 
+
+def _save_edit(ws, entry: str, seen: dict, status, notes, township, rank: int, reason: str, actor, lang: str) -> None:
+    """Save what changed against the version the form showed; a conflict shows the entry as it is now."""
+    changes = {}
+    if status != seen["status"]:
+        changes["status"] = status
+    if notes != seen["notes"]:
+        changes["notes"] = notes
+    if township is not None and township != seen["township_code"]:
+        changes["township_code"] = township
+    if not changes and rank == seen["rank"]:
+        st.info(t("sl_nothing", lang))
+        return
+    try:
+        w = writable(ws)
+        if changes:
+            shortlist.update(w, entry, actor=actor, reason=reason, expected_version=seen["row_version"], **changes)
+        if rank != seen["rank"]:
+            shortlist.move(w, entry, rank, actor=actor, reason=reason)
+    except ConflictError as exc:
+        st.session_state.pop(f"sl_seen|{entry}", None)  # next rerun: the form shows the entry as it is now
+        st.session_state[_CONFLICT] = exc.localized(lang)
+        st.rerun()
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return
+    st.session_state.pop(f"sl_seen|{entry}", None)
+    _done(t("sl_saved", lang, entry=entry))
+
+
+def _remove_form(ws, entry: str, actor, lang: str) -> None:
     with st.expander(t("sl_remove", lang)):
         with st.form(key="sl_remove_form"):
             why = st.text_input(t("sl_remove_reason", lang), key=f"sl_remove_reason|{entry}")
@@ -196,14 +236,16 @@ def _edit(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
                 st.error(t("sl_remove_needs_reason", lang))
             else:
                 try:
-                    shortlist.remove(writable(ws), [entry], who=who, reason=why)
+                    shortlist.remove(writable(ws), [entry], actor=actor, reason=why)
                 except PlannerError as exc:
                     show_error(exc, lang)
                 else:
                     _done(t("sl_removed", lang, entry=entry))
 
 
-def _bulk(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+def _bulk(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
+    if not access.allowed(actor, "shortlist.update"):
+        return
     with st.expander(t("sl_bulk", lang)):
         with st.form(key="sl_bulk_form"):
             chosen = st.multiselect(t("sl_bulk_entries", lang), items["entry_id"].astype(str).tolist(),
@@ -217,14 +259,16 @@ def _bulk(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
                 st.info(t("sl_nothing", lang))
                 return
             try:
-                shortlist.set_status(writable(ws), chosen, target, who=who, reason=reason)
+                shortlist.set_status(writable(ws), chosen, target, actor=actor, reason=reason)
             except PlannerError as exc:
                 show_error(exc, lang)
             else:
                 _done(t("sl_bulk_done", lang, n=len(chosen), status=status_label(target, lang)))
 
 
-def _reorder(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
+def _reorder(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
+    if not access.allowed(actor, "shortlist.order"):
+        return
     with st.expander(t("sl_reorder", lang)):
         c1, c2 = st.columns([3, 1])
         key = c1.selectbox(t("sl_reorder_by", lang), _SORT_KEYS, key="sl_reorder_by",
@@ -236,7 +280,7 @@ def _reorder(ws: Workspace, items: pd.DataFrame, who: str, lang: str) -> None:
             order = by.sort_values([col, "rank"], ascending=[ascending, True], na_position="last",
                                    kind="stable")["entry_id"].astype(str).tolist()
             try:
-                shortlist.reorder(writable(ws), order, who=who, reason=t(f"sl_sort_{key}", "zh"))
+                shortlist.reorder(writable(ws), order, actor=actor, reason=t(f"sl_sort_{key}", "zh"))
             except PlannerError as exc:
                 show_error(exc, lang)
             else:
@@ -251,6 +295,7 @@ def _history(ws: Workspace, entry: str | None, lang: str) -> None:
         st.caption(t("sl_history_empty", lang))
         return
     df = pd.DataFrame(hist)[list(_HISTORY_COLS)].iloc[::-1]
+    df["at"] = local_times(df["at"], ws.timezone)
     actions = {a: t(f"sl_action_{a}", lang) for a in ("add", "remove", "update", "reorder")}
     df["action"] = df["action"].map(lambda a: actions.get(a, a))
     st.dataframe(df.rename(columns={c: _col(c, lang) for c in _HISTORY_COLS}), hide_index=True,
@@ -262,14 +307,16 @@ def render() -> None:
     """Draw the shortlist page."""
     lang = current_lang()
     st.header(t("page_shortlist", lang))
-    who = user_name(lang)
+    actor = acting_user()
     ws = open_ws(lang)
     if ws is None:
         return
     if (msg := st.session_state.pop(_FLASH, None)):
         st.success(plain(msg))
+    if (msg := st.session_state.pop(_CONFLICT, None)):
+        st.error(f"**{t('conflict_title', lang)}**:{plain(msg)}")
     try:
-        items = shortlist.load(ws)
+        items = shortlist.load(ws, actor=actor)
     except PlannerError as exc:
         show_error(exc, lang)
         return
@@ -280,13 +327,17 @@ def render() -> None:
     _status_counts(items, lang)
     present = items[["township_code", "township_name"]].dropna(subset=["township_code"]).drop_duplicates("township_code")
     names = dict(zip(present["township_code"].astype(str), present["township_name"].fillna(present["township_code"])))
-    scope = st.selectbox(t("sl_scope", lang), [ALL, *sorted(names)], key="sl_scope",
-                         format_func=lambda c: t("sl_all", lang) if c == ALL else f"{names[c]} ({c})")
-    township = None if scope == ALL else scope
+    if actor.role == "official":  # their own township only: the page, the table and every export
+        st.caption(t("official_scope_note", lang, town=names.get(str(actor.township), actor.township)))
+        township = str(actor.township)
+    else:
+        scope = st.selectbox(t("sl_scope", lang), [ALL, *sorted(names)], key="sl_scope",
+                             format_func=lambda c: t("sl_all", lang) if c == ALL else f"{names[c]} ({c})")
+        township = None if scope == ALL else scope
     shown = items if township is None else items[items["township_code"] == township]
-    _table(shown, lang)
-    _edit(ws, shown, who, lang)
-    _bulk(ws, items, who, lang)
-    _reorder(ws, items, who, lang)
+    _table(shown, lang, ws.timezone)
+    _edit(ws, shown, actor, lang)
+    _bulk(ws, items, actor, lang)
+    _reorder(ws, items, actor, lang)
     _exports(ws, items, township, lang)
     _history(ws, st.session_state.get("sl_entry"), lang)

@@ -23,14 +23,15 @@ from streamlit_folium import st_folium
 from analysis import siting, siting_runs
 from geo.errors import PlannerError
 from geo.web import display_copy
-from layers.workspace import Workspace
+from layers.store import WorkspaceBase as Workspace
+from layers.store import open_workspace as _open_store
 from ui import data
 from ui.filters import current_filters
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import (add_to_shortlist, open_ws, pipeline_runs, run_layers, runs_of_kind, selected_rows, show_error,
-                              user_name, writable)
+from ui.pages._common import (acting_user, add_to_shortlist, open_ws, pipeline_runs, run_layers, runs_of_kind,
+                              selected_rows, show_error, writable)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column"]
@@ -51,7 +52,7 @@ def _load(ws: Workspace, run_id: str) -> dict[str, gpd.GeoDataFrame]:
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _supply(path: str, stamps: tuple, params: siting.SitingParams) -> gpd.GeoDataFrame:
-    ws = Workspace.open(path, readonly=True)
+    ws = _open_store(path)
     read = {n: data.read_layer(ws, n) for n in ("industrial_parks", "micro_parks", "plots", "enterprises")
             if ws.has_layer(n)}
     return siting.supply_from_layers(params, **read)
@@ -66,7 +67,7 @@ def ranked_sites(ws: Workspace, credit_code: str, params: siting.SitingParams, *
     """
     stamps = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
                    for n in ("industrial_parks", "micro_parks", "plots", "enterprises"))
-    supply = _supply(str(ws.path), stamps, params)
+    supply = _supply(ws.location, stamps, params)
     ents = data.read_layer(ws, "enterprises")
     firm = ents[ents["credit_code"].astype(str) == credit_code]
     constraints = data.read_layer(ws, "constraints") if ws.has_layer("constraints") else None
@@ -104,7 +105,8 @@ def _run_form(ws: Workspace, lang: str) -> None:
     params = siting.load_siting_params().replace(time_limit_s=float(limit))
     with st.status(t("st_running", lang, limit=limit), expanded=False) as box:
         try:
-            rid, problem = siting_runs.run_siting(writable(ws), params, rule=rule, use_clusters=clusters)
+            rid, problem = siting_runs.run_siting(writable(ws), params, rule=rule, use_clusters=clusters,
+                                                   actor=acting_user())
         except PlannerError as exc:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
@@ -132,7 +134,7 @@ def _map(frames: dict, lang: str) -> None:
               width="stretch", returned_objects=[], render=False)
 
 
-def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
+def _results(ws: Workspace, run_id: str, actor, lang: str) -> None:
     frames = _load(ws, run_id)
     asg, sites = frames.get("assignments"), frames.get("sites")
     if asg is None:
@@ -186,7 +188,7 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
                                  format="percent", min_value=0.0, max_value=1.0)})
         rows = [r for r in selected_rows(event) if r < len(table)]
         add_to_shortlist(ws, table["site_id"].iloc[rows].tolist(), kind="site", source_layer=f"siting_{run_id}_sites",
-                         source=f"siting:{run_id}", who=who, lang=lang, key="st_add")
+                         source=f"siting:{run_id}", actor=actor, lang=lang, key="st_add")
 
 
 def _one_firm(ws: Workspace, lang: str) -> None:
@@ -227,7 +229,7 @@ def render() -> None:
     """Draw the relocation siting page."""
     lang = current_lang()
     st.header(t("page_siting", lang))
-    who = user_name(lang)
+    actor = acting_user()
     ws = open_ws(lang)
     if ws is None:
         return
@@ -243,6 +245,6 @@ def render() -> None:
         if run_id is None:
             st.info(t("st_no_run", lang))
         else:
-            _results(ws, run_id, who, lang)
+            _results(ws, run_id, actor, lang)
     with tab2:
         _one_firm(ws, lang)

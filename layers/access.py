@@ -1,0 +1,467 @@
+"""Who may do what: actors, roles, the permission check, the audit log's vocabulary.
+
+Every function that writes to a workspace takes the acting user (an :class:`Actor`) and
+calls :func:`require` once, before anything is read for the change; the workspace's
+transaction then appends one audit row in the same transaction as the change (see
+``layers.store``).  Hiding a button is never the check: a viewer calling the library
+directly is refused the same way.
+
+Roles (what each may do)::
+
+    viewer    浏览者    browse every page and layer, export
+    official  镇街人员  browse, filter and export only their own township's plots, firms and shortlist
+                        entries; add notes to their township's entries; move them to 已处置
+    planner   规划人员  everything a viewer does, plus the shortlist (add, remove, order, status, notes),
+                        analysis runs (chain, siting, joint zones) and re-grades
+    admin     管理员    everything, plus imports, saved mappings, presets, restoring layer versions,
+                        pruning runs, users, and reading the audit log
+
+The built-in ``system`` actor (role admin) is what the sample builder and migrations use;
+the CLI acts as the operating-system user (see :func:`os_actor`).
+"""
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+
+from geo.errors import AccessDeniedError
+
+__all__ = [
+    "ROLES",
+    "ROLE_LABELS",
+    "PERMISSIONS",
+    "ACTION_LABELS",
+    "Actor",
+    "SYSTEM",
+    "ANONYMOUS",
+    "os_actor",
+    "allowed",
+    "require",
+    "require_township",
+    "visible_townships",
+    "add_user",
+    "set_password",
+    "set_role",
+    "set_disabled",
+    "list_users",
+    "authenticate",
+    "sso_actor",
+    "MAX_FAILURES",
+    "LOCK_MINUTES",
+]
+
+ROLES: tuple[str, ...] = ("viewer", "official", "planner", "admin")
+ROLE_LABELS: dict[str, dict[str, str]] = {
+    "viewer": {"zh": "浏览者", "en": "Viewer"},
+    "official": {"zh": "镇街人员", "en": "Township official"},
+    "planner": {"zh": "规划人员", "en": "Planner"},
+    "admin": {"zh": "管理员", "en": "Administrator"},
+    "anonymous": {"zh": "未登录", "en": "Not signed in"},
+}
+
+_EDITORS = frozenset({"planner", "admin"})
+_ADMIN = frozenset({"admin"})
+#: action → roles allowed.  Officials' township scope is checked by :func:`require_township`.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "shortlist.add": _EDITORS,
+    "shortlist.remove": _EDITORS,
+    "shortlist.order": _EDITORS,
+    "shortlist.update": _EDITORS,               # status (any step), responsible township
+    "shortlist.note": _EDITORS | {"official"},  # notes on an entry (officials: own township)
+    "shortlist.dispose": _EDITORS | {"official"},  # 已上报 → 已处置 (officials: own township)
+    "run.chain": _EDITORS,
+    "run.siting": _EDITORS,
+    "run.integration": _EDITORS,
+    "regrade": _EDITORS,
+    "runs.prune": _ADMIN,
+    "import": _ADMIN,
+    "mapping.save": _ADMIN,
+    "preset.save": _ADMIN,
+    "layer.write": _ADMIN,
+    "layer.restore": _ADMIN,
+    "workspace.settings": _ADMIN,
+    "user.manage": _ADMIN,
+    "audit.read": _ADMIN,
+    "login": frozenset({"anonymous", *ROLES}),
+}
+ACTION_LABELS: dict[str, dict[str, str]] = {
+    "shortlist.add": {"zh": "加入候选清单", "en": "Add to shortlist"},
+    "shortlist.remove": {"zh": "移出候选清单", "en": "Remove from shortlist"},
+    "shortlist.order": {"zh": "调整清单排序", "en": "Reorder shortlist"},
+    "shortlist.update": {"zh": "修改清单条目", "en": "Edit shortlist entry"},
+    "shortlist.note": {"zh": "填写清单备注", "en": "Note on shortlist entry"},
+    "shortlist.dispose": {"zh": "标记已处置", "en": "Mark as disposed"},
+    "run.chain": {"zh": "运行综合分析", "en": "Run the analyses"},
+    "run.siting": {"zh": "运行搬迁选址", "en": "Run relocation siting"},
+    "run.integration": {"zh": "运行跨镇街分析", "en": "Run joint-zone analysis"},
+    "regrade": {"zh": "调整评价类别", "en": "Re-grade a firm"},
+    "runs.prune": {"zh": "清理历史运行", "en": "Prune old runs"},
+    "import": {"zh": "导入数据", "en": "Import data"},
+    "mapping.save": {"zh": "保存字段映射", "en": "Save a column mapping"},
+    "preset.save": {"zh": "保存参数方案", "en": "Save a preset"},
+    "layer.write": {"zh": "写入图层", "en": "Write layers"},
+    "layer.restore": {"zh": "恢复图层版本", "en": "Restore a layer version"},
+    "workspace.settings": {"zh": "修改工作空间设置", "en": "Change workspace settings"},
+    "user.manage": {"zh": "管理用户", "en": "Manage users"},
+    "audit.read": {"zh": "查看操作日志", "en": "Read the audit log"},
+    "login": {"zh": "登录", "en": "Sign in"},
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user a change is made for.
+
+    Parameters
+    ----------
+    username : str
+        The account name recorded in the audit log and every history row.
+    role : str
+        One of :data:`ROLES` (``"anonymous"`` only for sign-in attempts).
+    township : str, optional
+        A township official's township code (their data scope).
+    display_name : str
+        What the UI shows (defaults to the username).
+    """
+
+    username: str
+    role: str
+    township: str | None = None
+    display_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+SYSTEM = Actor("system", "admin", display_name="系统")
+ANONYMOUS = Actor("anonymous", "anonymous", display_name="未登录")
+
+
+def os_actor() -> Actor:
+    """The command-line actor: the operating-system login, as an administrator.
+
+    Whoever runs the CLI on the server can already change the workspace file (or database
+    credentials) directly, so the CLI does not pretend to restrict them; it records their OS
+    login as the actor.  ``cli.py --as NAME`` signs in as a workspace account instead (password
+    asked), and then that account's role applies.
+    """
+    try:
+        login = getpass.getuser() or "unknown"
+    except Exception:  # noqa: BLE001 - no login name in some service environments
+        login = "unknown"
+    return Actor(f"os:{login}", "admin", display_name=login)
+
+
+def allowed(actor: Actor, action: str) -> bool:
+    """True when ``actor``'s role may perform ``action`` (township scope not checked here)."""
+    if action not in PERMISSIONS:
+        raise KeyError(f"unknown action {action!r}; known: {sorted(PERMISSIONS)}")
+    return actor.role in PERMISSIONS[action]
+
+
+def require(actor: Actor, action: str) -> Actor:
+    """Raise :class:`AccessDeniedError` unless ``actor`` may perform ``action``; returns the actor."""
+    if not isinstance(actor, Actor):
+        raise AccessDeniedError(f"{action}: no acting user given (got {type(actor).__name__}); every write names one.",
+                                message_zh="未指定操作人:每次修改都必须由已登录的用户发起。")
+    if not allowed(actor, action):
+        what = ACTION_LABELS.get(action, {"zh": action, "en": action})
+        roles = sorted(PERMISSIONS[action] - {"anonymous"})
+        raise AccessDeniedError(
+            f"{actor.username} ({actor.role}) may not: {what['en']}. Allowed roles: {', '.join(roles)}.",
+            message_zh=f"{actor.label}({ROLE_LABELS.get(actor.role, {}).get('zh', actor.role)})无权执行:{what['zh']}。"
+                       f"需要角色:{'、'.join(ROLE_LABELS[r]['zh'] for r in roles)}。")
+    return actor
+
+
+def require_township(actor: Actor, action: str, townships) -> None:
+    """Officials may act only on their own township's records: refuse if any record is elsewhere."""
+    if actor.role != "official":
+        return
+    other = sorted({str(t) for t in townships if str(t) != str(actor.township)})
+    if other:
+        raise AccessDeniedError(
+            f"{actor.username} is the official of township {actor.township} and may not change records of "
+            f"{', '.join(other)}.",
+            message_zh=f"{actor.label} 只能处理本镇街({actor.township})的条目,不能修改其他镇街({'、'.join(other)})的条目。")
+
+
+def visible_townships(actor: Actor) -> set[str] | None:
+    """Townships whose data ``actor`` may see: ``None`` = all; an official sees only their own."""
+    if actor.role == "official":
+        return {str(actor.township)} if actor.township else set()
+    return None
+
+
+# --- accounts ----------------------------------------------------------------------------------------
+# Built-in accounts live in the workspace's ``users`` table; passwords are hashed with Argon2id
+# (argon2-cffi's defaults: RFC 9106's second recommended set, 64 MiB, 3 passes).  After each
+# failed sign-in the account waits 2^(n-1) s (at most BACKOFF_MAX_S) before it may try again;
+# after MAX_FAILURES failures in a row it is locked for LOCK_MINUTES.  Both are stored in the
+# workspace, so they hold across app servers and restarts.
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+BACKOFF_MAX_S = 30
+MIN_PASSWORD = 8
+_USERNAME_RE = __import__("re").compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+
+
+def _hasher():
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+def _now():
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _iso(t) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text):
+    import datetime as _dt
+
+    if not text:
+        return None
+    return _dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+
+
+def _check_role(role: str, township) -> None:
+    from geo.errors import ParameterError
+
+    if role not in ROLES:
+        raise ParameterError(f"role {role!r} is not one of {ROLES}",
+                             message_zh=f"角色 {role!r} 无效,应为:{'、'.join(ROLE_LABELS[r]['zh'] for r in ROLES)}")
+    if role == "official" and not township:
+        raise ParameterError("a township official needs a township code (their data scope)",
+                             message_zh="镇街人员必须指定所属镇街代码(其数据范围)。")
+
+
+def _check_password(username: str, password: str) -> None:
+    from geo.errors import ParameterError
+
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD or password.strip().lower() == username.lower():
+        raise ParameterError(f"a password needs at least {MIN_PASSWORD} characters and must differ from the user name",
+                             message_zh=f"密码至少 {MIN_PASSWORD} 位,且不能与用户名相同。")
+
+
+def _user_rows(tx, username: str) -> dict | None:
+    cols = ("username", "display_name", "role", "township", "password_hash", "source", "disabled", "failed_count",
+            "last_failed_at", "locked_until", "last_login_at")
+    rows = tx.execute(f"SELECT {', '.join(cols)} FROM users WHERE username = ?", (username,))
+    return dict(zip(cols, rows[0])) if rows else None
+
+
+def add_user(ws, username: str, *, role: str, actor: Actor, password: str | None = None, township: str | None = None,
+             display_name: str = "", source: str = "local") -> None:
+    """Create an account (administrators only).  ``source="oidc"`` accounts sign in through single sign-on
+    and have no password here: the row only maps the identity to a role and township."""
+    from geo.errors import ParameterError
+
+    require(actor, "user.manage")
+    if not isinstance(username, str) or not _USERNAME_RE.match(username) or username.startswith(("os:", "system")):
+        raise ParameterError(f"user name {username!r}: 2–64 letters, digits, _ . @ -",
+                             message_zh=f"用户名 {username!r} 不合法:2–64 位字母、数字或 _ . @ -")
+    _check_role(role, township)
+    if source == "local":
+        _check_password(username, password or "")
+    hashed = _hasher().hash(password) if password else None
+    with ws.transaction(actor, "user.manage", target=username) as tx:
+        if _user_rows(tx, username):
+            raise ParameterError(f"user {username!r} exists already", message_zh=f"用户 {username} 已存在")
+        now = _iso(_now())
+        tx.execute("INSERT INTO users(username, display_name, role, township, password_hash, source, disabled, "
+                   "failed_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                   (username, display_name or username, role, township, hashed, source, False, now, now))
+        tx.summary = f"新建用户 {username}({ROLE_LABELS[role]['zh']}{'·' + township if township else ''})"
+        tx.detail = {"after": {"role": role, "township": township, "source": source}}
+
+
+def set_password(ws, username: str, password: str, *, actor: Actor) -> None:
+    """Set a password: an administrator for anyone, every user for their own account."""
+    from geo.errors import ParameterError
+
+    if actor.username != username:
+        require(actor, "user.manage")
+    _check_password(username, password)
+    hashed = _hasher().hash(password)
+    with ws.transaction(actor, "login" if actor.username == username else "user.manage", target=username) as tx:
+        if not _user_rows(tx, username):
+            raise ParameterError(f"no user {username!r}", message_zh=f"没有用户 {username}")
+        tx.execute("UPDATE users SET password_hash = ?, failed_count = 0, locked_until = NULL, updated_at = ? "
+                   "WHERE username = ?", (hashed, _iso(_now()), username))
+        tx.summary = f"修改用户 {username} 的密码"
+
+
+def set_role(ws, username: str, role: str, *, actor: Actor, township: str | None = None) -> None:
+    """Change an account's role (and township, for officials)."""
+    from geo.errors import ParameterError
+
+    require(actor, "user.manage")
+    _check_role(role, township)
+    with ws.transaction(actor, "user.manage", target=username) as tx:
+        row = _user_rows(tx, username)
+        if not row:
+            raise ParameterError(f"no user {username!r}", message_zh=f"没有用户 {username}")
+        tx.execute("UPDATE users SET role = ?, township = ?, updated_at = ? WHERE username = ?",
+                   (role, township if role == "official" else None, _iso(_now()), username))
+        tx.summary = f"用户 {username}:{ROLE_LABELS[row['role']]['zh']} → {ROLE_LABELS[role]['zh']}"
+        tx.detail = {"before": {"role": row["role"], "township": row["township"]},
+                     "after": {"role": role, "township": township}}
+
+
+def set_disabled(ws, username: str, disabled: bool, *, actor: Actor) -> None:
+    """Disable (or enable again, clearing any lock) an account; its history stays."""
+    from geo.errors import ParameterError
+
+    require(actor, "user.manage")
+    with ws.transaction(actor, "user.manage", target=username) as tx:
+        if not _user_rows(tx, username):
+            raise ParameterError(f"no user {username!r}", message_zh=f"没有用户 {username}")
+        tx.execute("UPDATE users SET disabled = ?, failed_count = 0, locked_until = NULL, updated_at = ? "
+                   "WHERE username = ?", (bool(disabled), _iso(_now()), username))
+        tx.summary = f"{'停用' if disabled else '启用'}用户 {username}"
+
+
+def list_users(ws):
+    """Accounts without their password hashes (username, display name, role, township, state, last sign-in)."""
+    df = ws.read_table("users")
+    return df.drop(columns=["password_hash"]).reset_index(drop=True)
+
+
+def _refuse(ws, username: str, en: str, zh: str, *, row=None, wait_s: float | None = None):
+    from geo.errors import AuthenticationError
+
+    exc = AuthenticationError(en, message_zh=zh, details=[{"username": username, "wait_s": wait_s}])
+    exc.wait_s = wait_s
+    return exc
+
+
+def authenticate(ws, username: str, password: str) -> Actor:
+    """Check a user name and password; return the account's :class:`Actor` or raise ``AuthenticationError``.
+
+    Every attempt is written to the audit log (the failures with their reason).  A wrong
+    password counts a failure on the account and sets its back-off; the fifth in a row locks it.
+    An unknown user name costs the same hashing work as a known one (no timing hint).
+    """
+    username = (username or "").strip()
+    now = _now()
+    ws.require_writable()
+    with ws.transaction(ANONYMOUS, "login", target=username) as tx:
+        row = _user_rows(tx, username)
+        reason = _login_refusal(row, now)
+        if reason is None:
+            ok = _verify(row["password_hash"], password)
+            if not ok:
+                reason = _count_failure(tx, row, now)
+        if reason is not None:
+            en, zh, wait = reason
+            tx.summary = f"登录失败:{zh}"
+            tx.detail = {"ok": False, "username": username}
+            failure = _refuse(ws, username, en, zh, wait_s=wait)
+        else:
+            tx.execute("UPDATE users SET failed_count = 0, locked_until = NULL, last_login_at = ? WHERE username = ?",
+                       (_iso(now), username))
+            if _needs_rehash(row["password_hash"]):
+                tx.execute("UPDATE users SET password_hash = ? WHERE username = ?", (_hasher().hash(password), username))
+            tx.actor = actor = Actor(username, row["role"], row["township"], row["display_name"] or username)
+            tx.summary, tx.detail = "登录成功", {"ok": True}
+            failure = None
+    if failure is not None:
+        raise failure
+    return actor
+
+
+def _verify(hashed, password) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return _hasher().verify(hashed or _DUMMY_HASH(), password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _needs_rehash(hashed) -> bool:
+    try:
+        return _hasher().check_needs_rehash(hashed)
+    except Exception:  # noqa: BLE001 - a malformed stored hash is replaced on the next password change
+        return False
+
+
+_DUMMY: list[str] = []
+
+
+def _DUMMY_HASH() -> str:
+    if not _DUMMY:
+        _DUMMY.append(_hasher().hash("not-a-password-of-anyone"))
+    return _DUMMY[0]
+
+
+def _login_refusal(row, now):
+    """Why this account may not try now (None = it may): unknown, disabled, SSO-only, locked, backing off."""
+    if row is None:
+        _verify(None, "x")  # same work as a known account
+        return ("unknown user name or wrong password", "用户名或密码错误", None)
+    if row["disabled"]:
+        return ("this account is disabled; ask an administrator", "该账户已停用,请联系管理员", None)
+    if row["source"] != "local" or not row["password_hash"]:
+        return ("this account signs in through single sign-on", "该账户使用统一身份认证登录,请点击“统一身份认证登录”", None)
+    locked = _parse(row["locked_until"])
+    if locked and locked > now:
+        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
+        return (f"this account is locked after {MAX_FAILURES} failed sign-ins; try again in {minutes} min or ask an "
+                "administrator", f"连续 {MAX_FAILURES} 次登录失败,账户已锁定;请 {minutes} 分钟后再试或联系管理员",
+                (locked - now).total_seconds())
+    last = _parse(row["last_failed_at"])
+    n = int(row["failed_count"] or 0)
+    if last and n:
+        wait = min(2 ** (n - 1), BACKOFF_MAX_S) - (now - last).total_seconds()
+        if wait > 0:
+            return (f"too many attempts: wait {wait:.0f} s before trying again",
+                    f"尝试过于频繁:请等待 {wait:.0f} 秒后再试", wait)
+    return None
+
+
+def _count_failure(tx, row, now):
+    import datetime as _dt
+
+    n = int(row["failed_count"] or 0) + 1
+    locked = _iso(now + _dt.timedelta(minutes=LOCK_MINUTES)) if n >= MAX_FAILURES else None
+    tx.execute("UPDATE users SET failed_count = ?, last_failed_at = ?, locked_until = ? WHERE username = ?",
+               (0 if locked else n, _iso(now), locked, row["username"]))
+    if locked:
+        return (f"wrong password; the account is now locked for {LOCK_MINUTES} min after {MAX_FAILURES} failures",
+                f"密码错误;连续 {MAX_FAILURES} 次失败,账户已锁定 {LOCK_MINUTES} 分钟", LOCK_MINUTES * 60.0)
+    return ("unknown user name or wrong password", f"用户名或密码错误(还可尝试 {MAX_FAILURES - n} 次)",
+            float(min(2 ** (n - 1), BACKOFF_MAX_S)))
+
+
+def sso_actor(ws, claims: dict, *, role_claim: str = "planner_role", township_claim: str = "planner_township",
+              default_role: str | None = None) -> Actor:
+    """The actor of a single-sign-on user: the role from an ``oidc`` account row if there is one
+    (an administrator's mapping wins), else from the ID token's ``role_claim``, else ``default_role``.
+
+    Raises ``AuthenticationError`` when no role can be found (the user is told to ask an admin).
+    """
+    from geo.errors import AuthenticationError
+
+    username = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "")
+    name = str(claims.get("name") or username)
+    with ws.reading() as r:
+        row = _user_rows(r, username) if r.table_exists("users") else None
+    if row is not None:
+        if row["disabled"]:
+            raise AuthenticationError(f"{username}: account disabled", message_zh="该账户已停用,请联系管理员")
+        role, township = row["role"], row["township"]
+    else:
+        role, township = claims.get(role_claim) or default_role, claims.get(township_claim)
+    if role not in ROLES or (role == "official" and not township):
+        raise AuthenticationError(
+            f"{username} signed in, but no role is assigned (claim {role_claim!r} or an account mapping); "
+            "ask an administrator.", message_zh=f"{name} 已通过统一身份认证,但尚未分配角色;请联系管理员。")
+    return Actor(f"sso:{username}" if row is None else username, role, township, name)

@@ -1,0 +1,181 @@
+"""The sign-in screen, and who is signed in to a session.
+
+Screen, top to bottom: the app's title; a form with user name and password and a "sign in"
+button (accounts of the workspace, :func:`layers.access.authenticate`: Argon2id hashes,
+back-off and lock-out, every attempt in the audit log); when single sign-on is configured in
+``.streamlit/secrets.toml`` (``[auth]``), a "sign in with single sign-on" button (Streamlit's
+own OpenID Connect login, ``st.login``); on the bundled sample workspace, the demo accounts.
+
+A signed-in session keeps its :class:`~layers.access.Actor` in session state (server side:
+the browser cannot set it) and expires after ``PLANNER_SESSION_MINUTES`` idle minutes
+(default 120) or 12 hours in all.  Pages never ask for a name: every write they make names
+this actor, and the library refuses what the actor's role does not allow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import streamlit as st
+
+from geo.errors import AuthenticationError, PlannerError
+from layers import access
+from layers.access import ROLE_LABELS, Actor
+from ui.i18n import t
+from ui.shell import plain, show_error, workspace_location
+
+__all__ = ["SESSION_KEY", "current_actor", "require_login", "render", "sidebar_user", "session_for", "logout"]
+
+SESSION_KEY = "_planner_auth"
+MAX_SESSION_S = 12 * 3600
+
+
+def _idle_limit_s() -> float:
+    try:
+        return max(1.0, float(os.environ.get("PLANNER_SESSION_MINUTES", "120"))) * 60.0
+    except ValueError:
+        return 7200.0
+
+
+def session_for(actor: Actor, *, method: str = "password", now: float | None = None) -> dict:
+    """The session-state record of a signed-in actor (what :func:`current_actor` reads)."""
+    now = time.time() if now is None else now
+    return {"username": actor.username, "role": actor.role, "township": actor.township,
+            "display_name": actor.display_name, "method": method, "since": now, "last_seen": now}
+
+
+def current_actor() -> Actor | None:
+    """The signed-in user of this session, or None (never signed in, signed out, or expired)."""
+    rec = st.session_state.get(SESSION_KEY)
+    if not rec:
+        return None
+    now = time.time()
+    if now - rec["last_seen"] > _idle_limit_s() or now - rec["since"] > MAX_SESSION_S:
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state["_planner_expired"] = True
+        return None
+    rec["last_seen"] = now
+    return Actor(rec["username"], rec["role"], rec.get("township"), rec.get("display_name") or rec["username"])
+
+
+def _sso_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets.toml: Streamlit raises its own not-found error
+        return False
+
+
+def _sso_user() -> dict | None:
+    try:
+        user = st.user
+        return dict(user.to_dict()) if user.is_logged_in else None
+    except Exception:  # noqa: BLE001 - st.user needs auth configured
+        return None
+
+
+def require_login(lang: str) -> Actor | None:
+    """The signed-in actor; a single-sign-on identity is turned into one here (role from the
+    workspace's mapping or the token's claim).  None means the sign-in screen must be shown."""
+    actor = current_actor()
+    if actor is not None:
+        return actor
+    claims = _sso_user() if _sso_configured() else None
+    if claims:
+        try:
+            from layers.store import open_workspace
+
+            actor = access.sso_actor(open_workspace(workspace_location()), claims,
+                                     **_sso_options())
+        except PlannerError as exc:
+            st.session_state["_planner_sso_error"] = exc.localized(lang)
+            return None
+        st.session_state[SESSION_KEY] = session_for(actor, method="sso")
+        return actor
+    return None
+
+
+def _sso_options() -> dict:
+    try:
+        opts = dict(st.secrets.get("planner_sso", {}))
+    except Exception:  # noqa: BLE001
+        opts = {}
+    return {k: opts[k] for k in ("role_claim", "township_claim", "default_role") if k in opts}
+
+
+def render() -> None:
+    """The sign-in page (the only page of a session that is not signed in)."""
+    from ui.shell import current_lang
+
+    lang = current_lang()
+    st.title(t("app_title", lang))
+    st.subheader(t("login_title", lang))
+    if st.session_state.pop("_planner_expired", False):
+        st.warning(t("login_expired", lang))
+    if (msg := st.session_state.pop("_planner_sso_error", None)):
+        st.error(plain(msg))
+        if st.button(t("logout", lang), key="sso_logout"):
+            st.logout()
+    st.caption(t("login_intro", lang))
+    with st.form("login_form", clear_on_submit=False):
+        username = st.text_input(t("login_user", lang), key="login_user", max_chars=64)
+        password = st.text_input(t("login_password", lang), type="password", key="login_password", max_chars=256)
+        submitted = st.form_submit_button(t("login_button", lang), type="primary")
+    if submitted:
+        _sign_in(username, password, lang)
+    if _sso_configured():
+        st.caption(t("login_or", lang))
+        if st.button(t("login_sso", lang), key="login_sso"):
+            st.login()
+    _demo_accounts(lang)
+
+
+def _sign_in(username: str, password: str, lang: str) -> None:
+    from layers.store import open_workspace
+
+    if not username.strip() or not password:
+        st.error(t("login_missing", lang))
+        return
+    try:
+        ws = open_workspace(workspace_location(), readonly=False)
+        actor = access.authenticate(ws, username, password)
+    except AuthenticationError as exc:
+        st.error(plain(exc.localized(lang)))
+        return
+    except PlannerError as exc:
+        show_error(exc, lang)
+        return
+    st.session_state[SESSION_KEY] = session_for(actor)
+    st.session_state.pop("login_password", None)
+    st.rerun()
+
+
+def _demo_accounts(lang: str) -> None:
+    from layers.store import open_workspace
+
+    try:
+        info = open_workspace(workspace_location()).info
+    except PlannerError:
+        return
+    demo = info.get("demo_accounts")
+    if not demo:
+        return
+    rows = json.loads(demo)
+    st.info(t("login_demo", lang) + "\n\n" + "\n".join(
+        f"- `{r['username']}` / `{r['password']}` — {ROLE_LABELS[r['role']][lang]}" for r in rows))
+
+
+def logout() -> None:
+    """Forget the session's user (and leave single sign-on)."""
+    rec = st.session_state.pop(SESSION_KEY, None)
+    if rec and rec.get("method") == "sso":
+        st.logout()
+
+
+def sidebar_user(actor: Actor, lang: str, *, township_name: str | None = None) -> None:
+    """The sidebar line "signed in: name (role)" with the sign-out button."""
+    town = f" · {township_name or actor.township}" if actor.township else ""
+    st.sidebar.caption(t("login_as", lang, name=actor.label, role=ROLE_LABELS[actor.role][lang], town=town))
+    if st.sidebar.button(t("logout", lang), key="logout_button"):
+        logout()
+        st.rerun()
