@@ -2,17 +2,15 @@
 
     streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE: a path or a DSN)
 
-Until a user signs in, the sign-in page is the only page (every URL shows it).  Then the pages
-are listed by role: imports and the audit log for administrators only (the library refuses
-the others' writes whatever the navigation shows).
+Until a user signs in, the sign-in page is the only page (every URL shows it); then the
+pages of the user's role (:func:`ui.nav.page_specs`).
 """
 import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
-from ui import import_page, login, map_page
-from ui.pages import audit, evaluation, integration, low_efficiency, parks, redevelopment, siting
-from ui.pages import shortlist as shortlist_page
+from ui import login
 from ui.i18n import t
+from ui.nav import page_specs
 from ui.shell import language_switch
 
 # Material icons ship inside Streamlit's frontend: emoji would need a colour-emoji font that
@@ -24,21 +22,7 @@ lang = language_switch()
 actor = login.require_login(lang)
 if actor is None:
     st.navigation([st.Page(login.render, title=t("login_title", lang), icon=":material/login:", url_path="login")]).run()
-    st.stop()
-
-login.sidebar_user(actor, lang)
-pages = [
-    st.Page(map_page.render, title=t("page_map", lang), icon=":material/map:", url_path="map", default=True),
-    st.Page(evaluation.render, title=t("page_evaluation", lang), icon=":material/leaderboard:", url_path="evaluation"),
-    st.Page(low_efficiency.render, title=t("page_low_efficiency", lang), icon=":material/report:", url_path="low_efficiency"),
-    st.Page(redevelopment.render, title=t("page_redevelopment", lang), icon=":material/construction:", url_path="redevelopment"),
-    st.Page(siting.render, title=t("page_siting", lang), icon=":material/local_shipping:", url_path="siting"),
-    st.Page(integration.render, title=t("page_integration", lang), icon=":material/join_inner:", url_path="integration"),
-    st.Page(parks.render, title=t("page_parks", lang), icon=":material/factory:", url_path="parks"),
-    st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon=":material/checklist:", url_path="shortlist"),
-]
-if actor.role == "admin":
-    pages.insert(1, st.Page(import_page.render, title=t("page_import", lang), icon=":material/upload_file:",
-                            url_path="import"))
-    pages.append(st.Page(audit.render, title=t("page_audit", lang), icon=":material/history:", url_path="audit"))
-st.navigation(pages).run()
+else:
+    login.sidebar_user(actor, lang)
+    st.navigation([st.Page(p.render, title=t(p.title_key, lang), icon=p.icon, url_path=p.url_path, default=p.default)
+                   for p in page_specs(actor)]).run()

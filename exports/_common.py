@@ -52,6 +52,9 @@ _ORDER = ("rank", "item_id", "item_kind", "status", "township_name", "township_c
           "reasons", "score", "grade", "land_use", "land_holder", "industry_code", "park_id", "notes",
           "source", "entry_id", "added_by", "added_at", "updated_by", "updated_at")
 
+#: The store's own bookkeeping columns: never in an export.
+_INTERNAL = ("row_version",)
+
 #: Columns written as text (ids and codes: Excel would turn 18-digit credit codes into floats).
 TEXT_COLUMNS = frozenset({"entry_id", "item_id", "township_code", "land_use", "land_holder", "industry_code", "park_id",
                           "credit_code", "plot_id", "code"})
@@ -96,7 +99,7 @@ def prepare(items: gpd.GeoDataFrame | pd.DataFrame, *, need_geometry: bool = Fal
     if spatial and items.crs is None and len(items):
         raise MissingCRSError("items have no CRS; set it before exporting (gdf.set_crs('EPSG:4549'))",
                               message_zh="数据没有坐标系,无法导出。")
-    out = items.copy()
+    out = items.drop(columns=[c for c in _INTERNAL if c in items.columns])  # bookkeeping, not for officials
     for col in ("rank", "item_kind", "status", "township_code", "township_name", "area_m2"):
         if col not in out.columns:
             out[col] = pd.NA

@@ -31,7 +31,6 @@ __all__ = [
     "read_vector",
     "atomic_path",
     "check_sqlite_integrity",
-    "write_gpkg_layers",
     "gdal_safe_config",
     "sniff_format",
     "UNCLOSED_RINGS_ATTR",
@@ -236,12 +235,12 @@ def gdal_safe_config() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False, check=None) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, check=None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success, fsync and rename it over ``target``.
 
-    ``copy_existing`` starts the temp file as a copy of ``target`` (to modify in place);
-    ``check(path)`` runs before the rename and may raise to abort. On any error the temp
-    file is removed and ``target`` is untouched.
+    For whole files written once (exports, rasters, a new workspace); a workspace is changed
+    in place by database transactions, never copied.  ``check(path)`` runs before the rename
+    and may raise to abort.  On any error the temp file is removed and ``target`` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,10 +249,7 @@ def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False, check
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if copy_existing and target.exists():
-            _copy_file(target, tmp)
-        else:
-            tmp.unlink()
+        tmp.unlink()
         yield tmp
         if check is not None:
             check(tmp)
@@ -275,12 +271,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _copy_file(src: Path, dst: Path) -> None:
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while chunk := fin.read(16 * 1024 * 1024):
-            fout.write(chunk)
 
 
 def _fsync(path: Path) -> None:
@@ -312,20 +302,3 @@ def check_sqlite_integrity(path: str | os.PathLike) -> None:
             f"{path}: GeoPackage failed its integrity check ({result}); the write was abandoned and the old file kept.",
             message_zh=f"{path}:GeoPackage 完整性检查失败({result});已放弃本次写入,原文件保持不变。",
         )
-
-
-def write_gpkg_layers(path: str | os.PathLike, layers: dict[str, gpd.GeoDataFrame], *, after_write=None) -> None:
-    """Write or replace several layers of a GeoPackage as one atomic step.
-
-    The existing file (if any) is copied to a temp file beside it, every layer is written
-    into the copy, ``after_write(tmp_path)`` may add metadata, SQLite's integrity check
-    runs, then the copy replaces the original. Layers not named are kept.
-    """
-    with atomic_path(path, copy_existing=True, check=check_sqlite_integrity) as tmp:
-        for name, gdf in layers.items():
-            spatial = isinstance(gdf, gpd.GeoDataFrame) and getattr(gdf, "_geometry_column_name", None) in gdf.columns
-            options = {"OVERWRITE": "YES"}
-            options.update({"SPATIAL_INDEX": "YES"} if spatial else {"ASPATIAL_VARIANT": "GPKG_ATTRIBUTES"})
-            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None, layer_options=options)
-        if after_write is not None:
-            after_write(tmp)

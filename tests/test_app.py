@@ -1,4 +1,5 @@
-"""AppTest smoke tests: the app runs on a tiny workspace and on the sample, switches language, toggles layers."""
+"""AppTest of the app: sign-in, pages by role, the map page on a tiny workspace and on the sample (both backends):
+language, layers, filters, search, click, draw-select, add to the shortlist as the signed-in user."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,17 +10,19 @@ import pytest
 from shapely.geometry import box
 from streamlit.testing.v1 import AppTest
 
-from layers.workspace import Workspace
+from layers.access import SYSTEM, Actor
+from layers.store import create_workspace, open_workspace
+from tests.apptest import app
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TIMEOUT = 120  # first run imports geopandas/folium and reads the workspace on a shared 2-core box
+PLANNER = Actor("zhanggong", "planner", display_name="张工")
+ADMIN = Actor("admin1", "admin")
 
 
 @pytest.fixture
 def tiny_workspace(tmp_path) -> Path:
     """Two townships and six plots (EPSG:4549 near Ruian), one township named like an XSS probe."""
     path = tmp_path / "tiny.gpkg"
-    ws = Workspace.create(path, crs="EPSG:4549")
+    ws = create_workspace(path, crs="EPSG:4549")
     x0, y0 = 560_000, 3_075_000
     townships = gpd.GeoDataFrame(
         {"code": ["330381001", "330381002"], "name": ["安阳街道", "<script>alert(1)</script>"], "kind": ["街道", "镇"]},
@@ -31,17 +34,12 @@ def tiny_workspace(tmp_path) -> Path:
          "area_m2": [250_000.0] * 6, "township_code": ["330381001"] * 3 + ["330381002"] * 3},
         geometry=[box(x0 + 200 + i * 900, y0 + 200, x0 + 700 + i * 900, y0 + 700) for i in range(6)], crs="EPSG:4549",
     )
-    ws.write_many({"townships": townships, "plots": plots}, source="test")
+    ws.write_many({"townships": townships, "plots": plots}, source="test", actor=SYSTEM)
     return path
 
 
-def _run(monkeypatch, workspace: Path | str) -> AppTest:
-    monkeypatch.setenv("PLANNER_WORKSPACE", str(workspace))
-    monkeypatch.delenv("TIANDITU_KEY", raising=False)
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def _run(monkeypatch, workspace, actor=PLANNER) -> AppTest:
+    return app(monkeypatch, workspace, actor=actor)
 
 
 def _captions(at: AppTest) -> str:
@@ -87,53 +85,77 @@ def test_tianditu_without_a_key_warns_and_falls_back(monkeypatch, tiny_workspace
 def test_missing_workspace_is_a_clear_error(monkeypatch, tmp_path):
     at = _run(monkeypatch, tmp_path / "nowhere.gpkg")
     assert len(at.error) == 1
-    assert "python cli.py sample" in at.error[0].value
+    assert "python cli.py sample" in at.error[0].value.replace("\\", "")  # (Markdown-escaped text)
+    at = _run(monkeypatch, tmp_path / "nowhere.gpkg", actor=None)  # the sign-in page says it too
+    assert len(at.error) == 1 and "python cli.py sample" in at.error[0].value.replace("\\", "")
 
 
-def test_app_runs_on_the_sample(monkeypatch, sample_path):
+# --- sign-in ------------------------------------------------------------------------------------------
+def test_every_page_needs_a_signed_in_user(monkeypatch, sample_path):
+    at = _run(monkeypatch, sample_path, actor=None)
+    assert at.subheader[0].value == "登录"
+    assert not at.sidebar.checkbox  # no map, no layers: only the sign-in form
+    assert any("planner" in i.value and "ruian-planner" in i.value for i in at.info)  # the sample's demo accounts
+
+
+def test_sign_in_wrong_password_then_right(monkeypatch, sample_gpkg_copy):
+    at = _run(monkeypatch, sample_gpkg_copy.location, actor=None)
+    at.text_input(key="login_user").input("planner")
+    at.text_input(key="login_password").input("wrong-password")
+    at.button[0].click().run()
+    assert any("用户名或密码错误" in e.value for e in at.error)
+    from ui.login import SESSION_KEY
+
+    assert SESSION_KEY not in at.session_state
+    import time
+
+    time.sleep(1.1)  # the back-off after one failure is 1 s
+    at.text_input(key="login_password").input("ruian-planner")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state[SESSION_KEY]["username"] == "planner"
+    assert any("示例规划员" in c.value and "规划人员" in c.value for c in at.sidebar.caption)
+    at.sidebar.button(key="logout_button").click().run()
+    assert SESSION_KEY not in at.session_state and at.subheader[0].value == "登录"
+    log = open_workspace(sample_gpkg_copy.location).read_table("audit_log")
+    assert log["summary"].str.startswith("登录失败").any() and (log["summary"] == "登录成功").any()
+
+
+def test_session_expires_when_idle(monkeypatch, sample_path):
+    import time
+
+    from ui.login import SESSION_KEY
+
     at = _run(monkeypatch, sample_path)
-    captions = _captions(at)
-    for label in ("镇街 23", "工业集聚区/功能区", "小微企业创业园", "地块 5,000", "市域范围 1"):
-        assert label in captions
+    at.session_state[SESSION_KEY]["last_seen"] = time.time() - 3 * 3600
+    at.run()
+    assert at.subheader[0].value == "登录" and any("超时" in w.value for w in at.warning)
+
+
+def test_pages_listed_by_role():
+    from layers.access import ROLES
+    from ui.nav import page_specs
+
+    for role in ROLES:
+        paths = [p.url_path for p in page_specs(Actor("x", role, "330381008" if role == "official" else None))]
+        assert paths[0] == "map" and "shortlist" in paths
+        assert ("import" in paths) == ("audit" in paths) == (role == "admin")
 
 
 # --- map page interactions (issue 5): filters, search, click lookup, draw-select, shortlist ----------------
 MAP_KEY = "main_map"
 
 
-@pytest.fixture(scope="module")
-def sample_with_run(sample_path, tmp_path_factory) -> Path:
-    """A private copy of the sample (never the committed file) with one analysis run stored."""
-    import shutil
-
-    from analysis import pipeline
-
-    dest = tmp_path_factory.mktemp("ws") / "ruian.gpkg"
-    shutil.copy2(sample_path, dest)
-    rasters = Path(str(sample_path) + ".rasters")
-    if rasters.exists():
-        shutil.copytree(rasters, Path(str(dest) + ".rasters"))
-    pipeline.run(Workspace.open(dest, readonly=False), "ruian_default", run_id="test")
-    return dest
-
-
 @pytest.fixture
-def ws_copy(sample_with_run, tmp_path) -> Path:
-    """Per-test copy of the run-equipped sample, so shortlist writes do not leak between tests."""
-    import shutil
-
-    dest = tmp_path / "ruian.gpkg"
-    shutil.copy2(sample_with_run, dest)
-    src = Path(str(sample_with_run) + ".rasters")
-    if src.exists():
-        shutil.copytree(src, Path(str(dest) + ".rasters"))
-    return dest
+def ws_copy(sample_copy) -> str:
+    """Per-test copy of the sample (with its run 'sample'), on each backend: writes do not leak between tests."""
+    return sample_copy.location
 
 
-def _view(path: Path):
+def _view(location):
     from ui.data import plot_view
 
-    return plot_view(Workspace.open(path, readonly=True))
+    return plot_view(open_workspace(location, readonly=True))
 
 
 def _shown(at: AppTest) -> str:
@@ -158,7 +180,7 @@ def test_filters_narrow_the_map_and_persist(monkeypatch, ws_copy):
 
 def test_search_by_plot_id_firm_name_and_credit_code_flies_there(monkeypatch, ws_copy):
     at = _run(monkeypatch, ws_copy)
-    ents = Workspace.open(ws_copy, readonly=True).read("enterprises")
+    ents = open_workspace(ws_copy, readonly=True).read("enterprises")
     firm = ents[ents["plot_id"].notna()].iloc[7]
     for query, expected in (("p000042", "P000042"), (firm["credit_code"], firm["plot_id"]), (firm["name"], None)):
         at.text_input(key="map_search").input(str(query)).run()
@@ -197,7 +219,7 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     assert parts["权重"].notna().all() and (parts["输入值"] != "—").any()  # each part with its weight and input
     assert parts["得分"].sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
     # a click on a park outside every plot picks the park (any layer works)
-    parks = Workspace.open(ws_copy, readonly=True).read("industrial_parks").to_crs(4326)
+    parks = open_workspace(ws_copy, readonly=True).read("industrial_parks").to_crs(4326)
     free = parks.geometry.iloc[0].difference(view.geometry.union_all())
     q = free.representative_point()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": q.y, "lng": q.x}, "zoom": 17, "bounds": None,
@@ -214,16 +236,15 @@ def test_add_to_shortlist_from_the_details_and_from_a_drawn_box(monkeypatch, ws_
     view = _view(ws_copy)
     row = view.iloc[10]
     p = row.geometry.representative_point()
-    at.sidebar.text_input(key="who").input("张工").run()
     at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
                                  "all_drawings": None}
     at.run()
     at.button(key="det_add").click().run()
     assert not at.exception
     assert any(row["plot_id"] in s.value for s in at.success)
-    items = shortlist.load(Workspace.open(ws_copy, readonly=True))
+    items = shortlist.load(open_workspace(ws_copy, readonly=True))
     assert items["item_id"].tolist() == [row["plot_id"]]
-    assert items["added_by"].iloc[0] == "张工"
+    assert items["added_by"].iloc[0] == "zhanggong"  # the signed-in user, not a name typed in
     # adding it again says so and writes nothing
     at.button(key="det_add").click().run()
     assert any("已在清单中" in s.value for s in at.success)
@@ -238,7 +259,7 @@ def test_add_to_shortlist_from_the_details_and_from_a_drawn_box(monkeypatch, ws_
     assert set(view["plot_id"].iloc[:3]) <= set(ids)
     assert any(f"框选的地块({len(ids)})" in m.value for m in at.markdown)
     at.button(key="sel_add_all").click().run()
-    items = shortlist.load(Workspace.open(ws_copy, readonly=True))
+    items = shortlist.load(open_workspace(ws_copy, readonly=True))
     assert set(ids) | {row["plot_id"]} == set(items["item_id"])
     assert items.set_index("item_id").loc[ids[0], "reasons"] == view.set_index("plot_id").loc[ids[0], "reasons_zh"] \
         or pd.isna(view.set_index("plot_id").loc[ids[0], "reasons_zh"])
@@ -260,5 +281,5 @@ def test_viewport_and_township_totals(monkeypatch, ws_copy):
     monkeypatch.setattr(map_page, "MAX_PLOTS", 10)
     content = map_page.dynamic_content(view, pd.Series(True, index=view.index), tuple(view.total_bounds), others={},
                                        style_by="land_use", lang="zh", township_names={}, selected=None,
-                                       townships=Workspace.open(ws_copy).read("townships").to_crs(4326), max_plots=10)
+                                       townships=open_workspace(ws_copy).read("townships").to_crs(4326), max_plots=10)
     assert content["mode"] == "aggregate" and content["n_view"] == len(view)

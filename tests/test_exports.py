@@ -27,7 +27,10 @@ from exports._safe import neutralise_formula
 from exports.gis import SHP_FIELD_NAMES
 from geo.errors import ParameterError
 from layers import shortlist as sl
-from layers.workspace import Workspace
+from layers.access import Actor
+from layers.store import open_workspace
+
+PLANNER = Actor("guihuake", "planner", display_name="规划科")
 
 EVIL = ["=HYPERLINK(\"http://x\",\"点我\")", "+1+2", "-3-4", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 
@@ -37,25 +40,25 @@ def shortlisted(sample_path, tmp_path_factory):
     """Twelve plots from three townships, one cluster, one site; statuses spread; hostile notes and reasons."""
     path = tmp_path_factory.mktemp("exports") / "ruian.gpkg"
     shutil.copyfile(sample_path, path)
-    ws = Workspace.open(path, readonly=False)
+    ws = open_workspace(path, readonly=False)
     plots = ws.read("plots", columns=["plot_id", "township_code", "land_holder"])
     towns = sorted(plots["township_code"].dropna().unique())[:3]
     picked = pd.concat([plots[plots["township_code"] == t].head(4) for t in towns])
     picked["reasons_zh"] = ["容积率低于行业控制指标;停产半停产"] * 6 + EVIL
     picked["score"] = [55.5, 61.0, 42.25, 70.0, 38.0, 49.5, 52.0, 66.0, 71.5, 44.0, 58.0, 63.0]
     picked["final_class"] = list("DCDCDDCCDDCD")
-    sl.add(ws, picked, kind="plot", who="规划科", source="test")
+    sl.add(ws, picked, kind="plot", actor=PLANNER, source="test")
     base = picked.geometry.iloc[0].centroid
     cluster = gpd.GeoDataFrame({"cluster_id": [1], "reasons_zh": ["连片低效用地"], "township_code": [towns[0]]},
                                geometry=[box(base.x + 500, base.y + 500, base.x + 700, base.y + 650)], crs=ws.crs)
-    sl.add(ws, cluster, kind="cluster", who="规划科")
+    sl.add(ws, cluster, kind="cluster", actor=PLANNER)
     site = gpd.GeoDataFrame({"site_id": ["S01"], "township_code": [towns[1]]},
                             geometry=[Point(base.x + 900, base.y + 900)], crs=ws.crs)
-    sl.add(ws, site, kind="site", who="规划科")
+    sl.add(ws, site, kind="site", actor=PLANNER)
     ids = list(sl.load(ws)["entry_id"])
-    sl.set_status(ws, ids[:6], "已核实", who="规划科")
-    sl.set_status(ws, ids[:3], "已上报", who="规划科")
-    sl.update(ws, ids[6], who="规划科", notes="=cmd|' /c calc'!A0")
+    sl.set_status(ws, ids[:6], "已核实", actor=PLANNER)
+    sl.set_status(ws, ids[:3], "已上报", actor=PLANNER)
+    sl.update(ws, ids[6], actor=PLANNER, notes="=cmd|' /c calc'!A0")
     items = sl.load(ws)
     meta = ExportMeta(title="低效用地再开发候选清单", source=path.name, townships=ws.read("townships"))
     return items, meta, towns
@@ -300,10 +303,10 @@ def test_cli_export_and_shortlist(sample_path, tmp_path):
     path = tmp_path / "ws.gpkg"
     shutil.copyfile(sample_path, path)
     w = ["--workspace", str(path)]
-    assert cli.main(["shortlist", "add", *w, "--who", "张三", "P000001,P000002"]) == 0
-    assert cli.main(["shortlist", "status", *w, "--who", "张三", "--to", "已核实", "plot:P000001"]) == 0
-    assert cli.main(["shortlist", "status", *w, "--who", "张三", "--to", "已处置", "plot:P000002"]) == 2
-    ws = Workspace.open(path)
+    assert cli.main(["shortlist", "add", *w, "P000001,P000002"]) == 0
+    assert cli.main(["shortlist", "status", *w, "--to", "已核实", "plot:P000001"]) == 0
+    assert cli.main(["shortlist", "status", *w, "--to", "已处置", "plot:P000002"]) == 2
+    ws = open_workspace(path)
     assert list(sl.load(ws)["status"]) == ["已核实", "候选"]
     town = sl.load(ws)["township_code"].iloc[0]
     out = tmp_path / "t.xlsx"

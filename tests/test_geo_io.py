@@ -16,7 +16,6 @@ from geo.io import (
     driver_for,
     read_vector,
     sniff_format,
-    write_gpkg_layers,
 )
 
 
@@ -137,12 +136,11 @@ def test_atomic_path_success_replaces(tmp_path):
     assert os.listdir(tmp_path) == ["t.bin"]
 
 
-@pytest.mark.parametrize("copy_existing", [False, True])
-def test_atomic_path_failure_keeps_target_byte_identical(tmp_path, copy_existing):
+def test_atomic_path_failure_keeps_target_byte_identical(tmp_path):
     target = tmp_path / "t.gpkg"
     target.write_bytes(b"precious bytes")
     with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target, copy_existing=copy_existing) as tmp:
+        with atomic_path(target) as tmp:
             tmp.write_bytes(b"half written")
             raise RuntimeError("boom")
     assert target.read_bytes() == b"precious bytes"
@@ -160,32 +158,6 @@ def test_atomic_path_check_aborts(tmp_path):
         with atomic_path(target, check=check) as tmp:
             tmp.write_bytes(b"new")
     assert target.read_bytes() == b"old"
-
-
-def test_write_gpkg_layers_and_integrity(tmp_path):
-    path = tmp_path / "ws.gpkg"
-    table = gpd.pd.DataFrame({"k": [1, 2]})
-    write_gpkg_layers(path, {"plots": frame(), "notes": table})
-    check_sqlite_integrity(path)
-    assert {name for name, _ in pyogrio.list_layers(path)} == {"plots", "notes"}
-    # replacing one layer keeps the others
-    write_gpkg_layers(path, {"plots": frame().iloc[:1]})
-    assert len(read_vector(path, layer="plots")) == 1
-    assert {name for name, _ in pyogrio.list_layers(path)} == {"plots", "notes"}
-
-
-def test_write_gpkg_layers_failure_leaves_file_identical(tmp_path):
-    path = tmp_path / "ws.gpkg"
-    write_gpkg_layers(path, {"plots": frame()})
-    before = path.read_bytes()
-
-    def fail(tmp):
-        raise RuntimeError("metadata step failed")
-
-    with pytest.raises(RuntimeError, match="metadata step failed"):
-        write_gpkg_layers(path, {"plots": frame().iloc[:1], "other": frame()}, after_write=fail)
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["ws.gpkg"]
 
 
 def test_integrity_check_refuses_non_database(tmp_path):

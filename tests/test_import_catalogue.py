@@ -23,7 +23,8 @@ import shapely
 
 from geo.errors import CRSError, ImportDataError, MissingCRSError, PlannerError, SchemaError, UnsafeInputError
 from layers.importers import ImportLimits, commit_import, plan_import
-from layers.workspace import Workspace
+from layers.access import SYSTEM
+from layers.store import open_workspace
 
 X0, Y0 = 560_000.0, 3_070_000.0  # inside Ruian in EPSG:4549 (CGCS2000 3° GK, CM 120°E)
 SECRET = "TOP-SECRET-7f3a9"
@@ -35,7 +36,7 @@ def ws(tmp_path_factory, sample_path):
     path = tmp_path_factory.mktemp("ws") / "ws.gpkg"
     shutil.copyfile(sample_path, path)
     shutil.copytree(sample_path.with_name(sample_path.name + ".rasters"), path.with_name(path.name + ".rasters"))
-    return Workspace.open(path, readonly=False)
+    return open_workspace(path, readonly=False)
 
 
 def sha(path: Path) -> str:
@@ -580,5 +581,5 @@ def test_bad_input(name, tmp_path, ws):
         assert (plan.problems["row"] >= 1).all()  # where: the row number the user sees
         if not plan.errors.empty:
             with pytest.raises(ImportDataError, match="Import cancelled, nothing was written"):
-                commit_import(ws, plan, on_problems="cancel")
+                commit_import(ws, plan, actor=SYSTEM, on_problems="cancel")
     assert sha(ws.path) == before, "the workspace must be unchanged"

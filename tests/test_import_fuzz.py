@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from geo.errors import ImportDataError, PlannerError
 from layers.importers import commit_import, plan_import
-from layers.workspace import Workspace
+from layers.access import SYSTEM
+from layers.store import open_workspace
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -30,7 +31,7 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None
 def ws(tmp_path_factory, sample_path):
     path = tmp_path_factory.mktemp("fuzz") / "ws.gpkg"
     shutil.copyfile(sample_path, path)
-    return Workspace.open(path, readonly=False)
+    return open_workspace(path, readonly=False)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def _run(ws, ws_hash, name: str, data: bytes, **kwargs) -> None:
                 plan = None
             if plan is not None and plan.mode == "join" and not plan.errors.empty:
                 with pytest.raises(ImportDataError, match="Import cancelled"):
-                    commit_import(ws, plan, on_problems="cancel")
+                    commit_import(ws, plan, actor=SYSTEM, on_problems="cancel")
         assert hashlib.sha256(ws.path.read_bytes()).hexdigest() == ws_hash
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,8 +9,12 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
-from layers.workspace import Workspace
+from layers.access import Actor
+from layers.store import open_workspace
+from tests.apptest import sign_in
 from ui.import_page import plain, safe_filename
+
+ADMIN = Actor("admin1", "admin")
 
 TIMEOUT = 120
 SCRIPT = """
@@ -39,10 +43,10 @@ def _geojson_bytes(tmp_path) -> bytes:
     return p.read_bytes()
 
 
-def _app(lang="zh") -> AppTest:
+def _app(lang="zh", actor=ADMIN) -> AppTest:
     at = AppTest.from_string(SCRIPT, default_timeout=TIMEOUT)
     at.session_state["lang"] = lang
-    return at
+    return sign_in(at, actor)
 
 
 def _button(at, key):
@@ -77,10 +81,10 @@ def test_upload_preview_fix_and_commit(ws_path, tmp_path):
     at.run()
     assert not at.exception
     assert "已写入 plots:2 行" in at.success[0].value.replace("\\", "")
-    got = Workspace.open(ws_path).read("plots")
+    got = open_workspace(ws_path).read("plots")
     assert got["plot_id"].tolist() == ["U1", "U2"] and got.geometry.is_valid.all()
     # the uploaded name was sanitised: nothing was written outside the private upload folder
-    assert Workspace.open(ws_path).metadata("plots")["source"] == "up.geojson"
+    assert open_workspace(ws_path).metadata("plots")["source"] == "up.geojson"
 
 
 def test_unsafe_upload_shows_the_error_and_changes_nothing(ws_path, tmp_path):
@@ -113,3 +117,40 @@ def test_plain_and_safe_filename():
 
 def test_plain_escapes_markdown_images_and_links():
     assert plain("![x](http://example.invalid/a.png)") == "\\!\\[x\\]\\(http\\://example\\.invalid/a\\.png\\)"
+
+
+def test_replaced_layer_is_restored_from_the_import_page(ws_path, tmp_path):
+    """Undo an import: the versions panel lists the replaced plots and restores them (the import is kept too)."""
+    at = _app().run()
+    at.get("file_uploader")[0].set_value(("up.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
+    at.selectbox(key="imp_layer").set_value("plots")
+    _button(at, "imp_preview").click()
+    at.run()
+    at.radio(key="imp_on_problems").set_value("fix")
+    _button(at, "imp_commit").click()
+    at.run()
+    assert len(open_workspace(ws_path).read("plots")) == 2
+    at.selectbox(key="imp_versions_layer").set_value("plots").run()
+    _button(at, "imp_restore_plots_1").click()
+    at.run()
+    assert not at.exception and "已恢复" in at.success[0].value.replace("\\", "")
+    ws = open_workspace(ws_path)
+    assert len(ws.read("plots")) == 5000
+    hist = ws.layer_history("plots")
+    assert hist["rows"].tolist()[:2] == [5000, 2]  # the import is kept as a version: the undo can be undone
+    log = ws.read_table("audit_log")
+    assert (log["action"] == "layer.restore").any()
+    assert log.loc[log["action"] == "layer.restore", "username"].tolist() == ["admin1"]
+
+
+def test_non_admin_cannot_commit_an_import(ws_path, tmp_path):
+    at = _app(actor=Actor("zhang", "planner")).run()
+    at.get("file_uploader")[0].set_value(("up.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
+    at.selectbox(key="imp_layer").set_value("plots")
+    _button(at, "imp_preview").click()
+    at.run()
+    at.radio(key="imp_on_problems").set_value("fix")
+    _button(at, "imp_commit").click()
+    at.run()
+    assert "无权" in at.error[0].value
+    assert len(open_workspace(ws_path).read("plots")) == 5000

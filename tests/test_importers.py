@@ -17,16 +17,15 @@ from geo.errors import ImportDataError
 from geo.units import M2_PER_MU
 from layers.importers import (DEPARTMENT_TABLES, commit_import, list_mappings, load_mapping, plan_import,
                               template_xlsx)
-from layers.workspace import Workspace
+from layers.access import SYSTEM
 
 X0, Y0 = 560_000.0, 3_070_000.0
 
 
 @pytest.fixture
-def ws(tmp_path, sample_path):
-    path = tmp_path / "ws.gpkg"
-    shutil.copyfile(sample_path, path)
-    return Workspace.open(path, readonly=False)
+def ws(sample_copy):
+    """A writable copy of the sample, once on each backend."""
+    return sample_copy
 
 
 def plots(n=3, crs="EPSG:4549", x0=X0, size=50.0):
@@ -56,7 +55,7 @@ def test_gbk_shapefile_zip_in_4528_lands_in_4549_with_provenance(ws, tmp_path):
     assert plan.frame["area_m2"].tolist() == [2500.0] * 3  # computed from the geometry, no area column
     assert "权利人" in plan.unmapped and plan.problems.empty
     before = len(ws.read("plots"))
-    result = commit_import(ws, plan, on_problems="cancel", save_mapping_as="plots_2025")
+    result = commit_import(ws, plan, actor=SYSTEM, on_problems="cancel", save_mapping_as="plots_2025")
     assert result.rows_written == 3 and before > 3
     got = ws.read("plots")
     assert got["plot_id"].tolist() == ["N000", "N001", "N002"]  # re-import replaces the layer
@@ -161,7 +160,7 @@ def test_fix_and_skip(ws, tmp_path):
     frame, skipped, repaired = plan.resolve("fix")
     assert frame["plot_id"].tolist() == ["N000", "N001"] and skipped == [3] and repaired == [2]
     assert frame.geometry.is_valid.all() and frame.geometry.geom_type.eq("MultiPolygon").all()
-    result = commit_import(ws, plan, on_problems="fix")
+    result = commit_import(ws, plan, actor=SYSTEM, on_problems="fix")
     assert (result.rows_written, result.rows_skipped, result.rows_repaired) == (2, 1, 1)
     meta = ws.metadata("plots")["extra"]["importer"]
     assert meta["skipped_rows"] == [3] and meta["repaired_rows"] == [2] and meta["on_problems"] == "fix"
@@ -186,7 +185,7 @@ def test_excel_join_with_title_row_units_and_text_codes(ws, tmp_path):
     assert plan.mode == "join" and plan.problems.empty, plan.problems
     assert any("header on row(s) 2" in n for n in plan.notes)
     assert any("千瓦时 → 万kWh (× 0.0001)" in n for n in plan.notes)
-    commit_import(ws, plan)
+    commit_import(ws, plan, actor=SYSTEM)
     got = ws.read("enterprises").set_index("credit_code")
     assert got.loc[e.credit_code, "electricity_10k_kwh"].tolist() == pytest.approx([1.2345, 2.469, 3.7035])
     assert len(got) == n_before  # no rows added or lost
@@ -211,7 +210,7 @@ def test_mapping_reuse_next_year(ws, tmp_path):
     mapping = {"columns": {"代码": "credit_code", "电": "electricity_10k_kwh"}, "units": {"电": "千瓦时"}}
     plan = plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws, mapping=mapping)
     assert plan.frame["electricity_10k_kwh"].tolist() == [0.0005]
-    commit_import(ws, plan, save_mapping_as="power")
+    commit_import(ws, plan, actor=SYSTEM, save_mapping_as="power")
     saved = load_mapping(ws, "power")
     (tmp_path / "m.json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
     again = plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws, mapping=tmp_path / "m.json")
@@ -223,9 +222,11 @@ def test_join_plan_goes_stale(ws, tmp_path):
     c = ws.read("enterprises", columns=["credit_code"])["credit_code"].iloc[0]
     (tmp_path / "a.csv").write_text(f"统一社会信用代码,税收(万元)\n{c},5\n", encoding="utf-8")
     plan = plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws)
-    ws.write("scratch", pd.DataFrame({"a": [1]}))
+    ws.write("scratch", pd.DataFrame({"a": [1]}), actor=SYSTEM)  # another layer changing does not matter
+    assert plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws).workspace_version == plan.workspace_version
+    ws.write("enterprises", ws.read("enterprises"), actor=SYSTEM)  # the joined layer changing does
     with pytest.raises(ImportDataError, match="changed in the workspace since this import was previewed"):
-        commit_import(ws, plan)
+        commit_import(ws, plan, actor=SYSTEM)
 
 
 @pytest.mark.parametrize("kind", sorted(DEPARTMENT_TABLES))
@@ -259,7 +260,7 @@ def test_templates_round_trip(kind, ws, tmp_path):
     assert plan.errors.empty, plan.problems
     if kind == "land":
         assert plan.frame["area_m2"].iloc[0] == pytest.approx(0.5 * M2_PER_MU)  # template asks for 亩
-    commit_import(ws, plan)
+    commit_import(ws, plan, actor=SYSTEM)
     assert ws.read(layer).set_index(key_col).loc[values[key_col], fields[2]] is not None
 
 
@@ -273,7 +274,7 @@ def test_geotiff_is_warped_and_registered(ws, tmp_path):
         dst.write(np.arange(400, dtype="float32").reshape(1, 20, 20))
     plan = plan_import(src, layer="dem2", workspace=ws)
     assert plan.mode == "raster" and plan.crs["steps"][0].startswith("warped EPSG:4326 → EPSG:4549")
-    commit_import(ws, plan)
+    commit_import(ws, plan, actor=SYSTEM)
     with rasterio.open(ws.raster_path("dem2")) as ds:
         assert ds.crs.to_epsg() == 4549 and ds.width > 15
 
@@ -288,7 +289,7 @@ def test_geotiff_in_working_crs_is_registered_as_is(ws, tmp_path):
         dst.write(np.ones((1, 4, 4), dtype="float32"))
     plan = plan_import(src, layer="flood_depth", workspace=ws)
     assert plan.raster_path == str(src) and plan.crs["steps"] == []
-    commit_import(ws, plan)
+    commit_import(ws, plan, actor=SYSTEM)
     assert ws.raster_path("flood_depth").read_bytes() == src.read_bytes()
 
 
@@ -308,16 +309,17 @@ def test_cli_import_dry_run_commit_and_template(ws, tmp_path, capsys):
 
     g = plots(2)
     g.to_file(tmp_path / "p.geojson", driver="GeoJSON")
-    before = ws.path.read_bytes()
-    assert cli.main(["import", "--workspace", str(ws.path), "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
+    before = ws.version
+    assert cli.main(["import", "--workspace", ws.location, "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
                      "--dry-run"]) == 0
-    assert "(dry run: nothing written)" in capsys.readouterr().out and ws.path.read_bytes() == before
-    assert cli.main(["import", "--workspace", str(ws.path), "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
+    assert "(dry run: nothing written)" in capsys.readouterr().out and ws.version == before
+    assert cli.main(["import", "--workspace", ws.location, "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
                      "--save-mapping", "p"]) == 0
     assert "wrote plots: 2 row(s)" in capsys.readouterr().out
     assert ws.read("plots")["plot_id"].tolist() == ["N000", "N001"]
     # a saved mapping by name; a CRS that does not fit → exit 2 with the message
-    assert cli.main(["--lang", "zh", "import", "--workspace", str(ws.path), "--layer", "plots", "--file",
+    assert ws.layer_history("plots")["rows"].tolist()[:2] == [2, 5000]  # the replaced plots are kept: undo
+    assert cli.main(["--lang", "zh", "import", "--workspace", ws.location, "--layer", "plots", "--file",
                      str(tmp_path / "p.geojson"), "--crs", "EPSG:4528", "--mapping", "p"]) == 2
     assert "带号" in capsys.readouterr().err
     assert cli.main(["import", "--template", "power", "--out", str(tmp_path / "power.xlsx")]) == 0

@@ -124,14 +124,14 @@ def test_params_and_empty_inputs(world):
 @pytest.mark.slow
 def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
     import cli
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
 
     ws_path = tmp_path / "ruian.gpkg"
     shutil.copy(sample_path, ws_path)
     assert cli.main(["integrate", "--workspace", str(ws_path), "--run-id", "t1"]) == 0
     out = capsys.readouterr().out
     assert "candidate pairs" in out
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     zones = ws.read("integration_t1_zones")
     links = ws.read("integration_t1_links")
     assert set(zones["kind"]) == {"镇街工业功能区"}

@@ -3,7 +3,7 @@
 Pages: 亩均 evaluation (table, recompute with other weights, re-grade with reason), low-efficiency
 list (reasons, rules, add to shortlist), redevelopment (weights renormalised, clusters), siting
 (run on a small rule, single-firm ranking), joint zones, park dashboards.  Never writes into
-``data/ruian``.
+``data/ruian``.  Each runs once on a GeoPackage and once in PostGIS, signed in as a planner.
 """
 from __future__ import annotations
 
@@ -15,30 +15,24 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import pipeline
 from layers import shortlist
-from layers.workspace import Workspace
+from layers.access import Actor
+from layers.store import open_workspace
+from tests.apptest import sign_in
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "ruian" / "ruian.gpkg"
 TIMEOUT = 90
+TESTER = Actor("测试员", "planner")
 
 
 @pytest.fixture(scope="module")
-def run_ws(tmp_path_factory) -> tuple[Path, str]:
-    """A sample copy with one analysis run (ruian_default)."""
-    dest = tmp_path_factory.mktemp("pages_ws")
-    shutil.copy2(SAMPLE, dest / SAMPLE.name)
-    rasters = SAMPLE.parent / f"{SAMPLE.name}.rasters"
-    if rasters.exists():
-        shutil.copytree(rasters, dest / rasters.name)
-    path = dest / SAMPLE.name
-    run_id, _ = pipeline.run(Workspace.open(path, readonly=False), "ruian_default", run_id="pages_test")
-    return path, run_id
+def run_ws(module_sample) -> tuple[str, str]:
+    """A sample copy with one analysis run (ruian_default), on each backend."""
+    run_id, _ = pipeline.run(module_sample, "ruian_default", run_id="pages_test", actor=TESTER)
+    return module_sample.location, run_id
 
 
 @pytest.fixture
-def ws_path(run_ws, monkeypatch) -> Path:
-    monkeypatch.setenv("PLANNER_WORKSPACE", str(run_ws[0]))
-    monkeypatch.setenv("PLANNER_USER", "测试员")
+def ws_path(run_ws, monkeypatch) -> str:
+    monkeypatch.setenv("PLANNER_WORKSPACE", run_ws[0])
     return run_ws[0]
 
 
@@ -81,6 +75,7 @@ def _page_parks():
 def _app(page, lang: str = "zh") -> AppTest:
     at = AppTest.from_function(page, default_timeout=TIMEOUT)
     at.session_state["lang"] = lang
+    sign_in(at, TESTER)
     at.run()
     _ok(at)
     return at
@@ -112,7 +107,7 @@ def test_evaluation_table_and_class_mix(ws_path):
     assert {"统一社会信用代码", "亩均税收(万元/亩)", "综合得分", "计算类别", "最终类别"} <= set(table.columns)
     assert set(table["最终类别"].dropna()) <= {"A", "B", "C", "D"}
     assert table["综合得分"].is_monotonic_decreasing
-    run = pipeline.load_run(Workspace.open(ws_path), "pages_test")["per_mu"]
+    run = pipeline.load_run(open_workspace(ws_path), "pages_test")["per_mu"]
     assert int(_metric(at, "参评企业").replace(",", "")) == int((run["status"] == "evaluated").sum())
     assert _charts(at) >= 3  # class mix by township, by industry, the selected firm's score parts
 
@@ -132,8 +127,8 @@ def test_evaluation_recompute_with_other_weights_changes_scores(ws_path):
     assert int(_metric(at, "类别变化的企业").replace(",", "")) > 0
     from ui.pages.evaluation import recompute
 
-    new = recompute(Workspace.open(ws_path), params).set_index("credit_code")
-    old = pipeline.load_run(Workspace.open(ws_path), "pages_test")["per_mu"].set_index("credit_code")
+    new = recompute(open_workspace(ws_path), params).set_index("credit_code")
+    old = pipeline.load_run(open_workspace(ws_path), "pages_test")["per_mu"].set_index("credit_code")
     above = new.index[(new["status"] == "evaluated") & (new["group"] == "above_scale")]
     assert not new.loc[above, "score"].round(6).equals(old.loc[above, "score"].round(6))
     # the 规上 score is now 亩均税收 ÷ benchmark × 100, by hand
@@ -146,17 +141,17 @@ def test_evaluation_recompute_with_other_weights_changes_scores(ws_path):
 def test_regrade_needs_a_reason_and_is_stored_beside_the_computed_class(ws_path):
     at = _app(_page_evaluation)
     code = at.selectbox(key="ev_firm").value
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     computed = pipeline.load_run(ws, "pages_test")["per_mu"].set_index("credit_code").at[code, "computed_class"]
     other = next(c for c in "ABCD" if c != computed)
     _by_label(at.selectbox, "调整为").set_value(other)
     at.button(key="FormSubmitter:ev_regrade_form-保存重新评级").click().run()
     assert at.error and "原因" in at.error[0].value
-    assert not Workspace.open(ws_path).has_layer("regrades")
+    assert code not in set(open_workspace(ws_path).read_table("regrades")["credit_code"])
     _by_label(at.text_input, "调整原因(必填)").input("现场核查:已完成技改")
     at.button(key="FormSubmitter:ev_regrade_form-保存重新评级").click().run()
     _ok(at)
-    log = Workspace.open(ws_path).read_table("regrades")
+    log = open_workspace(ws_path).read_table("regrades")
     row = log[log["credit_code"] == code].iloc[-1]
     assert (row["new_class"], row["computed_class"], row["reason"], row["who"]) == (other, computed, "现场核查:已完成技改", "测试员")
     table = at.dataframe[0].value.set_index("统一社会信用代码")
@@ -169,7 +164,7 @@ def test_low_efficiency_list_shows_every_reason_and_adds_to_shortlist(ws_path):
     at = _app(_page_low_efficiency)
     table = at.dataframe[1].value
     assert len(table) and table["列入理由"].notna().all() and (table["命中规则数"] >= 1).all()
-    run = pipeline.load_run(Workspace.open(ws_path), "pages_test")["plots"]
+    run = pipeline.load_run(open_workspace(ws_path), "pages_test")["plots"]
     assert len(table) == int(run["is_low_efficiency"].sum())
     rules = at.dataframe[0].value
     assert len(rules) == 9 and rules["地块数"].sum() >= len(table)
@@ -179,7 +174,7 @@ def test_low_efficiency_list_shows_every_reason_and_adds_to_shortlist(ws_path):
     at.run()
     at.button(key="le_add").click().run()
     _ok(at)
-    items = shortlist.load(Workspace.open(ws_path))
+    items = shortlist.load(open_workspace(ws_path))
     picked = set(table["地块编号"].iloc[:2])
     listed = items[items["item_id"].isin(picked)]
     assert len(listed) == 2 and listed["reasons"].notna().all()
@@ -217,7 +212,7 @@ def test_redevelopment_clusters_listed_and_addable(ws_path):
     at.run()
     at.button(key="rd_add_clusters").click().run()
     _ok(at)
-    items = shortlist.load(Workspace.open(ws_path))
+    items = shortlist.load(open_workspace(ws_path))
     assert (items["item_kind"] == "cluster").sum() >= 1
 
 
@@ -239,7 +234,7 @@ def test_siting_runs_and_shows_assignments(ws_path):
     at.run()
     at.button(key="st_add").click().run()
     _ok(at)
-    assert (shortlist.load(Workspace.open(ws_path))["item_kind"] == "site").sum() >= 1
+    assert (shortlist.load(open_workspace(ws_path))["item_kind"] == "site").sum() >= 1
 
 
 def test_where_can_one_firm_go(ws_path):
@@ -272,7 +267,7 @@ def test_integration_run_and_tables(ws_path):
 def test_parks_dashboard_with_70_percent_rule(ws_path):
     at = _app(_page_parks)
     table = at.dataframe[0].value
-    run = pipeline.load_run(Workspace.open(ws_path), "pages_test")["parks"]
+    run = pipeline.load_run(open_workspace(ws_path), "pages_test")["parks"]
     micro = run[run["park_kind"] == "micro_parks"]
     assert len(table) == len(micro)
     assert set(table["是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}

@@ -1,7 +1,7 @@
 """AppTest of the shortlist page: table, status steps and their history, notes, township, rank, removal, exports.
 
-Every test works on a copy of the sample workspace in ``tmp_path`` (``PLANNER_WORKSPACE``),
-never on ``data/ruian``.
+Every test works on a copy of the sample workspace (``PLANNER_WORKSPACE``), once as a GeoPackage
+and once in PostGIS, never on ``data/ruian``, signed in as a planner (or the role the test is about).
 """
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from layers import shortlist
-from layers.workspace import Workspace
+from layers.access import Actor
+from layers.store import open_workspace
+from tests.apptest import sign_in
+from tests.conftest import copy_location
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "ruian" / "ruian.gpkg"
 TIMEOUT = 60
 PLOTS = ["P000001", "P000002", "P000003", "P000004"]
+TESTER = Actor("测试员", "planner")
+PREP = Actor("准备", "planner")
 
 
 def _page():
@@ -29,37 +33,24 @@ def _page():
     page.render()
 
 
-def _copy_sample(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(SAMPLE, dest / SAMPLE.name)
-    rasters = SAMPLE.parent / f"{SAMPLE.name}.rasters"
-    if rasters.exists():
-        shutil.copytree(rasters, dest / rasters.name)
-    return dest / SAMPLE.name
-
-
 @pytest.fixture(scope="module")
-def listed_template(tmp_path_factory) -> Path:
-    """A sample copy with four plots on the shortlist (copied again for each test)."""
-    path = _copy_sample(tmp_path_factory.mktemp("sl_template"))
-    shortlist.add(Workspace.open(path, readonly=False), PLOTS, kind="plot", who="准备", source="test")
-    return path
+def listed_template(module_sample) -> str:
+    """A sample copy with four plots on the shortlist (copied again for each test), on each backend."""
+    shortlist.add(module_sample, PLOTS, kind="plot", actor=PREP, source="test")
+    return module_sample.location
 
 
 @pytest.fixture
-def ws_path(tmp_path, listed_template, monkeypatch) -> Path:
-    dest = tmp_path / "ws"
-    dest.mkdir()
-    path = dest / listed_template.name
-    shutil.copy2(listed_template, path)
-    monkeypatch.setenv("PLANNER_WORKSPACE", str(path))
-    monkeypatch.setenv("PLANNER_USER", "测试员")
-    return path
+def ws_path(tmp_path, listed_template, monkeypatch, request) -> str:
+    location = copy_location(listed_template, request, tmp_path)
+    monkeypatch.setenv("PLANNER_WORKSPACE", location)
+    return location
 
 
-def _app(lang: str = "zh") -> AppTest:
+def _app(lang: str = "zh", actor: Actor = TESTER) -> AppTest:
     at = AppTest.from_function(_page, default_timeout=TIMEOUT)
     at.session_state["lang"] = lang
+    sign_in(at, actor)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -71,8 +62,8 @@ def _by_label(widgets, label):
     return hits[0]
 
 
-def _status(path: Path, entry: str) -> str:
-    items = shortlist.load(Workspace.open(path))
+def _status(path: str, entry: str) -> str:
+    items = shortlist.load(open_workspace(path))
     return str(items.set_index("entry_id").at[entry, "status"])
 
 
@@ -94,7 +85,7 @@ def test_status_step_forward_is_saved_with_history(ws_path):
     at.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert _status(ws_path, "plot:P000001") == "已核实"
-    hist = shortlist.history(Workspace.open(ws_path), "plot:P000001")
+    hist = shortlist.history(open_workspace(ws_path), "plot:P000001")
     last = hist[hist["action"] == "update"]
     assert set(last["field"]) == {"status", "notes"}
     assert (last["who"] == "测试员").all()
@@ -106,7 +97,7 @@ def test_status_step_forward_is_saved_with_history(ws_path):
 
 
 def test_stepping_back_without_reason_is_refused_and_keeps_the_input(ws_path):
-    shortlist.set_status(Workspace.open(ws_path, readonly=False), ["plot:P000001"], "已核实", who="准备")
+    shortlist.set_status(open_workspace(ws_path, readonly=False), ["plot:P000001"], "已核实", actor=PREP)
     at = _app()
     status = _by_label(at.selectbox, "状态")
     assert status.options == ["已核实", "候选", "已上报"]
@@ -123,12 +114,12 @@ def test_stepping_back_without_reason_is_refused_and_keeps_the_input(ws_path):
     at.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
     assert not at.error
     assert _status(ws_path, "plot:P000001") == "候选"
-    hist = shortlist.history(Workspace.open(ws_path), "plot:P000001")
+    hist = shortlist.history(open_workspace(ws_path), "plot:P000001")
     assert "核实有误" in set(hist["reason"].dropna())
 
 
 def test_move_and_township_change(ws_path):
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     towns = ws.read("townships", columns=["code", "name"])
     at = _app()
     _by_label(at.selectbox, "条目").set_value("plot:P000003").run()
@@ -138,7 +129,7 @@ def test_move_and_township_change(ws_path):
     _by_label(at.number_input, "排序").set_value(1)
     at.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
     assert not at.error, [e.value for e in at.error]
-    items = shortlist.load(Workspace.open(ws_path))
+    items = shortlist.load(open_workspace(ws_path))
     assert list(items["item_id"]) == ["P000003", "P000001", "P000002", "P000004"]
     assert items.set_index("item_id").at["P000003", "township_code"] == other
 
@@ -148,12 +139,12 @@ def test_remove_needs_a_reason(ws_path):
     _by_label(at.selectbox, "条目").set_value("plot:P000002").run()
     at.button(key="FormSubmitter:sl_remove_form-移除该条目").click().run()
     assert "请填写移除原因" in at.error[0].value
-    assert len(shortlist.load(Workspace.open(ws_path))) == 4
+    assert len(shortlist.load(open_workspace(ws_path))) == 4
     _by_label(at.text_input, "移除原因(必填)").input("已列入其他项目")
     at.button(key="FormSubmitter:sl_remove_form-移除该条目").click().run()
-    items = shortlist.load(Workspace.open(ws_path))
+    items = shortlist.load(open_workspace(ws_path))
     assert "P000002" not in set(items["item_id"])
-    hist = shortlist.history(Workspace.open(ws_path), "plot:P000002")
+    hist = shortlist.history(open_workspace(ws_path), "plot:P000002")
     assert "已列入其他项目" in set(hist["reason"].dropna())
 
 
@@ -176,7 +167,7 @@ def test_download_buttons_produce_the_files(ws_path):
     assert labels == ["下载 Excel", "下载 CSV", "下载 GeoPackage", "下载 GeoJSON", "下载 KML", "下载 Shapefile(zip)"]
     from ui.pages.shortlist import export_bytes
 
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     book = openpyxl.load_workbook(io.BytesIO(export_bytes(ws, "xlsx", None)))
     rows = list(book.worksheets[1].iter_rows(values_only=True)) if len(book.worksheets) > 1 else []
     assert any("P000001" in [str(v) for v in r] for r in rows)
@@ -192,7 +183,7 @@ def test_download_buttons_produce_the_files(ws_path):
 
 
 def test_one_township_scope_exports_only_its_items(ws_path):
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     items = shortlist.load(ws)
     code = str(items["township_code"].iloc[0])
     at = _app()
@@ -212,3 +203,53 @@ def test_english_labels(ws_path):
     assert "Item" in at.dataframe[0].value.columns
     assert _by_label(at.selectbox, "Status").options == ["candidate", "verified"]
     assert [b.label for b in at.get("download_button")][0] == "Download Excel"
+
+
+# --- two people, one entry; roles ----------------------------------------------------------------------
+def test_two_sessions_editing_one_entry_get_the_conflict_message(ws_path):
+    """Session A opens the form; session B saves a change; A's save is refused with who/when and A's form
+    then shows the entry as it is now (the issue: A's change was dropped with "nothing to save")."""
+    first = _app(actor=Actor("zhang", "planner"))
+    second = _app(actor=Actor("li", "planner"))
+    _by_label(second.selectbox, "状态").set_value("已核实")
+    second.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
+    assert not second.error and _status(ws_path, "plot:P000001") == "已核实"
+    _by_label(first.text_area, "备注").input("张的备注")
+    first.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
+    assert not first.exception
+    text = " ".join(e.value for e in first.error)
+    assert "保存冲突" in text and "li" in text and "已核实" in text
+    assert _status(ws_path, "plot:P000001") == "已核实"
+    assert pd.isna(shortlist.load(open_workspace(ws_path)).set_index("entry_id").at["plot:P000001", "notes"])
+    # the form now shows the current status, and saving again goes through
+    assert _by_label(first.selectbox, "状态").value == "已核实"
+    _by_label(first.text_area, "备注").input("张的备注")
+    first.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
+    assert not first.error
+    assert shortlist.load(open_workspace(ws_path)).set_index("entry_id").at["plot:P000001", "notes"] == "张的备注"
+
+
+def test_viewer_sees_no_edit_form(ws_path):
+    at = _app(actor=Actor("guest", "viewer"))
+    assert not at.error
+    assert not [w for w in at.text_area if w.label == "备注"]
+    assert any("只能浏览和导出" in c.value for c in at.caption)
+    assert [b.label for b in at.get("download_button")][0] == "下载 Excel"  # viewers may export
+
+
+def test_official_sees_and_exports_only_their_township(ws_path):
+    items = shortlist.load(open_workspace(ws_path))
+    code = str(items["township_code"].iloc[0])
+    official = Actor("town1", "official", code)
+    at = _app(actor=official)
+    table = at.dataframe[0].value
+    assert set(table["责任镇街"]) == {items["township_name"].iloc[0]}
+    assert len(table) == int((items["township_code"] == code).sum())
+    assert not [s for s in at.selectbox if s.key == "sl_scope"]  # no way to pick another township
+    # the status choice offers only what an official may do (nothing from 候选)
+    assert _by_label(at.selectbox, "状态").options == ["候选"]
+    _by_label(at.text_area, "备注").input("镇街已现场查看")
+    at.button(key="FormSubmitter:sl_edit_form-保存修改").click().run()
+    assert not at.error, [e.value for e in at.error]
+    entry = f"plot:{table['对象编号'].iloc[0]}"
+    assert shortlist.load(open_workspace(ws_path)).set_index("entry_id").at[entry, "notes"] == "镇街已现场查看"

@@ -1,8 +1,8 @@
-"""The chain on the Ruian sample workspace: stored runs, reload, comparison, CLI (on a copy in tmp_path)."""
+"""The chain on the Ruian sample workspace (both backends): stored runs with their inputs' versions, reload,
+comparison, ids unique under concurrency, stale inputs, pruning, CLI."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import geopandas as gpd
 import pandas as pd
@@ -12,7 +12,9 @@ import cli
 from analysis import pipeline
 from analysis.params import load_preset
 from geo.errors import ParameterError
-from layers.workspace import Workspace
+from layers import runs as runs_store
+from layers.access import SYSTEM, Actor
+from layers.store import create_workspace, open_workspace
 from tests.analysis_frames import firm, firms, plot, plots
 
 AS_OF = "2026-06-30"  # layers.sample.REFERENCE_DATE: "today" of the sample's dates
@@ -20,19 +22,19 @@ AS_OF = "2026-06-30"  # layers.sample.REFERENCE_DATE: "today" of the sample's da
 pytestmark = pytest.mark.slow
 
 
+PLANNER = Actor("zhang", "planner")
+
+
 @pytest.fixture(scope="module")
-def ws_copy(sample_path, tmp_path_factory):
-    d = tmp_path_factory.mktemp("ws")
-    shutil.copy(sample_path, d / sample_path.name)
-    shutil.copytree(sample_path.with_name(sample_path.name + ".rasters"), d / (sample_path.name + ".rasters"))
-    return d / sample_path.name
+def ws_copy(module_sample):
+    return module_sample.location
 
 
 @pytest.fixture(scope="module")
 def two_runs(ws_copy):
-    ws = Workspace.open(ws_copy, readonly=False)
-    a = pipeline.run(ws, "ruian_default", run_id="a", as_of=AS_OF)
-    b = pipeline.run(ws, "huangyan_2022", run_id="b", as_of=AS_OF)
+    ws = open_workspace(ws_copy, readonly=False)
+    a = pipeline.run(ws, "ruian_default", run_id="a", as_of=AS_OF, actor=PLANNER)
+    b = pipeline.run(ws, "huangyan_2022", run_id="b", as_of=AS_OF, actor=PLANNER)
     return ws, a, b
 
 
@@ -44,6 +46,9 @@ def test_run_stores_every_result_and_the_record(two_runs):
     runs = pipeline.list_runs(ws)
     runs = runs[runs["run_id"].isin(["a", "b"])].reset_index(drop=True)  # the sample ships with run "sample"
     assert runs["run_id"].tolist() == ["a", "b"] and runs["preset"].tolist() == ["ruian_default", "huangyan_2022"]
+    assert runs["created_by"].tolist() == ["zhang", "zhang"] and runs["kind"].tolist() == ["chain", "chain"]
+    inputs = json.loads(runs.loc[0, "input_versions"])
+    assert inputs["plots"] == ws.layer_versions()["plots"] and "raster:slope" in inputs
     params = json.loads(runs.loc[0, "parameters"])
     assert params["per_mu"]["cutoffs"] == [130.0, 75.0, 40.0]
     assert json.loads(runs.loc[0, "counts"]) == res.counts
@@ -106,11 +111,15 @@ def test_bad_run_requests(two_runs):
     ws, _, _ = two_runs
     before = ws.version
     with pytest.raises(ParameterError, match="already exists"):
-        pipeline.run(ws, "ruian_default", run_id="a", as_of=AS_OF)
+        pipeline.run(ws, "ruian_default", run_id="a", as_of=AS_OF, actor=PLANNER)
     with pytest.raises(ParameterError, match="lower-case"):
-        pipeline.run(ws, "ruian_default", run_id="Bad-Id", as_of=AS_OF)
+        pipeline.run(ws, "ruian_default", run_id="Bad-Id", as_of=AS_OF, actor=PLANNER)
     with pytest.raises(ParameterError, match="Unknown preset 'nope'"):
-        pipeline.run(ws, "nope", as_of=AS_OF)
+        pipeline.run(ws, "nope", as_of=AS_OF, actor=PLANNER)
+    from geo.errors import AccessDeniedError
+
+    with pytest.raises(AccessDeniedError):
+        pipeline.run(ws, "ruian_default", as_of=AS_OF, actor=Actor("guest", "viewer"))
     with pytest.raises(ParameterError, match="stored runs: sample, a, b"):
         pipeline.load_run(ws, "zzz")
     assert ws.version == before                              # nothing written
@@ -122,7 +131,8 @@ def test_cli_evaluate(ws_copy, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "class mix: A" in out and "low-efficiency:" in out and "candidate sites" in out and "top parks" in out
-    assert "run_cli_per_mu" in Workspace.open(ws_copy).layers()
+    assert "run_cli_per_mu" in open_workspace(ws_copy).layers()
+    assert runs_store.list_runs(open_workspace(ws_copy))["created_by"].iloc[-1].startswith("os:")
     rc = cli.main(["evaluate", "--workspace", str(ws_copy), "--preset", "nope"])
     assert rc == 2 and "known presets: huangyan_2022, ruian_default" in capsys.readouterr().err
 
@@ -148,14 +158,49 @@ def test_compare_pure_marks_firms_missing_on_one_side():
     assert d["entered"] == ["P2"] and d["left"] == ["P1"]
 
 
-def test_runs_listed_by_kind(tmp_path):
+def test_runs_listed_by_kind(empty_ws):
     """Siting and integration runs share the runs table; each kind lists only its own."""
-    ws = Workspace.create(tmp_path / "w.gpkg")
-    ws.write("runs", pd.DataFrame({"run_id": ["a", "siting_x", "integration_y", "b"], "preset": ["p"] * 4,
-                                   "created": ["2026"] * 4}))
-    assert pipeline.list_runs(ws, kind="chain")["run_id"].tolist() == ["a", "b"]
-    assert pipeline.list_runs(ws, kind="siting")["run_id"].tolist() == ["siting_x"]
-    assert pipeline.list_runs(ws, kind="integration")["run_id"].tolist() == ["integration_y"]
-    assert len(pipeline.list_runs(ws)) == 4
+    for kind, rid in (("chain", "a"), ("siting", "x"), ("integration", "y"), ("chain", "b")):
+        runs_store.store_run(empty_ws, kind=kind, run_id=rid, frames={"t": pd.DataFrame({"v": [1]})}, actor=SYSTEM)
+    assert pipeline.list_runs(empty_ws, kind="chain")["run_id"].tolist() == ["a", "b"]
+    assert pipeline.list_runs(empty_ws, kind="siting")["run_id"].tolist() == ["siting_x"]
+    assert pipeline.list_runs(empty_ws, kind="integration")["run_id"].tolist() == ["integration_y"]
+    assert len(pipeline.list_runs(empty_ws)) == 4
+    assert "siting_x_t" in empty_ws.layers()
     with pytest.raises(ParameterError, match="not one of"):
-        pipeline.list_runs(ws, kind="other")
+        pipeline.list_runs(empty_ws, kind="other")
+
+
+def test_default_ids_never_collide(empty_ws):
+    """Two runs in the same second keep their own ids (the id is made unique inside the transaction)."""
+    ids = [runs_store.store_run(empty_ws, kind="chain", frames={"t": pd.DataFrame({"v": [i]})}, actor=SYSTEM)
+           for i in range(3)]
+    assert len(set(ids)) == 3
+    assert sorted(pipeline.list_runs(empty_ws)["run_id"]) == sorted(ids)
+    for i, rid in enumerate(ids):
+        assert empty_ws.read_table(f"run_{rid}_t")["v"].tolist() == [i]
+
+
+def test_run_marked_stale_when_an_input_is_replaced(two_runs):
+    ws, _, _ = two_runs
+    row = runs_store.list_runs(ws, "chain").set_index("run_id").loc["a"]
+    assert runs_store.stale_inputs(ws, row) == {}
+    plots = ws.read("plots")
+    ws.write("plots", plots, actor=SYSTEM, source="re-imported")
+    stale = runs_store.stale_inputs(ws, runs_store.list_runs(ws, "chain").set_index("run_id").loc["a"])
+    assert set(stale) == {"plots"} and stale["plots"][1] == stale["plots"][0] + 1
+    ws.restore_layer("plots", stale["plots"][0], actor=SYSTEM)  # undo: a new version number, still marked
+    assert "plots" in runs_store.stale_inputs(ws, runs_store.list_runs(ws, "chain").set_index("run_id").loc["a"])
+
+
+def test_prune_keeps_the_newest_and_the_sample(empty_ws, actors):
+    for rid in ("sample", "r1", "r2", "r3"):
+        runs_store.store_run(empty_ws, kind="chain", run_id=rid, frames={"t": pd.DataFrame({"v": [1]})}, actor=SYSTEM)
+    assert runs_store.prune(empty_ws, keep=1, actor=actors["admin"], dry_run=True) == ["r1", "r2"]
+    from geo.errors import AccessDeniedError
+
+    with pytest.raises(AccessDeniedError):
+        runs_store.prune(empty_ws, keep=1, actor=actors["planner"])
+    assert runs_store.prune(empty_ws, keep=1, actor=actors["admin"]) == ["r1", "r2"]
+    assert pipeline.list_runs(empty_ws)["run_id"].tolist() == ["sample", "r3"]
+    assert not any(n.startswith(("run_r1_", "run_r2_")) for n in empty_ws.layers())

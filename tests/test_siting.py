@@ -322,7 +322,7 @@ def test_select_demand_rules(sample_ws):
 @pytest.mark.slow
 def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
     import cli
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
 
     ws_path = tmp_path / "ruian.gpkg"
     shutil.copy(sample_path, ws_path)
@@ -330,7 +330,7 @@ def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
                      "--time-limit", "30"]) == 0
     out = capsys.readouterr().out
     assert "firms placed" in out and "greedy baseline" in out
-    ws = Workspace.open(ws_path)
+    ws = open_workspace(ws_path)
     asg = ws.read("siting_t1_assignments")
     sites = ws.read("siting_t1_sites")
     lines = ws.read("siting_t1_lines")

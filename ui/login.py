@@ -107,8 +107,15 @@ def render() -> None:
     """The sign-in page (the only page of a session that is not signed in)."""
     from ui.shell import current_lang
 
+    from layers.store import open_workspace
+
     lang = current_lang()
     st.title(t("app_title", lang))
+    try:
+        info = open_workspace(workspace_location()).info
+    except PlannerError as exc:  # nothing to sign in to: say what is missing and how to make it
+        show_error(exc, lang)
+        return
     st.subheader(t("login_title", lang))
     if st.session_state.pop("_planner_expired", False):
         st.warning(t("login_expired", lang))
@@ -127,7 +134,7 @@ def render() -> None:
         st.caption(t("login_or", lang))
         if st.button(t("login_sso", lang), key="login_sso"):
             st.login()
-    _demo_accounts(lang)
+    _demo_accounts(info, lang)
 
 
 def _sign_in(username: str, password: str, lang: str) -> None:
@@ -150,13 +157,7 @@ def _sign_in(username: str, password: str, lang: str) -> None:
     st.rerun()
 
 
-def _demo_accounts(lang: str) -> None:
-    from layers.store import open_workspace
-
-    try:
-        info = open_workspace(workspace_location()).info
-    except PlannerError:
-        return
+def _demo_accounts(info: dict, lang: str) -> None:
     demo = info.get("demo_accounts")
     if not demo:
         return

@@ -26,7 +26,7 @@ import os
 import re
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import geopandas as gpd
 import numpy as np
@@ -57,11 +57,11 @@ def _psycopg():
 def split_schema(dsn: str) -> tuple[str, str | None]:
     """Take a ``schema`` parameter out of a DSN (URI query ``?schema=x`` or ``schema=x`` keyword)."""
     if dsn.startswith(("postgresql:", "postgres:")):
-        parts = urlsplit(dsn)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        schema = next((v for k, v in query if k == "schema"), None)
-        rest = urlencode([(k, v) for k, v in query if k != "schema"])
-        return urlunsplit(parts._replace(query=rest)), schema
+        base, _, query = dsn.partition("?")  # not urlsplit: it would fold "postgresql:///db" into "postgresql:/db"
+        pairs = parse_qsl(query, keep_blank_values=True)
+        schema = next((v for k, v in pairs if k == "schema"), None)
+        rest = urlencode([(k, v) for k, v in pairs if k != "schema"])
+        return base + (f"?{rest}" if rest else ""), schema
     words = dsn.split()
     schema = next((w.split("=", 1)[1] for w in words if w.startswith("schema=")), None)
     return " ".join(w for w in words if not w.startswith("schema=")), schema
@@ -83,6 +83,13 @@ def _pg_type(series: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "timestamp"
     return "text"
+
+
+def _column(series: pd.Series) -> list:
+    """A column as plain Python values for the driver, nulls as None (vectorised boxing, no per-value checks)."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+    return series.astype(object).where(series.notna(), None).tolist()
 
 
 def _py(value):
@@ -163,7 +170,9 @@ class _PgTx(Transaction):
             params.append([_py(v) for v in values])
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += f" ORDER BY {_q(order_by or pk)}"
+        order = order_by or pk or ("_row" if "_row" in {c for c, _ in cols} else None)  # format 1 kept "_row"
+        if order:
+            sql += f" ORDER BY {_q(order)}"
         rows = self.con.execute(sql, params).fetchall()
         names = attrs + ([_GEOM] if spatial else [])
         df = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame({c: [] for c in names})
@@ -177,11 +186,9 @@ class _PgTx(Transaction):
                                 crs=self.ws.crs)
 
     def _values(self, frame, names, geometry):
-        values = [frame[c].astype(object).where(frame[c].notna(), None).to_numpy() for c in names]
+        values = [_column(frame[c]) for c in names]
         if geometry is not None:
-            geoms = np.asarray(frame[geometry].values, dtype=object)
-            values.append(np.array(shapely.to_wkb(shapely.set_srid(geoms, self.ws.srid), hex=True, include_srid=True),
-                                   dtype=object))
+            values.append(_ewkb(frame[geometry], self.ws.srid))
         return values
 
     def insert(self, table, frame):
@@ -193,7 +200,7 @@ class _PgTx(Transaction):
         cols = [_q(c) for c in names] + ([_q(_GEOM)] if geometry else [])
         with self.con.cursor().copy(f"COPY {_q(self.schema, table)} ({', '.join(cols)}) FROM STDIN") as copy:
             for row in zip(*self._values(frame, names, geometry)):
-                copy.write_row([_py(v) for v in row])
+                copy.write_row(row)
         pk = self.primary_key(table)
         if pk in names:  # explicit ids: move the identity past them
             self.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), (SELECT max({_q(pk)}) FROM {_q(self.schema, table)}))",
@@ -231,15 +238,12 @@ class _PgTx(Transaction):
         if description:
             self.con.execute(f"COMMENT ON TABLE {_q(self.schema, name)} IS {_literal(description)}")
         cols = [_q("fid")] + [_q(c) for c in data.columns] + ([_q(_GEOM)] if spatial else [])
-        values = [np.arange(1, len(data) + 1)] + [data[c].astype(object).where(data[c].notna(), None).to_numpy()
-                                                  for c in data.columns]
+        values = [list(range(1, len(data) + 1))] + [_column(data[c]) for c in data.columns]
         if spatial:
-            g = np.asarray(geoms.values, dtype=object)
-            values.append(np.array(shapely.to_wkb(shapely.set_srid(g, self.ws.srid), hex=True, include_srid=True),
-                                   dtype=object))
+            values.append(_ewkb(geoms, self.ws.srid))
         with self.con.cursor().copy(f"COPY {_q(self.schema, name)} ({', '.join(cols)}) FROM STDIN") as copy:
             for row in zip(*values):
-                copy.write_row([_py(v) for v in row])
+                copy.write_row(row)
         if spatial:
             self.con.execute(f"CREATE INDEX ON {_q(self.schema, name)} USING GIST ({_q(_GEOM)})")
 
@@ -289,6 +293,12 @@ class _PgTx(Transaction):
     def _refuse_readonly(self):
         if self.readonly:
             raise WorkspaceError("write attempted in a read-only snapshot", message_zh="只读读取中不能写入")
+
+
+def _ewkb(geoms, srid: int) -> list:
+    """Geometries as hex EWKB with the SRID (what COPY and ST_GeomFromEWKB take); None stays NULL."""
+    g = shapely.set_srid(np.asarray(geoms.values if hasattr(geoms, "values") else geoms, dtype=object), srid)
+    return list(shapely.to_wkb(g, hex=True, include_srid=True))
 
 
 def _literal(text: str) -> str:
@@ -482,9 +492,6 @@ class PostGISWorkspace(WorkspaceBase):
                 if "_row" in [c for c, _ in tx._all_columns(name)] and not tx.primary_key(name):
                     tx.execute(f"ALTER TABLE {_q(self.schema, name)} RENAME COLUMN {_q('_row')} TO {_q('fid')}")
                     tx.execute(f"ALTER TABLE {_q(self.schema, name)} ADD PRIMARY KEY ({_q('fid')})")
-            for name in TABLES:
-                if tx.table_exists(name) and "_row" in [c for c, _ in tx._all_columns(name)]:
-                    tx.execute(f"ALTER TABLE {_q(self.schema, name)} DROP COLUMN {_q('_row')}")
             self._ensure_schema(tx)
             before = tx.info("format")
             tx.set_info("format", FORMAT)
