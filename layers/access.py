@@ -342,15 +342,16 @@ def _refuse(ws, username: str, en: str, zh: str, *, row=None, wait_s: float | No
     return exc
 
 
-def authenticate(ws, username: str, password: str) -> Actor:
+def authenticate(ws, username: str, password: str, *, now=None) -> Actor:
     """Check a user name and password; return the account's :class:`Actor` or raise ``AuthenticationError``.
 
     Every attempt is written to the audit log (the failures with their reason).  A wrong
     password counts a failure on the account and sets its back-off; the fifth in a row locks it.
     An unknown user name costs the same hashing work as a known one (no timing hint).
+    ``now`` (UTC datetime) replaces the clock, for tests of the back-off.
     """
     username = (username or "").strip()
-    now = _now()
+    now = now or _now()
     ws.require_writable()
     with ws.transaction(ANONYMOUS, "login", target=username) as tx:
         row = _user_rows(tx, username)

@@ -1,0 +1,200 @@
+"""Who may do what: every write path tried as every role (refused on the server, nothing changed, the
+allowed ones audited), accounts (Argon2id, back-off, lock-out, disable, SSO mapping), re-grade
+conflicts, local time."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geo.errors import AccessDeniedError, AuthenticationError, ConflictError, ParameterError
+from layers import access, regrades, runs, shortlist
+from layers.access import Actor
+
+ROLES = ("viewer", "official", "planner", "admin")
+
+
+def _state(ws):
+    return (ws.version, len(ws.read_table("audit_log")))
+
+
+def _write_paths(ws, tmp_path):
+    """Every library function that writes, as a callable of the actor (one row per path)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from analysis import pipeline, siting_runs
+    from analysis.siting import load_siting_params
+    from layers import importers
+
+    plots = ws.read("plots", where_in={"plot_id": ["P000010"]})
+    src = tmp_path / "one.geojson"
+    gpd.GeoDataFrame({"地块编号": ["N1"], "用地分类": ["0601"], "利用状态": ["在用"]},
+                     geometry=[box(560000, 3070000, 560050, 3070050)], crs="EPSG:4549").to_file(src, driver="GeoJSON")
+    plan = importers.plan_import(src, layer="scratch_import", workspace=ws)
+    code = ws.read("enterprises", columns=["credit_code"])["credit_code"].iloc[0]
+    return {
+        "layer.write": lambda a: ws.write("scratch", pd.DataFrame({"a": [1]}), actor=a),
+        "import": lambda a: importers.commit_import(ws, plan, actor=a),
+        "mapping.save": lambda a: importers.save_mapping(ws, "m1", plan, actor=a),
+        "layer.restore": lambda a: ws.restore_layer("plots", 1, actor=a),
+        "workspace.settings": lambda a: ws.set_setting("keep_versions", 4, actor=a),
+        "runs.prune": lambda a: runs.prune(ws, keep=5, actor=a),
+        "user.manage": lambda a: access.add_user(ws, "newbie", role="viewer", password="long-enough-1", actor=a),
+        "run.chain": lambda a: pipeline.run(ws, "ruian_default", run_id=f"r_{a.role}", actor=a),
+        "run.siting": lambda a: siting_runs.run_siting(ws, load_siting_params().replace(time_limit_s=5.0), rule="list",
+                                                       firms=[code], run_id=f"s_{a.role}", actor=a),
+        "regrade": lambda a: regrades.record(ws, actor=a, credit_code=code, new_class="B", reason="核查"),
+        "shortlist.add": lambda a: shortlist.add(ws, plots, kind="plot", actor=a, on_duplicate="skip"),
+    }
+
+
+ALLOWED = {"layer.write": {"admin"}, "import": {"admin"}, "mapping.save": {"admin"}, "layer.restore": {"admin"},
+           "workspace.settings": {"admin"}, "runs.prune": {"admin"}, "user.manage": {"admin"},
+           "run.chain": {"planner", "admin"}, "run.siting": {"planner", "admin"}, "regrade": {"planner", "admin"},
+           "shortlist.add": {"planner", "admin"}}
+
+
+@pytest.mark.slow
+def test_every_write_path_as_every_role(sample_gpkg_copy, actors, tmp_path):
+    """Refused for the roles that may not (nothing changes, not even the audit log); done and audited for the rest."""
+    ws = sample_gpkg_copy
+    ws.write("plots", ws.read("plots"), actor=actors["system"])  # a version 1 to restore
+    paths = _write_paths(ws, tmp_path)
+    assert set(paths) == set(ALLOWED)
+    for action, call in paths.items():
+        for role in ROLES:
+            actor = actors[role]
+            if role in ALLOWED[action]:
+                continue
+            before = _state(ws)
+            with pytest.raises(AccessDeniedError):
+                call(actor)
+            assert _state(ws) == before, (action, role)
+        for role in sorted(ALLOWED[action]):
+            n = len(ws.read_table("audit_log"))
+            call(actors[role])
+            log = ws.read_table("audit_log").sort_values("audit_id").iloc[n:]
+            assert actors[role].username in set(log["username"]), (action, role)
+            if action in ("user.manage", "layer.restore", "import", "mapping.save"):
+                break  # these cannot be repeated as they are (user exists, version gone…)
+
+
+def test_passwords_are_argon2id_and_never_listed(empty_ws, actors):
+    access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
+    with empty_ws.reading() as r:
+        stored = r.execute("SELECT password_hash FROM users WHERE username = 'zhang'")[0][0]
+    assert stored.startswith("$argon2id$") and "correct horse" not in stored
+    assert "password_hash" not in access.list_users(empty_ws).columns
+    with pytest.raises(ParameterError, match="at least 8"):
+        access.add_user(empty_ws, "li", role="planner", password="short", actor=actors["admin"])
+    with pytest.raises(ParameterError, match="needs a township"):
+        access.add_user(empty_ws, "town", role="official", password="long enough", actor=actors["admin"])
+    with pytest.raises(ParameterError, match="exists already"):
+        access.add_user(empty_ws, "zhang", role="viewer", password="long enough", actor=actors["admin"])
+
+
+def test_sign_in_back_off_and_lock_out(empty_ws, actors):
+    import datetime as dt
+
+    access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
+    t0 = dt.datetime.now(dt.timezone.utc)
+    at = lambda s: t0 + dt.timedelta(seconds=s)  # noqa: E731 - the clock of each attempt
+    me = access.authenticate(empty_ws, "zhang", "correct horse", now=at(0))
+    assert me == Actor("zhang", "planner", None, "zhang")
+    with pytest.raises(AuthenticationError, match="wrong password") as err:
+        access.authenticate(empty_ws, "zhang", "nope", now=at(1))
+    assert err.value.wait_s == 1.0
+    with pytest.raises(AuthenticationError, match="wait"):  # the right password, but inside the back-off
+        access.authenticate(empty_ws, "zhang", "correct horse", now=at(1.5))
+    for n in range(2, access.MAX_FAILURES + 1):  # each wrong try after its back-off: 1, 2, 4, 8 s
+        with pytest.raises(AuthenticationError):
+            access.authenticate(empty_ws, "zhang", "nope", now=at(100 * n))
+    with pytest.raises(AuthenticationError, match="locked"):
+        access.authenticate(empty_ws, "zhang", "correct horse", now=at(100 * access.MAX_FAILURES + 60))
+    # the lock ends by itself after LOCK_MINUTES
+    later = 100 * access.MAX_FAILURES + access.LOCK_MINUTES * 60 + 1
+    assert access.authenticate(empty_ws, "zhang", "correct horse", now=at(later)).role == "planner"
+    log = empty_ws.read_table("audit_log")
+    assert (log["summary"].str.startswith("登录失败")).sum() == access.MAX_FAILURES + 2  # + the wait, + the lock
+    assert (log["summary"] == "登录成功").sum() == 2
+
+
+def test_an_admin_unlocks(empty_ws, actors):
+    access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
+    import datetime as dt
+
+    t0 = dt.datetime.now(dt.timezone.utc)
+    for n in range(access.MAX_FAILURES):
+        with pytest.raises(AuthenticationError):
+            access.authenticate(empty_ws, "zhang", "nope", now=t0 + dt.timedelta(seconds=100 * n))
+    with pytest.raises(AuthenticationError, match="locked"):
+        access.authenticate(empty_ws, "zhang", "correct horse")
+    access.set_disabled(empty_ws, "zhang", False, actor=actors["admin"])
+    assert access.authenticate(empty_ws, "zhang", "correct horse").username == "zhang"
+
+
+def test_unknown_disabled_and_sso_only_accounts(empty_ws, actors):
+    with pytest.raises(AuthenticationError, match="unknown user name or wrong password"):
+        access.authenticate(empty_ws, "nobody", "x")
+    access.add_user(empty_ws, "li", role="viewer", password="long enough", actor=actors["admin"])
+    access.set_disabled(empty_ws, "li", True, actor=actors["admin"])
+    with pytest.raises(AuthenticationError, match="disabled"):
+        access.authenticate(empty_ws, "li", "long enough")
+    access.add_user(empty_ws, "wang@ruian.gov.cn", role="official", township="330381008", source="oidc",
+                    actor=actors["admin"])
+    with pytest.raises(AuthenticationError, match="single sign-on"):
+        access.authenticate(empty_ws, "wang@ruian.gov.cn", "")
+
+
+def test_own_password_change_and_role_change(empty_ws, actors):
+    access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
+    me = access.authenticate(empty_ws, "zhang", "correct horse")
+    access.set_password(empty_ws, "zhang", "battery staple", actor=me)
+    with pytest.raises(AccessDeniedError):
+        access.set_password(empty_ws, "other", "battery staple", actor=me)
+    assert access.authenticate(empty_ws, "zhang", "battery staple").username == "zhang"
+    access.set_role(empty_ws, "zhang", "official", township="330381008", actor=actors["admin"])
+    assert access.authenticate(empty_ws, "zhang", "battery staple") == Actor("zhang", "official", "330381008", "zhang")
+    row = empty_ws.read_table("audit_log").sort_values("audit_id")
+    assert "规划人员 → 镇街人员" in row.loc[row["action"] == "user.manage", "summary"].iloc[-1]
+
+
+def test_sso_role_from_mapping_or_claim(empty_ws, actors):
+    claims = {"sub": "u1", "preferred_username": "wang", "name": "王科长", "planner_role": "planner"}
+    assert access.sso_actor(empty_ws, claims) == Actor("sso:wang", "planner", None, "王科长")
+    access.add_user(empty_ws, "wang", role="official", township="330381008", source="oidc", actor=actors["admin"])
+    assert access.sso_actor(empty_ws, claims).role == "official"  # the administrator's mapping wins
+    with pytest.raises(AuthenticationError, match="no role"):
+        access.sso_actor(empty_ws, {"sub": "u2", "preferred_username": "zhao"})
+
+
+def test_regrade_conflict_names_who_and_when(empty_ws, actors):
+    first = regrades.record(empty_ws, actor=actors["planner"], credit_code="913303810000000001", new_class="B",
+                            reason="核查", check_expected=True, expected_id=None)
+    with pytest.raises(ConflictError, match=r"re-graded by zhang at \d{4}-\d\d-\d\d \d\d:\d\d"):
+        regrades.record(empty_ws, actor=Actor("li", "planner"), credit_code="913303810000000001", new_class="C",
+                        reason="另一人", check_expected=True, expected_id=None)
+    second = regrades.record(empty_ws, actor=Actor("li", "planner"), credit_code="913303810000000001",
+                             new_class="C", reason="另一人", check_expected=True, expected_id=first)
+    assert second > first
+    assert regrades.effective(empty_ws)["new_class"].tolist() == ["C"]
+
+
+def test_audit_read_is_for_admins_in_local_time(sample_gpkg_copy, actors):
+    from layers import audit
+
+    with pytest.raises(AccessDeniedError):
+        audit.read(sample_gpkg_copy, actor=actors["planner"])
+    rows = audit.read(sample_gpkg_copy, actor=actors["admin"], action="user")
+    assert len(rows) == 4 and rows["role_label"].eq("管理员").all()  # the sample's demo accounts, made by system
+    stored = pd.to_datetime(rows["at"], utc=True).dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M:%S")
+    assert rows["at_local"].tolist() == stored.tolist()
+
+
+def test_local_time_is_beijing_time():
+    from layers.timefmt import local_time
+
+    assert local_time("2026-11-28T06:02:11Z") == "2026-11-28 14:02"
+    assert local_time("2026-11-28T14:02:11+08:00") == "2026-11-28 14:02"  # rows of the previous format
+    assert local_time("2026-11-28T23:30:00Z", fmt="%m-%d %H:%M") == "11-29 07:30"
+    assert local_time("", "Asia/Shanghai") == "—" and local_time(None) == "—"
