@@ -21,7 +21,11 @@ st.set_page_config(page_title="园区与低效用地再开发规划系统", page
 lang = language_switch()
 actor = login.require_login(lang)
 if actor is None:
-    st.navigation([st.Page(login.render, title=t("login_title", lang), icon=":material/login:", url_path="login")]).run()
+    # Every page's address shows the sign-in form (no "page not found"); after signing in the
+    # user is on the page they asked for.
+    paths = ["login", *(p.url_path for p in page_specs(login.ADMIN_FOR_PATHS))]
+    st.navigation([st.Page(login.render, title=t("login_title", lang), icon=":material/login:", url_path=path,
+                           default=path == "login") for path in paths], position="hidden").run()
 else:
     login.sidebar_user(actor, lang)
     st.navigation([st.Page(p.render, title=t(p.title_key, lang), icon=p.icon, url_path=p.url_path, default=p.default)

@@ -199,11 +199,29 @@ def visible_townships(actor: Actor) -> set[str] | None:
 # (argon2-cffi's defaults: RFC 9106's second recommended set, 64 MiB, 3 passes).  After each
 # failed sign-in the account waits 2^(n-1) s (at most BACKOFF_MAX_S) before it may try again;
 # after MAX_FAILURES failures in a row it is locked for LOCK_MINUTES.  Both are stored in the
-# workspace, so they hold across app servers and restarts.
+# workspace, so they hold across app servers and restarts.  Settings: PLANNER_LOGIN_MAX_FAILURES,
+# PLANNER_LOGIN_LOCK_MINUTES, PLANNER_LOGIN_BACKOFF_S (the first wait; it doubles).
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 30
 MIN_PASSWORD = 8
+
+
+def _setting(name: str, default: float) -> float:
+    """A sign-in setting from the environment (``PLANNER_LOGIN_*``), else the default above."""
+    import os
+
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _limits() -> tuple[int, float, float]:
+    """(failures before the lock, lock minutes, first back-off in s), each overridable by a setting."""
+    return (int(_setting("PLANNER_LOGIN_MAX_FAILURES", MAX_FAILURES)), _setting("PLANNER_LOGIN_LOCK_MINUTES", LOCK_MINUTES),
+            _setting("PLANNER_LOGIN_BACKOFF_S", BACKOFF_BASE_S))
 _USERNAME_RE = __import__("re").compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 
 
@@ -412,16 +430,17 @@ def _login_refusal(row, now):
         return ("this account is disabled; ask an administrator", "该账户已停用,请联系管理员", None)
     if row["source"] != "local" or not row["password_hash"]:
         return ("this account signs in through single sign-on", "该账户使用统一身份认证登录,请点击“统一身份认证登录”", None)
+    max_failures, _, base = _limits()
     locked = _parse(row["locked_until"])
     if locked and locked > now:
         minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
-        return (f"this account is locked after {MAX_FAILURES} failed sign-ins; try again in {minutes} min or ask an "
-                "administrator", f"连续 {MAX_FAILURES} 次登录失败,账户已锁定;请 {minutes} 分钟后再试或联系管理员",
+        return (f"this account is locked after {max_failures} failed sign-ins; try again in {minutes} min or ask an "
+                "administrator", f"连续 {max_failures} 次登录失败,账户已锁定;请 {minutes} 分钟后再试或联系管理员",
                 (locked - now).total_seconds())
     last = _parse(row["last_failed_at"])
     n = int(row["failed_count"] or 0)
     if last and n:
-        wait = min(2 ** (n - 1), BACKOFF_MAX_S) - (now - last).total_seconds()
+        wait = min(base * 2 ** (n - 1), BACKOFF_MAX_S) - (now - last).total_seconds()
         if wait > 0:
             return (f"too many attempts: wait {wait:.0f} s before trying again",
                     f"尝试过于频繁:请等待 {wait:.0f} 秒后再试", wait)
@@ -431,15 +450,16 @@ def _login_refusal(row, now):
 def _count_failure(tx, row, now):
     import datetime as _dt
 
+    max_failures, lock_minutes, base = _limits()
     n = int(row["failed_count"] or 0) + 1
-    locked = _iso(now + _dt.timedelta(minutes=LOCK_MINUTES)) if n >= MAX_FAILURES else None
+    locked = _iso(now + _dt.timedelta(minutes=lock_minutes)) if n >= max_failures else None
     tx.execute("UPDATE users SET failed_count = ?, last_failed_at = ?, locked_until = ? WHERE username = ?",
                (0 if locked else n, _iso(now), locked, row["username"]))
     if locked:
-        return (f"wrong password; the account is now locked for {LOCK_MINUTES} min after {MAX_FAILURES} failures",
-                f"密码错误;连续 {MAX_FAILURES} 次失败,账户已锁定 {LOCK_MINUTES} 分钟", LOCK_MINUTES * 60.0)
-    return ("unknown user name or wrong password", f"用户名或密码错误(还可尝试 {MAX_FAILURES - n} 次)",
-            float(min(2 ** (n - 1), BACKOFF_MAX_S)))
+        return (f"wrong password; the account is now locked for {lock_minutes:g} min after {max_failures} failures",
+                f"密码错误;连续 {max_failures} 次失败,账户已锁定 {lock_minutes:g} 分钟", lock_minutes * 60.0)
+    return ("unknown user name or wrong password", f"用户名或密码错误(还可尝试 {max_failures - n} 次)",
+            float(min(base * 2 ** (n - 1), BACKOFF_MAX_S)))
 
 
 def sso_actor(ws, claims: dict, *, role_claim: str = "planner_role", township_claim: str = "planner_township",

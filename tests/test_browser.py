@@ -58,13 +58,14 @@ def workspace_copy(sample_path, tmp_path_factory) -> Path:
     import shutil
 
     from analysis import pipeline
-    from layers.workspace import Workspace
+    from layers.access import SYSTEM
+    from layers.store import open_workspace
 
     dest = tmp_path_factory.mktemp("ws") / "ruian.gpkg"
     shutil.copy2(sample_path, dest)
     if Path(str(sample_path) + ".rasters").exists():
         shutil.copytree(str(sample_path) + ".rasters", str(dest) + ".rasters")
-    pipeline.run(Workspace.open(dest, readonly=False), "ruian_default", run_id="browser")
+    pipeline.run(open_workspace(dest, readonly=False), "ruian_default", run_id="browser", actor=SYSTEM)
     return dest
 
 
@@ -162,6 +163,15 @@ def _idle(page, ms: int = 400) -> None:
     page.wait_for_timeout(ms)
 
 
+def sign_in(page, url: str, user: str, password: str) -> None:
+    """The sign-in form: user name, password, 登录 — then the map page."""
+    page.goto(url)
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码", exact=True).fill(password)
+    page.get_by_role("button", name="登录", exact=True).click()
+    page.get_by_text("当前用户", exact=False).first.wait_for(timeout=90_000)
+
+
 def _choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the Streamlit selectbox/multiselect labelled ``label``."""
     box = page.get_by_role("combobox", name=label, exact=True).first
@@ -179,14 +189,14 @@ def test_the_planners_loop_in_the_browser(app_url, offline_page, artifacts_dir, 
 
     import openpyxl
 
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
     from ui.data import plot_view
 
-    view = plot_view(Workspace.open(workspace_copy, readonly=True))
+    view = plot_view(open_workspace(workspace_copy, readonly=True))
     target = view[(view["final_class"] == "D") & view["is_low_efficiency"].astype(bool)].iloc[0]
     pid = str(target["plot_id"])
     page = offline_page
-    page.goto(app_url)
+    sign_in(page, app_url, "planner", "ruian-planner")  # a demo account of the sample
     frame = _map_frame(page)
     _idle(page)
     layers = {d["name"]: d for d in frame.evaluate(JS_LAYERS)}
@@ -236,10 +246,7 @@ def test_the_planners_loop_in_the_browser(app_url, offline_page, artifacts_dir, 
     page.wait_for_timeout(1500)  # let the tables paint before the screenshot
     page.screenshot(path=str(artifacts_dir / "loop_2_details.png"))
 
-    # add it to the shortlist
-    page.get_by_label("操作人").fill("浏览器测试")
-    page.keyboard.press("Enter")
-    _idle(page)
+    # add it to the shortlist (as the signed-in planner: no name to type)
     page.get_by_role("button", name="加入清单", exact=True).click()
     page.get_by_text(f"已将 {pid} 加入清单", exact=False).wait_for(timeout=60_000)
 

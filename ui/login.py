@@ -28,6 +28,8 @@ from ui.shell import plain, show_error, workspace_location
 __all__ = ["SESSION_KEY", "current_actor", "require_login", "render", "sidebar_user", "session_for", "logout"]
 
 SESSION_KEY = "_planner_auth"
+#: The widest set of pages (an administrator's): their addresses all lead to the sign-in form.
+ADMIN_FOR_PATHS = Actor("-", "admin")
 MAX_SESSION_S = 12 * 3600
 
 
