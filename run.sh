@@ -42,7 +42,9 @@ case "${1:-}" in
     install_debs "${APP_DEBS[@]}"
     install_python requirements.txt
     [ -f data/ruian/ruian.gpkg ] || "$VENV/bin/python" cli.py sample
-    exec "$VENV/bin/streamlit" run app.py --server.headless true "${@:2}"
+    # 127.0.0.1 unless PLANNER_ADDRESS says otherwise (an office server behind its HTTPS proxy).
+    exec "$VENV/bin/streamlit" run app.py --server.headless true --server.address "${PLANNER_ADDRESS:-127.0.0.1}" \
+      --server.port "${PLANNER_PORT:-8501}" "${@:2}"
     ;;
   test)
     install_debs "${TEST_DEBS[@]}"

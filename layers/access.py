@@ -352,7 +352,8 @@ def list_users(ws):
     return df.drop(columns=["password_hash"]).reset_index(drop=True)
 
 
-def _refuse(ws, username: str, en: str, zh: str, *, row=None, wait_s: float | None = None):
+def _auth_error(username: str, en: str, zh: str, wait_s: float | None):
+    """The error a refused sign-in raises; ``wait_s``: how long before the next try is worth making."""
     from geo.errors import AuthenticationError
 
     exc = AuthenticationError(en, message_zh=zh, details=[{"username": username, "wait_s": wait_s}])
@@ -382,7 +383,7 @@ def authenticate(ws, username: str, password: str, *, now=None) -> Actor:
             en, zh, wait = reason
             tx.summary = f"登录失败:{zh}"
             tx.detail = {"ok": False, "username": username}
-            failure = _refuse(ws, username, en, zh, wait_s=wait)
+            failure = _auth_error(username, en, zh, wait)
         else:
             tx.execute("UPDATE users SET failed_count = 0, locked_until = NULL, last_login_at = ? WHERE username = ?",
                        (_iso(now), username))

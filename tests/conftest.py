@@ -141,18 +141,23 @@ def _sample_pg_template(pg_dsn, sample_path):
     return f"{pg_dsn} schema=sample_template"
 
 
+def copy_gpkg(src: Path, dst: Path) -> Path:
+    """A GeoPackage workspace file copied with its rasters folder."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    rasters = src.with_name(src.name + ".rasters")
+    if rasters.exists():
+        shutil.copytree(rasters, dst.with_name(dst.name + ".rasters"))
+    return dst
+
+
 def copy_sample(backend: str, request, directory: Path, sample_path: Path, *, schema: str | None = None):
     """A writable copy of the sample on ``backend`` (a file in ``directory``, or a new schema)."""
     from layers.store import open_workspace
     from layers.store.copy import copy_workspace
 
     if backend == "gpkg":
-        dst = directory / "ws.gpkg"
-        shutil.copyfile(sample_path, dst)
-        raster_dir = sample_path.with_name(sample_path.name + ".rasters")
-        if raster_dir.exists():
-            shutil.copytree(raster_dir, dst.with_name(dst.name + ".rasters"))
-        return open_workspace(dst, readonly=False)
+        return open_workspace(copy_gpkg(sample_path, directory / "ws.gpkg"), readonly=False)
     template = request.getfixturevalue("_sample_pg_template")
     location = f"{request.getfixturevalue('pg_dsn')} schema={schema or schema_for(request)}"
     copy_workspace(template, location, overwrite=True, verify=False)  # the copy itself is tested in test_postgis
@@ -165,14 +170,7 @@ def copy_location(location: str, request, tmp_path: Path) -> str:
     from layers.store.copy import copy_workspace
 
     if not is_database(location):
-        src = Path(location)
-        dst = tmp_path / "copy" / src.name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
-        rasters = src.with_name(src.name + ".rasters")
-        if rasters.exists():
-            shutil.copytree(rasters, dst.with_name(dst.name + ".rasters"))
-        return str(dst)
+        return str(copy_gpkg(Path(location), tmp_path / "copy" / Path(location).name))
     dst = f"{request.getfixturevalue('pg_dsn')} schema={schema_for(request)}"
     copy_workspace(location, dst, overwrite=True, verify=False)
     return dst
@@ -196,9 +194,4 @@ def sample_gpkg_copy(tmp_path, sample_path):
     """A writable GeoPackage copy of the sample (file-level tests: kill mid-write, the app on a file)."""
     from layers.store import open_workspace
 
-    dst = tmp_path / "ws.gpkg"
-    shutil.copyfile(sample_path, dst)
-    raster_dir = sample_path.with_name(sample_path.name + ".rasters")
-    if raster_dir.exists():
-        shutil.copytree(raster_dir, dst.with_name(dst.name + ".rasters"))
-    return open_workspace(dst, readonly=False)
+    return open_workspace(copy_gpkg(sample_path, tmp_path / "ws.gpkg"), readonly=False)

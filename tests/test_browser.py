@@ -6,6 +6,7 @@ single CDN link anywhere — folium, a plugin, streamlit-folium, Streamlit itsel
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,12 +70,11 @@ def workspace_copy(sample_path, tmp_path_factory) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def app_url(workspace_copy, tmp_path_factory):
-    """``streamlit run app.py`` on a free local port with a copy of the sample; yields its URL."""
+@contextlib.contextmanager
+def serve_app(workspace, log: Path, **env_extra):
+    """``streamlit run app.py`` on a free local port with ``workspace``; yields its URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    env = dict(os.environ, PLANNER_WORKSPACE=str(workspace_copy))
+    env = dict(os.environ, PLANNER_WORKSPACE=str(workspace), **env_extra)
     env.pop("TIANDITU_KEY", None)
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -93,6 +93,13 @@ def app_url(workspace_copy, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def app_url(workspace_copy, tmp_path_factory):
+    """The app on a copy of the sample; yields its URL."""
+    with serve_app(workspace_copy, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture

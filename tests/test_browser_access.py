@@ -10,18 +10,14 @@ Beijing time.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
 import zoneinfo
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from tests.test_browser import (CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, ROOT, _choose, _free_port, _idle, _wait_until_up,
-                                offline_page, sign_in)  # noqa: F401  (offline_page is a fixture)
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, _choose, _idle, serve_app, sign_in
 
 pytestmark = pytest.mark.browser
 FEIYUN = "330381008"
@@ -47,25 +43,10 @@ def access_ws(sample_path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(access_ws, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     # a longer first back-off and three tries before the lock: observable through a loaded browser
-    env = dict(os.environ, PLANNER_WORKSPACE=str(access_ws), PLANNER_LOGIN_BACKOFF_S="5", PLANNER_LOGIN_MAX_FAILURES="3")
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(base, proc, log)
+    with serve_app(access_ws, tmp_path_factory.mktemp("streamlit") / "streamlit.log", PLANNER_LOGIN_BACKOFF_S="5",
+                   PLANNER_LOGIN_MAX_FAILURES="3") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

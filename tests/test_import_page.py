@@ -119,16 +119,21 @@ def test_plain_escapes_markdown_images_and_links():
     assert plain("![x](http://example.invalid/a.png)") == "\\!\\[x\\]\\(http\\://example\\.invalid/a\\.png\\)"
 
 
-def test_replaced_layer_is_restored_from_the_import_page(ws_path, tmp_path):
-    """Undo an import: the versions panel lists the replaced plots and restores them (the import is kept too)."""
-    at = _app().run()
+def _commit_with_fix(at, tmp_path):
+    """Upload the two test plots, preview, and commit with "fix"."""
+    at.run()
     at.get("file_uploader")[0].set_value(("up.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
     at.selectbox(key="imp_layer").set_value("plots")
     _button(at, "imp_preview").click()
     at.run()
     at.radio(key="imp_on_problems").set_value("fix")
     _button(at, "imp_commit").click()
-    at.run()
+    return at.run()
+
+
+def test_replaced_layer_is_restored_from_the_import_page(ws_path, tmp_path):
+    """Undo an import: the versions panel lists the replaced plots and restores them (the import is kept too)."""
+    at = _commit_with_fix(_app(), tmp_path)
     assert len(open_workspace(ws_path).read("plots")) == 2
     at.selectbox(key="imp_versions_layer").set_value("plots").run()
     _button(at, "imp_restore_plots_1").click()
@@ -144,13 +149,6 @@ def test_replaced_layer_is_restored_from_the_import_page(ws_path, tmp_path):
 
 
 def test_non_admin_cannot_commit_an_import(ws_path, tmp_path):
-    at = _app(actor=Actor("zhang", "planner")).run()
-    at.get("file_uploader")[0].set_value(("up.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
-    at.selectbox(key="imp_layer").set_value("plots")
-    _button(at, "imp_preview").click()
-    at.run()
-    at.radio(key="imp_on_problems").set_value("fix")
-    _button(at, "imp_commit").click()
-    at.run()
+    at = _commit_with_fix(_app(actor=Actor("zhang", "planner")), tmp_path)
     assert "无权" in at.error[0].value
     assert len(open_workspace(ws_path).read("plots")) == 5000

@@ -1,7 +1,6 @@
 """Joint-development zones: links with reasons on tiny geometries, components, the sample."""
 from __future__ import annotations
 
-import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -122,13 +121,13 @@ def test_params_and_empty_inputs(world):
 
 
 @pytest.mark.slow
-def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
+def test_sample_end_to_end_cli(sample_copy, capsys):
+    """The CLI on a copy of the sample, once as a GeoPackage and once in PostGIS."""
     import cli
     from layers.store import open_workspace
 
-    ws_path = tmp_path / "ruian.gpkg"
-    shutil.copy(sample_path, ws_path)
-    assert cli.main(["integrate", "--workspace", str(ws_path), "--run-id", "t1"]) == 0
+    ws_path = sample_copy.location
+    assert cli.main(["integrate", "--workspace", ws_path, "--run-id", "t1"]) == 0
     out = capsys.readouterr().out
     assert "candidate pairs" in out
     ws = open_workspace(ws_path)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -320,13 +319,13 @@ def test_select_demand_rules(sample_ws):
 
 
 @pytest.mark.slow
-def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
+def test_sample_end_to_end_cli(sample_copy, capsys):
+    """The CLI on a copy of the sample, once as a GeoPackage and once in PostGIS."""
     import cli
     from layers.store import open_workspace
 
-    ws_path = tmp_path / "ruian.gpkg"
-    shutil.copy(sample_path, ws_path)
-    assert cli.main(["site", "--workspace", str(ws_path), "--rule", "midwest", "--run-id", "t1",
+    ws_path = sample_copy.location
+    assert cli.main(["site", "--workspace", ws_path, "--rule", "midwest", "--run-id", "t1",
                      "--time-limit", "30"]) == 0
     out = capsys.readouterr().out
     assert "firms placed" in out and "greedy baseline" in out
@@ -343,7 +342,7 @@ def test_sample_end_to_end_cli(sample_path, tmp_path, capsys):
     assert asg.loc[asg["status"] == "unassigned", "reason"].notna().all()
     runs = ws.read_table("runs")
     assert "siting_t1" in set(runs["run_id"])
-    assert cli.main(["site", "--workspace", str(ws_path), "--rule", "midwest", "--run-id", "t1"]) == 2
+    assert cli.main(["site", "--workspace", ws_path, "--rule", "midwest", "--run-id", "t1"]) == 2
     assert "already exists" in capsys.readouterr().err
 
 

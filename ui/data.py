@@ -99,7 +99,9 @@ def _read_layer(path: str, name: str, stamp: tuple) -> pd.DataFrame:
 
 def read_layer(ws: Workspace, name: str) -> pd.DataFrame:
     """Layer or table ``name`` in the working CRS, cached by (path, name, layer stamp). Read-only."""
-    return _read_layer(ws.location, name, layer_stamp(ws, name))
+    from ui.scope import visible
+
+    return visible(_read_layer(ws.location, name, layer_stamp(ws, name)))
 
 
 def enterprises(ws: Workspace) -> pd.DataFrame:
@@ -162,7 +164,9 @@ def _load_run(path: str, run_id: str, stamp: tuple) -> dict[str, pd.DataFrame]:
 
 def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
     """Every stored frame of run ``run_id`` by kind (``analysis.pipeline.load_run``), cached. Read-only."""
-    return _load_run(ws.location, run_id, layer_stamp(ws, f"run_{run_id}_plots"))
+    from ui.scope import visible_all
+
+    return visible_all(_load_run(ws.location, run_id, layer_stamp(ws, f"run_{run_id}_plots")))
 
 
 # --- the per-plot view ---------------------------------------------------------------------------
@@ -227,7 +231,9 @@ def plot_view(ws: Workspace, run_id: str | None = "latest") -> gpd.GeoDataFrame:
     run_stamp = layer_stamp(ws, f"run_{run_id}_plots") if run_id else None
     names_stamp = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
                         for n in ("townships", "industrial_parks", "micro_parks"))
-    return _plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp)
+    from ui.scope import visible
+
+    return visible(_plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp))
 
 
 def has_results(view: pd.DataFrame) -> bool:

@@ -109,7 +109,9 @@ def _cached_display_layer(location: str, version: tuple, name: str) -> gpd.GeoDa
 
 def display_layer(ws: Workspace, name: str) -> gpd.GeoDataFrame:
     """Cached EPSG:4326 display copy of layer ``name`` (read-only: never mutate it)."""
-    return _cached_display_layer(ws.location, layer_stamp(ws, name), name)
+    from ui.scope import visible
+
+    return visible(_cached_display_layer(ws.location, layer_stamp(ws, name), name))
 
 
 def tianditu_key() -> str | None:

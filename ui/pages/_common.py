@@ -38,6 +38,7 @@ __all__ = [
     "run_params",
     "selected_rows",
     "add_to_shortlist",
+    "stale_note",
 ]
 
 _RUN_KEY = "planner_run"
@@ -112,7 +113,9 @@ def _load_run(path: str, run_id: str) -> dict[str, pd.DataFrame]:
 
 def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
     """Every frame of run ``run_id`` (read-only, cached: copy before changing)."""
-    return _load_run(ws.location, run_id)
+    from ui.scope import visible_all
+
+    return visible_all(_load_run(ws.location, run_id))
 
 
 def run_params(ws: Workspace, run_id: str):
@@ -194,7 +197,9 @@ def _run_layers(path: str, kind: str, run_id: str, parts: tuple[str, ...]) -> di
 
 def run_layers(ws: Workspace, kind: str, run_id: str, parts: tuple[str, ...]) -> dict:
     """The result layers of one siting or integration run by part name (cached, read-only)."""
-    return _run_layers(ws.location, kind, run_id, parts)
+    from ui.scope import visible_all
+
+    return visible_all(_run_layers(ws.location, kind, run_id, parts))
 
 
 def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
@@ -216,6 +221,8 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
         chosen = sb.selectbox(t("pg_run", lang), ids, index=index, key=f"{key}_run",
                               format_func=lambda r: f"{r} · {runs.loc[ids.index(r), 'preset']}")
         st.session_state[_RUN_KEY] = chosen
+    if chosen:
+        stale_note(ws, chosen, lang, where=sb)
     with sb.expander(t("pg_new_run", lang), expanded=not ids):
         default = presets.index("ruian_default") if "ruian_default" in presets else 0
         preset = st.selectbox(t("pg_preset", lang), presets, index=default, key=f"{key}_preset")
@@ -223,9 +230,43 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
             new = _run_analysis(ws, preset, lang)
             if new:
                 st.rerun()
+        _prune_control(ws, lang)
     if not ids:
         st.info(t("pg_no_run", lang))
     return chosen
+
+
+def stale_note(ws: Workspace, run_id: str, lang: str, *, where=None) -> None:
+    """A warning when layers the run read have been replaced, restored or deleted since."""
+    from layers import runs as runs_store
+    from ui.i18n import layer_label
+
+    table = runs_store.list_runs(ws, "chain")
+    hit = table[table["run_id"].astype(str) == str(run_id)]
+    if not len(hit):
+        return
+    stale = runs_store.stale_inputs(ws, hit.iloc[0])
+    if stale:
+        names = "、".join(layer_label(n, lang) if not n.startswith("raster:") else n.split(":", 1)[1] for n in stale)
+        (where or st).warning(t("run_stale", lang, what=names))
+
+
+def _prune_control(ws: Workspace, lang: str) -> None:
+    """Administrators: drop the layers of older runs (keeps the newest N of each kind and the sample's)."""
+    from layers import access
+    from layers import runs as runs_store
+
+    actor = acting_user()
+    if not access.allowed(actor, "runs.prune"):
+        return
+    keep = st.number_input(t("pg_prune_keep", lang), min_value=1, max_value=50, value=5, key="pg_prune_keep")
+    if st.button(t("pg_prune", lang), key="pg_prune_button"):
+        try:
+            gone = runs_store.prune(writable(ws), keep=int(keep), actor=actor)
+        except PlannerError as exc:
+            show_error(exc, lang)
+            return
+        st.success(t("pg_pruned", lang, n=len(gone)))
 
 
 # --- tables with row selection and the "add to shortlist" button --------------------------
