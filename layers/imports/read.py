@@ -1,6 +1,6 @@
 """Reading untrusted files for the importer: size limits, zip checks, encodings, CSV and Excel.
 
-Private to :mod:`layers.importers`.  Everything here treats its input as hostile:
+Part of :mod:`layers.imports`.  Everything here treats its input as hostile:
 
 - sizes are checked before anything is parsed (:class:`ImportLimits`);
 - a zip is checked member by member (absolute names, ``..`` traversal, symlinks, encryption,

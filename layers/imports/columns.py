@@ -1,6 +1,6 @@
 """Column mapping for the importer: Chinese aliases, units in headers, value parsing, row checks.
 
-Private to :mod:`layers.importers`.  A source header such as ``占地面积(亩)`` is split into a
+Part of :mod:`layers.imports`.  A source header such as ``占地面积(亩)`` is split into a
 name (``占地面积``) and a unit (``亩``); the name is looked up among the aliases of the target
 layer's fields, the unit among the units convertible to the field's stored unit (亩 → m² ×
 666.67, 元 → 万元 × 10⁻⁴, 千瓦时 → 万kWh × 10⁻⁴...).  Values are parsed column by column
