@@ -1,11 +1,13 @@
 """Bring your own data into the workspace: read, decode, CRS, map columns, type, validate, plan, commit.
 
-The public face of the importer (see :mod:`layers.imports.plan` for the two-step design:
-:func:`plan_import` previews, :func:`commit_import` writes).
+The public face of the importer; :mod:`layers.imports.plan` describes the two steps
+(:func:`plan_import` previews, :func:`commit_import` writes) and the stages between them.
 """
-from layers.imports.plan import (DEPARTMENT_TABLES, MAPPINGS_TABLE, MODES, ON_PROBLEMS, ImportPlan, ImportResult,
-                                 commit_import, list_mappings, load_mapping, plan_import, save_mapping, template_xlsx)
-from layers.imports.read import ImportLimits, default_limits
+from layers.imports.commit import ImportResult, commit_import
+from layers.imports.mappings import MAPPINGS_TABLE, list_mappings, load_mapping, save_mapping
+from layers.imports.plan import MODES, ON_PROBLEMS, ImportPlan, plan_import
+from layers.imports.source import ImportLimits, default_limits
+from layers.imports.templates import DEPARTMENT_TABLES, template_xlsx
 
 __all__ = [
     "ImportPlan",

@@ -1,24 +1,24 @@
-"""Column mapping for the importer: Chinese aliases, units in headers, value parsing, row checks.
+"""Stage 3, mapping columns: source headers onto a layer's fields, with the unit each header declares.
 
-Part of :mod:`layers.imports`.  A source header such as ``占地面积(亩)`` is split into a
-name (``占地面积``) and a unit (``亩``); the name is looked up among the aliases of the target
-layer's fields, the unit among the units convertible to the field's stored unit (亩 → m² ×
-666.67, 元 → 万元 × 10⁻⁴, 千瓦时 → 万kWh × 10⁻⁴...).  Values are parsed column by column
-(vectorised) and every problem is recorded per row with a code, so the importer can report
-all of them at once.
+A source header such as ``占地面积(亩)`` is split into a name (``占地面积``) and a unit
+(``亩``); the name is looked up among the aliases of the target layer's fields, the unit
+among the units convertible to the field's stored unit (亩 → m² × 666.67, 元 → 万元 × 10⁻⁴,
+千瓦时 → 万kWh × 10⁻⁴...).  A user's mapping (a dict, a JSON file or a saved mapping) wins
+over the aliases.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
 
-import numpy as np
-import pandas as pd
-
+from geo.errors import ImportDataError
 from geo.units import M2_PER_MU
-from layers.codes import is_valid_credit_code
-from layers.schema import DATE_DTYPE, SPECS, VALUE_LABELS_ZH, LayerSpec
+from layers.schema import SPECS, LayerSpec
 
 __all__ = [
     "ALIASES",
@@ -28,9 +28,9 @@ __all__ = [
     "split_unit",
     "auto_map",
     "header_score",
-    "parse_column",
-    "PROBLEM_INFO",
+    "load_mapping_arg",
 ]
+
 
 # Aliases per field name (in addition to the spec's own name and zh/en labels).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -72,6 +72,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "feature_id": ("编号",),
 }
 
+
 # Stored unit → {header unit: factor to the stored unit}.
 UNITS: dict[str, dict[str, float]] = {
     "m²": {"m²": 1.0, "m2": 1.0, "㎡": 1.0, "平方米": 1.0, "平米": 1.0, "亩": M2_PER_MU, "公顷": 1e4, "ha": 1e4,
@@ -84,52 +85,8 @@ UNITS: dict[str, dict[str, float]] = {
     "t": {"t": 1.0, "吨": 1.0, "千克": 1e-3, "kg": 1e-3, "公斤": 1e-3},
     "人": {"人": 1.0, "个": 1.0},
 }
-
-_TRUE = {"是", "y", "yes", "true", "1", "t", "规上", "规模以上", "√", "有", "已投产", "投产"}
-_FALSE = {"否", "n", "no", "false", "0", "f", "规下", "规模以下", "×", "无", "未投产"}
 _YEAR_DECOR = re.compile(r"^(?:20\d\d|19\d\d)\s*年度?|(?:20\d\d|19\d\d)\s*年度?$")
 _UNIT_RE = re.compile(r"^(.*?)\s*[\(\[【](?:单位[:]?)?\s*([^\)\]】]+?)\s*[\)\]】]\s*$")
-_FORMULA = re.compile(r"^\s*[=+\-@\t\r]\s*[A-Za-z_(\"'@]")
-
-# code → (severity, fix action, English fix, Chinese fix).  Fix action: "repair" (geometry),
-# "clear" (set the value empty; only for optional fields), None (cannot be fixed: skip the row).
-PROBLEM_INFO: dict[str, tuple[str, str | None, str, str]] = {
-    "null": ("error", None, "give the feature a geometry or leave it out", "补充几何或不导入该行"),
-    "empty": ("error", None, "give the feature a geometry or leave it out", "补充几何或不导入该行"),
-    "non_finite": ("error", None, "correct the NaN/infinite coordinates in the source", "在源数据中修正 NaN/无穷坐标"),
-    "outside_china": ("error", None, "check the CRS or the coordinates (huge values, wrong zone)",
-                      "检查坐标系或坐标(数值过大、带号错误)"),
-    "mixed_types": ("error", None, "split the file by geometry type", "按几何类型拆分文件"),
-    "geometry_type": ("error", None, "import these features into a layer of their geometry type",
-                      "将这些要素导入对应几何类型的图层"),
-    "unclosed_ring": ("error", "repair", "'fix' closes the ring by repeating its first point", "“修复”以重复首点闭合环"),
-    "invalid": ("error", "repair", "'fix' repairs it with make_valid and reports the area change",
-                "“修复”用 make_valid 修复并报告面积变化"),
-    "z_m": ("error", "repair", "'fix' drops the Z/M values", "“修复”去掉 Z/M 值"),
-    "required_missing": ("error", None, "fill in the value in the source", "在源数据中补填该值"),
-    "bad_value": ("error", "clear", "correct the value in the source ('fix' empties it if the field is optional)",
-                  "在源数据中更正(“修复”会清空可选字段的值)"),
-    "bad_choice": ("error", "clear", "use one of the allowed values", "使用允许的取值"),
-    "code_as_number": ("error", None, "format the column as text (@) in Excel and re-enter the codes: digits were lost",
-                       "在 Excel 中将该列设为文本格式(@)并重新录入:数字已丢失精度"),
-    "credit_code_check": ("error", None, "correct the code (its 18th character is a GB 32100 check character)",
-                          "更正代码(第 18 位是 GB 32100 校验码)"),
-    "credit_code_check_warn": ("warning", None, "check the code with its holder", "与权利人核实该代码"),
-    "duplicate_key": ("error", None, "keep one row per key in the source", "源数据中每个编号只保留一行"),
-    "negative": ("error", "clear", "a negative amount is impossible: correct it", "不可能为负数:请更正"),
-    "far_range": ("error", "clear", "FAR above 20 or below 0 is not credible: check floor area and land area",
-                  "容积率大于 20 或小于 0 不可信:请核对建筑面积和用地面积"),
-    "coverage_range": ("error", "clear", "building coverage is a share between 0 and 1", "建筑系数应为 0–1 之间的比例"),
-    "year_range": ("error", "clear", "a year between 1900 and next year", "年份应在 1900 年至明年之间"),
-    "no_match": ("error", None, "check the key: it is not in the workspace layer", "核对编号:工作空间图层中没有该编号"),
-    "formula_uncalculated": ("error", "clear", "open the workbook in Excel, let it calculate, save; or paste values",
-                             "在 Excel 中打开工作簿重新计算后保存,或粘贴为数值"),
-    "formula_text": ("warning", None, "stored as plain text, never evaluated; exports neutralise it",
-                     "按普通文本保存,不会执行;导出时会加以处理"),
-    "area_mismatch": ("warning", None, "check the unit of the area column (亩 or m²?) and declare it in the mapping",
-                      "核对面积列的单位(亩还是平方米?)并在映射中注明"),
-    "name_mismatch": ("warning", None, "check that the row belongs to this enterprise", "核实该行是否属于该企业"),
-}
 
 
 def normalise_label(text: str) -> str:
@@ -260,96 +217,24 @@ def auto_map(columns: list[str], spec: LayerSpec, user: dict[str, str] | None = 
     return maps, unmapped, problems_en, problems_zh
 
 
-# ----------------------------------------------------------------------------- values
-def _text(series: pd.Series) -> pd.Series:
-    """Values as trimmed NFKC strings; missing stays missing; whole floats lose their '.0'."""
-    def one(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
-            return pd.NA
-        if isinstance(v, bool):
-            return "是" if v else "否"
-        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        s = unicodedata.normalize("NFKC", str(v)).strip()
-        return s if s != "" else pd.NA
-
-    return pd.Series([one(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype="string")
-
-
-def parse_column(values: pd.Series, field, factor: float, *, numeric_cells: np.ndarray | None = None):
-    """Parse one source column into ``field``'s dtype.
-
-    Returns (parsed series, mask of values that did not parse, mask of codes stored as
-    numbers with lost digits).  Numbers accept thousands separators, full-width digits and a
-    trailing ``%`` (÷ 100); booleans accept 是/否, Y/N, 规上/规下...; dates accept
-    ``2019-02-15``, ``2019/2/15``, ``2019年2月15日`` and Excel dates; categorical fields
-    accept their Chinese labels (在用 → in_use).
-    """
-    text = _text(values)
-    present = text.notna().to_numpy()
-    lost = np.zeros(len(values), dtype=bool)
-    if field.dtype in ("float64", "int64"):
-        s = text.str.replace(",", "", regex=False).str.replace("，", "", regex=False)
-        pct = s.str.endswith("%").fillna(False).to_numpy(dtype=bool)
-        s = s.str.rstrip("%")
-        num = pd.to_numeric(s, errors="coerce").astype("float64")
-        num = num.where(~pct, num / 100.0)
-        if factor != 1.0:
-            # 3 元 × 1e-4 is 0.00030000000000000003 in binary floating point; 9 decimals keep 0.1 元 and 0.0015 m²
-            num = (num * factor).round(9)
-        bad = present & num.isna().to_numpy()
-        if field.dtype == "int64":
-            whole = num.notna() & (num.round() == num)
-            bad |= (num.notna() & ~whole).to_numpy()
-            out = num.where(whole).round().astype("Int64")
-        else:
-            out = num
-        return out, bad, lost
-    if field.dtype == "bool":
-        low = text.str.lower()
-        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        out[low.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
-        out[low.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
-        bad = present & out.isna().to_numpy()
-        return out, bad, lost
-    if field.dtype == "date":
-        raw = values.to_numpy(dtype=object)
-        is_dt = np.array([hasattr(v, "year") and hasattr(v, "month") for v in raw], dtype=bool)
-        s = text.str.replace(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?", r"\1-\2-\3", regex=True)
-        s = s.str.replace("/", "-", regex=False).str.replace(".", "-", regex=False)
-        parsed = pd.to_datetime(s.where(~pd.Series(is_dt, index=s.index)), errors="coerce", format="mixed")
-        from_dt = pd.to_datetime(pd.Series(np.where(is_dt, raw, None), index=values.index), errors="coerce")
-        out = parsed.where(~pd.Series(is_dt, index=s.index), from_dt).astype(DATE_DTYPE)
-        bad = present & out.isna().to_numpy()
-        return out, bad, lost
-    # strings: codes must stay text; a code that went through a float has lost its digits.
-    out = text
-    if field.name in ("credit_code", "land_holder"):
-        sci = text.str.contains(r"^\d(?:\.\d+)?[eE]\+?\d+$", regex=True).fillna(False).to_numpy(dtype=bool)
-        long_num = np.zeros(len(values), dtype=bool)
-        if numeric_cells is not None:
-            long_num = numeric_cells & (text.str.len().fillna(0).to_numpy() >= 16)
-        lost = sci | long_num
-        out = text.str.upper()
-    elif field.name in ("industry_code", "land_use") and numeric_cells is not None:
-        # Excel drops leading zeros: 0610 → 610, 0601 → 601; 4-digit codes are restored.
-        short = numeric_cells & text.str.len().isin([1, 3]).fillna(False).to_numpy(dtype=bool)
-        out = text.where(~pd.Series(short, index=text.index), text.str.zfill(4 if field.name == "land_use" else 4))
-        one = numeric_cells & (text.str.len() == 1).fillna(False).to_numpy(dtype=bool)
-        out = out.where(~pd.Series(one, index=text.index), text.str.zfill(2))
-    if field.choices:
-        reverse = {zh: v for v, zh in VALUE_LABELS_ZH.items() if v in field.choices}
-        reverse.update({v.replace("_", " "): v for v in field.choices})
-        out = out.map(lambda v: reverse.get(v, reverse.get(str(v).lower(), v)) if v is not pd.NA else v).astype("string")
-    bad = np.zeros(len(values), dtype=bool)
-    return out, bad, lost
-
-
-def looks_like_formula(series: pd.Series) -> np.ndarray:
-    """Text cells a spreadsheet would run as a formula (``=…``, ``+…``, ``-…``, ``@…``)."""
-    s = series.astype("string")
-    return s.str.match(_FORMULA).fillna(False).to_numpy(dtype=bool)
-
-
-def credit_code_ok(series: pd.Series) -> np.ndarray:
-    return is_valid_credit_code(series).to_numpy(dtype=bool)
+def load_mapping_arg(mapping) -> tuple[dict, dict, str | None]:
+    if mapping is None:
+        return {}, {}, None
+    if isinstance(mapping, (str, os.PathLike)):
+        p = Path(mapping)
+        try:
+            mapping = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ImportDataError(f"mapping file {p.name}: cannot be read as JSON ({exc}); expected "
+                                  '{"columns": {"源列名": "field"}, "units": {"源列名": "亩"}}.',
+                                  message_zh=f"映射文件 {p.name} 不是有效 JSON({exc})。") from exc
+    if not isinstance(mapping, Mapping):
+        raise ImportDataError(f"mapping must be a dict or a JSON file; got {type(mapping).__name__}.",
+                              message_zh="字段映射应为字典或 JSON 文件。")
+    if "columns" in mapping:
+        cols, units, key = mapping.get("columns") or {}, mapping.get("units") or {}, mapping.get("key")
+    else:
+        cols, units, key = dict(mapping), {}, None
+    if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in {**cols, **units}.items()):
+        raise ImportDataError("mapping: every source column and field must be text.", message_zh="映射中的列名和字段名必须为文本。")
+    return dict(cols), dict(units), key
