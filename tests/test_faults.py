@@ -66,7 +66,7 @@ CHILD = textwrap.dedent(r"""
     if job == "import":
         from layers.importers import commit_import, plan_import
         plan = plan_import(sys.argv[5], layer="plots", workspace=ws)
-        commit_import(ws, plan)
+        commit_import(ws, plan, confirm_removal=True)  # the 2-plot file replaces the sample: confirmed
     else:
         from layers import shortlist
         shortlist.add(ws, ["P000001", "P000002", "P000003"], kind="plot", who="fault-test")

@@ -140,8 +140,9 @@ def codes(ws, n=3) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the catalogue
-# Each builder: (tmp_path, ws) -> (path, plan_import kwargs).  Expectation: ("raises", type, regex)
-# or ("report", {codes}, regex on the English summary, regex on the Chinese summary).
+# Each builder: (tmp_path, ws) -> (path, plan_import kwargs).  Expectation: ("raises", type, regex);
+# ("blocked", type, regex): the preview is complete (the mapping step can show every column) but
+# the commit raises; or ("report", {codes}, regex on the English summary, regex on the Chinese summary).
 CASES: dict[str, tuple] = {}
 
 
@@ -474,7 +475,7 @@ def _(tmp, ws):
                                            text_cols=(1,))), {"layer": "enterprises", "workspace": ws}
 
 
-@case("excel_ambiguous_two_level_header", ("raises", SchemaError, r"amb\.xlsx: the columns cannot be mapped.*'税收/2024年\(万元\)', '税收/2025年\(万元\)' all look like 税收.*mapping="))
+@case("excel_ambiguous_two_level_header", ("blocked", SchemaError, r"amb\.xlsx: the columns cannot be mapped.*'税收/2024年\(万元\)', '税收/2025年\(万元\)' all look like 税收.*mapping="))
 def _(tmp, ws):
     c = codes(ws, 1)[0]
     rows = [["2025年企业税收"], ["统一社会信用代码", "企业名称", "税收", None], [None, None, "2024年(万元)", "2025年(万元)"],
@@ -505,14 +506,14 @@ def _(tmp, ws):
         {"layer": "enterprises", "workspace": ws}
 
 
-@case("missing_required_column", ("raises", SchemaError, r"req\.geojson: required column\(s\) 利用状态 \(status\) not found"))
+@case("missing_required_column", ("blocked", SchemaError, r"req\.geojson: required column\(s\) 利用状态 \(status\) not found"))
 def _(tmp, ws):
     f = plot_feature(0, square(X0, Y0))
     del f["properties"]["利用状态"]
     return write(tmp, "req.geojson", geojson([f])), {"layer": "plots"}
 
 
-@case("unknown_unit", ("raises", SchemaError, r"unit '美元' cannot be converted to 万元"))
+@case("unknown_unit", ("blocked", SchemaError, r"unit '美元' cannot be converted to 万元"))
 def _(tmp, ws):
     return write(tmp, "usd.csv", f"统一社会信用代码,税收(美元)\n{codes(ws, 1)[0]},5\n"), {"layer": "enterprises", "workspace": ws}
 
@@ -560,10 +561,13 @@ def test_bad_input(name, tmp_path, ws):
     before = sha(ws.path)
     path, kwargs = builder(tmp_path, ws)
     kwargs = {"workspace": ws, **kwargs}
-    if expect[0] == "raises":
+    if expect[0] in ("raises", "blocked"):
         _, exc_type, pattern = expect
         with pytest.raises(exc_type, match=pattern) as info:
-            plan_import(path, **kwargs)
+            plan = plan_import(path, **kwargs)
+            assert not plan.ready and plan.mapping is not None  # the mapping step has something to show
+            commit_import(ws, plan, on_problems="skip", confirm_removal=True)
+        assert ("plan" in locals()) == (expect[0] == "blocked"), "a blocked plan previews; other errors come at once"
         err = info.value
         assert isinstance(err, PlannerError)
         assert err.message_zh and err.message_zh != err.message, "a Chinese message for the UI"

@@ -18,17 +18,21 @@ from typing import Mapping
 
 from geo.errors import ImportDataError
 from geo.units import M2_PER_MU
+from layers.imports.catalogue import Entry, entries_for
 from layers.schema import SPECS, LayerSpec
 
 __all__ = [
     "ALIASES",
     "UNITS",
     "ColumnMap",
+    "ColumnMapping",
+    "column_key",
     "normalise_label",
     "split_unit",
     "auto_map",
     "header_score",
     "load_mapping_arg",
+    "short_list",
 ]
 
 
@@ -114,16 +118,31 @@ def _strip_decor(base: str) -> str:
     return base
 
 
-def _alias_table(spec: LayerSpec) -> dict[str, str]:
-    table: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Alias:
+    """What a normalised header means for one layer: the field (None: recognised, not imported) and how sure."""
+
+    field: str | None
+    rank: int = 0
+    unit: str | None = None
+    take: int | None = None
+    entry: Entry | None = None
+
+
+def _alias_table(spec: LayerSpec) -> dict[str, _Alias]:
+    """Normalised header → meaning: the spec's names and labels, ALIASES (rank 0), then the catalogues."""
+    table: dict[str, _Alias] = {}
     for f in spec.fields:
         for alias in (f.name, f.label_zh, f.label_en, *ALIASES.get(f.name, ())):
-            key, _unit = split_unit(alias)
-            table.setdefault(key, f.name)
+            table.setdefault(split_unit(alias)[0], _Alias(f.name))
+    for e in entries_for(spec.name):
+        meaning = _Alias(e.field, e.rank, e.unit, e.take, e)
+        for header in (e.header, e.label_zh):
+            table.setdefault(split_unit(header)[0], meaning)
     return table
 
 
-def _candidates(label: str, table: dict[str, str]) -> tuple[str | None, str | None]:
+def _candidates(label: str, table: dict[str, _Alias]) -> tuple[_Alias | None, str | None]:
     base, unit = split_unit(label)
     for key in (base, _strip_decor(base), *(_strip_decor(p) for p in reversed(base.split("/")))):
         if key in table:
@@ -137,41 +156,93 @@ def header_score(layer: str):
     table = _alias_table(spec) if spec else {}
 
     def score(labels: list[str]) -> int:
-        return len({_candidates(lab, table)[0] for lab in labels if lab} - {None})
+        hits = (_candidates(lab, table)[0] for lab in labels if lab)
+        return len({h.field for h in hits if h is not None} - {None})
 
     return score
 
 
+def column_key(label: str) -> str:
+    """A header without its year, spaces and width variants: ``'2025年税收(万元)'`` and ``'2026年 税收（万元）'`` agree."""
+    base, unit = split_unit(label)
+    base = _YEAR_DECOR.sub("", base)
+    return f"{base}({unit})" if unit else base
+
+
 @dataclass
 class ColumnMap:
-    """Source column → field, with the header's unit and the factor to the stored unit."""
+    """Source column → field, with the unit of its values and the factor to the stored unit."""
 
     source: str
     field: str
     unit: str | None
     factor: float
-    how: str  # "alias", "user", "name"
+    how: str  # "alias", "user", "catalogue"
+    take: int | None = None  # keep only the first N characters (a township code inside a village code)
+
+
+@dataclass
+class ColumnMapping:
+    """What :func:`auto_map` decided: the column maps, what is left, what is wrong, what was recognised."""
+
+    maps: list[ColumnMap]
+    unmapped: list[str]
+    problems_en: list[str]
+    problems_zh: list[str]
+    recognised: dict[str, Entry]  # unmapped columns a catalogue knows (why they are left out)
+
+
+def short_list(names, limit: int = 12, sep: str = ", ") -> str:
+    """A short list of column names: the first ``limit``, then how many more."""
+    names = [str(n) for n in names]
+    shown = sep.join(names[:limit])
+    return shown + (f"{sep}… (+{len(names) - limit})" if len(names) > limit else "")
+
+
+def _match_user_columns(user: dict[str, str], columns: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A saved mapping's columns matched to this file's: exactly, or by :func:`column_key` (next year's title)."""
+    by_key: dict[str, list[str]] = {}
+    for c in columns:
+        by_key.setdefault(column_key(c), []).append(c)
+    matched, missing = {}, []
+    for src, target in user.items():
+        if src in columns:
+            matched[src] = target
+        elif len(by_key.get(column_key(src), [])) == 1:
+            matched[by_key[column_key(src)][0]] = target
+        else:
+            missing.append(src)
+    return matched, missing
+
+
+def _unit_factor(unit: str | None, stored: str) -> float | None:
+    """The factor from ``unit`` to the stored unit; 1 without a unit; None when it cannot be converted."""
+    if unit is None or stored not in UNITS:
+        return 1.0
+    table = {normalise_label(k): v for k, v in UNITS[stored].items()}
+    return table.get(normalise_label(unit))
 
 
 def auto_map(columns: list[str], spec: LayerSpec, user: dict[str, str] | None = None,
-             user_units: dict[str, str] | None = None) -> tuple[list[ColumnMap], list[str], list[str], list[str]]:
+             user_units: dict[str, str] | None = None) -> ColumnMapping:
     """Map source columns onto ``spec``'s fields.
 
-    Returns (maps, unmapped source columns, English problems, Chinese problems); problems
-    are ambiguities (two columns for one field), unknown units and user mappings naming
-    fields or columns that do not exist.
+    The user's mapping wins; then headers the spec, ALIASES or a catalogue recognises: when
+    several columns fill one field, the best-ranked wins (``TBMJ`` over ``TBDLMJ``) and a tie
+    is an ambiguity.  Problems are ambiguities, unknown units and user mappings naming
+    fields or columns that do not exist — each said once, with a short list of columns.
     """
-    user = dict(user or {})
     user_units = dict(user_units or {})
+    user, missing = _match_user_columns(dict(user or {}), columns)
     table = _alias_table(spec)
     problems_en: list[str] = []
     problems_zh: list[str] = []
-    by_field: dict[str, list[tuple[str, str | None, str]]] = {}
+    if missing:
+        problems_en.append(f"the mapping names column(s) {short_list(map(repr, missing))} that the file does not have "
+                           f"(its columns: {short_list(columns)})")
+        problems_zh.append(f"映射中的列 {short_list(missing, sep='、')} 在文件中不存在(文件的列:{short_list(columns, sep='、')})")
+    by_field: dict[str, list[tuple[str, str | None, str, int, int | None]]] = {}
     for src, target in user.items():
-        if src not in columns:
-            problems_en.append(f"the mapping names column {src!r}, which the file does not have (columns: {', '.join(columns)})")
-            problems_zh.append(f"映射中的列 {src!r} 在文件中不存在(现有列:{'、'.join(columns)})")
-            continue
         if target in ("", None, "-", "skip"):
             continue
         if target not in spec.field_names:
@@ -179,17 +250,23 @@ def auto_map(columns: list[str], spec: LayerSpec, user: dict[str, str] | None = 
                                f"(fields: {', '.join(spec.field_names)})")
             problems_zh.append(f"映射将 {src!r} 对应到 {target!r},但 {spec.label_zh} 没有该字段")
             continue
-        by_field.setdefault(target, []).append((src, split_unit(src)[1], "user"))
+        by_field.setdefault(target, []).append((src, split_unit(src)[1], "user", -1, None))
+    recognised: dict[str, Entry] = {}
     for src in columns:
         if src in user:
             continue
-        target, unit = _candidates(src, table)
-        if target is not None and not any(h == "user" for _, _, h in by_field.get(target, [])):
-            by_field.setdefault(target, []).append((src, unit, "alias"))
+        alias, unit = _candidates(src, table)
+        if alias is None:
+            continue
+        if alias.entry is not None:
+            recognised[src] = alias.entry
+        if alias.field is not None:
+            how = "catalogue" if alias.entry is not None else "alias"
+            by_field.setdefault(alias.field, []).append((src, unit or alias.unit, how, alias.rank, alias.take))
     maps: list[ColumnMap] = []
     for target, hits in by_field.items():
-        users = [h for h in hits if h[2] == "user"]
-        chosen = users if users else hits
+        best = min(h[3] for h in hits)
+        chosen = [h for h in hits if h[3] == best]
         if len(chosen) > 1:
             cols = ", ".join(repr(h[0]) for h in chosen)
             f = spec.field(target)
@@ -197,29 +274,25 @@ def auto_map(columns: list[str], spec: LayerSpec, user: dict[str, str] | None = 
                                f"mapping={{{chosen[-1][0]!r}: {target!r}}} (CLI --mapping, or the mapping table on the page)")
             problems_zh.append(f"列 {cols} 都像是“{f.label_zh}”({target});请在字段映射中选择其中一列")
             continue
-        src, unit, how = chosen[0]
+        src, unit, how, _rank, take = chosen[0]
         unit = user_units.get(src, unit)
         f = spec.field(target)
-        factor = 1.0
-        if f.unit and f.unit in UNITS:
-            if unit is not None:
-                key = normalise_label(unit)
-                table_u = {normalise_label(k): v for k, v in UNITS[f.unit].items()}
-                if key not in table_u:
-                    problems_en.append(f"column {src!r}: unit {unit!r} cannot be converted to {f.unit} "
-                                       f"(known: {', '.join(UNITS[f.unit])}); rename the header or convert the values")
-                    problems_zh.append(f"列 {src!r}:单位 {unit!r} 无法换算为 {f.unit}(可用:{'、'.join(UNITS[f.unit])})")
-                    continue
-                factor = table_u[key]
-        maps.append(ColumnMap(src, target, unit, factor, how))
+        factor = _unit_factor(unit, f.unit)
+        if factor is None:
+            problems_en.append(f"column {src!r}: unit {unit!r} cannot be converted to {f.unit} "
+                               f"(known: {', '.join(UNITS[f.unit])}); rename the header or convert the values")
+            problems_zh.append(f"列 {src!r}:单位 {unit!r} 无法换算为 {f.unit}(可用:{'、'.join(UNITS[f.unit])})")
+            continue
+        maps.append(ColumnMap(src, target, unit, factor, how, take))
     used = {m.source for m in maps}
     unmapped = [c for c in columns if c not in used and user.get(c) not in ("", "-", "skip")]
-    return maps, unmapped, problems_en, problems_zh
+    return ColumnMapping(maps, unmapped, problems_en, problems_zh, {c: e for c, e in recognised.items() if c in unmapped})
 
 
-def load_mapping_arg(mapping) -> tuple[dict, dict, str | None]:
+def load_mapping_arg(mapping) -> tuple[dict, dict, str | None, dict, list]:
+    """A mapping given as a dict or a JSON file → (columns, units, key, constants, fields to derive)."""
     if mapping is None:
-        return {}, {}, None
+        return {}, {}, None, {}, []
     if isinstance(mapping, (str, os.PathLike)):
         p = Path(mapping)
         try:
@@ -233,8 +306,11 @@ def load_mapping_arg(mapping) -> tuple[dict, dict, str | None]:
                               message_zh="字段映射应为字典或 JSON 文件。")
     if "columns" in mapping:
         cols, units, key = mapping.get("columns") or {}, mapping.get("units") or {}, mapping.get("key")
+        constants, derive = mapping.get("set") or {}, list(mapping.get("derive") or [])
     else:
-        cols, units, key = dict(mapping), {}, None
-    if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in {**cols, **units}.items()):
+        cols, units, key, constants, derive = dict(mapping), {}, None, {}, []
+    texts = {**cols, **units, **{str(k): str(v) for k, v in constants.items()}}
+    if not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in texts.items()) or \
+            not all(isinstance(d, str) for d in derive):
         raise ImportDataError("mapping: every source column and field must be text.", message_zh="映射中的列名和字段名必须为文本。")
-    return dict(cols), dict(units), key
+    return dict(cols), dict(units), key, {str(k): str(v) for k, v in constants.items()}, derive

@@ -7,15 +7,18 @@ converted when declared.
 """
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
 from geo.crs import detect_crs_issue, gdf_gcj02_to_wgs84, recognise_crs, swap_axes as _swap_axes, to_working
 from geo.errors import CRSError, MissingCRSError
 
-__all__ = ["resolve_crs"]
+__all__ = ["resolve_crs", "gaode_hint"]
 
 
 def _typical_box(gdf: gpd.GeoDataFrame) -> np.ndarray:
@@ -45,7 +48,40 @@ def _crs_candidates(box) -> tuple[list[str], object]:
     return cands, rec
 
 
-def resolve_crs(gdf: gpd.GeoDataFrame, *, name: str, declared, gcj02: bool, swap: bool | None, target) -> tuple[gpd.GeoDataFrame, dict]:
+# Words by which a file says its coordinates were taken from a Chinese web map (GCJ-02, DOMAIN.md §5).
+_GCJ_WORDS = re.compile(r"gaode|高德|amap|autonavi|gcj|火星坐标|腾讯|tencent|qq地图|soso", re.IGNORECASE)
+# Columns that say where the data or its coordinates come from.
+_SOURCE_COLUMNS = re.compile(r"^(source|src|provider|来源|数据来源|坐标来源|底图|地图|采集方式|坐标系|坐标系统|crs|srs|datum)$",
+                             re.IGNORECASE)
+
+
+def gaode_hint(attrs: pd.DataFrame, crs) -> tuple[str, str] | None:
+    """(en, zh) when a source column (``source: gaode``, ``来源: 高德地图``…) names a GCJ-02 map and the CRS is not projected."""
+    try:
+        if crs is not None and CRS.from_user_input(crs).is_projected:
+            return None  # GCJ-02 is a lon/lat shift: projected data was not taken from those maps as such
+    except Exception:  # an unparseable CRS is reported by resolve_crs
+        return None
+    for column in attrs.columns:
+        label = str(column).strip()
+        if not (_SOURCE_COLUMNS.match(label) or _GCJ_WORDS.search(label)):
+            continue
+        text = attrs[column].dropna().astype(str).head(5000)
+        hits = text[text.str.contains(_GCJ_WORDS)]
+        if _GCJ_WORDS.search(label) or len(hits):
+            said = f"{label}: {hits.iloc[0]}" if len(hits) else label
+            return (f"the file says {said!r}: coordinates taken from Gaode/Amap/Tencent maps are GCJ-02, 100–700 m off; "
+                    "if so, import with --gcj02 (on the page: the GCJ-02 box)",
+                    f"文件标注 {said!r}:取自高德/腾讯地图的坐标为 GCJ-02,偏移 100–700 米;如是,请勾选 GCJ-02(命令行 --gcj02)")
+    return None
+
+
+def resolve_crs(gdf: gpd.GeoDataFrame, *, name: str, declared, gcj02: bool, swap: bool | None, target,
+                hint: tuple[str, str] | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+    """``gdf`` in the working CRS, with the steps taken; refuses a missing or misfitting CRS with the fix.
+
+    ``hint`` (a file saying it comes from Gaode) leads the missing-CRS message.
+    """
     info: dict = {"file": gdf.crs.to_string() if gdf.crs is not None else None,
                   "declared": str(declared) if declared else None, "gcj02": bool(gcj02), "steps": [], "target": str(target)}
     box = _typical_box(gdf)
@@ -56,11 +92,12 @@ def resolve_crs(gdf: gpd.GeoDataFrame, *, name: str, declared, gcj02: bool, swap
     if source is None:
         cands, rec = _crs_candidates(box)
         listing = "; ".join(cands) if cands else "no CGCS2000 CRS fits — ask the data's supplier"
+        lead_en, lead_zh = (f"{hint[0]}. ", f"{hint[1]}。") if hint else ("", "")
         raise MissingCRSError(
-            f"{name}: the data has no CRS (no .prj, no SRS, or a table with coordinates) and the importer never guesses. "
+            f"{name}: {lead_en}the data has no CRS (no .prj, no SRS, or a table with coordinates) and the importer never guesses. "
             f"The coordinates (typical feature {rec.message.split(' look like ')[0].removeprefix('bounds ')}) "
             f"fit: {listing}. Declare the CRS (CLI --crs EPSG:…, on the import page: the CRS box) and import again.",
-            message_zh=f"{name}:数据没有坐标系(缺少 .prj 或 SRS,或为带坐标的表格),系统不会自行猜测。{rec.message_zh}"
+            message_zh=f"{name}:{lead_zh}数据没有坐标系(缺少 .prj 或 SRS,或为带坐标的表格),系统不会自行猜测。{rec.message_zh}"
                        f"可能的坐标系:{'; '.join(cands) if cands else '无匹配的 CGCS2000 坐标系,请向数据提供方确认'}。"
                        "请声明坐标系(命令行 --crs EPSG:…,或在导入页面填写)后重新导入。",
             details=[rec],

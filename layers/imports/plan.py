@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -45,26 +45,38 @@ import pandas as pd
 import shapely
 
 from geo.crs import WORKING_CRS
-from geo.errors import ImportDataError, SchemaError
+from geo.errors import ImportDataError, PlannerError, SchemaError
 from geo.io import UNCLOSED_RINGS_ATTR
-from layers.imports.columns import auto_map, header_score, load_mapping_arg
+from layers.imports.catalogue import SOURCES
+from layers.imports.columns import UNITS, auto_map, header_score, load_mapping_arg, short_list
 from layers.imports.coords import geometry_from_table
-from layers.imports.crs import resolve_crs
+from layers.imports.crs import gaode_hint, resolve_crs
 from layers.imports.decode import EncodingInfo, clean_text
+from layers.imports.modes import MODES, ROW_MODES, LayerChange, apply_mode
 from layers.imports.problems import PROBLEM_INFO, Problems, check_choice, problem_frame
 from layers.imports.raster import prepare_raster
 from layers.imports.read import RawData, read_source
-from layers.imports.source import ImportLimits, Source, default_limits, resolve_source
-from layers.imports.validate import check_area, check_geometries, check_join, check_keys, check_values
+from layers.imports.source import ImportLimits, Source, default_limits, resolve_source, scrub_paths, without_paths
+from layers.imports.supply import DERIVABLE, apply_constants, check_derivable, derive as derive_fields, parse_assignments, parse_constants
+from layers.imports.validate import (check_against_layer, check_area, check_geometries, check_join, check_keys,
+                                     check_values)
 from layers.imports.values import looks_like_formula, type_columns
-from layers.schema import SPECS, LayerSpec, get_spec
+from layers.schema import SPECS, VALUE_LABELS_ZH, LayerSpec, get_spec
 from layers.workspace import Workspace, _check_name
 
-__all__ = ["ImportPlan", "ON_PROBLEMS", "MODES", "plan_import"]
+__all__ = ["ImportPlan", "Resolved", "ON_PROBLEMS", "MODES", "plan_import"]
 
 
 ON_PROBLEMS = ("cancel", "skip", "fix")
-MODES = ("auto", "replace", "join")
+
+
+class Resolved(NamedTuple):
+    """The file's rows as a commit writes them under one ``on_problems`` choice."""
+
+    frame: pd.DataFrame | gpd.GeoDataFrame
+    skipped: list[int]  # source rows left out
+    repaired: list[int]  # source rows repaired (geometry) or with values emptied
+    cleared: pd.DataFrame  # bool, same index as ``frame``: the cells ``fix`` emptied
 
 
 @dataclass
@@ -82,12 +94,25 @@ class ImportPlan:
         One row per (row, field, problem): ``pos`` (index in ``frame``), ``row`` (the row
         number the user sees in the file), ``field``, ``code``, ``severity``
         ("error"/"warning"), ``fix`` ("repair", "clear" or None = row is skipped), ``value``,
-        ``message``, ``message_zh``.
+        ``suggestion`` (the value probably meant, or None), ``message``, ``message_zh``.
     geometry_report : DataFrame
         :func:`geo.validate.validate_geometries`'s report plus the source ``row``; the area
         columns are m² in the workspace CRS.
     mapping : list of ColumnMap
         source column → field, with the header's unit and the conversion factor.
+    blocking : list of (str, str)
+        What stops a commit until the planner acts (English, Chinese): columns that cannot
+        be mapped, required fields neither in the file nor supplied.  The plan is still
+        complete, so the mapping step can show every column.
+    missing : list of str
+        Required fields the file lacks and nothing supplies.
+    supplied : dict
+        Field → how it was supplied: ``{"status": "constant in_use", "township_code": "derived"}``.
+    existing : DataFrame or None
+        The layer as it was at the preview (None: the workspace had none); the commit
+        refuses if the workspace changed since.
+    hints : list of (str, str)
+        Things the planner should check before writing (a file that says it comes from Gaode).
     """
 
     source_name: str
@@ -115,6 +140,14 @@ class ImportPlan:
     raster_path: str | None = None
     raster_info: dict | None = None
     options: dict = field(default_factory=dict)
+    blocking: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    supplied: dict[str, str] = field(default_factory=dict)
+    existing: pd.DataFrame | None = None
+    township: str | None = None
+    requested_mode: str = "auto"
+    hints: list[tuple[str, str]] = field(default_factory=list)
+    _changes: dict = field(default_factory=dict, repr=False)
 
     # --- report ---------------------------------------------------------------------
     @property
@@ -129,6 +162,18 @@ class ImportPlan:
     def warnings(self) -> pd.DataFrame:
         return self.problems[self.problems["severity"] == "warning"]
 
+    @property
+    def ready(self) -> bool:
+        """Whether nothing but row problems stands between this plan and a commit."""
+        return not self.blocking
+
+    def check_ready(self) -> None:
+        """Raise :class:`SchemaError` with every blocking problem (columns to map, fields to supply)."""
+        if self.blocking:
+            raise SchemaError(f"{self.source_name}: " + "; ".join(en for en, _ in self.blocking) + ".",
+                              message_zh=f"{self.source_name}:" + ";".join(zh for _, zh in self.blocking) + "。",
+                              details=[en for en, _ in self.blocking])
+
     def counts(self) -> dict[str, int]:
         """Rows per problem code (a row counts once per code)."""
         if self.problems.empty:
@@ -136,18 +181,26 @@ class ImportPlan:
         return {str(k): int(v) for k, v in self.problems.drop_duplicates(["pos", "code"])["code"].value_counts().items()}
 
     def mapping_dict(self) -> dict:
-        """The column mapping as saved for reuse: ``{"layer", "columns": {src: field}, "units": {src: unit}}``."""
+        """The column mapping as saved for reuse: columns, units, key, and the constants and derived fields."""
+        constants = {f: how.removeprefix("constant ") for f, how in self.supplied.items() if how.startswith("constant ")}
+        if self.mode == "replace_township":
+            constants.pop("township_code", None)  # this year's township, not next year's
         return {"layer": self.layer, "columns": {m.source: m.field for m in self.mapping},
-                "units": {m.source: m.unit for m in self.mapping if m.unit}, "key": self.key}
+                "units": {m.source: m.unit for m in self.mapping if m.unit}, "key": self.key,
+                "set": constants, "derive": [f for f, how in self.supplied.items() if how == "derived"]}
 
     def summary(self, lang: str = "en") -> str:
-        """One paragraph: what will be imported, and each problem with its count, rows and fix."""
+        """One paragraph: what will be imported, what blocks it, and each problem with its count, rows and fix."""
         zh = lang == "zh"
         head = (f"{self.source_name} → {self.layer}:{self.rows} 行" if zh else
                 f"{self.source_name} → {self.layer}: {self.rows} row(s)")
         if self.mode == "raster":
             return head
+        lead = "".join((f"。无法导入:{zh_}" if zh else f". Cannot be imported yet: {en}") for en, zh_ in self.blocking)
+        lead += "".join((f"。请注意:{zh_}" if zh else f". Check: {en}") for en, zh_ in self.hints)
         if self.problems.empty:
+            if lead:
+                return head + lead + ("。" if zh else ".")
             return head + ("，未发现问题。" if zh else ", no problems found.")
         parts = []
         order = self.problems.sort_values(["row", "pos"], kind="stable")
@@ -163,15 +216,16 @@ class ImportPlan:
         n_err = self.errors["pos"].nunique()
         tail = (f"。{n_err} 行有错误;选择“修复”“跳过”或“取消”。" if zh
                 else f". {n_err} row(s) have errors: choose fix, skip or cancel.")
-        return head + (";" if zh else "; ") + ("; ".join(parts)) + tail
+        return head + lead + (";" if zh else "; ") + ("; ".join(parts)) + tail
 
     # --- what a commit writes ---------------------------------------------------------
-    def resolve(self, on_problems: str) -> tuple[pd.DataFrame | gpd.GeoDataFrame, list[int], list[int]]:
-        """The rows to write under ``on_problems``: (frame, skipped source rows, repaired source rows).
+    def resolve(self, on_problems: str) -> Resolved:
+        """The rows to write under ``on_problems``.
 
         ``cancel`` raises :class:`ImportDataError` when any row has an error; ``skip``
-        leaves out every row with an error; ``fix`` repairs geometries and clears bad
-        optional values, and leaves out the rows whose errors cannot be repaired.
+        leaves out every row with an error; ``fix`` repairs geometries and empties bad
+        optional values (recorded in ``cleared``: a join stores them empty, never keeping the
+        old value), and leaves out the rows whose errors cannot be repaired.
         """
         check_choice("on_problems", on_problems, ON_PROBLEMS)
         errors = self.errors
@@ -185,6 +239,7 @@ class ImportPlan:
         n = len(out)
         skip = np.zeros(n, dtype=bool)
         repaired = np.zeros(n, dtype=bool)
+        cleared = pd.DataFrame(index=out.index)
         if on_problems == "skip":
             skip[errors["pos"].to_numpy(dtype=int)] = True
         elif on_problems == "fix":
@@ -196,6 +251,9 @@ class ImportPlan:
                     repaired[pos] = True
                 elif action == "clear" and fld in optional and fld in out.columns:
                     out.iloc[pos, out.columns.get_loc(fld)] = pd.NA
+                    if fld not in cleared.columns:
+                        cleared[fld] = False
+                    cleared.iloc[pos, cleared.columns.get_loc(fld)] = True
                     repaired[pos] = True
                 else:
                     skip[pos] = True
@@ -211,10 +269,40 @@ class ImportPlan:
                 skip |= gone
         repaired &= ~skip
         rows = self.source_rows
-        kept = out.iloc[np.flatnonzero(~skip)]
+        keep = np.flatnonzero(~skip)
+        kept = out.iloc[keep]
         if isinstance(kept, gpd.GeoDataFrame) and UNCLOSED_RINGS_ATTR in kept.attrs:
             kept.attrs.pop(UNCLOSED_RINGS_ATTR, None)
-        return kept, [int(r) for r in rows[skip]], [int(r) for r in rows[repaired]]
+        return Resolved(kept, [int(r) for r in rows[skip]], [int(r) for r in rows[repaired]], cleared.iloc[keep])
+
+    def change(self, on_problems: str = "cancel") -> LayerChange:
+        """The layer as the commit would write it under ``on_problems``, and what changes (rows, cells).
+
+        Raises like :meth:`resolve` (``cancel`` with errors).
+        """
+        if on_problems not in self._changes:
+            resolved = self.resolve(on_problems)
+            spec = SPECS.get(self.layer)
+            fields = [c for c in resolved.frame.columns if spec is not None and c in spec.field_names]
+            mode = "replace" if self.mode == "table" else self.mode
+            self._changes[on_problems] = (resolved, apply_mode(
+                self.existing, resolved.frame, mode=mode, key=self.key if spec is not None else None, fields=fields,
+                township=self.township, cleared=resolved.cleared))
+        return self._changes[on_problems][1]
+
+    def resolved(self, on_problems: str = "cancel") -> Resolved:
+        """The resolved rows behind :meth:`change` (computed once per choice)."""
+        self.change(on_problems)
+        return self._changes[on_problems][0]
+
+    def change_summary(self, lang: str = "en", on_problems: str = "cancel") -> str:
+        """What the commit does to the layer: rows before → after, added, changed, removed (and why it may need a yes)."""
+        ch = self.change(on_problems)
+        text = ch.summary(lang, layer=self.layer)
+        if ch.removed:
+            text += ("。删除数据需要确认(命令行 --yes,页面上勾选确认)" if lang == "zh"
+                     else ". Removing rows needs a confirmation (CLI --yes, the confirmation box on the page)")
+        return text
 
 
 @dataclass
@@ -240,6 +328,14 @@ class _GeometryInput:
     label: str | None = None  # the column(s) named in problems and notes
 
 
+@dataclass
+class _Supply:
+    """What the planner supplies for fields the file lacks: constants (already parsed) and fields to derive."""
+
+    constants: dict[str, object] = field(default_factory=dict)
+    derive: list[str] = field(default_factory=list)
+
+
 # ----------------------------------------------------------------------------- entry point
 def plan_import(
     source: str | os.PathLike,
@@ -251,8 +347,11 @@ def plan_import(
     gcj02: bool = False,
     swap_axes: bool | None = None,
     mapping=None,
-    mode: Literal["auto", "replace", "join"] = "auto",
+    mode: str = "auto",
     key: str | None = None,
+    township: str | None = None,
+    constants=None,
+    derive=(),
     sheet: str | None = None,
     member: str | None = None,
     source_layer: str | None = None,
@@ -275,7 +374,8 @@ def plan_import(
         Target: a core layer (``plots``, ``enterprises``...), any other lower_snake name (kept
         as read), or for a GeoTIFF the raster kind (``dem``, ``slope``, ``flood_depth``).
     workspace : Workspace, optional
-        Gives the working CRS (default EPSG:4549) and, for ``join``, the layer to join onto.
+        Gives the working CRS (default EPSG:4549), the layer as it is (for the modes and the
+        change they make) and the polygons fields are derived from.
     encoding : str, optional
         Overrides detection for .dbf without .cpg and CSV ("GB18030" covers GBK/GB2312).
     crs : CRS-like, optional
@@ -286,12 +386,24 @@ def plan_import(
     swap_axes : bool, optional
         Swap x and y (data written northing-first), as the CRS check suggests.
     mapping : dict or path, optional
-        ``{"columns": {source column: field}, "units": {source column: unit}}`` or just
-        ``{source column: field}``; a field of ``""``/``"skip"`` drops a column.
-    mode : {"auto", "replace", "join"}
-        ``replace`` the layer with the file's rows; ``join`` a table onto the workspace's
-        layer by ``key`` (e.g. a tax table by credit code onto enterprises). ``auto`` joins
-        when the file has no geometry and the layer exists.
+        ``{"columns": {source column: field}, "units": {source column: unit}, "set": {field:
+        value}, "derive": [field]}`` or just ``{source column: field}``; a field of
+        ``""``/``"skip"`` drops a column.  A saved mapping matches next year's headers even
+        when their year changed.
+    mode : {"auto", "replace", "append", "upsert", "replace_township", "join"}
+        See :mod:`layers.imports.modes`.  ``auto`` joins a table without geometry onto the
+        existing layer, and otherwise replaces the layer (a replace that removes rows needs
+        ``confirm_removal=True`` at the commit).
+    key : str, optional
+        The field rows are matched on (default: the layer's key, e.g. ``plot_id``).
+    township : str, optional
+        The township code (or name) whose rows ``replace_township`` replaces.
+    constants : dict or list of "field=value", optional
+        A value for every row where the file gives none (``{"status": "in_use"}``, CLI
+        ``--set status=in_use``); Chinese labels are accepted (``在用``).
+    derive : list of str
+        Fields derived from the geometry where the file gives none: ``township_code``,
+        ``park_id`` (from the workspace's polygons), ``area_m2``.
     sheet, member, source_layer, wkt, x, y : str, optional
         Excel sheet; member of a zip; layer of a GeoPackage; WKT or x/y columns of a table.
     limits : ImportLimits, optional
@@ -300,16 +412,34 @@ def plan_import(
     Returns
     -------
     ImportPlan
+        Complete even when columns are missing or ambiguous: those are in ``plan.blocking``
+        and stop the commit, not the preview.
 
     Raises
     ------
     UnsafeInputError
         Too big, zip bomb, traversal names, VRT or XML in disguise, remote paths.
     ImportDataError
-        Unreadable or truncated file, missing Shapefile parts, ambiguous or missing columns.
+        Unreadable, truncated or empty file, missing Shapefile parts, a mode that cannot work.
     MissingCRSError, CRSError
         No CRS, or a CRS that does not fit the coordinates (with the fix).
+
+    Messages name the file as the user knows it, never a path on the server.
     """
+    try:
+        plan = _plan(source, layer=layer, workspace=workspace, encoding=encoding, crs=crs, gcj02=gcj02,
+                     swap_axes=swap_axes, mapping=mapping, mode=mode, key=key, township=township,
+                     constants=constants, derive=derive, sheet=sheet, member=member, source_layer=source_layer,
+                     wkt=wkt, x=x, y=y, display_name=display_name, limits=limits, resampling=resampling)
+    except PlannerError as exc:
+        raise without_paths(exc, source) from exc.__cause__
+    plan.notes = [scrub_paths(n, source) for n in plan.notes]
+    plan.notes_zh = [scrub_paths(n, source) for n in plan.notes_zh]
+    return plan
+
+
+def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping, mode, key, township, constants,
+          derive, sheet, member, source_layer, wkt, x, y, display_name, limits, resampling) -> ImportPlan:
     check_choice("mode", mode, MODES)
     _check_name(layer)
     limits = limits or default_limits()
@@ -325,38 +455,49 @@ def plan_import(
     if len(raw.frame) == 0:
         raise ImportDataError(f"{name}: no rows to import (the file or sheet has only a header, or no features).",
                               message_zh=f"{name}:没有可导入的数据行(只有表头或没有要素)。")
-    user_cols, user_units, user_key = load_mapping_arg(mapping)
-    key = key or user_key
+    user_cols, user_units, user_key, user_set, user_derive = load_mapping_arg(mapping)
+    key = key or user_key or (spec.key if spec is not None else None)
     geo = _geometry_input(raw, mode=mode, wkt=wkt, x=x, y=y, name=name)
     attrs = _attributes(raw, geo)
-    mode = _choose_mode(mode, geo, spec, layer, workspace, name)
+    existing = workspace.read(layer) if workspace is not None and workspace.has_layer(layer) else None
+    requested = mode
+    mode = _choose_mode(mode, geo, spec, layer, existing, name, notes)
+    township = _township(mode, township, workspace, spec, name)
+    hints = _hints(attrs, raw, crs=crs, gcj02=gcj02)
     problems = Problems(raw.source_rows)
+    blocking: list[tuple[str, str]] = []
+    supplied: dict[str, str] = {}
+    missing: list[str] = []
     if spec is not None:
-        maps, unmapped = _map_columns(attrs, spec, user_cols, user_units, name=name)
-        typed = _typed(attrs, maps, spec, raw, problems, mode=mode, key=key or spec.key, name=name)
+        supply = _supply(spec, {**user_set, **parse_assignments(constants)}, [*user_derive, *derive], mode=mode,
+                         township=township, has_geometry=geo.geometry is not None, name=name, notes=notes)
+        maps, unmapped, typed, blocking, missing = _map_and_type(attrs, spec, raw, problems, user_cols, user_units,
+                                                                 supply, mode=mode, key=key, name=name, notes=notes,
+                                                                 has_geometry=geo.geometry is not None)
+        supplied = {f: f"constant {v}" for f, v in supply.constants.items()} | {f: "derived" for f in supply.derive}
+        check_values(typed, spec, problems, mode=mode, key=key)
     else:
+        supply = _Supply()
         maps, unmapped, typed = [], [], _plain_table(attrs, problems)
-    _mapping_notes(notes, maps, unmapped, spec)
 
     fixed = report = None
     crs_info: dict = {}
-    version = None
     if mode == "join":
         frame = typed
-        key = key or spec.key
-        check_join(frame, workspace, layer, key, problems, spec)
-        version = workspace.version
+        check_join(frame, existing, key, problems, spec)
     elif geo.geometry is None:
         # a plain table for a non-core name (e.g. a raw department sheet kept for reference)
         frame, mode = typed, "table"
     else:
-        gdf = _with_geometry(typed, geo, raw, problems)
-        gdf, crs_info = resolve_crs(gdf, name=name, declared=crs, gcj02=gcj02, swap=swap_axes, target=target)
+        gdf = _with_geometry(typed, geo, raw, problems, name=name)
+        gdf, crs_info = resolve_crs(gdf, name=name, declared=crs, gcj02=gcj02, swap=swap_axes, target=target,
+                                    hint=hints[0] if hints else None)
         frame, fixed, report = check_geometries(gdf, spec, problems, raw.source_rows, name=name,
                                                 skip_null_rows=geo.unreadable)
         if spec is not None:
-            _area(frame, fixed, maps, spec, problems, notes)
-            check_keys(frame, spec, key or spec.key, problems)
+            frame = _derived(frame, fixed, maps, spec, supply, workspace=workspace, problems=problems, notes=notes)
+            check_keys(frame, spec, key, problems)
+            check_against_layer(frame, existing, mode=mode, key=key, township=township, spec=spec, problems=problems)
         if geo.label:
             notes.add(f"geometry from column(s) {geo.label}", f"几何来自列 {geo.label}")
     return ImportPlan(
@@ -364,9 +505,11 @@ def plan_import(
         mode=mode, target_crs=target, encoding=raw.encoding,
         crs=crs_info, mapping=maps, unmapped=[str(u) for u in unmapped], frame=frame, source_rows=raw.source_rows,
         problems=problems.frame(), geometry_report=report, fixed_geometry=fixed, notes=notes.en, notes_zh=notes.zh,
-        preview=_preview(raw), key=(key or (spec.key if spec else None)), workspace_version=version,
+        preview=_preview(raw), key=key, workspace_version=workspace.version if workspace is not None else None,
         options={"encoding": encoding, "crs": str(crs) if crs else None, "gcj02": gcj02, "swap_axes": swap_axes,
                  "sheet": sheet, "member": member, "source_layer": source_layer},
+        blocking=blocking, missing=missing, supplied=supplied, existing=existing, township=township,
+        requested_mode=requested, hints=hints,
     )
 
 
@@ -414,59 +557,116 @@ def _attributes(raw: RawData, geo: _GeometryInput) -> pd.DataFrame:
     return pd.DataFrame(frame.drop(columns=geometry)).drop(columns=geo.columns)
 
 
-def _choose_mode(mode: str, geo: _GeometryInput, spec: LayerSpec | None, layer: str, workspace, name: str) -> str:
+def _choose_mode(mode: str, geo: _GeometryInput, spec: LayerSpec | None, layer: str, existing, name: str,
+                 notes: _Notes) -> str:
     """``auto`` → join for a table without geometry onto an existing core layer, else replace; refuse what cannot work."""
-    has_layer = workspace is not None and workspace.has_layer(layer)
     if mode == "auto":
-        mode = "join" if geo.geometry is None and spec is not None and has_layer else "replace"
-    if mode == "join":
-        if spec is None:
-            raise ImportDataError(f"{name}: join needs a core layer ({', '.join(SPECS)}); {layer!r} is not one.",
-                                  message_zh=f"{name}:连接导入只适用于核心图层;{layer!r} 不是。")
-        if not has_layer:
-            raise ImportDataError(
-                f"{name}: the file has no geometry (no WKT or lon/lat columns) so it can only be joined onto an existing "
-                f"{layer} layer, and the workspace has none. Import the {layer} layer with geometries first.",
-                message_zh=f"{name}:文件没有几何(无 WKT 或经纬度列),只能连接到已有的 {spec.label_zh} 图层,但工作空间中没有该图层。"
-                           "请先导入带几何的图层。")
-    elif geo.geometry is None and spec is not None:
+        mode = "join" if geo.geometry is None and spec is not None and existing is not None else "replace"
+        if mode == "replace" and existing is not None and len(existing):
+            notes.add(f"mode auto → replace: the {len(existing):,} rows of {layer} not in the file would be removed "
+                      "(use mode upsert to update only the file's rows)",
+                      f"自动方式 → 整层替换:{layer} 中不在文件里的 {len(existing):,} 行将被删除(只更新文件中的行请用“按编号更新”)")
+    label = spec.label_zh if spec is not None else layer
+    if spec is None and mode not in ("replace", "append"):
+        raise ImportDataError(f"{name}: mode {mode} needs a core layer ({', '.join(SPECS)}); {layer!r} is not one "
+                              "(use replace or append).",
+                              message_zh=f"{name}:“{mode}”方式只适用于核心图层;{layer!r} 不是(请用整层替换或追加)。")
+    if mode == "join" and existing is None:
+        raise ImportDataError(
+            f"{name}: the file has no geometry (no WKT or lon/lat columns) so it can only be joined onto an existing "
+            f"{layer} layer, and the workspace has none. Import the {layer} layer with geometries first.",
+            message_zh=f"{name}:文件没有几何(无 WKT 或经纬度列),只能连接到已有的 {label} 图层,但工作空间中没有该图层。"
+                       "请先导入带几何的图层。")
+    if mode in ROW_MODES and geo.geometry is None and spec is not None:
         raise ImportDataError(
             f"{name}: {layer} needs geometries, but the table has no WKT column and no lon/lat (x/y) columns; "
             f"add them (e.g. 经度, 纬度), name them with wkt=/x=/y=, or join the table onto an existing layer (mode='join').",
-            message_zh=f"{name}:{spec.label_zh} 需要几何,但表格没有 WKT 列或经纬度(x/y)列;请添加(如 经度、纬度),"
+            message_zh=f"{name}:{label} 需要几何,但表格没有 WKT 列或经纬度(x/y)列;请添加(如 经度、纬度),"
                        "或作为属性表连接到已有图层。")
     return mode
 
 
-def _map_columns(attrs: pd.DataFrame, spec: LayerSpec, user_cols: dict, user_units: dict, *, name: str):
-    """Source columns onto the spec's fields; ambiguous columns or unknown units raise with the fix."""
-    maps, unmapped, map_en, map_zh = auto_map(list(attrs.columns), spec, user_cols, user_units)
-    if map_en:
-        raise SchemaError(f"{name}: the columns cannot be mapped onto {spec.name}: " + "; ".join(map_en) + ".",
-                          message_zh=f"{name}:列无法对应到 {spec.label_zh}:" + ";".join(map_zh) + "。", details=map_en)
-    return maps, unmapped
+def _township(mode: str, township: str | None, workspace, spec: LayerSpec | None, name: str) -> str | None:
+    """The township code ``replace_township`` works on (a name is looked up); None for the other modes."""
+    if mode != "replace_township":
+        return None
+    if spec is None or "township_code" not in spec.field_names:
+        raise ImportDataError(f"{name}: {spec.name if spec else 'this layer'} has no township field; "
+                              "replace_township cannot be used.",
+                              message_zh=f"{name}:该图层没有镇街字段,不能按镇街替换。")
+    towns = workspace.read("townships", columns=["code", "name"]) if workspace is not None and \
+        workspace.has_layer("townships") else None
+    if not township:
+        listing = "" if towns is None else ": " + ", ".join(f"{c} {n}" for c, n in zip(towns["code"], towns["name"]))
+        raise ImportDataError(f"{name}: replace_township needs the township (CLI --township CODE){listing}.",
+                              message_zh=f"{name}:按镇街替换需要指定镇街(命令行 --township 代码)。")
+    if towns is None:
+        return str(township)
+    by_name = dict(zip(towns["name"].astype(str), towns["code"].astype(str)))
+    code = by_name.get(str(township), str(township))
+    if code not in set(towns["code"].astype(str)):
+        raise ImportDataError(f"{name}: township {township!r} is not in the workspace; known: "
+                              + ", ".join(f"{c} {n}" for c, n in zip(towns["code"], towns["name"])) + ".",
+                              message_zh=f"{name}:工作空间中没有镇街 {township!r}。")
+    return code
 
 
-def _typed(attrs: pd.DataFrame, maps, spec: LayerSpec, raw: RawData, problems: Problems, *, mode: str, key: str,
-           name: str) -> pd.DataFrame:
-    """The mapped columns typed and checked; the fields the mode needs must all be there."""
-    if mode == "join" and key not in spec.field_names:
+def _hints(attrs: pd.DataFrame, raw: RawData, *, crs, gcj02: bool) -> list[tuple[str, str]]:
+    """Warnings that do not block: a file that says its coordinates come from Gaode/高德/Amap but is not declared GCJ-02."""
+    if gcj02:
+        return []
+    found = gaode_hint(attrs, raw.crs if crs is None else crs)
+    return [found] if found else []
+
+
+def _supply(spec: LayerSpec, constants: dict[str, str], derive: list[str], *, mode: str, township: str | None,
+            has_geometry: bool, name: str, notes: _Notes) -> _Supply:
+    """The constants (parsed) and derived fields the planner asked for; a township replace fills its own code."""
+    parsed = parse_constants(constants, spec)
+    if mode == "replace_township" and "township_code" not in parsed:
+        parsed["township_code"] = township
+        notes.add(f"township_code: rows without one are given {township}", f"所在镇街:未填写的行按 {township} 填写")
+    wanted = list(dict.fromkeys(derive))
+    if wanted and not has_geometry:
+        raise ImportDataError(f"{name}: {', '.join(wanted)} can only be derived from geometries; the file has none.",
+                              message_zh=f"{name}:只能由几何推算 {'、'.join(wanted)},但文件没有几何。")
+    check_derivable(wanted, spec, name=name)
+    return _Supply(parsed, wanted)
+
+
+def _map_and_type(attrs: pd.DataFrame, spec: LayerSpec, raw: RawData, problems: Problems, user_cols: dict,
+                  user_units: dict, supply: _Supply, *, mode: str, key: str, name: str, notes: _Notes,
+                  has_geometry: bool):
+    """Columns onto fields, typed, constants filled in; what cannot be mapped or is missing goes to ``blocking``."""
+    if key not in spec.field_names:
         raise ImportDataError(f"key {key!r} is not a field of {spec.name}; fields: {', '.join(spec.field_names)}.",
                               message_zh=f"连接字段 {key!r} 不是 {spec.label_zh} 的字段。")
-    mapped = {m.field for m in maps}
+    mapped = auto_map(list(attrs.columns), spec, user_cols, user_units)
+    blocking = [(f"the columns cannot be mapped onto {spec.name}: {en}", f"列无法对应到 {spec.label_zh}:{zh}")
+                for en, zh in zip(mapped.problems_en, mapped.problems_zh)]
+    typed = apply_constants(type_columns(attrs, mapped.maps, spec, raw, problems), supply.constants, spec)
     need = [key] if mode == "join" else spec.required
-    missing = [f for f in need if f not in mapped and f != "area_m2"]
-    typed = type_columns(attrs, maps, spec, raw, problems)
-    check_values(typed, spec, problems, mode=mode, key=key)
+    computed = {"area_m2"} if has_geometry else set()
+    missing = [f for f in need if f not in typed.columns and f not in supply.derive and f not in computed]
     if missing:
-        f_en = ", ".join(f"{spec.field(m).label_zh} ({m})" for m in missing)
-        raise SchemaError(
-            f"{name}: required column(s) {f_en} not found among {', '.join(map(str, attrs.columns))}. Rename the "
-            "header (the Excel templates use the recognised names) or map the columns (mapping={'源列名': 'field'}).",
-            message_zh=f"{name}:缺少必需的列 {'、'.join(spec.field(m).label_zh for m in missing)};现有列:"
-                       f"{'、'.join(map(str, attrs.columns))}。请修改表头(可参照导入模板)或在字段映射中指定。",
-            details=missing)
-    return typed
+        blocking.append(_missing_message(missing, spec, list(attrs.columns)))
+    _mapping_notes(notes, mapped, spec)
+    return mapped.maps, mapped.unmapped, typed, blocking, missing
+
+
+def _missing_message(missing: list[str], spec: LayerSpec, columns: list[str]) -> tuple[str, str]:
+    """Required fields not found: which, among what, and the three ways to get them."""
+    f_en = ", ".join(f"{spec.field(m).label_zh} ({m})" for m in missing)
+    f_zh = "、".join(f"{spec.field(m).label_zh}({m})" for m in missing)
+    example = missing[0]
+    f = spec.field(example)
+    value = f.choices[0] if f.choices else "…"
+    derivable = [m for m in missing if m in DERIVABLE]
+    return (f"required column(s) {f_en} not found among {short_list(columns)}. Map a column to it (mapping="
+            f"{{'源列名': '{example}'}}, the mapping table on the page), supply a constant (--set {example}={value})"
+            + (f", or derive it (--derive {derivable[0]})" if derivable else ""),
+            f"缺少必需的列 {f_zh};现有列:{short_list(columns, sep='、')}。请在字段映射中指定对应列,或填写常量"
+            f"(命令行 --set {example}={VALUE_LABELS_ZH.get(value, value)})" + (",或由几何推算" if derivable else ""))
 
 
 def _plain_table(attrs: pd.DataFrame, problems: Problems) -> pd.DataFrame:
@@ -483,14 +683,24 @@ def _plain_table(attrs: pd.DataFrame, problems: Problems) -> pd.DataFrame:
     return typed
 
 
-def _mapping_notes(notes: _Notes, maps, unmapped: list, spec: LayerSpec | None) -> None:
-    """Columns left out, columns read in the field's unit for want of one, unit conversions."""
-    from layers.imports.columns import UNITS
-
-    if unmapped:
-        notes.add(f"columns not imported (no matching field): {', '.join(map(str, unmapped))}",
-                  f"未导入的列(无对应字段):{'、'.join(map(str, unmapped))}")
-    for m in maps:
+def _mapping_notes(notes: _Notes, mapped, spec: LayerSpec) -> None:
+    """Columns left out (and why, when a standard names them), columns read in the field's unit, conversions."""
+    recognised = mapped.recognised
+    plain = [c for c in mapped.unmapped if c not in recognised]
+    if plain:
+        notes.add(f"columns not imported (no matching field): {', '.join(map(str, plain))}",
+                  f"未导入的列(无对应字段):{'、'.join(map(str, plain))}")
+    by_source: dict[str, list[str]] = {}
+    for column, entry in recognised.items():
+        label = f"{column} {entry.label_zh}" if entry.label_zh != column else str(column)
+        why = entry.note or ("" if entry.field is None else f"another column fills {entry.field}")
+        by_source.setdefault(entry.source, []).append(label + (f" ({why})" if why else ""))
+    for source, labels in by_source.items():
+        notes.add(f"recognised from {SOURCES.get(source, source)}, not imported (no such field in {spec.name}): "
+                  + "; ".join(labels),
+                  f"已识别({SOURCES.get(source, source)}),{spec.label_zh}无对应字段,未导入:"
+                  + "、".join(lab.split(" (")[0] for lab in labels))
+    for m in mapped.maps:
         unit = spec.field(m.field).unit
         if unit in UNITS and unit != "人" and m.unit is None:
             notes.add(f"{m.source}: no unit in the header, read as {unit} (declare units={{{m.source!r}: '亩'}} if not)",
@@ -498,10 +708,21 @@ def _mapping_notes(notes: _Notes, maps, unmapped: list, spec: LayerSpec | None) 
         if m.factor != 1.0:
             notes.add(f"{m.source}: {m.unit} → {spec.field(m.field).unit} (× {m.factor:g})",
                       f"{m.source}:{m.unit} 换算为 {spec.field(m.field).unit}(× {m.factor:g})")
+        if m.take:
+            notes.add(f"{m.source}: the first {m.take} characters are the {m.field}",
+                      f"{m.source}:取前 {m.take} 位作为 {spec.field(m.field).label_zh}")
 
 
-def _with_geometry(typed: pd.DataFrame, geo: _GeometryInput, raw: RawData, problems: Problems) -> gpd.GeoDataFrame:
+def _with_geometry(typed: pd.DataFrame, geo: _GeometryInput, raw: RawData, problems: Problems, *,
+                   name: str) -> gpd.GeoDataFrame:
     """The typed rows with their geometries (in the file's CRS); unreadable WKT/coordinates are problems."""
+    if geo.unreadable is not None and len(geo.unreadable) and np.asarray(geo.unreadable).all():
+        example = raw.frame[geo.columns[0]].iloc[0] if geo.columns else ""
+        raise ImportDataError(
+            f"{name}: no row has readable coordinates in {geo.label} (e.g. {str(example)[:40]!r}); expected numbers "
+            "(120.65, 3070000), degrees-minutes-seconds (120°39'00\"E, 120度39分00秒) or WKT.",
+            message_zh=f"{name}:{geo.label} 中没有一行坐标可以读取(如 {str(example)[:40]!r});应为数字(120.65、3070000)、"
+                       "度分秒(120°39'00\"E、120度39分00秒)或 WKT。")
     gdf = gpd.GeoDataFrame(typed, geometry=gpd.GeoSeries(geo.geometry.to_numpy(), index=typed.index), crs=raw.crs)
     if geo.unreadable is not None and geo.unreadable.any():
         problems.add(geo.unreadable, "null", geo.label,
@@ -512,15 +733,20 @@ def _with_geometry(typed: pd.DataFrame, geo: _GeometryInput, raw: RawData, probl
     return gdf
 
 
-def _area(frame: gpd.GeoDataFrame, fixed: gpd.GeoSeries, maps, spec: LayerSpec, problems: Problems,
-          notes: _Notes) -> None:
-    """Area from the geometry when the file has none; a stated area far from the geometry's is flagged."""
-    if "area_m2" not in spec.field_names:
-        return
-    geometry_area = shapely.area(np.asarray(fixed.values, dtype=object))
-    if "area_m2" not in {m.field for m in maps}:
-        frame["area_m2"] = geometry_area.round(1)
-        frame.loc[frame.geometry.isna(), "area_m2"] = np.nan
-        notes.add("area_m2 computed from the geometry (no area column)", "用地面积由几何计算(文件中无面积列)")
-    elif "area_m2" in frame.columns:
-        check_area(frame, geometry_area, spec, problems)
+def _derived(frame: gpd.GeoDataFrame, fixed: gpd.GeoSeries, maps, spec: LayerSpec, supply: _Supply, *, workspace,
+             problems: Problems, notes: _Notes) -> gpd.GeoDataFrame:
+    """Area from the geometry when the file has none (a stated area far from it is flagged); fields to derive."""
+    if "area_m2" in spec.field_names:
+        geometry_area = shapely.area(np.asarray(fixed.values, dtype=object))
+        if "area_m2" not in frame.columns and "area_m2" not in supply.derive:
+            frame["area_m2"] = geometry_area.round(1)
+            frame.loc[frame.geometry.isna(), "area_m2"] = np.nan
+            notes.add("area_m2 computed from the geometry (no area column)", "用地面积由几何计算(文件中无面积列)")
+        elif "area_m2" in {m.field for m in maps}:
+            check_area(frame, geometry_area, spec, problems)
+    if not supply.derive:
+        return frame
+    out, derived_notes = derive_fields(frame, fixed, supply.derive, workspace=workspace, spec=spec)
+    for en, zh in derived_notes:
+        notes.add(en, zh)
+    return out

@@ -53,6 +53,12 @@ PROBLEM_INFO: dict[str, tuple[str, str | None, str, str]] = {
     "area_mismatch": ("warning", None, "check the unit of the area column (亩 or m²?) and declare it in the mapping",
                       "核对面积列的单位(亩还是平方米?)并在映射中注明"),
     "name_mismatch": ("warning", None, "check that the row belongs to this enterprise", "核实该行是否属于该企业"),
+    "key_exists": ("error", None, "the key is already in the layer: import with mode upsert to update it",
+                   "该编号已在图层中:如需更新,请用“按编号更新”方式导入"),
+    "other_township": ("error", None, "the row lies in another township: it cannot replace this township's rows",
+                       "该行属于其他镇街,不能用于替换本镇街的数据"),
+    "key_elsewhere": ("error", None, "the key belongs to a row of another township: correct the key",
+                      "该编号属于其他镇街的数据:请更正编号"),
 }
 
 
@@ -63,7 +69,7 @@ def check_choice(name: str, value, choices) -> None:
 
 
 def problem_frame(records: list[dict]) -> pd.DataFrame:
-    cols = ["pos", "row", "field", "code", "severity", "fix", "value", "message", "message_zh"]
+    cols = ["pos", "row", "field", "code", "severity", "fix", "value", "suggestion", "message", "message_zh"]
     if not records:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in cols}).astype({"pos": "int64", "row": "int64"})
     return pd.DataFrame.from_records(records, columns=cols)
@@ -76,17 +82,24 @@ class Problems:
         self.rows = source_rows
         self.records: list[dict] = []
 
-    def add(self, mask, code: str, fld: str, en: str, zh: str, values=None) -> None:
+    def add(self, mask, code: str, fld: str, en: str, zh: str, values=None, *, suggestions=None) -> None:
+        """One problem per row in ``mask``; ``{value}`` in the messages is the row's value, and a row's
+        suggestion (the value the planner probably meant) is appended to its messages."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         sev, action, _fen, _fzh = PROBLEM_INFO[code]
         vals = None if values is None else np.asarray(values, dtype=object)
+        hints = None if suggestions is None else np.asarray(suggestions, dtype=object)
         for pos in np.flatnonzero(mask):
             v = "" if vals is None else short(vals[pos])
+            hint = None if hints is None else hints[pos]
+            message, message_zh = en.format(value=v), zh.format(value=v)
+            if hint is not None:
+                message, message_zh = f"{message} ({hint}?)", f"{message_zh}(应为 {hint}?)"
             self.records.append({"pos": int(pos), "row": int(self.rows[pos]), "field": fld, "code": code,
-                                 "severity": sev, "fix": action, "value": v,
-                                 "message": en.format(value=v), "message_zh": zh.format(value=v)})
+                                 "severity": sev, "fix": action, "value": v, "suggestion": hint,
+                                 "message": message, "message_zh": message_zh})
 
     def frame(self) -> pd.DataFrame:
         return problem_frame(self.records)

@@ -33,6 +33,8 @@ __all__ = [
     "read_bytes",
     "bad_input",
     "unsafe_input",
+    "scrub_paths",
+    "without_paths",
 ]
 
 
@@ -326,3 +328,25 @@ def read_bytes(src: Source, which: str | None = None, limit: int | None = None) 
             return fh.read(limit) if limit else fh.read()
     with open(target, "rb") as fh:
         return fh.read(limit) if limit else fh.read()
+
+
+def scrub_paths(text: str, source) -> str:
+    """``text`` without the server folder ``source`` lies in: messages name the file as the user knows it.
+
+    >>> scrub_paths("/vsizip//tmp/planner-upload-x/a.zip/p.shp: bad", "/tmp/planner-upload-x/a.zip")
+    'a.zip/p.shp: bad'
+    """
+    p = Path(os.fspath(source))
+    folders = sorted({str(p.parent), str(p.resolve().parent)} - {"", ".", "/"}, key=len, reverse=True)
+    for folder in folders:
+        text = text.replace("/vsizip/" + folder + os.sep, "").replace(folder + os.sep, "").replace(folder, "…")
+    return text
+
+
+def without_paths(exc: PlannerError, source) -> PlannerError:
+    """The same error with the server folder of ``source`` taken out of its messages and text details."""
+    exc.message = scrub_paths(exc.message, source)
+    exc.message_zh = scrub_paths(exc.message_zh, source)
+    exc.details = [scrub_paths(d, source) if isinstance(d, str) else d for d in exc.details]
+    exc.args = (exc.message, *exc.args[1:])
+    return exc

@@ -17,9 +17,8 @@ from geo.validate import validate_geometries
 from layers.imports.problems import Problems, field_label
 from layers.imports.values import credit_code_ok
 from layers.schema import LayerSpec
-from layers.workspace import Workspace
 
-__all__ = ["check_values", "check_keys", "check_join", "check_geometries", "check_area"]
+__all__ = ["check_values", "check_keys", "check_join", "check_against_layer", "check_geometries", "check_area"]
 
 
 GEOMETRY_FAMILIES = {"MultiPolygon": {"Polygon", "MultiPolygon"}, "Point": {"Point"},
@@ -46,7 +45,7 @@ def check_values(frame: pd.DataFrame, spec: LayerSpec, problems: Problems, *, mo
             problems.add(bad, code, fld, f"{en}: {{value}} is not a valid unified social credit code (GB 32100: 18 "
                                          "characters, the last a check character)",
                          f"{zh}:{{value}} 不是有效的统一社会信用代码(GB 32100:18 位,末位为校验码)", vals)
-    for fld in frame.columns:
+    for fld in (c for c in frame.columns if c in spec.field_names):
         f = spec.field(fld)
         en, zh = field_label(spec, fld)
         v = frame[fld]
@@ -88,10 +87,13 @@ def check_keys(frame: pd.DataFrame, spec: LayerSpec, key: str, problems: Problem
                      f"{zh}:{{value}} 出现在多行", v)
 
 
-def check_join(frame: pd.DataFrame, ws: Workspace, layer: str, key: str, problems: Problems, spec: LayerSpec) -> None:
+def check_join(frame: pd.DataFrame, existing: pd.DataFrame, key: str, problems: Problems, spec: LayerSpec) -> None:
+    """A department table joined by ``key``: duplicate keys, keys that join to nothing, names that differ."""
+    if key not in frame.columns:
+        return  # the key column is missing: the plan is blocked until it is mapped
     check_keys(frame, spec, key, problems)
+    layer = spec.name
     cols = [key] + (["name"] if "name" in frame.columns and "name" in spec.field_names else [])
-    existing = ws.read(layer, columns=[c for c in cols])
     known = pd.Index(existing[key].astype("string").dropna())
     v = frame[key].astype("string")
     flagged = np.zeros(len(frame), dtype=bool)  # a key already reported as corrupt is not also "no match"
@@ -110,6 +112,30 @@ def check_join(frame: pd.DataFrame, ws: Workspace, layer: str, key: str, problem
         problems.add(differs, "name_mismatch", "name",
                      "Name: {value} differs from the name held for this code",
                      "企业名称:{value} 与该代码在工作空间中的名称不同", ours)
+
+
+def check_against_layer(frame: pd.DataFrame, existing: pd.DataFrame | None, *, mode: str, key: str,
+                        township: str | None, spec: LayerSpec, problems: Problems) -> None:
+    """What a mode forbids: appending a key the layer has; replacing a township with another township's rows
+    or with keys that belong to another township."""
+    if existing is None or key not in frame.columns or key not in existing.columns:
+        return
+    keys = frame[key].astype("string")
+    en, zh = field_label(spec, key)
+    if mode == "append":
+        taken = keys.isin(existing[key].astype("string")).fillna(False).to_numpy(dtype=bool)
+        problems.add(taken, "key_exists", key, f"{en}: {{value}} is already in the layer",
+                     f"{zh}:{{value}} 已在图层中", keys)
+    if mode == "replace_township":
+        town = frame["township_code"].astype("string")
+        outside = (town.notna() & (town != township)).fillna(False).to_numpy(dtype=bool)
+        ten, tzh = field_label(spec, "township_code")
+        problems.add(outside, "other_township", "township_code", f"{ten}: {{value}} is not {township}",
+                     f"{tzh}:{{value}} 不是 {township}", town)
+        others = existing.loc[existing["township_code"].astype("string") != township, key].astype("string")
+        elsewhere = keys.isin(others).fillna(False).to_numpy(dtype=bool)
+        problems.add(elsewhere, "key_elsewhere", key, f"{en}: {{value}} belongs to a row of another township",
+                     f"{zh}:{{value}} 属于其他镇街的数据", keys)
 
 
 def check_geometries(gdf: gpd.GeoDataFrame, spec: LayerSpec | None, problems: Problems, source_rows, *, name: str,
