@@ -11,7 +11,9 @@ in the same step when asked.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -21,6 +23,7 @@ from layers.imports.mappings import MAPPINGS_TABLE, _mappings_with
 from layers.imports.modes import LayerChange, format_cell
 from layers.imports.plan import ON_PROBLEMS, ImportPlan
 from layers.imports.problems import check_choice
+from layers.imports.raster import WARP_PREFIX
 from layers.workspace import Workspace
 
 __all__ = ["ImportResult", "commit_import"]
@@ -88,6 +91,9 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Litera
                               message_zh="导入预览所用坐标系与工作空间不同;请用该工作空间重新预览。")
     if plan.mode == "raster":
         workspace.register_raster(plan.layer, plan.raster_path, source=f"{plan.source_name} sha256:{plan.sha256[:16]}")
+        warped = Path(plan.raster_path).parent
+        if warped.name.startswith(WARP_PREFIX):  # the workspace holds its own copy now
+            shutil.rmtree(warped, ignore_errors=True)
         return ImportResult(plan.layer, "raster", 1, 0, 0, [], [])
     plan.check_ready()
     if plan.workspace_version is not None and workspace.version != plan.workspace_version:

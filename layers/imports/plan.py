@@ -453,8 +453,11 @@ def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping,
     name = src.name
     notes = _read_notes(raw)
     if len(raw.frame) == 0:
-        raise ImportDataError(f"{name}: no rows to import (the file or sheet has only a header, or no features).",
-                              message_zh=f"{name}:没有可导入的数据行(只有表头或没有要素)。")
+        if isinstance(raw.frame, gpd.GeoDataFrame):
+            raise ImportDataError(f"{name}: no rows to import: the layer holds no features. Export it again with its "
+                                  "features.", message_zh=f"{name}:没有可导入的数据:图层中没有要素。请重新导出。")
+        raise ImportDataError(f"{name}: no rows to import: the table has only a header. Fill in the rows or upload the "
+                              "filled file.", message_zh=f"{name}:没有可导入的数据行:表格只有表头。")
     user_cols, user_units, user_key, user_set, user_derive = load_mapping_arg(mapping)
     key = key or user_key or (spec.key if spec is not None else None)
     geo = _geometry_input(raw, mode=mode, wkt=wkt, x=x, y=y, name=name)

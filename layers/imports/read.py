@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import unicodedata
 import warnings
 import zipfile
@@ -76,6 +77,8 @@ def _read_vector(src: Source, *, encoding: str | None, source_layer: str | None)
     else:
         enc = EncodingInfo(None, "binary")
     notes: list[str] = []
+    if src.format == "geojson":
+        _refuse_empty_geojson(src)
     try:
         sniff_format(src.read_path)
         with gdal_safe_config(), warnings.catch_warnings(record=True) as caught:
@@ -107,6 +110,23 @@ def _read_vector(src: Source, *, encoding: str | None, source_layer: str | None)
         gdf = gdf.set_crs(None, allow_override=True) if gdf.crs is not None else gdf
     frame = gdf.reset_index(drop=True)
     return RawData(frame, frame.crs, np.arange(1, len(frame) + 1), enc, notes)
+
+
+def _refuse_empty_geojson(src: Source) -> None:
+    """An empty GeoJSON (``{}``, ``[]``, blank, a FeatureCollection without features) says so, not "something else"."""
+    head = read_bytes(src, limit=64 * 1024)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    empty = text in ("", "{}", "[]")
+    if not empty and len(head) < 64 * 1024:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        empty = isinstance(doc, dict) and doc.get("type") == "FeatureCollection" and not doc.get("features")
+    if empty:
+        raise bad_input(f"{src.name}: an empty GeoJSON: it holds no features, so there is nothing to import. Export the "
+                        "layer again with its features (check the selection or filter in the software it came from).",
+                        f"{src.name}:GeoJSON 为空,没有任何要素,无可导入内容。请在原软件中确认选择/筛选后重新导出。")
 
 
 def _text_or_refuse(src: Source, data: bytes) -> None:
@@ -168,69 +188,100 @@ def _cell_text(v) -> str:
     return unicodedata.normalize("NFKC", str(v)).strip()
 
 
+@dataclass
+class _Sheet:
+    """One worksheet as read: cell values (formulas as text), calculated values, cell kinds, merged ranges."""
+
+    title: str
+    grid: list[list]  # as stored (formulas as their text)
+    values: list[list]  # calculated values (the cached result of formulas)
+    kinds: list[list]  # openpyxl data types ("f" = formula)
+    merged: list[tuple[int, int, int, int]]  # (min_col, min_row, max_col, max_row), 1-based
+    notes: list[str]
+    notes_zh: list[str]
+
+
 def _read_xlsx(src: Source, *, sheet: str | None, header_score, limits: ImportLimits) -> RawData:
-    import openpyxl
     from openpyxl.utils import get_column_letter
 
     data = read_bytes(src)
-    tmp = io.BytesIO(data)
-    # An .xlsx is a zip of XML: the same member, size and ratio checks as any upload.
-    try:
-        with zipfile.ZipFile(tmp) as zf:
+    try:  # An .xlsx is a zip of XML: the same member, size and ratio checks as any upload.
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise bad_input(f"{src.name}: not a valid .xlsx workbook ({exc}); the file may be truncated or be an old .xls renamed — "
-                   "open it in Excel or WPS and save as .xlsx.",
-                   f"{src.name}:不是有效的 .xlsx 工作簿({exc});文件可能不完整,或是改了扩展名的 .xls。请在 Excel/WPS 中另存为 .xlsx。") from exc
+        raise bad_input(f"{src.name}: not a valid .xlsx workbook ({exc}); the file may be truncated or be an old .xls "
+                        "renamed — open it in Excel or WPS and save as .xlsx.",
+                        f"{src.name}:不是有效的 .xlsx 工作簿({exc});文件可能不完整,或是改了扩展名的 .xls。"
+                        "请在 Excel/WPS 中另存为 .xlsx。") from exc
     check_zip_infos(src.name, infos, limits)
+    sh = _load_sheet(src, data, sheet=sheet, limits=limits)
+    filled = _merged_filled(sh.grid[:30], sh.merged)
+    header, first_data, header_rows = _find_header(filled, _group_cells(sh.merged), header_score)
+    labels = []
+    seen: dict[str, int] = {}
+    for j, lab in enumerate(header):
+        lab = lab or f"列{get_column_letter(j + 1)}"
+        seen[lab] = seen.get(lab, 0) + 1
+        labels.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+    return _table_below(src, sh, labels, first_data, header_rows, limits)
+
+
+def _load_sheet(src: Source, data: bytes, *, sheet: str | None, limits: ImportLimits) -> _Sheet:
+    """The chosen sheet's cells (with defusedxml behind openpyxl); unreadable or hostile workbooks raise."""
+    import openpyxl
+
     try:
         with warnings.catch_warnings():
             # openpyxl warns about workbook features it drops (data validation, styles); not our concern.
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(io.BytesIO(data), data_only=False)
-            wb_values = None
             names = wb.sheetnames
             if sheet is not None and sheet not in names:
                 raise bad_input(f"{src.name}: no sheet {sheet!r}; the workbook has {', '.join(names)}.",
-                           f"{src.name}:没有工作表 {sheet!r};现有:{'、'.join(names)}。")
+                                f"{src.name}:没有工作表 {sheet!r};现有:{'、'.join(names)}。")
             ws = wb[sheet] if sheet is not None else next((wb[n] for n in names if wb[n].max_row > 1), wb[names[0]])
             if ws.max_row * ws.max_column > limits.max_excel_cells:
-                raise unsafe_input(f"{src.name}: sheet {ws.title!r} spans {ws.max_row:,} × {ws.max_column:,} cells, over the limit; "
-                              "delete empty rows/columns or split it.",
-                              f"{src.name}:工作表 {ws.title!r} 有 {ws.max_row:,} × {ws.max_column:,} 个单元格,超过上限;请删除空行列或拆分。")
+                raise unsafe_input(f"{src.name}: sheet {ws.title!r} spans {ws.max_row:,} × {ws.max_column:,} cells, over "
+                                   "the limit; delete empty rows/columns or split it.",
+                                   f"{src.name}:工作表 {ws.title!r} 有 {ws.max_row:,} × {ws.max_column:,} 个单元格,超过上限;"
+                                   "请删除空行列或拆分。")
             grid = [list(r) for r in ws.iter_rows(values_only=True)]
             kinds = [[c.data_type for c in r] for r in ws.iter_rows()]
-            merged = [tuple(m.bounds) for m in ws.merged_cells.ranges]  # (min_col, min_row, max_col, max_row)
+            merged = [tuple(m.bounds) for m in ws.merged_cells.ranges]
+            values = grid
             if any("f" in r for r in kinds):
-                wb_values = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-                values = [list(r) for r in wb_values[ws.title].iter_rows(values_only=True)]
-            else:
-                values = grid
+                values = [list(r) for r in openpyxl.load_workbook(io.BytesIO(data), data_only=True)[ws.title]
+                          .iter_rows(values_only=True)]
+            several = len([n for n in names if wb[n].max_row > 1]) > 1 and sheet is None
     except PlannerError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError, IndexError, AttributeError) as exc:
-        raise bad_input(f"{src.name}: the workbook cannot be read ({type(exc).__name__}: {exc}); open it in Excel or WPS and "
-                   "save it again as .xlsx.",
-                   f"{src.name}:工作簿无法读取({exc});请在 Excel/WPS 中打开并重新保存为 .xlsx。") from exc
+        raise bad_input(f"{src.name}: the workbook cannot be read ({type(exc).__name__}: {exc}); open it in Excel or "
+                        "WPS and save it again as .xlsx.",
+                        f"{src.name}:工作簿无法读取({exc});请在 Excel/WPS 中打开并重新保存为 .xlsx。") from exc
     except Exception as exc:  # defusedxml refuses entity tricks with its own exception types
         if type(exc).__module__.startswith(("defusedxml", "xml.")):
-            raise unsafe_input(f"{src.name}: the workbook's XML uses entities or external references ({type(exc).__name__}); "
-                          "refused. Save it again from Excel or WPS.",
-                          f"{src.name}:工作簿 XML 含实体或外部引用;已拒绝。请用 Excel/WPS 重新保存。") from exc
+            raise unsafe_input(f"{src.name}: the workbook's XML uses entities or external references "
+                               f"({type(exc).__name__}); refused. Save it again from Excel or WPS.",
+                               f"{src.name}:工作簿 XML 含实体或外部引用;已拒绝。请用 Excel/WPS 重新保存。") from exc
         raise
     notes, notes_zh = [f"sheet {ws.title!r}"], [f"工作表 {ws.title!r}"]
-    if len([n for n in names if wb[n].max_row > 1]) > 1 and sheet is None:
+    if several:
         notes.append(f"the workbook has several sheets ({', '.join(names)}); read {ws.title!r} — choose another with sheet=")
         notes_zh.append(f"工作簿有多个工作表({'、'.join(names)});已读取 {ws.title!r},可另选")
     if not grid or all(all(v is None for v in r) for r in grid):
         raise bad_input(f"{src.name}: sheet {ws.title!r} is empty; expected a header row and data rows.",
-                   f"{src.name}:工作表 {ws.title!r} 为空;应有表头行和数据行。")
+                        f"{src.name}:工作表 {ws.title!r} 为空;应有表头行和数据行。")
     width = max(len(r) for r in grid)
-    for r in (grid, values, kinds):
-        for row in r:
+    for rows in (grid, values, kinds):
+        for row in rows:
             row.extend([None] * (width - len(row)))
-    # Fill merged ranges with their top-left value, so a merged header names every column it spans.
-    filled = [list(r) for r in grid[:30]]
+    return _Sheet(ws.title, grid, values, kinds, merged, notes, notes_zh)
+
+
+def _merged_filled(grid: list[list], merged) -> list[list]:
+    """The first rows with every merged range filled with its top-left value, so a merged header names each column."""
+    filled = [list(r) for r in grid]
     for c0, r0, c1, r1 in merged:
         if r0 > len(filled):
             continue
@@ -238,30 +289,34 @@ def _read_xlsx(src: Source, *, sheet: str | None, header_score, limits: ImportLi
         for rr in range(r0, min(r1, len(filled)) + 1):
             for cc in range(c0, c1 + 1):
                 filled[rr - 1][cc - 1] = v
-    title_rows = {r0 for c0, r0, c1, r1 in merged if c1 - c0 + 1 >= max(2, width - 1) and r0 == r1}
-    header, first_data, header_rows = _find_header(filled, title_rows, header_score)
-    labels = []
-    seen: dict[str, int] = {}
-    for j, lab in enumerate(header):
-        lab = lab or f"列{get_column_letter(j + 1)}"
-        seen[lab] = seen.get(lab, 0) + 1
-        labels.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
-    rows = values[first_data:]
-    kinds_rows = kinds[first_data:]
-    excel_rows = np.arange(first_data + 1, len(values) + 1)
+    return filled
+
+
+def _group_cells(merged) -> set[tuple[int, int]]:
+    """(row, column), 0-based, of cells in a range merged across ≥ 2 columns of one row: a group header's span."""
+    return {(r0 - 1, c - 1) for c0, r0, c1, r1 in merged if c1 > c0 and r1 == r0 for c in range(c0, c1 + 1)}
+
+
+def _table_below(src: Source, sh: _Sheet, labels: list[str], first_data: int, header_rows: tuple[int, ...],
+                 limits: ImportLimits) -> RawData:
+    """The data rows under the header (empty rows dropped), which cells are numbers and which are formulas."""
+    rows = sh.values[first_data:]
+    kinds_rows = sh.kinds[first_data:]
+    excel_rows = np.arange(first_data + 1, len(sh.values) + 1)
     keep = np.array([any(v is not None and str(v).strip() != "" for v in r) for r in rows], dtype=bool)
     rows = [r for r, k in zip(rows, keep) if k]
     kinds_rows = [r for r, k in zip(kinds_rows, keep) if k]
-    grid_rows = [r for r, k in zip(grid[first_data:], keep) if k]
+    grid_rows = [r for r, k in zip(sh.grid[first_data:], keep) if k]
     excel_rows = excel_rows[keep] if len(keep) else excel_rows[:0]
     if len(rows) > limits.max_rows:
         raise unsafe_input(f"{src.name}: more than {limits.max_rows:,} rows; split the workbook.",
-                      f"{src.name}:超过 {limits.max_rows:,} 行;请拆分工作簿。")
+                           f"{src.name}:超过 {limits.max_rows:,} 行;请拆分工作簿。")
     df = pd.DataFrame(rows, columns=labels, dtype=object)
     numeric = {lab: np.array([isinstance(r[j], (int, float)) and not isinstance(r[j], bool) for r in rows], dtype=bool)
                for j, lab in enumerate(labels)}
     formulas = [(i, labels[j], str(grid_rows[i][j]), rows[i][j] is not None)
                 for i, r in enumerate(kinds_rows) for j, k in enumerate(r) if k == "f"]
+    notes, notes_zh = list(sh.notes), list(sh.notes_zh)
     if header_rows and (header_rows[0] > 1 or len(header_rows) > 1):
         skipped = header_rows[0] - 1
         notes.append(f"header on row(s) {'–'.join(map(str, (header_rows[0], header_rows[-1])))}"
@@ -274,37 +329,44 @@ def _read_xlsx(src: Source, *, sheet: str | None, header_score, limits: ImportLi
                    notes, notes_zh, formulas, numeric, header_rows)
 
 
-def _find_header(filled: list[list], title_rows: set[int], header_score) -> tuple[list[str], int, tuple[int, ...]]:
+def _find_header(filled: list[list], group_cells: set[tuple[int, int]], header_score) -> tuple[list[str], int, tuple[int, ...]]:
     """The header (one row, or two rows of a merged two-level header) that names the most known fields.
 
     Returns (labels, index of the first data row in the grid, 1-based header row numbers).
-    Candidates are each of the first 10 rows and each pair of adjacent rows (parent + child
-    label, the parent repeated across its merged span); without a ``header_score`` the
-    first row with at least two non-empty cells that is not a merged title wins.
+    Title and caption rows are never part of a header: a row with fewer than two distinct
+    texts (``2025年度…明细表(税务局)``, merged or not) is a title; a row is a parent of a
+    two-level header only where each of its texts above a non-empty child spans a merged
+    group (``税收`` over ``2024年``/``2025年``) — ``填报单位:…`` above ``统一社会信用代码`` is a
+    caption, so a mapping saved from this year's table matches next year's.
     """
     n = min(len(filled), 10)
+    rows = [[_cell_text(v) for v in filled[i]] for i in range(len(filled))]
     candidates = []
     for i in range(n):
-        if (i + 1) in title_rows:
-            continue
-        row = [_cell_text(v) for v in filled[i]]
-        if sum(bool(v) for v in row) < 2 and n > 1:
-            continue
+        row = rows[i]
+        if len({v for v in row if v}) < 2 and n > 1:
+            continue  # a title
         candidates.append(((i + 1,), row, i + 1))
-        if i + 1 < len(filled):
-            below = [_cell_text(v) for v in filled[i + 1]]
-            if sum(bool(v) for v in below) >= 1 and below != row:
-                pair = [a if (a == b or not b) else (b if not a else f"{a}/{b}") for a, b in zip(row, below)]
-                candidates.append(((i + 1, i + 2), pair, i + 2))
+        if i + 1 < len(rows) and _parent_of(row, rows[i + 1], i, group_cells):
+            below = rows[i + 1]
+            pair = [a if (a == b or not b) else (b if not a else f"{a}/{b}") for a, b in zip(row, below)]
+            candidates.append(((i + 1, i + 2), pair, i + 2))
     if not candidates:
-        row = [_cell_text(v) for v in filled[0]]
-        return row, 1, (1,)
+        return rows[0], 1, (1,)
     if header_score is None:
-        rows, labels, first = candidates[0]
-        return labels, first, rows
+        rows_used, labels, first = candidates[0]
+        return labels, first, rows_used
     # Best score; then the candidate with more distinct labels (a two-level header that tells
-    # "2024年" from "2025年" beats its parent row alone); then the earlier one.
+    # "2024年" from "2025年" beats its parent row alone); then one row over two; then the earlier one.
     best = max(range(len(candidates)),
-               key=lambda k: (header_score(candidates[k][1]), len({v for v in candidates[k][1] if v}), -k))
-    rows, labels, first = candidates[best]
-    return labels, first, rows
+               key=lambda k: (header_score(candidates[k][1]), len({v for v in candidates[k][1] if v}),
+                              -len(candidates[k][0]), -k))
+    rows_used, labels, first = candidates[best]
+    return labels, first, rows_used
+
+
+def _parent_of(row: list[str], below: list[str], i: int, group_cells: set[tuple[int, int]]) -> bool:
+    """Whether ``row`` can be the upper row of a two-level header over ``below``."""
+    if not any(below) or below == row:
+        return False
+    return all(not a or not b or a == b or (i, j) in group_cells for j, (a, b) in enumerate(zip(row, below)))

@@ -33,6 +33,7 @@ __all__ = [
     "read_bytes",
     "bad_input",
     "unsafe_input",
+    "member_name",
     "scrub_paths",
     "without_paths",
 ]
@@ -134,6 +135,27 @@ def _check_size(name: str, size: int, limits: ImportLimits) -> None:
         )
 
 
+def member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as its author wrote it.
+
+    Zips made on Chinese Windows store names in GBK without the UTF-8 flag (bit 11); Python
+    (and GDAL) then read them as CP437 and show mojibake.  Such a name is shown decoded as
+    UTF-8 if it is valid UTF-8, else as GB18030; the stored name is still what is read.
+    """
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
 def check_zip(path: Path, limits: ImportLimits, *, name: str | None = None) -> list[zipfile.ZipInfo]:
     """Check every member of a zip without extracting; return the members.
 
@@ -162,16 +184,16 @@ def check_zip(path: Path, limits: ImportLimits, *, name: str | None = None) -> l
         norm = info.filename.replace("\\", "/")
         parts = norm.split("/")
         if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in parts or "\x00" in norm:
-            bad_names.append(info.filename)
+            bad_names.append(member_name(info))
         elif stat.S_ISLNK(info.external_attr >> 16):
-            bad_names.append(info.filename + " (symlink)")
+            bad_names.append(member_name(info) + " (symlink)")
     if bad_names:
         shown = ", ".join(repr(n) for n in bad_names[:5])
         raise unsafe_input(f"{name}: member names that point outside the archive (absolute paths, '..' or symlinks): {shown}; "
                       "the zip was refused and nothing was extracted. Re-create it with relative names.",
                       f"{name}:压缩包内的文件名指向包外(绝对路径、'..' 或符号链接):{shown};已拒绝,未解压任何内容。"
                       "请用相对路径重新打包。")
-    encrypted = [i.filename for i in infos if i.flag_bits & 0x1]
+    encrypted = [member_name(i) for i in infos if i.flag_bits & 0x1]
     if encrypted:
         raise unsafe_input(f"{name}: password-protected members ({', '.join(map(repr, encrypted[:5]))}) cannot be read; "
                       "zip them without a password.", f"{name}:压缩包内文件有密码保护,无法读取;请不加密重新打包。")
@@ -184,10 +206,10 @@ def check_zip(path: Path, limits: ImportLimits, *, name: str | None = None) -> l
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.ratio_min_bytes and ratio > limits.max_compression_ratio:
-            raise unsafe_input(f"{name}: member {info.filename!r} expands {ratio:,.0f}× ({info.compress_size:,} → "
+            raise unsafe_input(f"{name}: member {member_name(info)!r} expands {ratio:,.0f}× ({info.compress_size:,} → "
                           f"{info.file_size:,} bytes), above the limit of {limits.max_compression_ratio:,.0f}× "
                           "(zip bomb pattern); refused without unpacking.",
-                          f"{name}:成员 {info.filename!r} 压缩比 {ratio:,.0f} 倍,超过上限 "
+                          f"{name}:成员 {member_name(info)!r} 压缩比 {ratio:,.0f} 倍,超过上限 "
                           f"{limits.max_compression_ratio:,.0f} 倍(压缩炸弹特征);已拒绝,未解压。")
     return infos
 
@@ -236,6 +258,10 @@ def resolve_source(path: str | os.PathLike, *, member: str | None = None, limits
     if fmt is None:
         raise _ext_error(name, ext)
     size = p.stat().st_size
+    if size == 0:
+        raise bad_input(f"{name}: the file is empty (0 bytes): the upload or the export did not complete. Export it "
+                        "again and upload the new file.",
+                        f"{name}:文件为空(0 字节):上传或导出未完成。请重新导出后再上传。")
     _check_size(name, size, limits)
     if fmt == "zip":
         return _resolve_zip(p, name, member, size, limits)
@@ -254,21 +280,25 @@ def resolve_source(path: str | os.PathLike, *, member: str | None = None, limits
 
 def _resolve_zip(p: Path, name: str, member: str | None, size: int, limits: ImportLimits) -> Source:
     infos = check_zip(p, limits, name=name)
-    names = [i.filename for i in infos if not i.is_dir()]
+    shown = {i.filename: member_name(i) for i in infos if not i.is_dir()}  # stored name → as its author wrote it
+    names = list(shown)
     usable = [n for n in names if Path(n).suffix.lower() in _DATASET_EXTS
               and not n.startswith("__MACOSX/") and not Path(n).name.startswith(".")]
+    listing = ", ".join(shown[n] for n in usable[:10])
     if member is not None:
-        if member not in names:
-            raise bad_input(f"{name}: no member {member!r} in the zip; it holds {', '.join(usable) or '(no datasets)'}.",
-                       f"{name}:压缩包中没有 {member!r};包内数据:{', '.join(usable) or '(无)'}。")
-        chosen = member
+        by_shown = {v: k for k, v in shown.items()}
+        if member not in shown and member not in by_shown:
+            raise bad_input(f"{name}: no member {member!r} in the zip; it holds {listing or '(no datasets)'}.",
+                            f"{name}:压缩包中没有 {member!r};包内数据:{listing or '(无)'}。")
+        chosen = member if member in shown else by_shown[member]
     elif len(usable) == 1:
         chosen = usable[0]
     elif not usable:
-        raise bad_input(f"{name}: the zip holds no importable dataset (found: {', '.join(names[:10]) or 'nothing'}); expected a .shp "
-                   "with its .shx/.dbf/.prj, or a .gpkg, .geojson, .kml, .csv, .xlsx.",
-                   f"{name}:压缩包中没有可导入的数据(包内:{', '.join(names[:10]) or '空'});应包含 .shp 及 .shx/.dbf/.prj,"
-                   "或 .gpkg、.geojson、.kml、.csv、.xlsx。")
+        found = ", ".join(shown[n] for n in names[:10]) or "nothing"
+        raise bad_input(f"{name}: the zip holds no importable dataset (found: {found}); expected a .shp "
+                        "with its .shx/.dbf/.prj, or a .gpkg, .geojson, .kml, .csv, .xlsx.",
+                        f"{name}:压缩包中没有可导入的数据(包内:{found if names else '空'});应包含 .shp 及 .shx/.dbf/.prj,"
+                        "或 .gpkg、.geojson、.kml、.csv、.xlsx。")
     else:
         shp = [n for n in usable if n.lower().endswith(".shp")]
         if p.suffix.lower() == ".kmz" and any(n.lower() == "doc.kml" for n in usable):
@@ -276,17 +306,17 @@ def _resolve_zip(p: Path, name: str, member: str | None, size: int, limits: Impo
         elif len(shp) == 1:
             chosen = shp[0]  # a Shapefile with attachments (a readme.csv, a legend.xlsx)
         else:
-            raise bad_input(f"{name}: the zip holds several datasets ({', '.join(usable[:10])}); choose one with member=... "
-                       "(CLI --member, or the member list on the import page).",
-                       f"{name}:压缩包内有多个数据集({', '.join(usable[:10])});请选择其中一个(命令行 --member)。")
+            raise bad_input(f"{name}: the zip holds several datasets ({listing}); choose one with member=... "
+                            "(CLI --member, or the member list on the import page).",
+                            f"{name}:压缩包内有多个数据集({listing});请选择其中一个(命令行 --member)。")
     ext = Path(chosen).suffix.lower()
     fmt = FORMATS.get(ext)
     if fmt is None:
-        raise _ext_error(f"{name}/{chosen}", ext)
+        raise _ext_error(f"{name}/{shown[chosen]}", ext)
     if fmt == "geotiff":
-        raise bad_input(f"{name}: GeoTIFF {chosen!r} inside a zip is not imported; upload the .tif file itself.",
-                   f"{name}:不导入压缩包内的 GeoTIFF {chosen!r};请直接上传 .tif 文件。")
-    src = Source(p, f"{name}/{chosen}", fmt, f"/vsizip/{p.resolve()}/{chosen}", chosen, size, _sha256(p))
+        raise bad_input(f"{name}: GeoTIFF {shown[chosen]!r} inside a zip is not imported; upload the .tif file itself.",
+                        f"{name}:不导入压缩包内的 GeoTIFF {shown[chosen]!r};请直接上传 .tif 文件。")
+    src = Source(p, f"{name}/{shown[chosen]}", fmt, f"/vsizip/{p.resolve()}/{chosen}", chosen, size, _sha256(p))
     if fmt == "shapefile":
         stem = chosen[: -len(Path(chosen).suffix)]
         lower = {n.lower(): n for n in names}
@@ -300,9 +330,9 @@ def _resolve_zip(p: Path, name: str, member: str | None, size: int, limits: Impo
         # GDAL looks for sidecars as <stem>.shx or <stem>.SHX only.
         for sext, m in parts.items():
             if m not in (stem + sext, stem + sext.upper()) and sext in (".shx", ".dbf"):
-                raise bad_input(f"{src.name}: part {m!r} has a mixed-case extension GDAL will not find; rename it to "
+                raise bad_input(f"{src.name}: part {shown[m]!r} has a mixed-case extension GDAL will not find; rename it to "
                            f"{stem + sext!r} and zip again.",
-                           f"{src.name}:部件 {m!r} 的扩展名大小写混杂,GDAL 无法识别;请改名为 {stem + sext!r} 后重新打包。")
+                           f"{src.name}:部件 {shown[m]!r} 的扩展名大小写混杂,GDAL 无法识别;请改名为 {stem + sext!r} 后重新打包。")
     return src
 
 
