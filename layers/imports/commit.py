@@ -51,9 +51,9 @@ class ImportResult:
     def summary(self, lang: str = "en") -> str:
         if lang == "zh":
             return (f"已写入 {self.layer}:{self.rows_written} 行,跳过 {self.rows_skipped} 行,修复 {self.rows_repaired} 行;"
-                    f"图层新增 {self.added} 行,修改 {self.changed} 行,删除 {self.removed} 行")
+                    f"新增 {self.added} 行,修改 {self.changed} 行,删除 {self.removed} 行")
         return (f"wrote {self.layer}: {self.rows_written} row(s), skipped {self.rows_skipped}, repaired "
-                f"{self.rows_repaired}; the layer gained {self.added}, changed {self.changed}, lost {self.removed}")
+                f"{self.rows_repaired}; added {self.added}, changed {self.changed}, removed {self.removed}")
 
 
 def commit_import(workspace: Workspace, plan: ImportPlan, *, on_problems: Literal["cancel", "skip", "fix"] = "cancel",
