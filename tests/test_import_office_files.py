@@ -6,7 +6,6 @@ UTF-8 flag, workbooks with merged title rows through openpyxl, rasters through r
 """
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -16,9 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import openpyxl
 import pandas as pd
-import pyogrio
 import pytest
 import shapely
 
@@ -30,6 +27,7 @@ from layers.imports.columns import auto_map
 from layers.imports.coords import parse_coordinates
 from layers.schema import SPECS, get_spec
 from layers.workspace import Workspace
+from tests.office_files import GbkName as _GbkName, park_place, sandiao_shapefile, xlsx
 
 
 @pytest.fixture
@@ -41,46 +39,7 @@ def ws(tmp_path, sample_path):
 
 @pytest.fixture(scope="module")
 def place(sample_path):
-    """A spot inside the park IP01 and the township that holds it (both from the sample)."""
-    ws = Workspace.open(sample_path)
-    park = ws.read("industrial_parks").set_index("park_id").loc["IP01"]
-    pt = park.geometry.representative_point()
-    towns = ws.read("townships")
-    town = towns[towns.contains(pt)].iloc[0]
-    return {"x": pt.x, "y": pt.y, "park": "IP01", "township": str(town["code"])}
-
-
-def sandiao_shapefile(folder: Path, place: dict, n: int = 3, *, start: int = 0) -> Path:
-    """A 三调 地类图斑 (DLTB) export: GBK attributes, no .cpg, standard field codes, no 利用状态."""
-    folder.mkdir(parents=True, exist_ok=True)
-    x, y = place["x"], place["y"]
-    g = gpd.GeoDataFrame(
-        {"BSM": [f"3303812{i:05d}" for i in range(start, start + n)], "TBBH": [str(i + 1) for i in range(n)],
-         "DLBM": ["0601"] * n, "DLMC": ["工业用地"] * n, "QSXZ": ["20"] * n,
-         "QSDWMC": ["瑞安市某某村股份经济合作社"] * n, "ZLDWDM": [place["township"] + "2010000000"] * n,
-         "ZLDWMC": ["某某村"] * n, "TBMJ": [400.0] * n, "TBDLMJ": [390.0] * n},
-        geometry=[shapely.box(x + 30 * i, y, x + 30 * i + 20, y + 20) for i in range(n)], crs="EPSG:4549")
-    path = folder / "DLTB.shp"
-    pyogrio.write_dataframe(g, path, encoding="GBK")
-    folder.joinpath("DLTB.cpg").unlink(missing_ok=True)  # the usual 三调 export: GBK, no .cpg
-    return path
-
-
-def xlsx(rows: list[list], merges=(), path: Path | None = None) -> bytes:
-    wb = openpyxl.Workbook()
-    sh = wb.active
-    for r in rows:
-        sh.append(r)
-    for m in merges:
-        sh.merge_cells(m)
-    for row in sh.iter_rows(min_col=1, max_col=1):
-        for cell in row:
-            cell.number_format = "@"
-    bio = io.BytesIO()
-    wb.save(bio)
-    if path is not None:
-        path.write_bytes(bio.getvalue())
-    return bio.getvalue()
+    return park_place(sample_path)
 
 
 # ----------------------------------------------------------------------------- 1. catalogues
@@ -439,13 +398,6 @@ def test_half_georeferenced_rasters_get_a_hint_that_works(tmp_path, kind):
     subprocess.run(command, check=True)  # follow the hint with GDAL itself
     plan = plan_import(tmp_path / "out.tif", layer="dem")
     assert plan.raster_info["bounds"] == pytest.approx([x0, y0 - 100, x0 + 100, y0])
-
-
-class _GbkName(zipfile.ZipInfo):
-    """A member written as Chinese Windows zip tools do: GBK bytes, UTF-8 flag (bit 11) clear."""
-
-    def _encodeFilenameFlags(self):
-        return self.filename.encode("gb18030"), self.flag_bits & ~0x800
 
 
 def test_gbk_member_names_without_the_utf8_flag(tmp_path, place):

@@ -250,7 +250,10 @@ def auto_map(columns: list[str], spec: LayerSpec, user: dict[str, str] | None = 
                                f"(fields: {', '.join(spec.field_names)})")
             problems_zh.append(f"映射将 {src!r} 对应到 {target!r},但 {spec.label_zh} 没有该字段")
             continue
-        by_field.setdefault(target, []).append((src, split_unit(src)[1], "user", -1, None))
+        known, header_unit = _candidates(src, table)  # a standard's column keeps its unit and its take
+        same = known is not None and known.field == target
+        by_field.setdefault(target, []).append((src, header_unit or (known.unit if same else None), "user", -1,
+                                                known.take if same else None))
     recognised: dict[str, Entry] = {}
     for src in columns:
         if src in user:
