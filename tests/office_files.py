@@ -39,16 +39,18 @@ def sandiao_shapefile(folder: Path, place: dict, n: int = 3, *, start: int = 0) 
     return path
 
 
-def xlsx(rows: list[list], merges=(), path: Path | None = None) -> bytes:
+def xlsx(rows: list[list], merges=(), path: Path | None = None, *, text_cols: tuple[int, ...] = (1,)) -> bytes:
+    """An .xlsx of ``rows`` (merged ranges like ``"A1:C1"``; ``text_cols`` formatted as text, 1-based)."""
     wb = openpyxl.Workbook()
     sh = wb.active
     for r in rows:
         sh.append(r)
     for m in merges:
         sh.merge_cells(m)
-    for row in sh.iter_rows(min_col=1, max_col=1):
-        for cell in row:
-            cell.number_format = "@"
+    for c in text_cols:
+        for row in sh.iter_rows(min_col=c, max_col=c):
+            for cell in row:
+                cell.number_format = "@"
     bio = io.BytesIO()
     wb.save(bio)
     if path is not None:

@@ -24,6 +24,7 @@ import shapely
 from geo.errors import CRSError, ImportDataError, MissingCRSError, PlannerError, SchemaError, UnsafeInputError
 from layers.importers import ImportLimits, commit_import, plan_import
 from layers.workspace import Workspace
+from tests.office_files import xlsx
 
 X0, Y0 = 560_000.0, 3_070_000.0  # inside Ruian in EPSG:4549 (CGCS2000 3° GK, CM 120°E)
 SECRET = "TOP-SECRET-7f3a9"
@@ -100,21 +101,7 @@ def vrt_text(tmp_path: Path) -> str:
 
 
 def xlsx_bytes(rows: list[list], merges: tuple[str, ...] = (), text_cols: tuple[int, ...] = ()) -> bytes:
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    sh = wb.active
-    for r in rows:
-        sh.append(r)
-    for m in merges:
-        sh.merge_cells(m)
-    for c in text_cols:
-        for row in sh.iter_rows(min_col=c, max_col=c):
-            for cell in row:
-                cell.number_format = "@"
-    bio = io.BytesIO()
-    wb.save(bio)
-    return bio.getvalue()
+    return xlsx(rows, merges, text_cols=text_cols)
 
 
 def tif(tmp_path: Path, name: str, *, georef: bool) -> Path:
