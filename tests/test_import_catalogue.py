@@ -10,7 +10,6 @@ byte-identical afterwards (its SHA-256 is compared), also after a commit with
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import zipfile
