@@ -351,9 +351,14 @@ def _print_change(plan, lang: str, on_problems: str) -> None:
 def _print_cells(cells, lang: str, limit: int = 20) -> None:
     """Changed cells, old → new (the first ``limit``)."""
     from layers.imports.modes import format_cell
+    from layers.schema import VALUE_LABELS_ZH
+
+    def shown(value) -> str:
+        text = format_cell(value, lang)
+        return VALUE_LABELS_ZH.get(text, text) if lang == "zh" else text
 
     for r in cells.head(limit).itertuples(index=False):
-        print(f"  {r.key} · {r.field}: {format_cell(r.old, lang)} → {format_cell(r.new, lang)}")
+        print(f"  {r.key} · {r.field}: {shown(r.old)} → {shown(r.new)}")
     if len(cells) > limit:
         print(f"  … 另有 {len(cells) - limit} 个单元格" if lang == "zh" else f"  … {len(cells) - limit} more cell(s)")
 

@@ -64,7 +64,7 @@ def test_upload_preview_fix_and_commit(ws_path, tmp_path):
     frames = {tuple(d.value.columns)[:3]: d.value for d in at.dataframe}
     assert frames[("source", "field", "unit")]["field"].tolist()[:3] == ["plot_id", "land_use", "status"]
     problems = frames[("行号", "字段", "级别")]
-    assert problems["级别"].tolist() == ["错误"] and problems["字段"].tolist() == ["geometry"]
+    assert problems["级别"].tolist() == ["错误"] and problems["字段"].tolist() == ["几何"]
     repairs = frames[("row", "problem", "reason")]
     assert repairs["area_after"].iloc[0] == pytest.approx(1250.0)  # the bow-tie's two triangles
     assert frames[("地块编号", "用地分类", "利用状态")]["备注"].iloc[0] == "<script>alert(1)</script>"  # data, not HTML
@@ -232,3 +232,26 @@ def test_uploads_live_in_a_private_folder_deleted_with_the_session(ws_path, tmp_
     del at
     gc.collect()
     assert not second.exists()  # the session's state was freed: its uploads with it
+
+
+def test_sweep_removes_uploads_of_ended_servers_and_old_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from ui.uploads import UploadFolder, sweep
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"planner-upload-{ended.stdout.strip()}-abc"
+    dead.mkdir()
+    live = UploadFolder(tmp_path)  # this process: kept
+    old = tmp_path / "planner-upload-xyz"  # no pid in the name (an older server): kept until it is old
+    old.mkdir()
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    assert sweep(tmp_path) == [dead] and live.path.exists() and old.exists()
+    os.utime(old, (time.time() - 48 * 3600,) * 2)
+    assert sweep(tmp_path) == [old] and live.path.exists() and other.exists()
+    live.close()
+    assert not live.path.exists() and live.closed

@@ -490,6 +490,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "imp_mode_replace_township": {"zh": "按镇街替换", "en": "Replace one township's rows"},
     "imp_mode_join": {"zh": "按编号连接到已有图层", "en": "Join onto the existing layer by key"},
     "imp_township": {"zh": "替换的镇街", "en": "Township to replace"},
+    "imp_main_file": {"zh": "上传了多个数据文件,要导入的是", "en": "Several datasets uploaded; import"},
     "imp_advanced": {"zh": "更多选项(工作表、压缩包成员、GeoPackage 图层、已保存映射)",
                      "en": "More options (sheet, zip member, GeoPackage layer, saved mapping)"},
     "imp_sheet": {"zh": "Excel 工作表", "en": "Excel sheet"},

@@ -69,6 +69,8 @@ def _layer_choices() -> list[str]:
 
 
 def _field_label(layer: str, name: str, lang: str) -> str:
+    if name == "geometry":
+        return "几何" if lang == "zh" else "Geometry"
     spec = SPECS.get(layer)
     if spec is None or name not in spec.field_names:
         return name
@@ -140,8 +142,11 @@ def _save_uploads(files, lang: str) -> Path | None:
         p.write_bytes(f.getvalue())
         paths.append(p)
     mains = [p for p in paths if p.suffix.lower() in _MAIN_EXTS]
-    shp = [p for p in mains if p.suffix.lower() == ".shp"]
-    return (shp or mains or paths)[0]
+    if len(mains) > 1:  # several datasets uploaded (a .shp counts once with its parts): the planner picks one
+        names = [p.name for p in mains]
+        chosen = st.session_state.get("imp_main_file")
+        return mains[names.index(chosen)] if chosen in names else mains[-1]
+    return (mains or paths)[0]
 
 
 def _plan(files, layer: str, options: dict, ws: Workspace, lang: str, mapping=None) -> None:
@@ -288,8 +293,8 @@ def _cells_table(plan_layer: str, cells: pd.DataFrame, lang: str) -> pd.DataFram
     return pd.DataFrame({
         t("imp_col_key", lang): shown["key"].astype(str).to_numpy(),
         t("imp_col_field", lang): [_field_label(plan_layer, str(f), lang) for f in shown["field"]],
-        t("imp_col_old", lang): [format_cell(v, lang) for v in shown["old"]],
-        t("imp_col_new", lang): [format_cell(v, lang) for v in shown["new"]],
+        t("imp_col_old", lang): [value_label(format_cell(v, lang), lang) for v in shown["old"]],
+        t("imp_col_new", lang): [value_label(format_cell(v, lang), lang) for v in shown["new"]],
     })
 
 
@@ -368,6 +373,9 @@ def render() -> None:
         return
     _last_result(lang)
     files, layer = _upload_step(lang)
+    mains = [safe_filename(f.name) for f in files if Path(f.name).suffix.lower() in _MAIN_EXTS]
+    if len(mains) > 1:
+        st.selectbox(t("imp_main_file", lang), mains, index=len(mains) - 1, key="imp_main_file")
     options = _options_step(lang, ws)
     if st.button(t("imp_preview", lang), key="imp_preview"):
         st.session_state.pop("import_error", None)
