@@ -1,15 +1,12 @@
 """The import page in Debian's chromium (no network): a 三调 Shapefile through the mapping step, and a replace
 that would remove plots refused until the planner confirms.
 
-The Streamlit server and the offline page come from :mod:`tests.test_browser`; this module starts its
-own server on a plain copy of the sample (the import writes into it).
+The Streamlit server and the offline page are :mod:`tests.test_browser`'s fixtures; this module gives
+the server a plain copy of the sample (the import writes into it).
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,42 +14,18 @@ import pytest
 
 from layers.workspace import Workspace
 from tests.office_files import park_place, sandiao_zip
-from tests.test_browser import ROOT, _choose, _free_port, _idle, _wait_until_up, offline_page  # noqa: F401 (fixture)
+from tests.test_browser import _choose, _idle
+from tests.test_browser import app_url, offline_page  # noqa: F401  (fixtures; app_url uses the workspace_copy below)
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def import_ws(sample_path, tmp_path_factory) -> Path:
+def workspace_copy(sample_path, tmp_path_factory) -> Path:
+    """A plain copy of the sample (overrides tests.test_browser's, which also stores an analysis run)."""
     dest = tmp_path_factory.mktemp("import_ws") / "ruian.gpkg"
     shutil.copy2(sample_path, dest)
     return dest
-
-
-@pytest.fixture(scope="module")
-def import_url(import_ws, tmp_path_factory):
-    """``streamlit run app.py`` on a free port with a copy of the sample; yields the import page's URL."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit_import") / "streamlit.log"
-    env = dict(os.environ, PLANNER_WORKSPACE=str(import_ws))
-    env.pop("TIANDITU_KEY", None)
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, proc, log)
-        yield url + "import"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _preview(page, path: Path, mode_label: str | None = None) -> None:
@@ -67,9 +40,9 @@ def _preview(page, path: Path, mode_label: str | None = None) -> None:
     _idle(page, 800)
 
 
-def test_sandiao_shapefile_and_a_refused_replace_in_the_browser(import_url, import_ws, offline_page, artifacts_dir,
+def test_sandiao_shapefile_and_a_refused_replace_in_the_browser(app_url, workspace_copy, offline_page, artifacts_dir,
                                                                tmp_path, sample_path):
-    page = offline_page
+    page, import_url, import_ws = offline_page, app_url + "import", workspace_copy
     place = park_place(sample_path)
     before = Workspace.open(import_ws).read("plots")
     page.goto(import_url)
