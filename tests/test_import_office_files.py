@@ -88,7 +88,7 @@ def test_sandiao_imports_from_the_cli_with_set_and_derive(ws, tmp_path, place, c
     shp = sandiao_shapefile(tmp_path / "s", place)
     before = len(ws.read("plots"))
     assert cli.main(["import", "--workspace", str(ws.path), "--layer", "plots", "--file", str(shp), "--mode", "upsert",
-                     "--set", "status=in_use", "--derive", "park_id"]) == 0
+                     "--set", "status=in_use", "--derive", "park_id", "--save-mapping", "sandiao"]) == 0
     out = capsys.readouterr().out
     assert "added 3" in out and "removed 0" in out
     got = ws.read("plots").set_index("plot_id")
@@ -100,6 +100,11 @@ def test_sandiao_imports_from_the_cli_with_set_and_derive(ws, tmp_path, place, c
     assert new["area_m2"].tolist() == [400.0] * 3  # TBMJ, m²
     meta = ws.metadata("plots")["extra"]["importer"]
     assert meta["supplied"] == {"status": "constant in_use", "park_id": "derived"} and meta["change"]["added"] == 3
+    saved = load_mapping(ws, "sandiao")  # next year's 三调 file: the same constants and derived fields
+    assert saved["set"] == {"status": "in_use"} and saved["derive"] == ["park_id"]
+    again = plan_import(sandiao_shapefile(tmp_path / "t", place, start=10), layer="plots", workspace=ws, mode="upsert",
+                        mapping=saved)
+    assert again.ready and set(again.frame["status"]) == {"in_use"} and set(again.frame["park_id"]) == {"IP01"}
 
 
 @pytest.mark.parametrize("value,match", [("abc", "in_use"), ("", "in_use")])
