@@ -18,6 +18,7 @@ from ui.shell import language_switch
 # page_icon: an emoji, not ":material/…:" — Streamlit fetches material favicons from fonts.gstatic.com (offline intranet)
 st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
 
+import_page.sweep_uploads_once()  # once per server process: uploads left by servers that are gone
 lang = language_switch()
 actor = login.require_login(lang)
 if actor is None:

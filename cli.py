@@ -292,6 +292,9 @@ def _text(value) -> str:
 
 # --- import -------------------------------------------------------------------------------
 def _add_import(sub) -> None:
+    from layers.imports.modes import MODES
+    from layers.imports.supply import DERIVABLE
+
     p = sub.add_parser("import", help="import a file into a workspace layer (preview with --dry-run), or write a template")
     p.add_argument("--workspace", default=None, help=_WS_HELP)
     p.add_argument("--layer", help="target layer (plots, enterprises...), other lower_snake name, or raster kind (dem...)")
@@ -302,13 +305,21 @@ def _add_import(sub) -> None:
     p.add_argument("--swap-axes", action="store_true", help="swap x and y (data written northing first)")
     p.add_argument("--mapping", default=None, help="column mapping JSON file, or the name of a mapping saved in the workspace")
     p.add_argument("--save-mapping", default=None, help="save the column mapping in the workspace under this name")
-    p.add_argument("--mode", choices=("auto", "replace", "join"), default="auto", help="replace the layer or join a table onto it")
+    p.add_argument("--mode", choices=MODES, default="auto",
+                   help="replace the layer, append, upsert by key, replace one township's rows (--township), or join "
+                        "a table onto the layer; auto joins a table without geometry, else replaces (default %(default)s)")
+    p.add_argument("--township", default=None, help="township code or name for --mode replace_township")
+    p.add_argument("--set", dest="constants", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a value for every row where the file gives none, e.g. --set status=in_use (repeatable)")
+    p.add_argument("--derive", action="append", default=[], choices=tuple(DERIVABLE),
+                   help="derive a field from the geometry where the file gives none (repeatable)")
+    p.add_argument("--yes", action="store_true", help="confirm that rows of the layer not in the file are removed")
     p.add_argument("--sheet", default=None, help="Excel sheet")
     p.add_argument("--member", default=None, help="dataset inside a zip")
     p.add_argument("--source-layer", default=None, help="layer inside a GeoPackage")
     p.add_argument("--on-problems", choices=("skip", "fix", "cancel"), default="cancel",
                    help="rows with errors: leave out, repair what can be repaired, or write nothing (default %(default)s)")
-    p.add_argument("--dry-run", action="store_true", help="print the preview and the report; write nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the preview, the report and the change; write nothing")
     p.add_argument("--template", default=None, choices=("land", "tax", "power", "environment", "statistics"),
                    help="write the Excel import template of a department table to --out instead of importing")
     p.add_argument("--out", default=None, help="where --template writes the .xlsx")
@@ -316,12 +327,12 @@ def _add_import(sub) -> None:
 
 def cmd_import(args) -> int:
     from geo.errors import ImportDataError
-    from layers import importers
+    from layers import imports
 
     if args.template:
         if not args.out:
             raise ImportDataError("--template needs --out FILE.xlsx", message_zh="--template 需要 --out 文件名.xlsx")
-        Path(args.out).write_bytes(importers.template_xlsx(args.template, lang=args.lang))
+        Path(args.out).write_bytes(imports.template_xlsx(args.template, lang=args.lang))
         print(f"template {args.template} → {args.out}")
         return 0
     if not args.layer or not args.file:
@@ -330,31 +341,74 @@ def cmd_import(args) -> int:
     ws = _open(args, write=not args.dry_run)
     mapping = args.mapping
     if mapping and not Path(mapping).exists():
-        mapping = importers.load_mapping(ws, mapping)
-    plan = importers.plan_import(args.file, layer=args.layer, workspace=ws, encoding=args.encoding, crs=args.crs,
-                                 gcj02=args.gcj02, swap_axes=args.swap_axes or None, mapping=mapping, mode=args.mode,
-                                 sheet=args.sheet, member=args.member, source_layer=args.source_layer)
-    zh = args.lang == "zh"
-    print(plan.summary(args.lang))
+        mapping = imports.load_mapping(ws, mapping)
+    plan = imports.plan_import(args.file, layer=args.layer, workspace=ws, encoding=args.encoding, crs=args.crs,
+                               gcj02=args.gcj02, swap_axes=args.swap_axes or None, mapping=mapping, mode=args.mode,
+                               township=args.township, constants=args.constants, derive=args.derive,
+                               sheet=args.sheet, member=args.member, source_layer=args.source_layer)
+    _print_plan(plan, args.lang)
+    if args.dry_run:
+        _print_change(plan, args.lang, args.on_problems)
+        print("（预览，未写入）" if args.lang == "zh" else "(dry run: nothing written)")
+        return 0 if plan.ready else 2
+    result = imports.commit_import(ws, plan, actor=_actor(args, ws), on_problems=args.on_problems,
+                                   save_mapping_as=args.save_mapping, confirm_removal=args.yes)
+    print(result.summary(args.lang))
+    _print_cells(result.cells, args.lang)
+    return 0
+
+
+def _print_plan(plan, lang: str) -> None:
+    """The preview: the report, encoding, CRS steps, the mapping, what was supplied, notes, the first rows."""
+    zh = lang == "zh"
+    print(plan.summary(lang))
     if plan.encoding.encoding:
         print(("编码" if zh else "encoding") + f": {plan.encoding.encoding} ({plan.encoding.how})")
     for step in plan.crs.get("steps", []):
         print(("坐标" if zh else "crs") + f": {step}")
     for m in plan.mapping:
         print(f"  {m.source} → {m.field}" + (f" ({m.unit}, × {m.factor:g})" if m.unit else ""))
+    for fld, how in plan.supplied.items():
+        print(f"  {fld} ← {how}")
     for note in plan.notes_zh if zh else plan.notes:
         print(f"  · {note}")
     if plan.preview is not None and len(plan.preview):
         print(plan.preview.head(5).to_string(max_colwidth=24))
-    if args.dry_run:
-        print("（预览，未写入）" if zh else "(dry run: nothing written)")
-        return 0
-    result = importers.commit_import(ws, plan, actor=_actor(args, ws), on_problems=args.on_problems,
-                                     save_mapping_as=args.save_mapping)
-    print((f"已写入 {result.layer}:{result.rows_written} 行,跳过 {result.rows_skipped} 行,修复 {result.rows_repaired} 行"
-           if zh else f"wrote {result.layer}: {result.rows_written} row(s), skipped {result.rows_skipped}, "
-                      f"repaired {result.rows_repaired}"))
-    return 0
+
+
+def _print_change(plan, lang: str, on_problems: str) -> None:
+    """What the commit would do to the layer under ``on_problems`` (for a dry run)."""
+    from geo.errors import ImportDataError
+
+    zh = lang == "zh"
+    if not plan.ready or plan.mode == "raster":
+        return
+    choice = on_problems
+    if on_problems == "cancel" and not plan.errors.empty:
+        print("有错误:按“取消”将不写入任何数据;以下为“跳过”错误行时的结果" if zh
+              else "rows have errors: 'cancel' would write nothing; below, the result of 'skip'")
+        choice = "skip"
+    try:
+        print(plan.change_summary(lang, choice))
+    except ImportDataError as exc:
+        print(exc.localized(lang))
+        return
+    _print_cells(plan.change(choice).cells, lang)
+
+
+def _print_cells(cells, lang: str, limit: int = 20) -> None:
+    """Changed cells, old → new (the first ``limit``)."""
+    from layers.imports.modes import format_cell
+    from layers.schema import VALUE_LABELS_ZH
+
+    def shown(value) -> str:
+        text = format_cell(value, lang)
+        return VALUE_LABELS_ZH.get(text, text) if lang == "zh" else text
+
+    for r in cells.head(limit).itertuples(index=False):
+        print(f"  {r.key} · {r.field}: {shown(r.old)} → {shown(r.new)}")
+    if len(cells) > limit:
+        print(f"  … 另有 {len(cells) - limit} 个单元格" if lang == "zh" else f"  … {len(cells) - limit} more cell(s)")
 
 
 # --- export -------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ CHILD = textwrap.dedent(r"""
     if job == "import":
         from layers.importers import commit_import, plan_import
         plan = plan_import(src, layer="plots", workspace=ws)
-        commit_import(ws, plan, actor=admin)
+        commit_import(ws, plan, actor=admin, confirm_removal=True)  # the 2-plot file replaces the sample: confirmed
     elif job == "shortlist":
         from layers import shortlist
         shortlist.add(ws, ["P000001", "P000002", "P000003"], kind="plot", actor=admin)

@@ -10,7 +10,6 @@ byte-identical afterwards (its SHA-256 is compared), also after a commit with
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import zipfile
@@ -25,6 +24,7 @@ from geo.errors import CRSError, ImportDataError, MissingCRSError, PlannerError,
 from layers.importers import ImportLimits, commit_import, plan_import
 from layers.access import SYSTEM
 from layers.store import open_workspace
+from tests.office_files import xlsx
 
 X0, Y0 = 560_000.0, 3_070_000.0  # inside Ruian in EPSG:4549 (CGCS2000 3° GK, CM 120°E)
 SECRET = "TOP-SECRET-7f3a9"
@@ -101,21 +101,7 @@ def vrt_text(tmp_path: Path) -> str:
 
 
 def xlsx_bytes(rows: list[list], merges: tuple[str, ...] = (), text_cols: tuple[int, ...] = ()) -> bytes:
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    sh = wb.active
-    for r in rows:
-        sh.append(r)
-    for m in merges:
-        sh.merge_cells(m)
-    for c in text_cols:
-        for row in sh.iter_rows(min_col=c, max_col=c):
-            for cell in row:
-                cell.number_format = "@"
-    bio = io.BytesIO()
-    wb.save(bio)
-    return bio.getvalue()
+    return xlsx(rows, merges, text_cols=text_cols)
 
 
 def tif(tmp_path: Path, name: str, *, georef: bool) -> Path:
@@ -141,8 +127,9 @@ def codes(ws, n=3) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- the catalogue
-# Each builder: (tmp_path, ws) -> (path, plan_import kwargs).  Expectation: ("raises", type, regex)
-# or ("report", {codes}, regex on the English summary, regex on the Chinese summary).
+# Each builder: (tmp_path, ws) -> (path, plan_import kwargs).  Expectation: ("raises", type, regex);
+# ("blocked", type, regex): the preview is complete (the mapping step can show every column) but
+# the commit raises; or ("report", {codes}, regex on the English summary, regex on the Chinese summary).
 CASES: dict[str, tuple] = {}
 
 
@@ -475,7 +462,7 @@ def _(tmp, ws):
                                            text_cols=(1,))), {"layer": "enterprises", "workspace": ws}
 
 
-@case("excel_ambiguous_two_level_header", ("raises", SchemaError, r"amb\.xlsx: the columns cannot be mapped.*'税收/2024年\(万元\)', '税收/2025年\(万元\)' all look like 税收.*mapping="))
+@case("excel_ambiguous_two_level_header", ("blocked", SchemaError, r"amb\.xlsx: the columns cannot be mapped.*'税收/2024年\(万元\)', '税收/2025年\(万元\)' all look like 税收.*mapping="))
 def _(tmp, ws):
     c = codes(ws, 1)[0]
     rows = [["2025年企业税收"], ["统一社会信用代码", "企业名称", "税收", None], [None, None, "2024年(万元)", "2025年(万元)"],
@@ -506,14 +493,14 @@ def _(tmp, ws):
         {"layer": "enterprises", "workspace": ws}
 
 
-@case("missing_required_column", ("raises", SchemaError, r"req\.geojson: required column\(s\) 利用状态 \(status\) not found"))
+@case("missing_required_column", ("blocked", SchemaError, r"req\.geojson: required column\(s\) 利用状态 \(status\) not found"))
 def _(tmp, ws):
     f = plot_feature(0, square(X0, Y0))
     del f["properties"]["利用状态"]
     return write(tmp, "req.geojson", geojson([f])), {"layer": "plots"}
 
 
-@case("unknown_unit", ("raises", SchemaError, r"unit '美元' cannot be converted to 万元"))
+@case("unknown_unit", ("blocked", SchemaError, r"unit '美元' cannot be converted to 万元"))
 def _(tmp, ws):
     return write(tmp, "usd.csv", f"统一社会信用代码,税收(美元)\n{codes(ws, 1)[0]},5\n"), {"layer": "enterprises", "workspace": ws}
 
@@ -561,10 +548,13 @@ def test_bad_input(name, tmp_path, ws):
     before = sha(ws.path)
     path, kwargs = builder(tmp_path, ws)
     kwargs = {"workspace": ws, **kwargs}
-    if expect[0] == "raises":
+    if expect[0] in ("raises", "blocked"):
         _, exc_type, pattern = expect
         with pytest.raises(exc_type, match=pattern) as info:
-            plan_import(path, **kwargs)
+            plan = plan_import(path, **kwargs)
+            assert not plan.ready and plan.mapping is not None  # the mapping step has something to show
+            commit_import(ws, plan, actor=SYSTEM, on_problems="skip", confirm_removal=True)
+        assert ("plan" in locals()) == (expect[0] == "blocked"), "a blocked plan previews; other errors come at once"
         err = info.value
         assert isinstance(err, PlannerError)
         assert err.message_zh and err.message_zh != err.message, "a Chinese message for the UI"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.errors import ImportDataError, PlannerError
+from geo.errors import ImportDataError, PlannerError, SchemaError
 from layers.importers import commit_import, plan_import
 from layers.access import SYSTEM
 from layers.store import open_workspace
@@ -51,7 +51,10 @@ def _run(ws, ws_hash, name: str, data: bytes, **kwargs) -> None:
                 plan = plan_import(path, workspace=ws, **kwargs)
             except PlannerError:
                 plan = None
-            if plan is not None and plan.mode == "join" and not plan.errors.empty:
+            if plan is not None and not plan.ready:
+                with pytest.raises(SchemaError):  # columns to map or fields to supply: nothing is written
+                    commit_import(ws, plan, actor=SYSTEM, on_problems="cancel")
+            elif plan is not None and plan.mode == "join" and not plan.errors.empty:
                 with pytest.raises(ImportDataError, match="Import cancelled"):
                     commit_import(ws, plan, actor=SYSTEM, on_problems="cancel")
         assert hashlib.sha256(ws.path.read_bytes()).hexdigest() == ws_hash

@@ -5,6 +5,7 @@ import hashlib
 import shutil
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
@@ -66,7 +67,8 @@ def test_upload_preview_fix_and_commit(ws_path, tmp_path):
     assert "几何无效" in report and "Self\\-intersection" in report  # escaped Markdown, Chinese report
     frames = {tuple(d.value.columns)[:3]: d.value for d in at.dataframe}
     assert frames[("source", "field", "unit")]["field"].tolist()[:3] == ["plot_id", "land_use", "status"]
-    assert frames[("row", "field", "code")]["code"].tolist() == ["invalid"]
+    problems = frames[("行号", "字段", "级别")]
+    assert problems["级别"].tolist() == ["错误"] and problems["字段"].tolist() == ["几何"]
     repairs = frames[("row", "problem", "reason")]
     assert repairs["area_after"].iloc[0] == pytest.approx(1250.0)  # the bow-tie's two triangles
     assert frames[("地块编号", "用地分类", "利用状态")]["备注"].iloc[0] == "<script>alert(1)</script>"  # data, not HTML
@@ -77,6 +79,14 @@ def test_upload_preview_fix_and_commit(ws_path, tmp_path):
     assert "已取消导入" in at.error[0].value
     assert hashlib.sha256(ws_path.read_bytes()).hexdigest() == before
     at.radio(key="imp_on_problems").set_value("fix")
+    at.run()
+    n = len(open_workspace(ws_path).read("plots"))
+    assert any(f"将删除图层现有 {n:,} 行中的 {n:,} 行" in w.value.replace("\\", "") for w in at.warning)
+    _button(at, "imp_commit").click()  # without the confirmation: refused, nothing written
+    at.run()
+    assert "未写入任何数据" in at.error[0].value.replace("\\", "")
+    assert hashlib.sha256(ws_path.read_bytes()).hexdigest() == before
+    at.checkbox(key="imp_confirm").check()
     _button(at, "imp_commit").click()
     at.run()
     assert not at.exception
@@ -127,6 +137,7 @@ def _commit_with_fix(at, tmp_path):
     _button(at, "imp_preview").click()
     at.run()
     at.radio(key="imp_on_problems").set_value("fix")
+    at.checkbox(key="imp_confirm").check()  # the 2-plot file replaces the sample's plots: confirmed
     _button(at, "imp_commit").click()
     return at.run()
 
@@ -152,3 +163,135 @@ def test_non_admin_cannot_commit_an_import(ws_path, tmp_path):
     at = _commit_with_fix(_app(actor=Actor("zhang", "planner")), tmp_path)
     assert "无权" in at.error[0].value
     assert len(open_workspace(ws_path).read("plots")) == 5000
+
+
+# ----------------------------------------------------------------------------- issue 13: office files
+def _upload(at, name: str, data: bytes, layer: str, mode: str | None = None):
+    at.get("file_uploader")[0].set_value((name, data, "application/octet-stream"))
+    at.selectbox(key="imp_layer").set_value(layer)
+    if mode:
+        at.selectbox(key="imp_mode").set_value(mode)
+    _button(at, "imp_preview").click()
+    return at.run()
+
+
+def test_sandiao_shapefile_through_the_mapping_step(ws_path, tmp_path, sample_path):
+    """A 三调 GBK Shapefile without 利用状态: the mapping step shows, the status is supplied there, the plots land."""
+    from tests.office_files import park_place, sandiao_zip
+
+    place = park_place(sample_path)
+    z = sandiao_zip(tmp_path, place)
+    at = _upload(_app().run(), z.name, z.read_bytes(), "plots", "upsert")
+    assert not at.exception and not at.get("exception")
+    assert any("利用状态" in e.value for e in at.error)  # what blocks, in the mapping step
+    mapping = next(d.value for d in at.dataframe if tuple(d.value.columns)[:2] == ("source", "field"))
+    assert dict(zip(mapping["source"], mapping["field"]))["BSM"] == "plot_id"
+    assert "imp_commit" not in {b.key for b in at.button}  # nothing to commit yet
+    at.selectbox(key="imp_set_status").set_value("in_use")
+    at.multiselect(key="imp_derive").set_value(["park_id"])
+    _button(at, "imp_apply_mapping").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    before = len(open_workspace(ws_path).read("plots"))
+    _button(at, "imp_commit").click()
+    at.run()
+    assert not at.exception and "新增 3 行" in at.success[0].value.replace("\\", "")
+    got = open_workspace(ws_path).read("plots").set_index("plot_id")
+    assert len(got) == before + 3
+    new = got.loc[["330381200000", "330381200001", "330381200002"]]
+    assert set(new["status"]) == {"in_use"} and set(new["park_id"]) == {"IP01"}
+    assert set(new["township_code"]) == {place["township"]}
+    assert open_workspace(ws_path).metadata("plots")["source"] == f"{z.name}/瑞安市/地类图斑.shp"
+
+
+def _one_township_geojson(ws_path) -> tuple[bytes, str, int]:
+    plots = open_workspace(ws_path).read("plots")
+    town = plots["township_code"].value_counts().index[-1]
+    rows = plots[plots["township_code"] == town].head(2)
+    g = gpd.GeoDataFrame({"地块编号": rows["plot_id"].tolist(), "用地分类": ["0601"] * 2, "利用状态": ["闲置"] * 2,
+                          "所在镇街": [town] * 2}, geometry=rows.geometry.tolist(), crs=plots.crs)
+    return g.to_json().encode(), str(town), int((plots["township_code"] == town).sum())
+
+
+def test_replacing_plots_with_one_township_needs_confirmation(ws_path):
+    data, town, in_town = _one_township_geojson(ws_path)
+    before = hashlib.sha256(ws_path.read_bytes()).hexdigest()
+    at = _upload(_app().run(), "one_town.geojson", data, "plots")  # auto → replace
+    n = len(open_workspace(ws_path).read("plots"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["导入前(行)"] == f"{n:,}" and metrics["导入后(行)"] == "2" and metrics["删除"] == f"{n - 2:,}"
+    _button(at, "imp_commit").click()
+    at.run()
+    assert "未写入任何数据" in at.error[0].value.replace("\\", "")
+    assert hashlib.sha256(ws_path.read_bytes()).hexdigest() == before
+    # the same file as a township replace: removes only that township's other plots, still confirmed first
+    at.selectbox(key="imp_mode").set_value("replace_township")
+    at.run()
+    at.selectbox(key="imp_township").set_value(town)
+    _button(at, "imp_preview").click()
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["删除"] == f"{in_town - 2:,}" and metrics["导入后(行)"] == f"{n - in_town + 2:,}"
+    at.checkbox(key="imp_confirm").check()
+    _button(at, "imp_commit").click()
+    at.run()
+    assert not at.exception and not at.error
+    got = open_workspace(ws_path).read("plots")
+    assert len(got) == n - in_town + 2
+
+
+def test_join_fix_shows_each_cell_old_to_new(ws_path):
+    e = open_workspace(ws_path).read("enterprises", columns=["credit_code", "tax_10k"]).head(2)
+    text = f"统一社会信用代码,税收(万元)\n{e.credit_code.iloc[0]},abc\n{e.credit_code.iloc[1]},7\n"
+    at = _upload(_app().run(), "tax.csv", text.encode("gb18030"), "enterprises")
+    at.radio(key="imp_on_problems").set_value("fix")
+    at.run()
+    cells = next(d.value for d in at.dataframe if "原值" in d.value.columns)
+    rows = {k: (o, n) for k, o, n in zip(cells["编号"], cells["原值"], cells["新值"])}
+    assert rows[e.credit_code.iloc[0]] == (f"{e.tax_10k.iloc[0]:g}", "(空)")
+    assert rows[e.credit_code.iloc[1]] == (f"{e.tax_10k.iloc[1]:g}", "7")
+    _button(at, "imp_commit").click()
+    at.run()
+    got = open_workspace(ws_path).read("enterprises").set_index("credit_code")
+    assert pd.isna(got.loc[e.credit_code.iloc[0], "tax_10k"]) and got.loc[e.credit_code.iloc[1], "tax_10k"] == 7.0
+
+
+def test_uploads_live_in_a_private_folder_deleted_with_the_session(ws_path, tmp_path):
+    import gc
+
+    from ui.import_page import UPLOAD_KEY
+
+    at = _upload(_app().run(), "up.geojson", _geojson_bytes(tmp_path), "plots")
+    first = at.session_state[UPLOAD_KEY].path
+    assert first.name.startswith("planner-upload-") and (first / "up.geojson").exists()
+    assert str(first) not in " ".join(e.value for e in [*at.error, *at.warning, *at.info])
+    _button(at, "imp_preview").click()
+    at.run()
+    second = at.session_state[UPLOAD_KEY].path
+    assert second != first and not first.exists() and second.exists()  # the old upload is gone
+    del at
+    gc.collect()
+    assert not second.exists()  # the session's state was freed: its uploads with it
+
+
+def test_sweep_removes_uploads_of_ended_servers_and_old_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from ui.uploads import UploadFolder, sweep
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"planner-upload-{ended.stdout.strip()}-abc"
+    dead.mkdir()
+    live = UploadFolder(tmp_path)  # this process: kept
+    old = tmp_path / "planner-upload-xyz"  # no pid in the name (an older server): kept until it is old
+    old.mkdir()
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    assert sweep(tmp_path) == [dead] and live.path.exists() and old.exists()
+    os.utime(old, (time.time() - 48 * 3600,) * 2)
+    assert sweep(tmp_path) == [old] and live.path.exists() and other.exists()
+    live.close()
+    assert not live.path.exists() and live.closed

@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 from geo.crs import wgs84_to_gcj02
-from geo.errors import ImportDataError
+from geo.errors import ImportDataError, SchemaError
 from geo.units import M2_PER_MU
 from layers.importers import (DEPARTMENT_TABLES, commit_import, list_mappings, load_mapping, plan_import,
                               template_xlsx)
@@ -55,8 +55,11 @@ def test_gbk_shapefile_zip_in_4528_lands_in_4549_with_provenance(ws, tmp_path):
     assert plan.frame["area_m2"].tolist() == [2500.0] * 3  # computed from the geometry, no area column
     assert "权利人" in plan.unmapped and plan.problems.empty
     before = len(ws.read("plots"))
-    result = commit_import(ws, plan, actor=SYSTEM, on_problems="cancel", save_mapping_as="plots_2025")
-    assert result.rows_written == 3 and before > 3
+    with pytest.raises(ImportDataError, match=f"would remove {before:,} of the {before:,} rows of plots"):
+        commit_import(ws, plan, actor=SYSTEM, on_problems="cancel", save_mapping_as="plots_2025")
+    assert len(ws.read("plots")) == before  # refused: nothing written
+    result = commit_import(ws, plan, actor=SYSTEM, on_problems="cancel", save_mapping_as="plots_2025", confirm_removal=True)
+    assert result.rows_written == 3 and before > 3 and result.removed == before and result.added == 3
     got = ws.read("plots")
     assert got["plot_id"].tolist() == ["N000", "N001", "N002"]  # re-import replaces the layer
     meta = ws.metadata("plots")
@@ -155,12 +158,12 @@ def test_fix_and_skip(ws, tmp_path):
     assert plan.counts() == {"invalid": 1, "geometry_type": 1}
     rep = plan.geometry_report.set_index("row")
     assert rep.loc[2, "area_before"] == 0.0 and rep.loc[2, "area_after"] == pytest.approx(1250.0)
-    frame, skipped, repaired = plan.resolve("skip")
+    frame, skipped, repaired, _cleared = plan.resolve("skip")
     assert frame["plot_id"].tolist() == ["N000"] and skipped == [2, 3] and repaired == []
-    frame, skipped, repaired = plan.resolve("fix")
+    frame, skipped, repaired, _cleared = plan.resolve("fix")
     assert frame["plot_id"].tolist() == ["N000", "N001"] and skipped == [3] and repaired == [2]
     assert frame.geometry.is_valid.all() and frame.geometry.geom_type.eq("MultiPolygon").all()
-    result = commit_import(ws, plan, actor=SYSTEM, on_problems="fix")
+    result = commit_import(ws, plan, actor=SYSTEM, on_problems="fix", confirm_removal=True)
     assert (result.rows_written, result.rows_skipped, result.rows_repaired) == (2, 1, 1)
     meta = ws.metadata("plots")["extra"]["importer"]
     assert meta["skipped_rows"] == [3] and meta["repaired_rows"] == [2] and meta["on_problems"] == "fix"
@@ -205,8 +208,10 @@ def test_mu_area_and_csv_codes_stay_text(ws, tmp_path):
 def test_mapping_reuse_next_year(ws, tmp_path):
     c = ws.read("enterprises", columns=["credit_code"])["credit_code"].iloc[0]
     (tmp_path / "a.csv").write_text(f"代码,电\n{c},5\n", encoding="utf-8")
-    with pytest.raises(Exception, match="required column"):
-        plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws)
+    blocked = plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws)
+    assert blocked.missing == ["credit_code"] and "required column" in blocked.summary()
+    with pytest.raises(SchemaError, match="required column"):
+        commit_import(ws, blocked, actor=SYSTEM)
     mapping = {"columns": {"代码": "credit_code", "电": "electricity_10k_kwh"}, "units": {"电": "千瓦时"}}
     plan = plan_import(tmp_path / "a.csv", layer="enterprises", workspace=ws, mapping=mapping)
     assert plan.frame["electricity_10k_kwh"].tolist() == [0.0005]
@@ -314,7 +319,10 @@ def test_cli_import_dry_run_commit_and_template(ws, tmp_path, capsys):
                      "--dry-run"]) == 0
     assert "(dry run: nothing written)" in capsys.readouterr().out and ws.version == before
     assert cli.main(["import", "--workspace", ws.location, "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
-                     "--save-mapping", "p"]) == 0
+                     "--save-mapping", "p"]) == 2  # would remove the sample's plots: refused without --yes
+    assert "would remove 5,000 of the 5,000 rows of plots" in capsys.readouterr().err and ws.version == before
+    assert cli.main(["import", "--workspace", ws.location, "--layer", "plots", "--file", str(tmp_path / "p.geojson"),
+                     "--save-mapping", "p", "--yes"]) == 0
     assert "wrote plots: 2 row(s)" in capsys.readouterr().out
     assert ws.read("plots")["plot_id"].tolist() == ["N000", "N001"]
     # a saved mapping by name; a CRS that does not fit → exit 2 with the message
