@@ -8,7 +8,7 @@ pages of the user's role (:func:`ui.nav.page_specs`).
 import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
-from ui import login
+from ui import import_page, login
 from ui.i18n import t
 from ui.nav import page_specs
 from ui.shell import language_switch
