@@ -48,6 +48,10 @@ __all__ = [
     "sso_actor",
     "MAX_FAILURES",
     "LOCK_MINUTES",
+    "open_session",
+    "resume_session",
+    "touch_session",
+    "close_session",
 ]
 
 ROLES: tuple[str, ...] = ("viewer", "official", "planner", "admin")
@@ -487,3 +491,61 @@ def sso_actor(ws, claims: dict, *, role_claim: str = "planner_role", township_cl
             f"{username} signed in, but no role is assigned (claim {role_claim!r} or an account mapping); "
             "ask an administrator.", message_zh=f"{name} 已通过统一身份认证,但尚未分配角色;请联系管理员。")
     return Actor(f"sso:{username}" if row is None else username, role, township, name)
+
+
+# --- browser sessions --------------------------------------------------------------------------------
+# A signed-in browser keeps a random token in a cookie; the workspace keeps only its SHA-256, so a
+# reload (a new Streamlit session) or another app server of the office resumes the sign-in, and
+# signing out or disabling the account ends it everywhere.  Idle and absolute limits as the app's.
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(ws, actor: Actor, *, method: str = "password") -> str:
+    """A new session token for ``actor`` (give it to the browser; only its hash is stored)."""
+    import secrets
+
+    import datetime as _dt
+
+    token = secrets.token_urlsafe(32)
+    now = _now()
+    with ws._begin(None, None) as tx:  # session bookkeeping: the sign-in itself is already audited
+        tx.execute("INSERT INTO sessions(token_hash, username, method, created_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+                   (_token_hash(token), actor.username, method, _iso(now), _iso(now)))
+        tx.execute("DELETE FROM sessions WHERE last_seen < ?", (_iso(now - _dt.timedelta(days=2)),))
+    return token
+
+
+def resume_session(ws, token: str, *, idle_s: float, max_s: float) -> Actor | None:
+    """The actor of a session token still valid (not idle too long, not too old, account enabled), else None."""
+    if not token:
+        return None
+    now = _now()
+    with ws.reading() as r:
+        if not r.table_exists("sessions"):
+            return None
+        rows = r.execute("SELECT username, method, created_at, last_seen FROM sessions WHERE token_hash = ?",
+                         (_token_hash(token),))
+        if not rows:
+            return None
+        username, method, created, seen = rows[0]
+        if (now - _parse(seen)).total_seconds() > idle_s or (now - _parse(created)).total_seconds() > max_s:
+            return None
+        user = _user_rows(r, username)
+    if user is None or user["disabled"] or method != "password":
+        return None
+    return Actor(username, user["role"], user["township"], user["display_name"] or username)
+
+
+def touch_session(ws, token: str) -> None:
+    """Record that the session is in use (keeps it from going idle); not an audited change."""
+    with ws._begin(None, None) as tx:
+        tx.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (_iso(_now()), _token_hash(token)))
+
+
+def close_session(ws, token: str) -> None:
+    """End a session (signing out): its token no longer resumes anywhere."""
+    with ws._begin(None, None) as tx:
+        tx.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))

@@ -198,3 +198,28 @@ def test_local_time_is_beijing_time():
     assert local_time("2026-11-28T14:02:11+08:00") == "2026-11-28 14:02"  # rows of the previous format
     assert local_time("2026-11-28T23:30:00Z", fmt="%m-%d %H:%M") == "11-29 07:30"
     assert local_time("", "Asia/Shanghai") == "—" and local_time(None) == "—"
+
+
+def test_browser_sessions_resume_expire_and_end(empty_ws, actors):
+    import datetime as dt
+
+    access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
+    me = access.authenticate(empty_ws, "zhang", "correct horse")
+    token = access.open_session(empty_ws, me)
+    with empty_ws.reading() as r:  # only the hash is stored
+        assert token not in str(r.execute("SELECT * FROM sessions"))
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=3600) == me
+    assert access.resume_session(empty_ws, token + "x", idle_s=60, max_s=3600) is None
+    with empty_ws._begin(None, None) as tx:  # an hour without use
+        old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tx.execute("UPDATE sessions SET last_seen = ?", (old,))
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) is None
+    access.touch_session(empty_ws, token)
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) == me
+    access.set_role(empty_ws, "zhang", "viewer", actor=actors["admin"])  # the role is read afresh
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200).role == "viewer"
+    access.set_disabled(empty_ws, "zhang", True, actor=actors["admin"])
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) is None
+    access.set_disabled(empty_ws, "zhang", False, actor=actors["admin"])
+    access.close_session(empty_ws, token)
+    assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) is None

@@ -83,8 +83,15 @@ def test_sign_in_and_out(url, browser, artifacts_dir):
     assert page.get_by_role("link", name="候选清单").count() == 0
     sign_in(page, url, "viewer", "ruian-viewer")
     assert "浏览者" in page.locator("[data-testid='stSidebar']").inner_text()
+    page.reload()  # a reload is a new Streamlit session: the session cookie signs the user in again
+    page.get_by_text("当前用户", exact=False).first.wait_for(timeout=90_000)
+    other_tab = page.context.new_page()
+    other_tab.goto(url + "shortlist")
+    other_tab.get_by_text("当前用户", exact=False).first.wait_for(timeout=90_000)
     page.get_by_role("button", name="退出登录").click()
     page.get_by_role("button", name="登录", exact=True).wait_for(timeout=60_000)
+    other_tab.reload()  # signing out ended the session everywhere
+    other_tab.get_by_role("button", name="登录", exact=True).wait_for(timeout=90_000)
 
 
 def test_wrong_passwords_are_slowed_then_locked(url, browser, artifacts_dir):

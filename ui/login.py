@@ -8,7 +8,9 @@ own OpenID Connect login, ``st.login``); on the bundled sample workspace, the de
 
 A signed-in session keeps its :class:`~layers.access.Actor` in session state (server side:
 the browser cannot set it) and expires after ``PLANNER_SESSION_MINUTES`` idle minutes
-(default 120) or 12 hours in all.  Pages never ask for a name: every write they make names
+(default 120) or 12 hours in all.  The browser holds a random session token in a cookie (the
+workspace keeps only its hash, :func:`layers.access.open_session`): a reload or a new tab
+resumes the sign-in; signing out ends it everywhere.  Pages never ask for a name: every write they make names
 this actor, and the library refuses what the actor's role does not allow.
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ui.shell import plain, show_error, workspace_location
 __all__ = ["SESSION_KEY", "current_actor", "require_login", "render", "sidebar_user", "session_for", "logout"]
 
 SESSION_KEY = "_planner_auth"
+COOKIE = "planner_session"
+_TOUCH_S = 300  # how often a session in use tells the workspace it is still active
 #: The widest set of pages (an administrator's): their addresses all lead to the sign-in form.
 ADMIN_FOR_PATHS = Actor("-", "admin")
 MAX_SESSION_S = 12 * 3600
@@ -40,11 +44,12 @@ def _idle_limit_s() -> float:
         return 7200.0
 
 
-def session_for(actor: Actor, *, method: str = "password", now: float | None = None) -> dict:
+def session_for(actor: Actor, *, method: str = "password", now: float | None = None, token: str | None = None) -> dict:
     """The session-state record of a signed-in actor (what :func:`current_actor` reads)."""
     now = time.time() if now is None else now
     return {"username": actor.username, "role": actor.role, "township": actor.township,
-            "display_name": actor.display_name, "method": method, "since": now, "last_seen": now}
+            "display_name": actor.display_name, "method": method, "since": now, "last_seen": now, "token": token,
+            "touched": now}
 
 
 def current_actor() -> Actor | None:
@@ -58,7 +63,50 @@ def current_actor() -> Actor | None:
         st.session_state["_planner_expired"] = True
         return None
     rec["last_seen"] = now
+    if rec.get("token") and now - rec.get("touched", now) > _TOUCH_S:
+        _touch(rec)
     return Actor(rec["username"], rec["role"], rec.get("township"), rec.get("display_name") or rec["username"])
+
+
+def _touch(rec: dict) -> None:
+    from layers.store import open_workspace
+
+    try:
+        access.touch_session(open_workspace(workspace_location()), rec["token"])
+        rec["touched"] = time.time()
+    except PlannerError:
+        pass  # the workspace is unreachable just now: the next rerun tries again
+
+
+def _resume_from_cookie() -> Actor | None:
+    """A reload or a new tab: the browser's session cookie signs the user in again while it is valid."""
+    from layers.store import open_workspace
+
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no request context (AppTest, bare mode)
+        token = None
+    if not token:
+        return None
+    try:
+        actor = access.resume_session(open_workspace(workspace_location()), token, idle_s=_idle_limit_s(),
+                                      max_s=MAX_SESSION_S)
+    except PlannerError:
+        return None
+    if actor is not None:
+        st.session_state[SESSION_KEY] = session_for(actor, token=token)
+    return actor
+
+
+def _cookie_script(token: str | None) -> None:
+    """Set (or, with None, clear) the session cookie from the page (Streamlit has no server-side cookie API)."""
+    import streamlit.components.v1 as components
+
+    value = f"{COOKIE}={token}; max-age={MAX_SESSION_S}" if token else f"{COOKIE}=; max-age=0"
+    components.html(
+        "<script>const p = window.parent.location;"
+        f"window.parent.document.cookie = '{value}; path=/; SameSite=Strict' + (p.protocol === 'https:' ? '; Secure' : '');"
+        "</script>", height=0)
 
 
 def _sso_configured() -> bool:
@@ -81,6 +129,12 @@ def require_login(lang: str) -> Actor | None:
     workspace's mapping or the token's claim).  None means the sign-in screen must be shown."""
     actor = current_actor()
     if actor is not None:
+        if (token := st.session_state.pop("_planner_set_cookie", None)):
+            _cookie_script(token)
+        return actor
+    if st.session_state.pop("_planner_clear_cookie", False):
+        _cookie_script(None)
+    elif (actor := _resume_from_cookie()) is not None:
         return actor
     claims = _sso_user() if _sso_configured() else None
     if claims:
@@ -154,7 +208,9 @@ def _sign_in(username: str, password: str, lang: str) -> None:
     except PlannerError as exc:
         show_error(exc, lang)
         return
-    st.session_state[SESSION_KEY] = session_for(actor)
+    token = access.open_session(ws, actor)
+    st.session_state[SESSION_KEY] = session_for(actor, token=token)
+    st.session_state["_planner_set_cookie"] = token
     st.session_state.pop("login_password", None)
     st.rerun()
 
@@ -169,8 +225,16 @@ def _demo_accounts(info: dict, lang: str) -> None:
 
 
 def logout() -> None:
-    """Forget the session's user (and leave single sign-on)."""
+    """End the session: forgotten here, in the workspace (every tab and server) and in the browser."""
+    from layers.store import open_workspace
+
     rec = st.session_state.pop(SESSION_KEY, None)
+    if rec and rec.get("token"):
+        try:
+            access.close_session(open_workspace(workspace_location()), rec["token"])
+        except PlannerError:
+            pass
+        st.session_state["_planner_clear_cookie"] = True
     if rec and rec.get("method") == "sso":
         st.logout()
 

@@ -179,7 +179,7 @@ class GeoPackageWorkspace(WorkspaceBase):
         self.info = self._read_info()
         self.crs = CRS.from_user_input(self.info["crs"])
         self.srs_id = self._srs_id()
-        if self.info.get("format") != FORMAT:
+        if self.info.get("format") != FORMAT or self._missing_tables():
             self._upgrade()
         if not readonly:
             self._remove_stale_temps()
@@ -293,6 +293,13 @@ class GeoPackageWorkspace(WorkspaceBase):
         finally:
             con.close()
 
+    def _missing_tables(self) -> bool:
+        from layers.store.tables import TABLES
+
+        with self.reading() as r:
+            have = {row[0] for row in r.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return bool((set(TABLES) | set(META_TABLES)) - have)
+
     def _upgrade(self) -> None:
         """Bring a workspace of an older format up to :data:`FORMAT` (one audited transaction).
 
@@ -320,7 +327,7 @@ class GeoPackageWorkspace(WorkspaceBase):
             tx.set_info("format", FORMAT)
             if tx.info("version") is None:
                 tx.set_info("version", 0)
-            tx.audit("layer.write", target="workspace", summary=f"工作空间格式升级:{before} → {FORMAT}",
+            tx.audit("layer.write", target="workspace", summary=(f"工作空间格式升级:{before} → {FORMAT}" if before != FORMAT else "补建缺少的登记表"),
                      detail={"before": before, "after": FORMAT})
         self.info = self._read_info()
 

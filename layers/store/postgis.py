@@ -354,7 +354,7 @@ class PostGISWorkspace(WorkspaceBase):
         self.info = dict(rows)
         self.crs = CRS.from_user_input(self.info["crs"])
         self.srid = int(self.crs.to_epsg())
-        if self.info.get("format") != FORMAT:
+        if self.info.get("format") != FORMAT or self._missing_tables():
             self._upgrade()
 
     # --- identity -------------------------------------------------------------------------------------------
@@ -470,8 +470,16 @@ class PostGISWorkspace(WorkspaceBase):
                      detail={"crs": working.to_string(), "title": title})
         return ws
 
+    def _missing_tables(self) -> bool:
+        from layers.store.tables import TABLES
+
+        with self.reading() as r:
+            have = {row[0] for row in r.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                                                (self.schema,))}
+        return bool(set(TABLES) - have)
+
     def _upgrade(self) -> None:
-        """Bring a schema of an older format up to :data:`FORMAT` (one audited transaction)."""
+        """Bring a schema of an older format (or missing a bookkeeping table) up to :data:`FORMAT` (one transaction)."""
         with self._begin(access.SYSTEM, "layer.write") as tx:
             for table in META_TABLES.values():
                 have = [c for c, _ in tx._all_columns(table.name)]
@@ -495,7 +503,7 @@ class PostGISWorkspace(WorkspaceBase):
             self._ensure_schema(tx)
             before = tx.info("format")
             tx.set_info("format", FORMAT)
-            tx.audit("layer.write", target="workspace", summary=f"工作空间格式升级:{before} → {FORMAT}",
+            tx.audit("layer.write", target="workspace", summary=(f"工作空间格式升级:{before} → {FORMAT}" if before != FORMAT else "补建缺少的登记表"),
                      detail={"before": before, "after": FORMAT})
         with self.reading() as r:
             self.info = dict(r.execute("SELECT key, value FROM ws_info"))

@@ -72,4 +72,6 @@ TABLES: dict[str, TableDef] = {t.name: t for t in (
     _t("users", "username:text display_name:text role:text township:text password_hash:text source:text "
        "disabled:bool failed_count:int last_failed_at:text locked_until:text created_at:text updated_at:text "
        "last_login_at:text", unique=("username",), registered=False, description="accounts of the app"),
+    _t("sessions", "token_hash:text username:text method:text created_at:text last_seen:text", unique=("token_hash",),
+       registered=False, description="signed-in browser sessions (the cookie holds the token, this its hash)"),
 )}
