@@ -32,7 +32,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from analysis._common import check_crs, fmt
+from analysis._common import at_least, check_crs, fmt, fmt_against
 from analysis.params import PRESET_DIR, _bool, _known, _num, _strs, list_presets
 from geo.errors import ParameterError
 from geo.units import M2_PER_MU
@@ -164,6 +164,16 @@ def _township(zones: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) -> np
     return tw
 
 
+def _township_names(codes: np.ndarray, townships: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Township name per code (reasons name places, not codes); the code where no name is known."""
+    names = {}
+    if townships is not None and len(townships) and {"code", "name"} <= set(townships.columns):
+        names = dict(zip(townships["code"].astype(str), townships["name"].astype(str)))
+    s = pd.Series(codes, dtype="object")
+    mapped = s.map(names).to_numpy(dtype=object)
+    return np.where(pd.isna(mapped), s.astype(str).to_numpy(dtype=object), mapped)
+
+
 def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
                      enterprises: gpd.GeoDataFrame | None = None, infrastructure: gpd.GeoDataFrame | None = None,
                      townships: gpd.GeoDataFrame | None = None, filter_kinds: bool = True) -> IntegrationResult:
@@ -196,6 +206,7 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     names = z["name"].astype(str).to_numpy() if "name" in z.columns else ids
     geoms = z.geometry.to_numpy()
     tw = _township(z, townships)
+    tw_name = _township_names(tw, townships)
     mat, codes, n_firms = zone_industry_matrix(z, enterprises, digits=params.industry_digits, weight=params.industry_weight)
     # candidate pairs: touch or within the gap
     if n:
@@ -226,14 +237,15 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
                 shared[g.index.to_numpy()] = True
     near_ok = np.ones(len(a), dtype=bool)
     cross_ok = cross | (not params.require_cross_township)
-    sim_ok = sim >= params.min_similarity - 1e-12
+    sim_ok = at_least(sim, params.min_similarity)
+    sim_txt = fmt_against(sim, params.min_similarity)
     road_ok = shared | (not params.require_shared_road)
     linked = near_ok & cross_ok & sim_ok & road_ok
     # reasons: each measure with its threshold, then the verdict
     why = ("gap " + fmt(dist, "%.0f") + f" m ≤ {params.max_gap_m:g} m" + np.where(touches, " (touching)", "")
-           + np.where(cross, "; across township line " + pd.Series(tw[a]).astype(str).to_numpy() + "/"
-                      + pd.Series(tw[b]).astype(str).to_numpy(), "; same township")
-           + "; industry similarity " + fmt(sim, "%.2f") + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
+           + np.where(cross, "; across township line " + tw_name[a].astype(str) + "/" + tw_name[b].astype(str),
+                      "; same township")
+           + "; industry similarity " + sim_txt + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
            + np.where(shared, "; both within " + f"{params.road_distance_m:g} m of " + roads_txt.astype(str),
                       f"; no road within {params.road_distance_m:g} m of both"))
     fail = np.full(len(a), "", dtype=object)
@@ -241,11 +253,10 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
         fail[mask] = fail[mask] + np.where(fail[mask] == "", "", ", ") + word
     reason = np.where(linked, "linked: " + why, "not linked (" + fail + "): " + why)
     # the same in Chinese, for the app's default language
-    tw_pair = pd.Series(tw[a]).astype(str).to_numpy() + "/" + pd.Series(tw[b]).astype(str).to_numpy() if len(a) \
-        else np.zeros(0, dtype=object)
+    tw_pair = tw_name[a].astype(str) + "/" + tw_name[b].astype(str) if len(a) else np.zeros(0, dtype=object)
     why_zh = ("间距 " + fmt(dist, "%.0f") + f" 米 ≤ {params.max_gap_m:g} 米" + np.where(touches, "(相邻)", "")
               + np.where(cross, ";跨镇街 " + tw_pair, ";同一镇街")
-              + ";产业相似度 " + fmt(sim, "%.2f") + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
+              + ";产业相似度 " + sim_txt + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
               + np.where(shared, f";两区 {params.road_distance_m:g} 米内均有 " + roads_txt.astype(str),
                          f";两区 {params.road_distance_m:g} 米内无共同道路"))
     fail_zh = np.full(len(a), "", dtype=object)
@@ -256,6 +267,7 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     links = gpd.GeoDataFrame({
         "zone_a": ids[a], "zone_b": ids[b], "name_a": names[a], "name_b": names[b],
         "township_a": pd.array(tw[a], dtype="string"), "township_b": pd.array(tw[b], dtype="string"),
+        "township_name_a": pd.array(tw_name[a], dtype="string"), "township_name_b": pd.array(tw_name[b], dtype="string"),
         "distance_m": dist, "touches": touches, "similarity": sim, "shared_roads": pd.array(roads_txt, dtype="string"),
         "cross_township": cross, "similar": sim_ok, "road_shared": shared, "linked": linked,
         "reason": pd.array(reason.astype(str), dtype="string"),
@@ -281,7 +293,7 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     out_z["joint_zone"] = pd.array(np.where(joint > 0, joint, 0), dtype="Int64")
     out_z.loc[joint == 0, "joint_zone"] = pd.NA
     out_z["n_links"] = np.bincount(np.concatenate([la, lb]), minlength=n) if n else np.zeros(0, np.int64)
-    joint_zones = _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params)
+    joint_zones = _joint_table(z, joint, ids, tw, tw_name, geoms, mat, codes, n_firms, links, params)
     return IntegrationResult(out_z, links, joint_zones)
 
 
@@ -304,9 +316,9 @@ def _top_mix(mat: sparse.csr_matrix, codes: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -> gpd.GeoDataFrame:
+def _joint_table(z, joint, ids, tw, tw_name, geoms, mat, codes, n_firms, links, params) -> gpd.GeoDataFrame:
     cols = {"joint_zone": "int64", "zones": "string", "zone_names": "string", "n_zones": "int64",
-            "townships": "string", "n_townships": "int64", "area_mu": "float64", "n_firms": "int64",
+            "townships": "string", "township_codes": "string", "n_townships": "int64", "area_mu": "float64", "n_firms": "int64",
             "dominant_industries": "string", "n_links": "int64", "links": "string"}
     sel = joint > 0
     if not sel.any():
@@ -314,6 +326,7 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
                                 geometry=gpd.GeoSeries([], crs=z.crs), crs=z.crs)
     names = z["name"].astype(str).to_numpy() if "name" in z.columns else ids
     df = pd.DataFrame({"jz": joint[sel], "id": ids[sel], "name": names[sel], "tw": pd.Series(tw[sel]).astype(str).to_numpy(),
+                       "tw_name": tw_name[sel].astype(str),
                        "area": shapely.area(geoms[sel]) / M2_PER_MU, "firms": n_firms[sel]})
     g = df.groupby("jz", sort=True)
     k = g.ngroups
@@ -323,7 +336,8 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
     lk = links.loc[links["linked"].to_numpy(dtype=bool)]
     jz_of = dict(zip(ids, joint))
     lk_jz = lk["zone_a"].map(jz_of).to_numpy()
-    lk_txt = (lk["zone_a"] + "–" + lk["zone_b"] + " (" + lk["distance_m"].round(0).astype(int).astype(str) + " m, cos "
+    lk_txt = (lk["name_a"].astype(str) + "–" + lk["name_b"].astype(str) + " ("
+              + lk["distance_m"].round(0).astype(int).astype(str) + " m, cos "
               + lk["similarity"].round(2).astype(str) + ", " + lk["shared_roads"].fillna("-") + ")")
     lsum = pd.Series(lk_txt.to_numpy(), index=lk_jz).groupby(level=0).agg("; ".join) if len(lk) else pd.Series(dtype=str)
     lcnt = pd.Series(1, index=lk_jz).groupby(level=0).sum() if len(lk) else pd.Series(dtype=int)
@@ -331,7 +345,8 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
     table = pd.DataFrame({
         "joint_zone": jz,
         "zones": g["id"].agg(", ".join).to_numpy(), "zone_names": g["name"].agg("、".join).to_numpy(),
-        "n_zones": g.size().to_numpy(), "townships": g["tw"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
+        "n_zones": g.size().to_numpy(), "townships": g["tw_name"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
+        "township_codes": g["tw"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
         "n_townships": g["tw"].nunique().to_numpy(), "area_mu": g["area"].sum().to_numpy(),
         "n_firms": g["firms"].sum().to_numpy(), "dominant_industries": dom,
         "n_links": lcnt.reindex(jz).fillna(0).astype(int).to_numpy(), "links": lsum.reindex(jz).fillna("").to_numpy(),

@@ -7,6 +7,7 @@ Layers written (one atomic ``write_many``)::
     siting_<id>_assignments   firm points with site, distance, objective share, reason
     siting_<id>_sites         site polygons with land/floor utilisation and industry mix after
     siting_<id>_lines         firm → site LineStrings for the map
+    siting_<id>_parks         per park: leading-industry share before/after (firms, land), policy
     integration_<id>_zones    zones with firms, industry mix and joint zone
     integration_<id>_links    candidate links with measures and reason
     integration_<id>_joint    joint zones (dissolved outlines)
@@ -100,7 +101,8 @@ def run_siting(ws, params: siting.SitingParams, *, rule: str | None = None, firm
                                   classes=classes)
     supply = siting.supply_from_layers(params, industrial_parks=read.get("industrial_parks"),
                                        micro_parks=read.get("micro_parks"), plots=read.get("plots"),
-                                       enterprises=ents, clusters=clusters, exclude_firms=demand.index)
+                                       enterprises=ents, clusters=clusters, exclude_firms=demand.index,
+                                       constraints=read.get("constraints"))
     problem = siting.RelocationProblem.from_geodataframe(demand, supply, params=params,
                                                          constraints=read.get("constraints")).solve()
     seconds = time.perf_counter() - t0
@@ -116,6 +118,8 @@ def run_siting(ws, params: siting.SitingParams, *, rule: str | None = None, firm
                   f"siting_{run_id}_sites": _prepare_for_gpkg(problem.site_utilisation)}
         if problem.lines is not None and len(problem.lines):
             frames[f"siting_{run_id}_lines"] = _prepare_for_gpkg(problem.lines)
+        if problem.park_shares is not None and len(problem.park_shares):
+            frames[f"siting_{run_id}_parks"] = _prepare_for_gpkg(problem.park_shares)
         frames["runs"] = _record(ws, f"siting_{run_id}", params.name, when, params, counts, seconds)
         ws.write_many(frames, source=f"analysis.siting preset={params.name}")
     return run_id, problem

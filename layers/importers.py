@@ -54,6 +54,7 @@ from geo.validate import validate_geometries
 from layers import _import_map as _map
 from layers._import_read import (EncodingInfo, ImportLimits, RawData, Source, default_limits, read_source,
                                  resolve_source)
+from layers.codes import invalid_code_lists
 from layers.schema import SPECS, LayerSpec, get_spec
 from layers.workspace import Workspace, _check_name
 
@@ -91,8 +92,10 @@ _MAX_FAR = 20.0
 DEPARTMENT_TABLES: dict[str, tuple[str, str, str, tuple[str, ...], dict[str, str]]] = {
     "land": ("plots", "自然资源和规划局 · 地块数据", "Natural resources bureau · plots",
              ("plot_id", "land_holder", "land_use", "area_m2", "floor_area_m2", "far", "building_coverage", "build_year",
-              "status", "halted_since", "contract_completion_date", "completion_date"),
-             {"area_m2": "亩", "floor_area_m2": "平方米"}),
+              "status", "halted_since", "contract_completion_date", "completion_date", "contract_investment_10k",
+              "investment_10k", "contract_output_10k", "output_10k"),
+             {"area_m2": "亩", "floor_area_m2": "平方米", "contract_investment_10k": "万元", "investment_10k": "万元",
+              "contract_output_10k": "万元", "output_10k": "万元"}),
     "tax": ("enterprises", "税务局 · 企业税收", "Tax bureau · enterprise tax",
             ("credit_code", "name", "tax_10k", "year"), {"tax_10k": "万元"}),
     "power": ("enterprises", "供电公司 · 企业用电", "Power company · electricity",
@@ -728,6 +731,11 @@ def _typed_frame(attrs: pd.DataFrame, maps, spec: LayerSpec, raw: RawData, probl
             problems.add(outside, "bad_choice", m.field,
                          f"{en}: {{value!r}} is not one of {', '.join(f.choices)}",
                          f"{zh}:{{value!r}} 不在允许值 {'、'.join(f.choices)} 中", parsed)
+        if f.code_list:   # leading industries: GB/T 4754 codes, any separator (layers.codes.parse_code_list)
+            bad_codes = invalid_code_lists(parsed)
+            problems.add(bad_codes.notna().to_numpy(), "bad_industry_code", m.field,
+                         f"{en}: {{value!r}} is not a GB/T 4754 code (write 2–4 digits, e.g. 36,34)",
+                         f"{zh}:{{value!r}} 不是 GB/T 4754 行业代码(应为 2–4 位数字,如 36、34)", bad_codes)
         out[m.field] = parsed
     for fld in ("credit_code", "land_holder"):
         if fld in out.columns:
@@ -1067,7 +1075,7 @@ def _joined(ws: Workspace, plan: ImportPlan, table: pd.DataFrame) -> gpd.GeoData
     for c in cols:
         new = keys[hit].map(upd[c])
         if c not in layer.columns:
-            layer[c] = pd.Series(pd.NA, index=layer.index, dtype=upd[c].dtype)
+            layer[c] = pd.Series(index=layer.index, dtype=upd[c].dtype)  # NaN or NA, as the dtype holds it
         current = layer.loc[hit, c]
         layer.loc[hit, c] = new.where(new.notna(), current).to_numpy()
     return layer
