@@ -119,7 +119,8 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         of each rule (``far``, ``far_min``, ``building_coverage``, ``tax_per_mu`` in
         万元/亩, ``tax_per_mu_average``, ``halted_years``, ``overdue_years``,
         ``completed_years``, ``investment_share``, ``output_share``), the plot's park
-        (``park_id``, ``park_source``, ``park_check``), ``rule_<name>`` booleans, ``n_rules``,
+        (``park_id``, ``park_source``, ``park_check``, ``park_id_attribute``,
+        ``park_id_geometry``: :func:`analysis.membership.plot_membership`), ``rule_<name>`` booleans, ``n_rules``,
         ``is_low_efficiency``, ``is_idle_land``, ``reasons_en`` and ``reasons_zh``.
     """
     for col in ("plot_id", "area_m2"):
@@ -145,6 +146,7 @@ def assess(plots: gpd.GeoDataFrame, params: LowEfficiencyParams, *, enterprises:
         "plot_id": text(plots, "plot_id"), "land_use": text(plots, "land_use"), "status": text(plots, "status"),
         "industry_code": text(plots, "industry_code"), "park_id": member["park_id"],
         "park_source": member["park_source"], "park_check": member["park_check"],
+        "park_id_attribute": member["park_id_attribute"], "park_id_geometry": member["park_id_geometry"],
         "township_code": text(plots, "township_code"), "area_m2": area, "area_mu": area / M2_PER_MU,
         "floor_area_m2": num(plots, "floor_area_m2"), "in_scope": in_scope, "far": far, "far_min": far_min,
         "building_coverage": cov, "tax_10k": tax_sum, "tax_per_mu": tax_per_mu,

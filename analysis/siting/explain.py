@@ -354,9 +354,10 @@ def _phrases(prob, t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         e = np.broadcast_to(np.asarray(w_en, dtype=object), (len(t),))[hit]
         z = np.broadcast_to(np.asarray(w_zh, dtype=object), (len(t),))[hit]
         counted = (big_n[hit] > 1) & (name not in _PARK_WIDE)
+        every = k[hit] == big_n[hit]
         kk, nn = k[hit].astype(str), big_n[hit].astype(str)
-        en[hit] = np.where(counted, kk + " of " + nn + " sites " + e, e)
-        zh[hit] = np.where(counted, kk + "/" + nn + " 处地块" + z, z)
+        en[hit] = np.where(counted, np.where(every, "all " + nn + " sites ", kk + " of " + nn + " sites ") + e, e)
+        zh[hit] = np.where(counted, np.where(every, "全部 " + nn + " 处地块", kk + "/" + nn + " 处地块") + z, z)
     return en, zh
 
 
