@@ -13,7 +13,6 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError

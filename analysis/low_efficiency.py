@@ -21,7 +21,8 @@ reason, because officials need to see *why* a plot is listed.  Rules (``rule_<na
 **Idle land (闲置土地)** is a separate, stricter legal category (DOMAIN §4), so it is its own
 flag and list, not one of the rules above: ``is_idle_land`` marks an in-scope plot whose status
 is idle (闲置) and whose land has been supplied — a land holder is recorded; an idle plot with no
-holder is reserve land (储备用地), the vacant supply the siting uses.  Its reason leads the
+holder is reserve land (储备用地), not idle land.  (Relocation siting counts every idle plot in a
+park as vacant land, ``SitingParams.vacant_statuses``.)  Its reason leads the
 plot's reason text ("闲置土地:…"), so lists and exports show it beside the low-efficiency ones;
 ``is_low_efficiency`` counts the rules only.
 

@@ -55,6 +55,7 @@ __all__ = [
     "Params",
     "list_presets",
     "load_preset",
+    "load_section",
     "params_from_dict",
 ]
 
@@ -306,6 +307,30 @@ def load_preset(name: str | Path, *, directory: Path | None = None) -> Params:
         )
     data.setdefault("name", path.stem)
     return params_from_dict(data, origin=path.name)
+
+
+def load_section(name: str | Path, section: str, build, *, directory: Path | None = None, label_zh: str = ""):
+    """Load a preset holding one section of its own (``[siting]``, ``[integration]``): read and parse
+    ``data/presets/<name>.toml`` (or a path), then ``build(data, origin=file name)`` validates it.
+
+    :func:`load_preset` validates the fixed sections of the analysis chain; the siting and
+    integration presets share its folder and value validators through this loader.
+    """
+    directory = directory or PRESET_DIR
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = directory / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(p for p in list_presets(directory) if section in p) or "(none)"
+        raise ParameterError(f"Unknown {section} preset {str(name)!r}; known: {known}. Add data/presets/<name>.toml "
+                             f"with a [{section}] section.", message_zh=f"未知的{label_zh}参数方案 {str(name)!r};已有:{known}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"Preset {path.name} is not valid TOML: {exc}",
+                             message_zh=f"{path.name} 不是有效的 TOML:{exc}") from None
+    data.setdefault("name", path.stem)
+    return build(data, origin=path.name)
 
 
 def params_from_dict(data: Mapping[str, Any], *, origin: str = "preset") -> Params:

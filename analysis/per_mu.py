@@ -31,7 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons as _Reasons, below, fmt, fmt_against, positions
+from analysis._common import Reasons as _Reasons, below, fmt_against, positions
 from analysis.membership import firm_parks
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, GroupScoring, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError

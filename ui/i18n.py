@@ -261,10 +261,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "le_idle_n": {"zh": "闲置土地", "en": "Idle land (闲置土地)"},
     "le_idle_title": {"zh": "闲置土地({n} 块,{mu} 亩)", "en": "Idle land (闲置土地): {n} plot(s), {mu} mu"},
     "le_idle_note": {"zh": "闲置土地是比低效用地更严格的法定类别,单独认定与处置:已供应(有土地使用权人)、利用状态为闲置的工业仓储地块。"
-                           "无使用权人的闲置地块为储备用地,作为选址供给。",
+                           "无使用权人的闲置地块为储备用地,不列入。",
                      "en": "Idle land is a separate, stricter legal category than low-efficiency land: supplied "
                            "industrial plots (a land holder is recorded) whose status is idle. Idle plots without a "
-                           "holder are reserve land and count as siting supply."},
+                           "holder are reserve land and are not listed."},
     "le_idle_none": {"zh": "所选范围内没有闲置土地。", "en": "No idle land in the current selection."},
     "le_rule_completion_overdue": {"zh": "超过约定竣工日期 {overdue_years} 年仍未竣工",
                                    "en": "Not completed {overdue_years} year(s) after the agreed date"},

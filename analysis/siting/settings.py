@@ -3,7 +3,6 @@ the vocabulary every part of the siting shares — demand rules, exclusion bits 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import _assign
-from analysis.params import PRESET_DIR, _bool, _known, _num, _strs, list_presets
+from analysis.params import _bool, _known, _num, _strs, load_section
 from geo.errors import ParameterError
 from layers.codes import POLLUTING_PREFIXES
 
@@ -193,23 +192,5 @@ def siting_params_from_dict(data: Mapping[str, Any], *, origin: str = "preset") 
 
 
 def load_siting_params(name: str | Path = "siting_default", *, directory: Path | None = None) -> SitingParams:
-    """Load section ``[siting]`` of preset ``name`` (in ``data/presets`` or a path to a TOML file).
-
-    ``analysis.params.load_preset`` validates a fixed set of sections (per_mu … parks), so
-    the siting section has its own small loader; it reuses that module's preset folder and
-    value validators.
-    """
-    directory = directory or PRESET_DIR
-    path = Path(name)
-    if path.suffix != ".toml":
-        path = directory / f"{name}.toml"
-    if not path.exists():
-        known = ", ".join(p for p in list_presets(directory) if "siting" in p) or "(none)"
-        raise ParameterError(f"Unknown siting preset {str(name)!r}; known: {known}. Add data/presets/<name>.toml "
-                             "with a [siting] section.", message_zh=f"未知的选址参数方案 {str(name)!r};已有:{known}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"Preset {path.name} is not valid TOML: {exc}", message_zh=f"{path.name} 不是有效的 TOML:{exc}") from None
-    data.setdefault("name", path.stem)
-    return siting_params_from_dict(data, origin=path.name)
+    """Load section ``[siting]`` of preset ``name`` (in ``data/presets`` or a path to a TOML file)."""
+    return load_section(name, "siting", siting_params_from_dict, directory=directory, label_zh="选址")
