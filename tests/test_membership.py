@@ -140,3 +140,29 @@ def test_sample_parks_per_mu_and_siting_same_without_park_id(layers, without_par
     a, b = supply(layers["plots"]), supply(without_park_id)
     assert len(a) > 100                        # sites are land: vacant plot clusters, not 18 park points
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_cli_membership_reports_disagreements(sample_path, tmp_path, capsys):
+    import shutil
+
+    import cli
+    from layers.workspace import Workspace
+
+    assert cli.main(["membership", "--workspace", str(sample_path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 plot(s) where attribute and outline disagree" in out and "from the outline: 0" in out
+    ws_path = tmp_path / "ruian.gpkg"
+    shutil.copy(sample_path, ws_path)
+    ws = Workspace.open(ws_path, readonly=False)
+    plots_ = ws.read("plots")
+    inside = plots_.index[plots_["park_id"] == "IP01"][0]
+    plots_.loc[inside, "park_id"] = "IP02"                       # a wrong attribute
+    plots_.loc[plots_["park_id"] == "MP06", "park_id"] = pd.NA    # and a 三调-style gap
+    ws.write("plots", plots_, source="test")
+    csv = tmp_path / "report.csv"
+    assert cli.main(["--lang", "zh", "membership", "--workspace", str(ws_path), "--out", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "1 plot(s) where attribute and outline disagree" in out
+    assert f"{plots_.loc[inside, 'plot_id']}: 园区属性“国际汽摩配产业新城”:属性所填园区的范围不包含该地块;按范围属于瑞安经济开发区飞云新区" in out
+    report = pd.read_csv(csv, encoding="utf-8-sig", dtype=str)
+    assert report["park_check"].tolist() == ["outside_named_park"]

@@ -180,6 +180,13 @@ def test_low_efficiency_list_shows_every_reason_and_adds_to_shortlist(ws_path):
     idle = at.dataframe[2].value
     assert any(h.value.startswith(f"闲置土地({int(run['is_idle_land'].sum())} 块") for h in at.subheader)
     assert len(idle) == int(run["is_idle_land"].sum()) > 0 and idle["列入理由"].str.startswith("闲置土地").all()
+    at.session_state["le_idle_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="le_idle_add").click().run()
+    _ok(at)
+    items = shortlist.load(Workspace.open(ws_path))
+    idle_item = items[items["source"] == "idle_land:pages_test"]
+    assert len(idle_item) == 1 and idle_item["reasons"].iloc[0].startswith("闲置土地:")   # the export's reason text
     at.session_state["le_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
     at.button(key="le_add").click().run()
@@ -294,7 +301,8 @@ def test_parks_dashboard_with_70_percent_rule(ws_path):
     failing = table[table["是否达标"] == "未达标"]
     assert (failing["主导产业占比(企业数)"] < 0.7).all() and (failing["差额(家)"] > 0).all()
     # the share by land beside it, with its own pass / fail
-    assert table["主导产业占比(用地)"].notna().any() and set(table["按用地是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
+    assert table["主导产业占比(用地)"].str.endswith("%").any() and not table["主导产业占比(用地)"].isna().any()
+    assert set(table["按用地是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
     assert _charts(at) == 3
     at.radio(key="pk_kind").set_value("industrial_parks").run()
     _ok(at)

@@ -113,26 +113,38 @@ def render() -> None:
     if only:
         hit = pd.concat([listed[f"rule_{r}"].fillna(False).astype(bool) for r in only], axis=1).any(axis=1)
         listed = listed[hit]
-    table = pd.DataFrame(listed.drop(columns=listed.geometry.name))
-    table["reasons"] = table[data.reasons_column(lang)]
-    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
-    table["status"] = table["status"].map(lambda s: value_label(s, lang) if isinstance(s, str) else s)
-    table = table.sort_values(["n_rules", "area_mu"], ascending=False)[[c for c in _TABLE if c in table.columns]]
-    table = table.reset_index(drop=True)
+    table = _plot_table(listed, ["n_rules", "area_mu"], lang)
     st.caption(t("le_rows", lang, n=len(table)))
     event = st.dataframe(
         table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
         width="stretch", height=460, key="le_table", on_select="rerun", selection_mode="multi-row",
-        column_config={t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
-                       t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f"),
-                       t("le_col_far", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_building_coverage", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")})
+        column_config=_formats(lang))
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"low_efficiency:{run_id}", who=who, lang=lang, key="le_add")
     _idle_land(ws, who, run_id, shown, lang)
+
+
+def _plot_table(plots: pd.DataFrame, order: list[str], lang: str) -> pd.DataFrame:
+    """The listed plots as shown: reasons and labels in ``lang``, "—" for a plot outside every park."""
+    table = pd.DataFrame(plots.drop(columns=plots.geometry.name))
+    table["reasons"] = table[data.reasons_column(lang)]
+    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
+    table["status"] = table["status"].map(lambda s: value_label(s, lang) if isinstance(s, str) else s)
+    for c in ("township_name", "park_name"):
+        if c in table.columns:
+            table[c] = table[c].astype("string").fillna("—")
+    table = table.sort_values(order, ascending=False)[[c for c in _TABLE if c in table.columns]]
+    return table.reset_index(drop=True)
+
+
+def _formats(lang: str) -> dict:
+    return {t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
+            t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f"),
+            t("le_col_far", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_building_coverage", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")}
 
 
 def _idle_land(ws, who: str, run_id: str, shown: pd.DataFrame, lang: str) -> None:
@@ -145,15 +157,10 @@ def _idle_land(ws, who: str, run_id: str, shown: pd.DataFrame, lang: str) -> Non
     if not len(idle):
         st.info(t("le_idle_none", lang))
         return
-    table = pd.DataFrame(idle.drop(columns=idle.geometry.name))
-    table["reasons"] = table[data.reasons_column(lang)]
-    table = table.sort_values("area_mu", ascending=False)[[c for c in _TABLE if c in table.columns]].reset_index(drop=True)
-    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
-    table["status"] = table["status"].map(lambda v: value_label(v, lang) if isinstance(v, str) else v)
+    table = _plot_table(idle, ["area_mu"], lang)
     event = st.dataframe(table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
                          width="stretch", key="le_idle_table", on_select="rerun", selection_mode="multi-row",
-                         column_config={t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
-                                        t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f")})
+                         column_config=_formats(lang))
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"idle_land:{run_id}", who=who, lang=lang, key="le_idle_add")

@@ -94,6 +94,8 @@ def render() -> None:
     table = df.assign(leading_status=df["status_label"])
     if "leading_land_status" in table.columns:
         table["leading_land_status"] = table["leading_land_status"].map(lambda s: _status(s, lang))
+        land = table["leading_land_share"].astype(float)      # a park without firms has no share: "—"
+        table["leading_land_share"] = land.map(lambda v: "—" if v != v else f"{v:.1%}")
     table = table[[c for c in _TABLE if c in table.columns]]
     table = table.sort_values(["leading_status", "leading_shortfall_firms"], ascending=[True, False])
     st.dataframe(table.rename(columns={c: t(f"pk_col_{c}", lang) for c in table.columns}), hide_index=True,

@@ -17,6 +17,7 @@ Screen: sidebar — the siting run to show; main —
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -189,10 +190,12 @@ def _shares(frames: dict, lang: str, rule: float) -> None:
     cols = ["name", "firms_before", "firms_leaving", "firms_arriving", "firms_after", "leading_share_before",
             "leading_share_after", "status_before", "status_after", "leading_land_share_before",
             "leading_land_share_after", "land_status_after", "policy"]
-    pct = {t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="percent")
-           for c in cols if "share" in c}
+    for c in cols:
+        if "share" in c:   # a park without firms has no share: "—", not "None"
+            v = rows[c].astype(float)
+            rows[c] = np.where(np.isnan(v), "—", np.char.mod("%.1f%%", np.nan_to_num(v) * 100))
     st.dataframe(rows[cols].rename(columns={c: t(f"st_col_{'park_name' if c == 'name' else c}", lang) for c in cols}),
-                 hide_index=True, width="stretch", column_config=pct)
+                 hide_index=True, width="stretch")
     st.caption(t("st_shares_note", lang, rule=f"{rule:.0%}"))
 
 
@@ -220,13 +223,15 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
     if len(unplaced):
         st.dataframe(_with_reason(unplaced, cols, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
                      hide_index=True, width="stretch",
-                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large")})
+                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large"),
+                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
     with st.expander(t("st_all_assignments", lang)):
         cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_name", "park_name", "distance_m",
                  "same_township", "reason"]
         st.dataframe(_with_reason(asg, cols2, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
                      hide_index=True, width="stretch",
-                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f")})
+                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
+                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
     if sites is not None and len(sites):
         st.subheader(t("st_sites", lang))
         cols3 = ["site_id", "park_name", "n_plots", "plot_ids", "capacity_land_mu", "used_land_mu", "land_utilisation",
@@ -236,7 +241,11 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
                              hide_index=True, width="stretch", key="st_sites", on_select="rerun",
                              selection_mode="multi-row",
                              column_config={t("st_col_land_utilisation", lang): st.column_config.ProgressColumn(
-                                 format="percent", min_value=0.0, max_value=1.0)})
+                                 format="percent", min_value=0.0, max_value=1.0),
+                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="%.1f")
+                                    for c in ("capacity_land_mu", "used_land_mu")},
+                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="percent")
+                                    for c in ("leading_share_before", "leading_share_after")}})
         rows = [r for r in selected_rows(event) if r < len(table)]
         add_to_shortlist(ws, table["site_id"].iloc[rows].tolist(), kind="site", source_layer=f"siting_{run_id}_sites",
                          source=f"siting:{run_id}", who=who, lang=lang, key="st_add")
