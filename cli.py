@@ -1,4 +1,4 @@
-"""Headless commands of the planner: sample, evaluate, site, integrate, import, export, shortlist,
+"""Headless commands of the planner: sample, evaluate, site, integrate, membership, import, export, shortlist,
 workspace, runs, user, audit.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
@@ -133,6 +133,12 @@ def _add_site(sub) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="solver time limit in seconds")
     p.add_argument("--run-id", default=None, help="run id (default: a timestamp)")
     p.add_argument("--no-store", action="store_true", help="solve and print only; leave the workspace untouched")
+    p.add_argument("--reasons", type=int, default=2, metavar="N",
+                   help="print the full reason of N unplaced firms (in --lang; default %(default)s)")
+
+
+def _pct(v) -> str:
+    return "—" if v != v else f"{v:.1%}"
 
 
 def cmd_site(args) -> int:
@@ -155,12 +161,27 @@ def cmd_site(args) -> int:
         print("unassigned by reason:")
         for code, count in prob.unassigned["reason_code"].value_counts().items():
             print(f"  {count:5d}  {code}")
-    used = prob.site_utilisation
-    print("sites (亩 used / capacity, firms assigned):")
-    for r in used.itertuples():
-        print(f"  {r.site_id:6s} {r.used_land_mu:8.1f} / {r.capacity_land_mu:8.1f}  {r.firms_assigned:4d}")
+        col = "reason_zh" if args.lang == "zh" else "reason"
+        for r in prob.unassigned.head(max(args.reasons, 0)).itertuples():
+            print(f"  {r.firm_id} {getattr(r, 'name', '')}: {getattr(r, col)}")
+    shares = prob.park_shares
+    if shares is not None and len(shares):
+        print("parks (亩 used / capacity over their sites, firms placed):")
+        for r in shares.itertuples():
+            print(f"  {r.park_id:6s} {r.name}: {r.used_land_mu:8.1f} / {r.capacity_land_mu:8.1f} 亩 in {r.n_sites} "
+                  f"site(s), {r.firms_arriving} firm(s)")
+        rule = shares[shares["share_rule"].astype(bool)]
+        if len(rule):
+            print(f"micro-parks, leading-industry share ≥ {prob.params.leading_share:.0%} (by firms: the rule; "
+                  "by land: reported), before → after the run:")
+            for r in rule.itertuples():
+                print(f"  {r.park_id:6s} {r.name}: firms {_pct(r.leading_share_before)} → {_pct(r.leading_share_after)}"
+                      f" {r.status_after}; land {_pct(r.leading_land_share_before)} → "
+                      f"{_pct(r.leading_land_share_after)} {r.land_status_after}; {r.firms_before} firms − "
+                      f"{r.firms_leaving} leaving + {r.firms_arriving} arriving — "
+                      f"{r.policy_zh if args.lang == 'zh' else r.policy_en}")
     if not args.no_store:
-        print(f"stored in {ws.describe()} as siting_{run_id}_assignments / _sites / _lines (run siting_{run_id})")
+        print(f"stored in {ws.describe()} as siting_{run_id}_assignments / _sites / _lines / _parks (run siting_{run_id})")
     return 0
 
 
@@ -189,6 +210,36 @@ def cmd_integrate(args) -> int:
               f"townships {r.townships}, industries {r.dominant_industries}")
     if not args.no_store:
         print(f"stored in {ws.describe()} as integration_{run_id}_zones / _links / _joint (run integration_{run_id})")
+    return 0
+
+
+# --- membership ---------------------------------------------------------------------------
+def _add_membership(sub) -> None:
+    p = sub.add_parser("membership", help="check each plot's park: the park_id attribute against the park outlines")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--out", default=None, help="write the plots whose attribute and outline disagree to this CSV")
+    p.add_argument("--limit", type=int, default=20, help="print at most this many disagreements (default %(default)s)")
+
+
+def cmd_membership(args) -> int:
+    from analysis import membership
+    from analysis._common import combine_parks
+
+    ws = _open(args, write=False)
+    plots = ws.read("plots")
+    parks = combine_parks(*(ws.read(n) if ws.has_layer(n) else None for n in ("industrial_parks", "micro_parks")))
+    m = membership.plot_membership(plots, parks)
+    report = membership.membership_report(plots, parks, membership=m)
+    print(f"{len(plots)} plots: " + ", ".join(f"{k} {v}" for k, v in m["park_check"].value_counts().items()))
+    print(f"park from the attribute: {int((m['park_source'] == 'attribute').sum())}, from the outline: "
+          f"{int((m['park_source'] == 'geometry').sum())}, outside every park: {int((m['park_source'] == 'none').sum())}")
+    print(f"{len(report)} plot(s) where attribute and outline disagree")
+    col = "problem_zh" if args.lang == "zh" else "problem"
+    for r in report.head(max(args.limit, 0)).itertuples():
+        print(f"  {r.plot_id}: {getattr(r, col)}")
+    if args.out:
+        report.to_csv(args.out, index=False, encoding="utf-8-sig")
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -631,6 +682,7 @@ COMMANDS = {
     "evaluate": (_add_evaluate, cmd_evaluate),
     "site": (_add_site, cmd_site),
     "integrate": (_add_integrate, cmd_integrate),
+    "membership": (_add_membership, cmd_membership),
     "shortlist": (_add_shortlist, cmd_shortlist),
     "export": (_add_export, cmd_export),
     "import": (_add_import, cmd_import),

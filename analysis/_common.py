@@ -1,15 +1,28 @@
-"""Private helpers shared by the analyses: vectorised reason strings, CRS checks, park lookup."""
+"""Private helpers shared by the analyses: vectorised reason strings, CRS checks, thresholds, dates.
+
+Thresholds (:func:`at_least`, :func:`below`) compare with a relative tolerance of
+:data:`TOLERANCE`: areas pass through m² → 亩 (÷ 666.67), so a cluster of exactly 50 亩 computes
+as 49.99999999999999 and must still count as 50.  :func:`fmt_against` prints a value with as
+many decimals as it takes to differ from its threshold, so a reason never reads "0.70 < 0.70".
+:func:`calendar_years` counts years by anniversaries (the dateutil ``relativedelta`` rule:
+29 February's anniversary in a common year is 28 February), so "halted ≥ 1 year" fires on the
+first anniversary itself.
+"""
 from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError
 
-__all__ = ["Reasons", "num", "text", "fmt", "positions", "check_crs", "combine_parks", "plot_parks", "empty_like"]
+__all__ = ["Reasons", "TOLERANCE", "num", "text", "boolean", "fmt", "fmt_against", "at_least", "below", "calendar_years",
+           "positions", "check_crs", "combine_parks", "empty_like"]
+
+#: Relative tolerance of threshold comparisons (areas in 亩, FAR, shares): far below any
+#: measurement precision, far above float rounding (1e-16).
+TOLERANCE = 1e-9
 
 
 class Reasons:
@@ -55,6 +68,13 @@ def text(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].astype("string").str.strip()
 
 
+def boolean(frame: pd.DataFrame, col: str, default: bool) -> np.ndarray:
+    """Column as bool array (``default`` where missing or absent)."""
+    if col not in frame.columns:
+        return np.full(len(frame), default, dtype=bool)
+    return frame[col].astype("boolean").fillna(default).to_numpy(dtype=bool)
+
+
 def positions(keys, universe) -> np.ndarray:
     """Position of each key in ``universe`` (−1 when absent): one hash lookup, no Python loop.
 
@@ -79,6 +99,83 @@ def fmt(values: np.ndarray, spec: str = "%.2f") -> np.ndarray:
     return out
 
 
+def _slack(threshold) -> np.ndarray:
+    t = np.asarray(threshold, dtype=float)
+    return TOLERANCE * np.maximum(1.0, np.abs(t))
+
+
+def at_least(values, threshold) -> np.ndarray:
+    """``values ≥ threshold`` up to :data:`TOLERANCE` (NaN → False)."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return v >= np.asarray(threshold, dtype=float) - _slack(threshold)
+
+
+def below(values, threshold) -> np.ndarray:
+    """``values < threshold`` beyond :data:`TOLERANCE` (NaN → False): the negation of :func:`at_least`
+    for known values."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return v < np.asarray(threshold, dtype=float) - _slack(threshold)
+
+
+def fmt_against(values, threshold, decimals: int = 2, *, most: int = 6) -> np.ndarray:
+    """Format ``values`` with ``decimals``, or more (up to ``most``) where needed to tell a value
+    from its ``threshold``: 0.6999 against 0.7 reads "0.6999", not "0.70".  Vectorised: one pass
+    per extra decimal, not per value.
+
+    >>> fmt_against(np.array([0.6999, 0.5, 0.700004, 49.99999999999999]), [0.7, 0.7, 0.7, 50]).tolist()
+    ['0.6999', '0.50', '0.700004', '50.00']
+    """
+    v = np.asarray(values, dtype=float)
+    t = np.broadcast_to(np.asarray(threshold, dtype=float), v.shape)
+    need = np.full(v.shape, -1, dtype=np.int64)
+    for d in range(decimals, most + 1):   # the fewest decimals at which value and threshold print apart
+        apart = np.round(v, d) != np.round(t, d)
+        need = np.where((need < 0) & apart, d, need)
+    need = np.where(need < 0, decimals, need)   # equal to the threshold (within 10^-most): base decimals
+    out = np.full(v.shape, "—", dtype=object)
+    ok = ~np.isnan(v)
+    for d in np.unique(need[ok]):
+        m = ok & (need == d)
+        out[m] = np.char.mod(f"%.{d}f", v[m]).astype(object)
+    return out
+
+
+def calendar_years(start, end) -> np.ndarray:
+    """Years from ``start`` to ``end`` counted by anniversaries, NaN where either date is missing.
+
+    Whole years are those whose anniversary (``relativedelta(years=k)``: same month and day,
+    29 February → 28 February in common years) is on or before ``end``; the rest is the
+    elapsed share of the year to the next anniversary.  So exactly one year after
+    2025-06-30 is 2026-06-30 → 1.0, and a threshold of 1 year fires that day.
+    """
+    s = pd.to_datetime(pd.Series(start), errors="coerce")
+    e = pd.to_datetime(pd.Series(end), errors="coerce")
+    if len(e) == 1 and len(s) != 1:
+        e = pd.Series(np.repeat(e.to_numpy(), len(s)))
+    s, e = s.reset_index(drop=True), e.reset_index(drop=True)
+    ok = (s.notna() & e.notna()).to_numpy()
+    out = np.full(len(s), np.nan)
+    if not ok.any():
+        return out
+    sy, sm, sd = s[ok].dt.year.to_numpy(), s[ok].dt.month.to_numpy(), s[ok].dt.day.to_numpy()
+    ed = e[ok].dt.normalize().to_numpy()
+
+    def anniversary(k):
+        year = sy + k
+        last = pd.to_datetime(pd.DataFrame({"year": year, "month": sm, "day": 1})) + pd.offsets.MonthEnd(0)
+        day = np.minimum(sd, last.dt.day.to_numpy())
+        return pd.to_datetime(pd.DataFrame({"year": year, "month": sm, "day": day})).to_numpy()
+
+    k = e[ok].dt.year.to_numpy() - sy
+    k = np.where(anniversary(k) > ed, k - 1, k)
+    this, nxt = anniversary(k), anniversary(k + 1)
+    frac = (ed - this) / (nxt - this)
+    out[ok] = k + frac.astype(float)
+    return out
+
+
 def check_crs(reference: gpd.GeoDataFrame, *others: tuple[str, gpd.GeoDataFrame | None]) -> None:
     """Raise when the reference has no CRS, or another frame's CRS differs (naming both)."""
     if reference.crs is None:
@@ -99,40 +196,31 @@ def check_crs(reference: gpd.GeoDataFrame, *others: tuple[str, gpd.GeoDataFrame 
 
 
 def combine_parks(industrial_parks: gpd.GeoDataFrame | None, micro_parks: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """Industrial parks and micro-parks in one frame: park_id, park_kind, allows_polluting, geometry."""
+    """Industrial parks and micro-parks in one frame: park_id, name, park_kind, allows_polluting,
+    leading_industries (the micro-parks' ``leading_industry``), township_code, geometry."""
     frames = []
     for kind, gdf in (("industrial_park", industrial_parks), ("micro_park", micro_parks)):
         if gdf is None or len(gdf) == 0:
             continue
         allow = gdf["allows_polluting"].astype("boolean").fillna(False).to_numpy(dtype=bool) \
             if "allows_polluting" in gdf.columns else np.zeros(len(gdf), dtype=bool)
-        frames.append(gpd.GeoDataFrame({"park_id": gdf["park_id"].astype("string").to_numpy(), "park_kind": kind,
-                                        "allows_polluting": allow}, geometry=gdf.geometry.to_numpy(), crs=gdf.crs))
+        lead = text(gdf, "leading_industries" if kind == "industrial_park" else "leading_industry")
+        frames.append(gpd.GeoDataFrame({"park_id": gdf["park_id"].astype("string").to_numpy(),
+                                        "name": text(gdf, "name").to_numpy(), "park_kind": kind,
+                                        "allows_polluting": allow, "leading_industries": lead.to_numpy(),
+                                        "township_code": text(gdf, "township_code").to_numpy()},
+                                       geometry=gdf.geometry.to_numpy(), crs=gdf.crs))
     if not frames:
-        return gpd.GeoDataFrame({"park_id": pd.Series([], dtype="string"), "park_kind": pd.Series([], dtype="string"),
-                                 "allows_polluting": pd.Series([], dtype=bool)}, geometry=gpd.GeoSeries([]))
+        return gpd.GeoDataFrame({"park_id": pd.Series([], dtype="string"), "name": pd.Series([], dtype="string"),
+                                 "park_kind": pd.Series([], dtype="string"),
+                                 "allows_polluting": pd.Series([], dtype=bool),
+                                 "leading_industries": pd.Series([], dtype="string"),
+                                 "township_code": pd.Series([], dtype="string")}, geometry=gpd.GeoSeries([]))
     crs = frames[0].crs
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
-
-
-def plot_parks(plots: gpd.GeoDataFrame, parks: gpd.GeoDataFrame) -> pd.Series:
-    """Park id of each plot: the ``park_id`` attribute when the plots carry one, else the park
-    containing the plot's representative point (micro-parks win over industrial parks)."""
-    if "park_id" in plots.columns:
-        return plots["park_id"].astype("string")
-    out = pd.Series(pd.NA, index=plots.index, dtype="string")
-    if len(parks) == 0 or len(plots) == 0:
-        return out
-    pts = shapely.point_on_surface(plots.geometry.to_numpy())
-    order = np.argsort((parks["park_kind"] == "micro_park").to_numpy(), kind="stable")  # industrial first
-    tree = shapely.STRtree(parks.geometry.to_numpy()[order])
-    i_pt, j = tree.query(pts, predicate="within")
-    vals = parks["park_id"].to_numpy(dtype=object)[order][j]
-    # later matches (micro-parks) overwrite earlier ones
-    sel = np.argsort(j, kind="stable")
-    arr = out.to_numpy(dtype=object)
-    arr[i_pt[sel]] = vals[sel]
-    return pd.Series(arr, index=plots.index, dtype="string")
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    for c in ("park_id", "name", "leading_industries", "township_code"):
+        out[c] = out[c].astype("string")
+    return out
 
 
 def empty_like(frame: gpd.GeoDataFrame, columns: dict[str, str]) -> gpd.GeoDataFrame:

@@ -20,7 +20,6 @@ zone × industry matrix, pandas merges for shared roads.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -32,8 +31,8 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from analysis._common import check_crs, fmt
-from analysis.params import PRESET_DIR, _bool, _known, _num, _strs, list_presets
+from analysis._common import at_least, check_crs, fmt, fmt_against
+from analysis.params import _bool, _known, _num, _strs, load_section
 from geo.errors import ParameterError
 from geo.units import M2_PER_MU
 
@@ -91,21 +90,8 @@ def integration_params_from_dict(data: Mapping[str, Any], *, origin: str = "pres
 
 
 def load_integration_params(name: str | Path = "integration_default", *, directory: Path | None = None) -> IntegrationParams:
-    """Load section ``[integration]`` of a preset (own loader: ``analysis.params`` has fixed sections)."""
-    directory = directory or PRESET_DIR
-    path = Path(name)
-    if path.suffix != ".toml":
-        path = directory / f"{name}.toml"
-    if not path.exists():
-        known = ", ".join(p for p in list_presets(directory) if "integration" in p) or "(none)"
-        raise ParameterError(f"Unknown integration preset {str(name)!r}; known: {known}.",
-                             message_zh=f"未知的联合开发参数方案 {str(name)!r};已有:{known}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"Preset {path.name} is not valid TOML: {exc}", message_zh=f"{path.name} 不是有效的 TOML") from None
-    data.setdefault("name", path.stem)
-    return integration_params_from_dict(data, origin=path.name)
+    """Load section ``[integration]`` of a preset (in ``data/presets`` or a path to a TOML file)."""
+    return load_section(name, "integration", integration_params_from_dict, directory=directory, label_zh="联合开发")
 
 
 class IntegrationResult(NamedTuple):
@@ -164,6 +150,16 @@ def _township(zones: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) -> np
     return tw
 
 
+def _township_names(codes: np.ndarray, townships: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Township name per code (reasons name places, not codes); the code where no name is known."""
+    names = {}
+    if townships is not None and len(townships) and {"code", "name"} <= set(townships.columns):
+        names = dict(zip(townships["code"].astype(str), townships["name"].astype(str)))
+    s = pd.Series(codes, dtype="object")
+    mapped = s.map(names).to_numpy(dtype=object)
+    return np.where(pd.isna(mapped), s.astype(str).to_numpy(dtype=object), mapped)
+
+
 def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
                      enterprises: gpd.GeoDataFrame | None = None, infrastructure: gpd.GeoDataFrame | None = None,
                      townships: gpd.GeoDataFrame | None = None, filter_kinds: bool = True) -> IntegrationResult:
@@ -196,93 +192,121 @@ def find_joint_zones(zones: gpd.GeoDataFrame, *, params: IntegrationParams,
     names = z["name"].astype(str).to_numpy() if "name" in z.columns else ids
     geoms = z.geometry.to_numpy()
     tw = _township(z, townships)
+    tw_name = _township_names(tw, townships)
     mat, codes, n_firms = zone_industry_matrix(z, enterprises, digits=params.industry_digits, weight=params.industry_weight)
-    # candidate pairs: touch or within the gap
-    if n:
-        a, b = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=params.max_gap_m)
-        keep = a < b
-        a, b = a[keep], b[keep]
-    else:
-        a = b = np.zeros(0, dtype=np.int64)
-    dist = shapely.distance(geoms[a], geoms[b]) if len(a) else np.zeros(0)
-    touches = dist <= 1e-6
-    cross = np.asarray(pd.Series(tw[a], dtype="string").fillna("?").to_numpy() !=
-                       pd.Series(tw[b], dtype="string").fillna("!").to_numpy(), dtype=bool) if len(a) else np.zeros(0, bool)
-    sim = cosine_similarity_pairs(mat, a, b)
-    roads_txt = np.full(len(a), "", dtype=object)
-    shared = np.zeros(len(a), dtype=bool)
-    if infrastructure is not None and len(infrastructure) and len(a):
-        r = infrastructure.loc[infrastructure["kind"].astype("string").isin(params.road_kinds).fillna(False).to_numpy(dtype=bool)]
-        if len(r):
-            zi, ri = shapely.STRtree(r.geometry.to_numpy()).query(geoms, predicate="dwithin", distance=params.road_distance_m)
-            near = pd.DataFrame({"z": zi, "road": ri})
-            pairs = pd.DataFrame({"k": np.arange(len(a)), "a": a, "b": b})
-            m1 = pairs.merge(near.rename(columns={"z": "a"}), on="a").merge(near.rename(columns={"z": "b"}), on=["b", "road"])
-            if len(m1):
-                rname = (r["name"] if "name" in r.columns else r["feature_id"]).astype(str).to_numpy()
-                m1["rn"] = rname[m1["road"].to_numpy()]
-                g = m1.groupby("k")["rn"].agg(lambda s: ", ".join(sorted(set(s))))
-                roads_txt[g.index.to_numpy()] = g.to_numpy()
-                shared[g.index.to_numpy()] = True
-    near_ok = np.ones(len(a), dtype=bool)
-    cross_ok = cross | (not params.require_cross_township)
-    sim_ok = sim >= params.min_similarity - 1e-12
-    road_ok = shared | (not params.require_shared_road)
-    linked = near_ok & cross_ok & sim_ok & road_ok
-    # reasons: each measure with its threshold, then the verdict
-    why = ("gap " + fmt(dist, "%.0f") + f" m ≤ {params.max_gap_m:g} m" + np.where(touches, " (touching)", "")
-           + np.where(cross, "; across township line " + pd.Series(tw[a]).astype(str).to_numpy() + "/"
-                      + pd.Series(tw[b]).astype(str).to_numpy(), "; same township")
-           + "; industry similarity " + fmt(sim, "%.2f") + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
-           + np.where(shared, "; both within " + f"{params.road_distance_m:g} m of " + roads_txt.astype(str),
-                      f"; no road within {params.road_distance_m:g} m of both"))
-    fail = np.full(len(a), "", dtype=object)
-    for mask, word in ((~cross_ok, "same township"), (~sim_ok, "industries differ"), (~road_ok, "no shared road")):
-        fail[mask] = fail[mask] + np.where(fail[mask] == "", "", ", ") + word
-    reason = np.where(linked, "linked: " + why, "not linked (" + fail + "): " + why)
-    # the same in Chinese, for the app's default language
-    tw_pair = pd.Series(tw[a]).astype(str).to_numpy() + "/" + pd.Series(tw[b]).astype(str).to_numpy() if len(a) \
-        else np.zeros(0, dtype=object)
-    why_zh = ("间距 " + fmt(dist, "%.0f") + f" 米 ≤ {params.max_gap_m:g} 米" + np.where(touches, "(相邻)", "")
-              + np.where(cross, ";跨镇街 " + tw_pair, ";同一镇街")
-              + ";产业相似度 " + fmt(sim, "%.2f") + np.where(sim_ok, " ≥ ", " < ") + f"{params.min_similarity:g}"
-              + np.where(shared, f";两区 {params.road_distance_m:g} 米内均有 " + roads_txt.astype(str),
-                         f";两区 {params.road_distance_m:g} 米内无共同道路"))
-    fail_zh = np.full(len(a), "", dtype=object)
-    for mask, word in ((~cross_ok, "同一镇街"), (~sim_ok, "产业不相似"), (~road_ok, "无共同道路")):
-        fail_zh[mask] = fail_zh[mask] + np.where(fail_zh[mask] == "", "", "、") + word
-    reason_zh = np.where(linked, "关联:" + why_zh, "未关联(" + fail_zh + "):" + why_zh)
-    line = shapely.shortest_line(geoms[a], geoms[b]) if len(a) else np.zeros(0, dtype=object)
+    a, b = _candidate_pairs(geoms, params)
+    m = _pair_measures(geoms, a, b, tw, mat, infrastructure, params)
+    reason, reason_zh = _link_reasons(m, tw_name[a], tw_name[b], params)
     links = gpd.GeoDataFrame({
         "zone_a": ids[a], "zone_b": ids[b], "name_a": names[a], "name_b": names[b],
         "township_a": pd.array(tw[a], dtype="string"), "township_b": pd.array(tw[b], dtype="string"),
-        "distance_m": dist, "touches": touches, "similarity": sim, "shared_roads": pd.array(roads_txt, dtype="string"),
-        "cross_township": cross, "similar": sim_ok, "road_shared": shared, "linked": linked,
+        "township_name_a": pd.array(tw_name[a], dtype="string"), "township_name_b": pd.array(tw_name[b], dtype="string"),
+        "distance_m": m["dist"], "touches": m["touches"], "similarity": m["sim"],
+        "shared_roads": pd.array(m["roads"], dtype="string"), "cross_township": m["cross"], "similar": m["sim_ok"],
+        "road_shared": m["shared"], "linked": m["linked"],
         "reason": pd.array(reason.astype(str), dtype="string"),
         "reason_zh": pd.array(reason_zh.astype(str), dtype="string"),
-    }, geometry=gpd.GeoSeries(line, crs=z.crs), crs=z.crs)
-    # components of the linked graph
-    la, lb = a[linked], b[linked]
-    graph = sparse.coo_matrix((np.ones(len(la)), (la, lb)), shape=(n, n))
-    _, comp = connected_components(graph, directed=False) if n else (0, np.zeros(0, dtype=np.int64))
-    size = np.bincount(comp, minlength=comp.max() + 1 if n else 0) if n else np.zeros(0, dtype=np.int64)
-    multi = size[comp] >= 2 if n else np.zeros(0, bool)
-    # number the joint zones 1.. in order of first zone
-    jz_of_comp = np.zeros(len(size), dtype=np.int64)
-    multi_comps = np.unique(comp[multi]) if n else np.zeros(0, dtype=np.int64)
-    jz_of_comp[multi_comps] = np.arange(1, len(multi_comps) + 1)
-    joint = np.where(multi, jz_of_comp[comp] if n else 0, 0)
-    mix = _top_mix(mat, codes, params.top_industries)
+    }, geometry=gpd.GeoSeries(shapely.shortest_line(geoms[a], geoms[b]) if len(a) else np.zeros(0, dtype=object),
+                              crs=z.crs), crs=z.crs)
+    la, lb = a[m["linked"]], b[m["linked"]]
+    joint = _joint_numbers(la, lb, n)
     out_z = z.copy()
     out_z["township_code_used"] = pd.array(tw, dtype="string")
     out_z["n_firms"] = n_firms
     out_z["area_mu"] = shapely.area(geoms) / M2_PER_MU
-    out_z["industry_mix"] = pd.array(mix, dtype="string")
+    out_z["industry_mix"] = pd.array(_top_mix(mat, codes, params.top_industries), dtype="string")
     out_z["joint_zone"] = pd.array(np.where(joint > 0, joint, 0), dtype="Int64")
     out_z.loc[joint == 0, "joint_zone"] = pd.NA
     out_z["n_links"] = np.bincount(np.concatenate([la, lb]), minlength=n) if n else np.zeros(0, np.int64)
-    joint_zones = _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params)
+    joint_zones = _joint_table(z, joint, ids, tw, tw_name, geoms, mat, codes, n_firms, links, params)
     return IntegrationResult(out_z, links, joint_zones)
+
+
+def _candidate_pairs(geoms: np.ndarray, params: IntegrationParams) -> tuple[np.ndarray, np.ndarray]:
+    """Zone pairs (a < b) that touch or lie within ``max_gap_m``."""
+    if not len(geoms):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=params.max_gap_m)
+    keep = a < b
+    return a[keep], b[keep]
+
+
+def _pair_measures(geoms, a, b, tw, mat, infrastructure, params) -> dict[str, np.ndarray]:
+    """Gap, township line, industry similarity and shared roads of each pair, and the verdict."""
+    dist = shapely.distance(geoms[a], geoms[b]) if len(a) else np.zeros(0)
+    cross = np.asarray(pd.Series(tw[a], dtype="string").fillna("?").to_numpy() !=
+                       pd.Series(tw[b], dtype="string").fillna("!").to_numpy(), dtype=bool) if len(a) else np.zeros(0, bool)
+    sim = cosine_similarity_pairs(mat, a, b)
+    roads, shared = _shared_roads(geoms, a, b, infrastructure, params)
+    cross_ok = cross | (not params.require_cross_township)
+    sim_ok = at_least(sim, params.min_similarity)
+    road_ok = shared | (not params.require_shared_road)
+    return {"dist": dist, "touches": dist <= 1e-6, "cross": cross, "sim": sim, "roads": roads, "shared": shared,
+            "cross_ok": cross_ok, "sim_ok": sim_ok, "road_ok": road_ok, "linked": cross_ok & sim_ok & road_ok}
+
+
+def _shared_roads(geoms, a, b, infrastructure, params) -> tuple[np.ndarray, np.ndarray]:
+    """Names of the road features within ``road_distance_m`` of both zones of each pair."""
+    roads_txt = np.full(len(a), "", dtype=object)
+    shared = np.zeros(len(a), dtype=bool)
+    if infrastructure is None or not len(infrastructure) or not len(a):
+        return roads_txt, shared
+    r = infrastructure.loc[infrastructure["kind"].astype("string").isin(params.road_kinds).fillna(False).to_numpy(dtype=bool)]
+    if not len(r):
+        return roads_txt, shared
+    zi, ri = shapely.STRtree(r.geometry.to_numpy()).query(geoms, predicate="dwithin", distance=params.road_distance_m)
+    near = pd.DataFrame({"z": zi, "road": ri})
+    pairs = pd.DataFrame({"k": np.arange(len(a)), "a": a, "b": b})
+    m1 = pairs.merge(near.rename(columns={"z": "a"}), on="a").merge(near.rename(columns={"z": "b"}), on=["b", "road"])
+    if len(m1):
+        rname = (r["name"] if "name" in r.columns else r["feature_id"]).astype(str).to_numpy()
+        m1["rn"] = rname[m1["road"].to_numpy()]
+        g = m1.groupby("k")["rn"].agg(lambda s: ", ".join(sorted(set(s))))
+        roads_txt[g.index.to_numpy()] = g.to_numpy()
+        shared[g.index.to_numpy()] = True
+    return roads_txt, shared
+
+
+def _link_reasons(m: dict, town_a: np.ndarray, town_b: np.ndarray, params) -> tuple[np.ndarray, np.ndarray]:
+    """Each measure with its threshold, then the verdict — English and Chinese, townships by name."""
+    n = len(m["dist"])
+    sim_txt = fmt_against(m["sim"], params.min_similarity)
+    gap, near = params.max_gap_m, params.road_distance_m
+    pair = town_a.astype(str) + "/" + town_b.astype(str) if n else np.zeros(0, dtype=object)
+    why = ("gap " + fmt(m["dist"], "%.0f") + f" m ≤ {gap:g} m" + np.where(m["touches"], " (touching)", "")
+           + np.where(m["cross"], "; across township line " + pair, "; same township")
+           + "; industry similarity " + sim_txt + np.where(m["sim_ok"], " ≥ ", " < ") + f"{params.min_similarity:g}"
+           + np.where(m["shared"], f"; both within {near:g} m of " + m["roads"].astype(str),
+                      f"; no road within {near:g} m of both"))
+    why_zh = ("间距 " + fmt(m["dist"], "%.0f") + f" 米 ≤ {gap:g} 米" + np.where(m["touches"], "(相邻)", "")
+              + np.where(m["cross"], ";跨镇街 " + pair, ";同一镇街")
+              + ";产业相似度 " + sim_txt + np.where(m["sim_ok"], " ≥ ", " < ") + f"{params.min_similarity:g}"
+              + np.where(m["shared"], f";两区 {near:g} 米内均有 " + m["roads"].astype(str),
+                         f";两区 {near:g} 米内无共同道路"))
+    fail = np.full(n, "", dtype=object)
+    fail_zh = np.full(n, "", dtype=object)
+    for key, word, word_zh in (("cross_ok", "same township", "同一镇街"), ("sim_ok", "industries differ", "产业不相似"),
+                               ("road_ok", "no shared road", "无共同道路")):
+        miss = ~m[key]
+        fail[miss] = fail[miss] + np.where(fail[miss] == "", "", ", ") + word
+        fail_zh[miss] = fail_zh[miss] + np.where(fail_zh[miss] == "", "", "、") + word_zh
+    linked = m["linked"]
+    return (np.where(linked, "linked: " + why, "not linked (" + fail + "): " + why),
+            np.where(linked, "关联:" + why_zh, "未关联(" + fail_zh + "):" + why_zh))
+
+
+def _joint_numbers(la: np.ndarray, lb: np.ndarray, n: int) -> np.ndarray:
+    """Joint-zone number per zone (1.. in order of first zone; 0 = not in a group of ≥ 2)."""
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    graph = sparse.coo_matrix((np.ones(len(la)), (la, lb)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    size = np.bincount(comp, minlength=comp.max() + 1)
+    multi = size[comp] >= 2
+    jz_of_comp = np.zeros(len(size), dtype=np.int64)
+    multi_comps = np.unique(comp[multi])
+    jz_of_comp[multi_comps] = np.arange(1, len(multi_comps) + 1)
+    return np.where(multi, jz_of_comp[comp], 0)
 
 
 def _top_mix(mat: sparse.csr_matrix, codes: np.ndarray, top: int) -> np.ndarray:
@@ -304,9 +328,9 @@ def _top_mix(mat: sparse.csr_matrix, codes: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -> gpd.GeoDataFrame:
+def _joint_table(z, joint, ids, tw, tw_name, geoms, mat, codes, n_firms, links, params) -> gpd.GeoDataFrame:
     cols = {"joint_zone": "int64", "zones": "string", "zone_names": "string", "n_zones": "int64",
-            "townships": "string", "n_townships": "int64", "area_mu": "float64", "n_firms": "int64",
+            "townships": "string", "township_codes": "string", "n_townships": "int64", "area_mu": "float64", "n_firms": "int64",
             "dominant_industries": "string", "n_links": "int64", "links": "string"}
     sel = joint > 0
     if not sel.any():
@@ -314,6 +338,7 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
                                 geometry=gpd.GeoSeries([], crs=z.crs), crs=z.crs)
     names = z["name"].astype(str).to_numpy() if "name" in z.columns else ids
     df = pd.DataFrame({"jz": joint[sel], "id": ids[sel], "name": names[sel], "tw": pd.Series(tw[sel]).astype(str).to_numpy(),
+                       "tw_name": tw_name[sel].astype(str),
                        "area": shapely.area(geoms[sel]) / M2_PER_MU, "firms": n_firms[sel]})
     g = df.groupby("jz", sort=True)
     k = g.ngroups
@@ -323,7 +348,8 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
     lk = links.loc[links["linked"].to_numpy(dtype=bool)]
     jz_of = dict(zip(ids, joint))
     lk_jz = lk["zone_a"].map(jz_of).to_numpy()
-    lk_txt = (lk["zone_a"] + "–" + lk["zone_b"] + " (" + lk["distance_m"].round(0).astype(int).astype(str) + " m, cos "
+    lk_txt = (lk["name_a"].astype(str) + "–" + lk["name_b"].astype(str) + " ("
+              + lk["distance_m"].round(0).astype(int).astype(str) + " m, cos "
               + lk["similarity"].round(2).astype(str) + ", " + lk["shared_roads"].fillna("-") + ")")
     lsum = pd.Series(lk_txt.to_numpy(), index=lk_jz).groupby(level=0).agg("; ".join) if len(lk) else pd.Series(dtype=str)
     lcnt = pd.Series(1, index=lk_jz).groupby(level=0).sum() if len(lk) else pd.Series(dtype=int)
@@ -331,7 +357,8 @@ def _joint_table(z, joint, ids, tw, geoms, mat, codes, n_firms, links, params) -
     table = pd.DataFrame({
         "joint_zone": jz,
         "zones": g["id"].agg(", ".join).to_numpy(), "zone_names": g["name"].agg("、".join).to_numpy(),
-        "n_zones": g.size().to_numpy(), "townships": g["tw"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
+        "n_zones": g.size().to_numpy(), "townships": g["tw_name"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
+        "township_codes": g["tw"].agg(lambda s: ", ".join(sorted(set(s)))).to_numpy(),
         "n_townships": g["tw"].nunique().to_numpy(), "area_mu": g["area"].sum().to_numpy(),
         "n_firms": g["firms"].sum().to_numpy(), "dominant_industries": dom,
         "n_links": lcnt.reindex(jz).fillna(0).astype(int).to_numpy(), "links": lsum.reindex(jz).fillna("").to_numpy(),

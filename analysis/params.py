@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from geo.errors import ParameterError
+from layers.codes import POLLUTING_PREFIXES
 
 __all__ = [
     "PRESET_DIR",
@@ -54,6 +55,7 @@ __all__ = [
     "Params",
     "list_presets",
     "load_preset",
+    "load_section",
     "params_from_dict",
 ]
 
@@ -76,7 +78,7 @@ BELOW_INDICATORS = {
 }
 LOW_EFFICIENCY_RULES = (
     "far_below_min", "coverage_below_min", "tax_below_abs", "tax_below_share", "class_d",
-    "halted", "completion_overdue", "polluting_outside_park", "scattered",
+    "halted", "completion_overdue", "contract_shortfall", "polluting_outside_park", "scattered",
 )
 # Columns of the redevelopment frame a suitability criterion may read.
 CRITERION_COLUMNS = (
@@ -176,7 +178,11 @@ class PriceParams:
 
 @dataclass(frozen=True)
 class LowEfficiencyParams:
-    """低效用地认定 settings: which rules count and their thresholds."""
+    """低效用地认定 settings: which rules count and their thresholds (years are calendar years).
+
+    ``polluting_codes`` defaults to the one policy list :data:`layers.codes.POLLUTING_PREFIXES`,
+    shared with relocation siting; the shipped presets do not override it.
+    """
 
     rules: tuple[str, ...] = LOW_EFFICIENCY_RULES
     land_uses: tuple[str, ...] = ("0601", "0604", "1001", "1101")
@@ -186,7 +192,9 @@ class LowEfficiencyParams:
     tax_share_of_average: float = 0.5
     halted_years: float = 1.0
     overdue_years: float = 2.0
-    polluting_codes: tuple[str, ...] = ()
+    polluting_codes: tuple[str, ...] = POLLUTING_PREFIXES
+    contract_years: float = 2.0        # completed this long ago …
+    contract_share_min: float = 0.5    # … with investment or output below this share of the contract
 
     def far_min_for(self) -> dict[str, float]:
         return dict(self.far_min)
@@ -225,7 +233,7 @@ class ParksParams:
 
     leading_share_min: float = 0.70
     capacity_far: float = 2.0
-    developed_statuses: tuple[str, ...] = ("in_use", "halted", "under_construction")
+    developed_statuses: tuple[str, ...] = ("in_use", "halted", "half_halted", "under_construction")
 
 
 @dataclass(frozen=True)
@@ -299,6 +307,30 @@ def load_preset(name: str | Path, *, directory: Path | None = None) -> Params:
         )
     data.setdefault("name", path.stem)
     return params_from_dict(data, origin=path.name)
+
+
+def load_section(name: str | Path, section: str, build, *, directory: Path | None = None, label_zh: str = ""):
+    """Load a preset holding one section of its own (``[siting]``, ``[integration]``): read and parse
+    ``data/presets/<name>.toml`` (or a path), then ``build(data, origin=file name)`` validates it.
+
+    :func:`load_preset` validates the fixed sections of the analysis chain; the siting and
+    integration presets share its folder and value validators through this loader.
+    """
+    directory = directory or PRESET_DIR
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = directory / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(p for p in list_presets(directory) if section in p) or "(none)"
+        raise ParameterError(f"Unknown {section} preset {str(name)!r}; known: {known}. Add data/presets/<name>.toml "
+                             f"with a [{section}] section.", message_zh=f"未知的{label_zh}参数方案 {str(name)!r};已有:{known}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"Preset {path.name} is not valid TOML: {exc}",
+                             message_zh=f"{path.name} 不是有效的 TOML:{exc}") from None
+    data.setdefault("name", path.stem)
+    return build(data, origin=path.name)
 
 
 def params_from_dict(data: Mapping[str, Any], *, origin: str = "preset") -> Params:
@@ -494,15 +526,17 @@ def _low(s: dict, problems: list[str]) -> LowEfficiencyParams:
     if bad:
         problems.append(f"{w}.polluting_codes {bad} are not 2–4 digit GB/T 4754 codes")
     return LowEfficiencyParams(
-        _strs(s, "rules", d.rules, w, problems, LOW_EFFICIENCY_RULES),
-        _strs(s, "land_uses", d.land_uses, w, problems),
-        tuple(sorted(pairs)),
-        _num(s, "coverage_min", d.coverage_min, w, problems, maximum=1),
-        _num(s, "tax_per_mu_min", d.tax_per_mu_min, w, problems),
-        _num(s, "tax_share_of_average", d.tax_share_of_average, w, problems, maximum=1),
-        _num(s, "halted_years", d.halted_years, w, problems),
-        _num(s, "overdue_years", d.overdue_years, w, problems),
-        codes,
+        rules=_strs(s, "rules", d.rules, w, problems, LOW_EFFICIENCY_RULES),
+        land_uses=_strs(s, "land_uses", d.land_uses, w, problems),
+        far_min=tuple(sorted(pairs)),
+        coverage_min=_num(s, "coverage_min", d.coverage_min, w, problems, maximum=1),
+        tax_per_mu_min=_num(s, "tax_per_mu_min", d.tax_per_mu_min, w, problems),
+        tax_share_of_average=_num(s, "tax_share_of_average", d.tax_share_of_average, w, problems, maximum=1),
+        halted_years=_num(s, "halted_years", d.halted_years, w, problems),
+        overdue_years=_num(s, "overdue_years", d.overdue_years, w, problems),
+        polluting_codes=codes,
+        contract_years=_num(s, "contract_years", d.contract_years, w, problems),
+        contract_share_min=_num(s, "contract_share_min", d.contract_share_min, w, problems, maximum=1),
     )
 
 

@@ -8,15 +8,18 @@ Per park (on the parks' index):
 * ``n_plots``, ``n_firms`` (every firm on those plots, tenants included);
 * 亩均 aggregates of the firms evaluated there (``tax_per_mu``, ``va_per_mu`` in 万元/亩,
   class counts ``n_A``…``n_D``);
-* leading-industry rule: ``leading_share`` = firms whose GB/T 4754 code starts with one of
-  the park's leading codes ÷ all firms; ``leading_status`` pass / fail / no_firms /
-  no_leading_industry; ``leading_shortfall_firms`` = ⌈min_share × n − n_leading⌉ (how many
-  non-leading firms would have to be replaced by leading ones to pass);
+* leading-industry rule (:mod:`analysis.leading`, the same count the siting uses):
+  ``leading_share`` = firms whose GB/T 4754 code starts with one of the park's leading codes
+  ÷ all firms, ``leading_land_share`` the same by the firms' land; ``leading_status`` /
+  ``leading_land_status`` pass / fail / no_firms / no_leading_industry;
+  ``leading_shortfall_firms`` = ⌈min_share × n − n_leading⌉ (how many non-leading firms would
+  have to be replaced by leading ones to pass);
 * ``capacity_mu`` = vacant land in 亩; ``capacity_floor_m2`` = vacant × capacity FAR +
   Σ over developed plots max(capacity FAR − FAR, 0) × area.
 
-A plot belongs to every park of the frame that contains its representative point, so a
-micro-park inside an industrial park counts for both.
+Which plots and firms are in a park is :mod:`analysis.membership`'s rule (the plots'
+``park_id`` when it names a park, else the outline): a micro-park inside an industrial park
+counts for both, and a plots layer without ``park_id`` gives the same figures.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import pandas as pd
 import shapely
 
 from analysis._common import check_crs, num, text
+from analysis.leading import leading_codes, park_firm_table, share_table
+from analysis.membership import plot_park_pairs
 from analysis.params import CLASSES, ParksParams
 from geo.errors import SchemaError
 from geo.units import M2_PER_MU
@@ -34,13 +39,8 @@ __all__ = ["assess", "plot_membership"]
 
 
 def plot_membership(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(park position, plot position) pairs: plots whose representative point lies in the park."""
-    if len(parks) == 0 or len(plots) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    pts = shapely.point_on_surface(plots.geometry.to_numpy())
-    tree = shapely.STRtree(parks.geometry.to_numpy())
-    i_pt, j_park = tree.query(pts, predicate="within")
-    return j_park.astype(np.int64), i_pt.astype(np.int64)
+    """(park position, plot position) pairs (:func:`analysis.membership.plot_park_pairs`)."""
+    return plot_park_pairs(parks, plots)
 
 
 def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFrame,
@@ -50,8 +50,8 @@ def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFr
     Parameters
     ----------
     parks : GeoDataFrame
-        ``industrial_parks`` (``leading_industries``, comma-separated codes) or ``micro_parks``
-        (``leading_industry``), projected CRS.
+        ``industrial_parks`` (``leading_industries``, codes separated by any of , ， 、 ; ； /
+        or spaces) or ``micro_parks`` (``leading_industry``), projected CRS.
     params : ParksParams
     plots : GeoDataFrame
         Plots with ``plot_id``, ``area_m2``, ``status``, ``far`` (same CRS).
@@ -96,38 +96,16 @@ def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFr
     out["capacity_mu"] = out["vacant_m2"] / M2_PER_MU
     out["capacity_floor_m2"] = out["vacant_m2"] * params.capacity_far + per_park(upgrade, developed)
 
-    # firms on the park's plots
-    lead_codes = _leading_codes(parks)
-    n_firms = np.zeros(k)
-    n_lead = np.zeros(k)
-    if enterprises is not None and len(enterprises) and len(j_park):
-        plot_ids = text(plots, "plot_id").to_numpy(dtype=object)[i_plot]
-        pairs = pd.DataFrame({"park": j_park, "plot_id": plot_ids})
-        firms = pd.DataFrame({"plot_id": text(enterprises, "plot_id").to_numpy(dtype=object),
-                              "code": text(enterprises, "industry_code").fillna("").to_numpy(dtype=object)})
-        fp = firms.merge(pairs, on="plot_id", how="inner")
-        n_firms = np.bincount(fp["park"].to_numpy(), minlength=k).astype(float)
-        # leading match: explode each park's codes, match by prefix (2- or 4-digit), any match counts once
-        lc = pd.DataFrame({"park": np.repeat(np.arange(k), [len(c) for c in lead_codes]),
-                           "lead": [c for codes in lead_codes for c in codes]})
-        if len(lc) and len(fp):
-            fp = fp.reset_index(names="firm")
-            m = fp.merge(lc, on="park")
-            hit = m.loc[np.char.startswith(m["code"].to_numpy(dtype=str), m["lead"].to_numpy(dtype=str))]
-            uniq = hit.drop_duplicates("firm")
-            n_lead = np.bincount(uniq["park"].to_numpy(), minlength=k).astype(float)
-    out["n_firms"] = n_firms.astype("int64")
-    out["leading_industries"] = pd.Series([",".join(c) for c in lead_codes], index=parks.index, dtype="string")
-    out["n_leading_firms"] = n_lead.astype("int64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(n_firms > 0, n_lead / n_firms, np.nan)
-    out["leading_share"] = share
-    has_lead = np.array([len(c) > 0 for c in lead_codes], dtype=bool)
-    passed = share >= params.leading_share_min - 1e-12
-    out["leading_status"] = pd.Series(np.select([~has_lead, n_firms == 0, passed], ["no_leading_industry", "no_firms", "pass"],
-                                                "fail"), index=parks.index, dtype="string")
-    need = np.ceil(params.leading_share_min * n_firms - n_lead - 1e-9)
-    out["leading_shortfall_firms"] = np.where(has_lead & (n_firms > 0), np.maximum(need, 0), 0).astype("int64")
+    # firms in the park and the leading-industry rule, by count and by land
+    codes = leading_codes(parks)
+    shares = share_table(park_firm_table(parks, plots, enterprises), k, codes=codes,
+                         minimum=params.leading_share_min)
+    shares.index = parks.index
+    out["n_firms"] = shares["n_firms"]
+    out["leading_industries"] = pd.Series([",".join(c) for c in codes], index=parks.index, dtype="string")
+    for col in ("n_leading_firms", "leading_share", "leading_status", "leading_shortfall_firms", "firm_land_m2",
+                "leading_land_m2", "leading_land_share", "leading_land_status"):
+        out[col] = shares[col]
 
     # 亩均 aggregates of evaluated units on the park's plots
     for col in ("n_evaluated", "land_mu", "tax_10k", "value_added_10k", *(f"n_{c}" for c in CLASSES)):
@@ -153,15 +131,3 @@ def assess(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoDataFr
         out["va_per_mu"] = np.where(land > 0, out["value_added_10k"] / land, np.nan)
     return out
 
-
-def _leading_codes(parks: gpd.GeoDataFrame) -> list[tuple[str, ...]]:
-    """Leading GB/T 4754 codes of each park: "36,34" / "36、34" / "36，34" → ("36", "34")."""
-    col = "leading_industries" if "leading_industries" in parks.columns else (
-        "leading_industry" if "leading_industry" in parks.columns else None)
-    if col is None or len(parks) == 0:
-        return [()] * len(parks)
-    raw = parks[col].reset_index(drop=True).astype("string").fillna("").str.replace(r"[，、;；\s]+", ",", regex=True)
-    parts = raw.str.split(",").explode().str.strip()
-    parts = parts[parts.fillna("") != ""]
-    grouped = parts.groupby(level=0, sort=False).agg(tuple)
-    return [tuple(grouped.get(i, ())) for i in range(len(parks))]

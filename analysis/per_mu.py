@@ -31,7 +31,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons as _Reasons, fmt, positions
+from analysis._common import Reasons as _Reasons, below, fmt_against, positions
+from analysis.membership import firm_parks
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, GroupScoring, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError
 from geo.units import M2_PER_MU
@@ -80,7 +81,7 @@ def _str(frame: pd.DataFrame, col: str) -> pd.Series:
 
 
 def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.GeoDataFrame | None = None,
-             micro_parks: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+             micro_parks: gpd.GeoDataFrame | None = None, parks: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Evaluate firms per mu of land and class them A–D.
 
     Parameters
@@ -92,10 +93,13 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
         Scope, indicators, benchmarks, vetoes and class rules (``load_preset(...).per_mu``).
     plots : GeoDataFrame, optional
         The ``plots`` layer: fills a holder's missing land area from its plot and gives each
-        firm its ``park_id``.
+        firm its ``park_id`` (:func:`analysis.membership.firm_parks`).
     micro_parks : GeoDataFrame, optional
         With ``params.micro_park_levels_in_scope``: 规下 firms in those parks are in scope
         whatever their land.
+    parks : GeoDataFrame, optional
+        All parks (:func:`analysis._common.combine_parks`): a plot without a ``park_id``
+        attribute is placed by the park outlines; without them only the attribute is read.
 
     Returns
     -------
@@ -152,9 +156,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
         is_holder = _bool(holder_flag, n, True)
         fill = np.isnan(land_m2) & is_holder & ~np.isnan(plot_area)
         land_m2 = np.where(fill, plot_area, land_m2)
-        if "park_id" in pl.columns:
-            pk = pl["park_id"].astype(object).to_numpy()
-            park_id = pd.Series(np.where(ppos >= 0, pk[ppos], None), index=idx, dtype="string")
+        park_id = firm_parks(e, pl, parks)
 
     # --- tenants merged into their land holder ---------------------------------------------
     is_tenant = ~_bool(holder_flag, n, True) & land_holder.notna().to_numpy() & (land_holder != code).fillna(False).to_numpy()
@@ -208,9 +210,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     small_land_unknown = ~above & np.isnan(land_mu) & ~in_micro
     exclude(small_land_unknown, "规下 firm without land area: scope cannot be decided", "规下企业缺少用地面积,无法判定是否参评",
             "not_evaluated")
-    small = ~above & (land_mu < params.small_firm_min_land_mu) & ~in_micro
-    exclude(small, lambda m: "规下 firm with land " + fmt(land_mu[m]) + f" 亩 < {params.small_firm_min_land_mu:g} 亩 (listed separately)",
-            lambda m: "规下企业用地 " + fmt(land_mu[m]) + f" 亩 < {params.small_firm_min_land_mu:g} 亩(另行公布)")
+    small = ~above & below(land_mu, params.small_firm_min_land_mu) & ~in_micro
+    lo = params.small_firm_min_land_mu
+    exclude(small, lambda m: "规下 firm with land " + fmt_against(land_mu[m], lo) + f" 亩 < {lo:g} 亩 (listed separately)",
+            lambda m: "规下企业用地 " + fmt_against(land_mu[m], lo) + f" 亩 < {lo:g} 亩(另行公布)")
 
     # --- data checks per group -------------------------------------------------------------
     group = np.where(above, "above_scale", "below_scale").astype(object)

@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis import low_efficiency, parks as parks_mod, per_mu, redevelopment
+from analysis import low_efficiency, membership, parks as parks_mod, per_mu, redevelopment
 from analysis._common import combine_parks
 from analysis.params import CLASSES, Params, load_preset
 from geo.errors import WorkspaceError
@@ -75,7 +75,7 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
     plots = layers["plots"]
     ents = layers["enterprises"]
     parks = combine_parks(layers.get("industrial_parks"), layers.get("micro_parks"))
-    ev = per_mu.evaluate(ents, params.per_mu, plots=plots, micro_parks=layers.get("micro_parks"))
+    ev = per_mu.evaluate(ents, params.per_mu, plots=plots, micro_parks=layers.get("micro_parks"), parks=parks)
     if regrades is not None and len(regrades):
         ev = per_mu.apply_regrade(ev, regrades)
     ledger = per_mu.price_ledger(ev, params.prices)
@@ -121,6 +121,9 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
         "not_evaluated": int((ev["status"] == "not_evaluated").sum()),
         "excluded": int((ev["status"] == "excluded").sum()), "merged": int((ev["status"] == "merged").sum()),
         "plots": int(len(le)), "low_efficiency": int(le["is_low_efficiency"].sum()),
+        "idle_land": int(le["is_idle_land"].sum()),
+        "park_from_outline": int((le["park_source"] == "geometry").sum()),
+        "park_disagreements": int(le["park_check"].isin(membership.DISAGREEMENTS).sum()),
         "candidates": int(red.plots["candidate"].sum()), "clusters": int(len(red.clusters)),
         "candidate_sites": int(red.clusters["is_candidate_site"].sum()) if len(red.clusters) else 0,
     }
@@ -235,7 +238,10 @@ def summary_text(result: RunResult, *, top: int = 5) -> str:
     lines = [f"firms: {c['firms']}  evaluated: {c['evaluated']}  not evaluated: {c['not_evaluated']}  "
              f"excluded: {c['excluded']}  merged tenants: {c['merged']}",
              "class mix: " + "  ".join(f"{k} {c[f'class_{k}']} ({c[f'class_{k}'] / ev:.1%})" for k in CLASSES),
-             f"plots: {c['plots']}  low-efficiency: {c['low_efficiency']}  candidates: {c['candidates']}",
+             f"plots: {c['plots']}  low-efficiency: {c['low_efficiency']}  idle land (闲置土地): {c.get('idle_land', 0)}  "
+             f"candidates: {c['candidates']}",
+             f"park membership: {c.get('park_from_outline', 0)} plots placed by the park outlines (no park_id), "
+             f"{c.get('park_disagreements', 0)} where park_id and outline disagree (python cli.py membership)",
              f"clusters: {c['clusters']}  candidate sites ≥ cluster_min_mu: {c['candidate_sites']}"]
     cl = result.frames["clusters"]
     if len(cl):
@@ -249,5 +255,6 @@ def summary_text(result: RunResult, *, top: int = 5) -> str:
         best = pk.loc[pk["n_evaluated"] > 0].sort_values("tax_per_mu", ascending=False).head(top)
         for r in best.itertuples():
             lines.append(f"  {r.park_id} {r.name}: {r.tax_per_mu:.1f} 万元/亩, {r.n_firms} firms, "
-                         f"leading share {r.leading_share:.0%} ({r.leading_status})")
+                         f"leading share {r.leading_share:.0%} by firms ({r.leading_status}), "
+                         f"{r.leading_land_share:.0%} by land ({r.leading_land_status})")
     return "\n".join(lines)

@@ -39,7 +39,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from analysis._common import Reasons, check_crs, fmt, num, text
+from analysis._common import Reasons, at_least, below, check_crs, fmt, fmt_against, num, text
 from analysis.params import RedevelopmentParams
 from geo import raster as georaster
 from geo.errors import SchemaError
@@ -335,11 +335,12 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     cl_mu = res["cluster_area_mu"].to_numpy(dtype=float)
     cl_n = res["cluster_n_plots"].to_numpy(dtype=float)
     amu = res["area_mu"].to_numpy()
-    rule((amu < params.merge_max_mu) & (cl_n >= 2) & (cl_mu >= params.cluster_min_mu), "lianpian",
-         lambda k: "plot " + fmt(amu[k], "%.1f") + f" 亩 < {params.merge_max_mu:g} 亩 in a cluster of "
-         + fmt(cl_mu[k], "%.0f") + " 亩",
-         lambda k: "地块 " + fmt(amu[k], "%.1f") + f" 亩 < {params.merge_max_mu:g} 亩,位于 " + fmt(cl_mu[k], "%.0f")
-         + " 亩连片区内")
+    # areas pass through m² → 亩: compared with a tolerance (a cluster of exactly 50 亩 is 50, not 49.999…)
+    rule(below(amu, params.merge_max_mu) & (cl_n >= 2) & at_least(cl_mu, params.cluster_min_mu), "lianpian",
+         lambda k: "plot " + fmt_against(amu[k], params.merge_max_mu, 1) + f" 亩 < {params.merge_max_mu:g} 亩 in a "
+         "cluster of " + fmt_against(cl_mu[k], params.cluster_min_mu, 0) + " 亩",
+         lambda k: "地块 " + fmt_against(amu[k], params.merge_max_mu, 1) + f" 亩 < {params.merge_max_mu:g} 亩,位于 "
+         + fmt_against(cl_mu[k], params.cluster_min_mu, 0) + " 亩连片区内")
     rule(np.ones(m, dtype=bool), "jigai", "firm stays; raise FAR to " + f"{params.target_far:g}",
          f"企业保留,容积率提升至 {params.target_far:g}")
     res["mode"] = [MODES[k][0] for k in mode] if m else pd.Series([], dtype="string")
@@ -394,7 +395,7 @@ def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, p
         "mean_suitability": np.bincount(labels, weights=res["suitability_raw"].to_numpy(), minlength=k) / n_plots,
     })
     table["area_mu"] = table["area_m2"] / M2_PER_MU
-    table["is_candidate_site"] = table["area_mu"] >= params.cluster_min_mu
+    table["is_candidate_site"] = at_least(table["area_mu"].to_numpy(), params.cluster_min_mu)
     geoms = c.geometry.to_numpy()
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     part_label = labels[part_of]

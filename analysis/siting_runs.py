@@ -7,6 +7,7 @@ transaction, with the versions of the layers read).  Layers written::
     siting_<id>_assignments   firm points with site, distance, objective share, reason
     siting_<id>_sites         site polygons with land/floor utilisation and industry mix after
     siting_<id>_lines         firm → site LineStrings for the map
+    siting_<id>_parks         per park: leading-industry share before/after (firms, land), policy
     integration_<id>_zones    zones with firms, industry mix and joint zone
     integration_<id>_links    candidate links with measures and reason
     integration_<id>_joint    joint zones (dissolved outlines)
@@ -73,7 +74,8 @@ def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None 
                                   classes=classes)
     supply = siting.supply_from_layers(params, industrial_parks=read.get("industrial_parks"),
                                        micro_parks=read.get("micro_parks"), plots=read.get("plots"),
-                                       enterprises=ents, clusters=clusters, exclude_firms=demand.index)
+                                       enterprises=ents, clusters=clusters, exclude_firms=demand.index,
+                                       constraints=read.get("constraints"))
     problem = siting.RelocationProblem.from_geodataframe(demand, supply, params=params,
                                                          constraints=read.get("constraints")).solve()
     seconds = time.perf_counter() - t0
@@ -89,6 +91,8 @@ def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None 
     frames = {"assignments": problem.assignments, "sites": problem.site_utilisation}
     if problem.lines is not None and len(problem.lines):
         frames["lines"] = problem.lines
+    if problem.park_shares is not None and len(problem.park_shares):
+        frames["parks"] = problem.park_shares
     rid = runs_store.store_run(ws, kind="siting", frames=frames, actor=actor, run_id=run_id, preset=params.name,
                                parameters=dataclasses.asdict(params), counts=counts, seconds=seconds, inputs=inputs)
     return rid, problem

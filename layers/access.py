@@ -520,7 +520,7 @@ def open_session(ws, actor: Actor, *, method: str = "password") -> str:
 
 def resume_session(ws, token: str, *, idle_s: float, max_s: float) -> Actor | None:
     """The actor of a session token still valid (not idle too long, not too old, account enabled), else None."""
-    if not token:
+    if not isinstance(token, str) or not token:
         return None
     now = _now()
     with ws.reading() as r:

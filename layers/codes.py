@@ -2,7 +2,15 @@
 
 Facts from ``DOMAIN.md`` §2: industrial scope for 亩均 evaluation is 2-digit 06–46,
 manufacturing 13–43; the policy-named polluting industries (电镀, 印染, 熔炼/铸造, 化工,
-再生塑料) by their GB/T 4754-2017 codes.
+再生塑料) by their GB/T 4754-2017 codes, plus the 2002-edition code 3460 (电镀 in old lists).
+
+Industry matching is **GB/T 4754 prefix matching**, the hierarchy of the standard itself: a
+code given with 2 digits is a division (大类, "36" covers every 36xx firm), 3 digits a group
+(中类), 4 digits a class (小类, "3670" covers only 3670).  :func:`matches_prefix` and
+:func:`prefix_matrix` are that one rule; every analysis that asks "is this firm of that
+industry" (leading industries of parks, polluting lists) goes through them.  Lists of codes in
+one cell ("36,34", "36、34", "36；34", "36 34", "C36/C34") are read by :func:`parse_code_list`,
+the one parser, and checked on import by :func:`invalid_code_lists`.
 """
 from __future__ import annotations
 
@@ -13,8 +21,13 @@ __all__ = [
     "DIVISIONS_ZH",
     "POLLUTING_PREFIXES",
     "POLLUTING_GROUPS_ZH",
+    "CODE_LIST_SEPARATORS",
     "is_industrial",
     "is_polluting",
+    "parse_code_list",
+    "invalid_code_lists",
+    "matches_prefix",
+    "prefix_matrix",
     "industry_division",
     "industry_name",
     "CREDIT_CODE_CHARSET",
@@ -42,9 +55,12 @@ DIVISIONS_ZH = {
     "58": "多式联运和运输代理业", "59": "装卸搬运和仓储业",
 }
 
-# Prefixes of GB/T 4754-2017 codes named as polluting by the policy (DOMAIN.md §2).
+# Prefixes of GB/T 4754-2017 codes named as polluting by the policy (DOMAIN.md §2).  The one list:
+# low-efficiency presets and siting default to it.  3460 is the 2002 edition's 电镀 code (金属表面处理
+#及热处理加工), still found in old lists; GB/T 4754-2017 has no 4-digit code 3460 (346x are 3461–3467),
+# so the prefix matches only a firm still coded in the old edition.
 POLLUTING_GROUPS_ZH = {
-    "电镀": ("3360",),
+    "电镀": ("3360", "3460"),
     "印染": ("1713", "1723", "1733", "1743", "1752", "1762"),
     "熔炼/铸造": ("31", "32", "3391", "3392", "3393"),
     "化工": ("26",),
@@ -68,13 +84,69 @@ def is_industrial(codes) -> pd.Series:
     return pd.Series((div >= 6) & (div <= 46), index=_codes(codes).index)
 
 
-def is_polluting(codes) -> pd.Series:
+def is_polluting(codes, prefixes: tuple[str, ...] | list[str] = POLLUTING_PREFIXES) -> pd.Series:
     """True where the code starts with a policy-named polluting prefix (电镀, 印染, 熔炼, 化工, 再生塑料)."""
+    s = _codes(codes)
+    return pd.Series(matches_prefix(s, prefixes), index=s.index)
+
+
+# Separators planners use between codes in one cell: , ， 、 ; ； / and any white space.
+CODE_LIST_SEPARATORS = r"[,，、;；/\s]+"
+_CODE_TOKEN = r"(?:[A-Ta-t])?\d{2,4}"   # optional 门类 letter (C36 = 36), then 2–4 digits
+
+
+def parse_code_list(values) -> list[tuple[str, ...]]:
+    """Each cell's GB/T 4754 codes as a tuple, in order, without duplicates.
+
+    Every separator of :data:`CODE_LIST_SEPARATORS` splits; a leading 门类 letter is dropped
+    ("C36" → "36"); empty or missing cells give ``()``.  Tokens that are not codes are kept
+    as written (so :func:`matches_prefix` never matches them) — :func:`invalid_code_lists`
+    reports them on import.
+
+    >>> parse_code_list(["36,34", "36、34", "C36；34 ", None, "36 / 36"])
+    [('36', '34'), ('36', '34'), ('36', '34'), (), ('36',)]
+    """
+    s = pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(), dtype="string")
+    parts = s.fillna("").str.strip().str.split(CODE_LIST_SEPARATORS, regex=True).explode()
+    parts = parts[parts.fillna("").str.len() > 0]
+    parts = parts.where(~parts.str.fullmatch(_CODE_TOKEN).fillna(False), parts.str.lstrip("ABCDEFGHIJKLMNOPQRSTabcdefghijklmnopqrst"))
+    parts = parts.groupby(level=0, sort=False).agg(lambda v: tuple(dict.fromkeys(v)))
+    return [tuple(parts.get(i, ())) for i in range(len(s))]
+
+
+def invalid_code_lists(values) -> pd.Series:
+    """Per cell, the tokens that are not GB/T 4754 codes (2–4 digits, optional 门类 letter), joined by
+    "、"; NA where the cell is fine or empty.  The import check of leading-industry fields."""
+    s = pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(), dtype="string")
+    parts = s.fillna("").str.strip().str.split(CODE_LIST_SEPARATORS, regex=True).explode()
+    parts = parts[parts.fillna("").str.len() > 0]
+    bad = parts[~parts.str.fullmatch(_CODE_TOKEN).fillna(False)]
+    out = bad.groupby(level=0, sort=False).agg("、".join)
+    return pd.Series(out.reindex(range(len(s))).to_numpy(), index=s.index if isinstance(values, pd.Series) else None,
+                     dtype="string")
+
+
+def matches_prefix(codes, prefixes) -> np.ndarray:
+    """True where a firm's code starts with any of ``prefixes`` (GB/T 4754 prefix rule, see the module)."""
+    return prefix_matrix(codes, [tuple(prefixes)])[:, 0] if len(prefixes) else np.zeros(len(_codes(codes)), bool)
+
+
+def prefix_matrix(codes, code_sets: list[tuple[str, ...]]) -> np.ndarray:
+    """(len(codes), len(code_sets)) bool: firm *i*'s code starts with one of the codes of set *j*.
+
+    Vectorised per distinct prefix (a few dozen), combined by an incidence-matrix product.
+    """
     s = _codes(codes).fillna("")
-    out = np.zeros(len(s), dtype=bool)
-    for prefix in POLLUTING_PREFIXES:
-        out |= s.str.startswith(prefix).to_numpy(dtype=bool)
-    return pd.Series(out, index=s.index)
+    universe = sorted({c for codes_ in code_sets for c in codes_})
+    if not universe or not len(s):
+        return np.zeros((len(s), len(code_sets)), dtype=bool)
+    firm_u = np.column_stack([s.str.startswith(p).to_numpy(dtype=bool) for p in universe]).astype(np.int32)
+    pos = {c: k for k, c in enumerate(universe)}
+    rows = np.repeat(np.arange(len(code_sets)), [len(c) for c in code_sets])
+    cols = np.array([pos[c] for codes_ in code_sets for c in codes_], dtype=np.int64)
+    set_u = np.zeros((len(code_sets), len(universe)), dtype=np.int32)
+    set_u[rows, cols] = 1
+    return (firm_u @ set_u.T) > 0
 
 
 def industry_name(codes) -> pd.Series:

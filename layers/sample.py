@@ -262,6 +262,8 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED) -> dict[st
     parks, micro = _parks(rng, land, townships)
     plots = _plots(rng, n_plots, land, townships, parks, micro, river_line)
     enterprises = _enterprises(rng, plots)
+    # A stream of its own, so the fields added later leave every earlier draw (and layer) as it was.
+    _half_halts_and_contracts(np.random.default_rng(seed + 4754), plots, enterprises)
     constraints = _constraints(rng, land, mainland, river_line, townships, parks, micro)
     return {
         "county_outline": outline,
@@ -662,6 +664,37 @@ def _enterprises(rng, plots) -> gpd.GeoDataFrame:
     plots["land_holder"] = np.where(plot_holder >= 0, codes[:n_h][np.maximum(plot_holder, 0)], None)
     del plots["_vacant"]
     return ent
+
+
+def _half_halts_and_contracts(rng, plots, enterprises) -> None:
+    """半停产 and land-contract figures (DOMAIN §4), in place.
+
+    * A third of the halted plots are half-halted (半停产) instead, same start date.
+    * Plots supplied by a land contract — in a park, built since 2008, with a holder — carry the
+      contracted fixed-asset investment (around 300 万元/亩) and annual output, and what was
+      invested and produced: output is the holder's revenue spread over its plots by area;
+      about a tenth fall under half of the contract on investment, a fifth on output.
+    """
+    n = len(plots)
+    halted = (plots["status"] == "halted").to_numpy()
+    half = halted & (rng.random(n) < 1 / 3)
+    plots.loc[half, "status"] = "half_halted"
+    area_mu = plots["area_m2"].to_numpy() / M2_PER_MU
+    contract = (plots["park_id"].notna() & plots["land_holder"].notna()).to_numpy() \
+        & (pd.to_numeric(plots["build_year"], errors="coerce").fillna(0).to_numpy() >= 2008) \
+        & plots["status"].isin(["in_use", "halted", "half_halted"]).to_numpy()
+    c_inv = np.round(area_mu * rng.lognormal(np.log(300.0), 0.3, n), 1)
+    inv = np.round(c_inv * rng.uniform(0.4, 1.3, n), 1)
+    holders = enterprises.loc[enterprises["is_land_holder"].to_numpy(dtype=bool)]
+    revenue = holders.set_index("credit_code")["revenue_10k"]
+    land = holders.set_index("credit_code")["land_area_m2"]
+    holder = plots["land_holder"].astype(object)
+    out = np.round(holder.map(revenue).to_numpy(dtype=float) * plots["area_m2"].to_numpy()
+                   / holder.map(land).to_numpy(dtype=float), 1)
+    c_out = np.round(out / rng.uniform(0.35, 1.2, n), 1)
+    for col, values in (("contract_investment_10k", c_inv), ("investment_10k", inv),
+                        ("contract_output_10k", c_out), ("output_10k", out)):
+        plots[col] = np.where(contract & np.isfinite(values), values, np.nan)
 
 
 def _blob(rng, x, y, r, n=14):

@@ -18,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.errors import LayerNotFoundError, SchemaError
+from layers.codes import invalid_code_lists
 
 __all__ = [
     "Field",
@@ -41,7 +42,8 @@ _DTYPES = {"string", "int64", "float64", "bool", "date"}
 DATE_DTYPE = "datetime64[ms]"
 
 TOWNSHIP_KINDS = ("街道", "镇", "乡")
-PLOT_STATUSES = ("in_use", "halted", "idle", "under_construction")
+# 半停产 (half_halted): production partly stopped; counts with halted for the ≥ 1 year rule (DOMAIN §4).
+PLOT_STATUSES = ("in_use", "halted", "half_halted", "idle", "under_construction")
 MICRO_PARK_STATUSES = ("planned", "under_construction", "operating")
 CONSTRAINT_KINDS = (
     "ecological_red_line",  # 生态保护红线
@@ -60,7 +62,9 @@ class Field:
     """One attribute of a layer.
 
     ``unit`` is the physical unit of stored values ("m²", "万元", "tce", ...);
-    ``choices`` lists the allowed values of a categorical string field.
+    ``choices`` lists the allowed values of a categorical string field; ``code_list`` marks
+    a cell holding GB/T 4754 codes (one or several, any separator), checked by
+    :func:`layers.codes.invalid_code_lists`.
     """
 
     name: str
@@ -71,6 +75,7 @@ class Field:
     required: bool = False
     choices: tuple = ()
     description: str = ""
+    code_list: bool = False
 
     def __post_init__(self):
         if self.dtype not in _DTYPES:
@@ -110,8 +115,8 @@ class LayerSpec:
         return self.label_zh if lang == "zh" else self.label_en
 
 
-def _f(name, dtype, zh, en, unit="", required=False, choices=(), description=""):
-    return Field(name, dtype, zh, en, unit, required, tuple(choices), description)
+def _f(name, dtype, zh, en, unit="", required=False, choices=(), description="", code_list=False):
+    return Field(name, dtype, zh, en, unit, required, tuple(choices), description, code_list)
 
 
 SPECS: dict[str, LayerSpec] = {
@@ -132,7 +137,7 @@ SPECS: dict[str, LayerSpec] = {
             _f("level", "string", "级别", "Level", choices=("国家级", "省级", "温州市级", "市级", "镇街级")),
             _f("kind", "string", "类型", "Kind", choices=("工业集聚区", "镇街工业功能区", "物流园区")),
             _f("leading_industries", "string", "主导产业(GB/T 4754)", "Leading industries (GB/T 4754)",
-               description="comma-separated 2- or 4-digit GB/T 4754-2017 codes"),
+               description="2–4 digit GB/T 4754-2017 codes separated by , ， 、 ; ； / or spaces", code_list=True),
             _f("allows_polluting", "bool", "允许污染行业入驻", "Accepts polluting industries"),
             _f("township_code", "string", "所在镇街", "Township"),
             _f("planned_area_m2", "float64", "规划面积", "Planned area", "m²"),
@@ -147,7 +152,9 @@ SPECS: dict[str, LayerSpec] = {
             _f("status", "string", "建设状态", "Status", required=True, choices=MICRO_PARK_STATUSES),
             _f("area_m2", "float64", "占地面积", "Land area", "m²"),
             _f("floor_area_m2", "float64", "建筑面积", "Floor area", "m²"),
-            _f("leading_industry", "string", "主导产业(GB/T 4754)", "Leading industry (GB/T 4754)"),
+            _f("leading_industry", "string", "主导产业(GB/T 4754)", "Leading industry (GB/T 4754)",
+               description="2–4 digit GB/T 4754-2017 code(s); several separated by , ， 、 ; ； / or spaces",
+               code_list=True),
             _f("demonstration_level", "string", "示范等级", "Demonstration level"),
             _f("allows_polluting", "bool", "允许污染行业入驻", "Accepts polluting industries"),
             _f("township_code", "string", "所在镇街", "Township"),
@@ -164,9 +171,15 @@ SPECS: dict[str, LayerSpec] = {
             _f("building_coverage", "float64", "建筑系数", "Building coverage", description="share 0–1"),
             _f("build_year", "int64", "建成年份", "Year built"),
             _f("status", "string", "利用状态", "Status", required=True, choices=PLOT_STATUSES),
-            _f("halted_since", "date", "停产时间", "Halted since"),
+            _f("halted_since", "date", "停产时间", "Halted since", description="start of the halt or half-halt"),
             _f("contract_completion_date", "date", "约定竣工日期", "Contracted completion"),
             _f("completion_date", "date", "实际竣工日期", "Completed"),
+            _f("contract_investment_10k", "float64", "约定投资总额", "Contracted investment", "万元",
+               description="fixed-asset investment agreed in the land contract (出让合同)"),
+            _f("investment_10k", "float64", "实际投资额", "Investment made", "万元"),
+            _f("contract_output_10k", "float64", "约定达产产值", "Contracted annual output", "万元",
+               description="annual output agreed in the land contract"),
+            _f("output_10k", "float64", "实际年产值", "Annual output", "万元"),
             _f("land_holder", "string", "土地使用权人(信用代码)", "Land holder (credit code)"),
             _f("industry_code", "string", "行业代码", "Industry (GB/T 4754)"),
             _f("township_code", "string", "所在镇街", "Township"),
@@ -220,7 +233,7 @@ LAYER_NAMES: tuple[str, ...] = tuple(SPECS)
 
 # Chinese labels of categorical values, for legends and exports.
 VALUE_LABELS_ZH = {
-    "in_use": "在用", "halted": "停产", "idle": "闲置", "under_construction": "在建",
+    "in_use": "在用", "halted": "停产", "half_halted": "半停产", "idle": "闲置", "under_construction": "在建",
     "planned": "规划", "operating": "运营",
     "ecological_red_line": "生态保护红线", "basic_farmland": "永久基本农田", "water_source": "饮用水水源保护区",
     "river_corridor": "河道管理范围", "flood_zone": "洪涝风险区", "residential": "居住区",
@@ -310,6 +323,13 @@ def conform(gdf: gpd.GeoDataFrame, name: str, *, strict: bool = True) -> gpd.Geo
                 problems.append(
                     f"{f.name}: {int(outside.sum())} value(s) not in {list(f.choices)}, e.g. {vals[outside].iloc[0]!r}"
                 )
+        if f.code_list:
+            bad_codes = invalid_code_lists(out[f.name])
+            if bad_codes.notna().any():
+                rows = out.index[bad_codes.notna().to_numpy()]
+                problems.append(f"{f.name}: {len(rows)} value(s) hold text that is not a GB/T 4754 code, e.g. "
+                                f"{bad_codes.dropna().iloc[0]!r} (rows {_rows(rows)}); write 2–4 digit codes such "
+                                "as 36,34")
     if spec.key in out.columns:
         dup = out[spec.key].duplicated(keep=False) & out[spec.key].notna()
         if dup.any():

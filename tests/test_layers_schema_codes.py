@@ -62,3 +62,31 @@ def test_industry_classification():
     codes = ["3360", "1713", "2614", "3130", "3391", "4220", "3670", "1952", None]
     assert is_polluting(codes).tolist() == [True, True, True, True, True, True, False, False, False]
     assert is_industrial(["0610", "3670", "4690", "5920", None]).tolist() == [True, True, True, False, False]
+
+
+def test_leading_industries_checked_on_conform():
+    """Leading codes are read with any separator; text that is not a GB/T 4754 code is a problem."""
+    ok = gpd.GeoDataFrame({"park_id": ["A", "B"], "name": ["甲", "乙"], "leading_industries": ["36、34", "C36；34 / 38"]},
+                          geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1)], crs=4549)
+    conform(ok, "industrial_parks")
+    bad = ok.assign(leading_industries=["汽车,36", "36"])
+    with pytest.raises(SchemaError, match=r"leading_industries: 1 value\(s\) hold text that is not a GB/T 4754 code"
+                                          r", e.g. '汽车'"):
+        conform(bad, "industrial_parks")
+    micro = gpd.GeoDataFrame({"park_id": ["M"], "name": ["小微园"], "status": ["operating"], "leading_industry": ["机械"]},
+                             geometry=[box(0, 0, 1, 1)], crs=4549)
+    with pytest.raises(SchemaError, match="leading_industry"):
+        conform(micro, "micro_parks")
+
+
+def test_leading_industries_checked_on_import(tmp_path):
+    from layers.importers import plan_import
+
+    parks = gpd.GeoDataFrame({"园区编号": ["A", "B"], "园区名称": ["甲", "乙"], "主导产业": ["36、34", "汽车、36"]},
+                             geometry=[box(500_000, 3_080_000, 500_100, 3_080_100),
+                                       box(500_200, 3_080_000, 500_300, 3_080_100)], crs=4549)
+    parks.to_file(tmp_path / "parks.gpkg", driver="GPKG")
+    plan = plan_import(tmp_path / "parks.gpkg", layer="industrial_parks")
+    bad = plan.problems[plan.problems["code"] == "bad_industry_code"]
+    assert len(bad) == 1 and bad["row"].iloc[0] == 2 and bad["value"].iloc[0] == "汽车"
+    assert "不是 GB/T 4754 行业代码" in bad["message_zh"].iloc[0]

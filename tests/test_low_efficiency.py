@@ -80,11 +80,11 @@ def test_one_plot_per_rule(params):
 def test_reasons_are_readable_and_carry_the_numbers(params):
     le = run(params)
     assert le.loc["P2", "reasons_en"] == "FAR 0.50 < 0.70 (industry 36)"
-    assert le.loc["P2", "reasons_zh"] == "容积率 0.50 < 0.70(行业 36)"
+    assert le.loc["P2", "reasons_zh"] == "容积率 0.50 < 0.70(行业 36 汽车制造业)"
     assert le.loc["P3", "reasons_en"] == "building coverage 20 % < 30 %"
     assert le.loc["P4", "reasons_en"].startswith("tax 0.67 万元/亩 < 1")
     assert "; " in le.loc["P4", "reasons_en"] and ";" in le.loc["P4", "reasons_zh"]
-    assert le.loc["P5", "reasons_zh"] == "停产 2.2 年"
+    assert le.loc["P5", "reasons_zh"] == "停产 2.2 年 ≥ 1 年"
     assert pd.isna(le.loc["P1", "reasons_en"])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -167,9 +168,20 @@ def test_low_efficiency_list_shows_every_reason_and_adds_to_shortlist(ws_path):
     run = pipeline.load_run(open_workspace(ws_path), "pages_test")["plots"]
     assert len(table) == int(run["is_low_efficiency"].sum())
     rules = at.dataframe[0].value
-    assert len(rules) == 9 and rules["地块数"].sum() >= len(table)
+    assert len(rules) == 10 and rules["地块数"].sum() >= len(table)
     assert "建筑系数低于 30%" in set(rules["判定条件"])
     assert _charts(at) == 2
+    # idle land (闲置土地) is its own list, not folded into the low-efficiency one
+    idle = at.dataframe[2].value
+    assert any(h.value.startswith(f"闲置土地({int(run['is_idle_land'].sum())} 块") for h in at.subheader)
+    assert len(idle) == int(run["is_idle_land"].sum()) > 0 and idle["列入理由"].str.startswith("闲置土地").all()
+    at.session_state["le_idle_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="le_idle_add").click().run()
+    _ok(at)
+    items = shortlist.load(open_workspace(ws_path))
+    idle_item = items[items["source"] == "idle_land:pages_test"]
+    assert len(idle_item) == 1 and idle_item["reasons"].iloc[0].startswith("闲置土地:")   # the export's reason text
     at.session_state["le_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
     at.button(key="le_add").click().run()
@@ -225,11 +237,21 @@ def test_siting_runs_and_shows_assignments(ws_path):
     at.button(key="FormSubmitter:st_run_form-运行选址").click().run()
     _ok(at)
     firms = int(_metric(at, "搬迁企业"))
-    placed, unplaced = int(_metric(at, "已安置")), int(_metric(at, "未安置"))
-    assert firms > 0 and placed + unplaced == firms
+    placed, unplaced_n = int(_metric(at, "已安置")), int(_metric(at, "未安置"))
+    assert firms > 0 and placed + unplaced_n == firms
     assert _charts(at) >= 1
     sites = at.dataframe[-1].value
-    assert "用地利用率" in sites.columns
+    assert "用地利用率" in sites.columns and "所含地块" in sites.columns   # sites are land: their plots
+    # the micro-parks' 70 % rule before and after, by firms and by land, with the policy applied
+    shares = next(d.value for d in at.dataframe if "适用政策" in d.value.columns)
+    assert {"主导产业占比(前)", "主导产业占比(后)", "用地占比(前)", "用地占比(后)", "运行后"} <= set(shares.columns)
+    assert shares["适用政策"].str.contains("[\u4e00-\u9fff]").all()
+    # an unplaced firm's reason names the parks (by name, not code) and why
+    unplaced = next((d.value for d in at.dataframe if "可选园区数" in d.value.columns), pd.DataFrame())
+    assert unplaced_n == 0 or len(unplaced) == unplaced_n
+    if len(unplaced):
+        assert unplaced["原因"].str.contains("各园区:").all()
+        assert not unplaced["原因"].str.contains(r"\b(?:IP|IZ|MP)\d\d\b").any()
     at.session_state["st_sites"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     at.button(key="st_add").click().run()
@@ -272,7 +294,10 @@ def test_parks_dashboard_with_70_percent_rule(ws_path):
     assert len(table) == len(micro)
     assert set(table["是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
     failing = table[table["是否达标"] == "未达标"]
-    assert (failing["主导产业占比"] < 0.7).all() and (failing["差额(家)"] > 0).all()
+    assert (failing["主导产业占比(企业数)"] < 0.7).all() and (failing["差额(家)"] > 0).all()
+    # the share by land beside it, with its own pass / fail
+    assert table["主导产业占比(用地)"].str.endswith("%").any() and not table["主导产业占比(用地)"].isna().any()
+    assert set(table["按用地是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
     assert _charts(at) == 3
     at.radio(key="pk_kind").set_value("industrial_parks").run()
     _ok(at)

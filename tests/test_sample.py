@@ -64,9 +64,14 @@ def test_enterprise_distributions(sample_ws):
 
 def test_plot_distributions(sample_ws):
     plots = sample_ws.read("plots")
-    assert {"in_use", "halted", "idle", "under_construction"} == set(plots["status"])
+    assert {"in_use", "halted", "half_halted", "idle", "under_construction"} == set(plots["status"])
     assert plots["far"].between(0, 10).all()
-    assert plots.loc[plots["status"] == "halted", "halted_since"].notna().all()
+    assert plots.loc[plots["status"].isin(["halted", "half_halted"]), "halted_since"].notna().all()
+    # land-contract figures on supplied park plots, some under half of the contract (DOMAIN §4)
+    has = plots["contract_investment_10k"].notna()
+    assert 300 < has.sum() < 3000 and plots.loc[has, "park_id"].notna().all()
+    assert ((plots["investment_10k"] / plots["contract_investment_10k"])[has] < 0.5).mean() > 0.03
+    assert ((plots["output_10k"] / plots["contract_output_10k"])[has] < 0.5).mean() > 0.05
     assert (plots["park_id"].isna()).mean() > 0.2  # scattered industry outside parks
     assert plots["land_holder"].isna().sum() > 50  # vacant land in parks
     ent = sample_ws.read("enterprises")

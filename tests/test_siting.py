@@ -145,9 +145,9 @@ def test_leading_share_rule_binds():
     out = prob.unassigned
     assert len(out) == 1 and "leading_share" in out["reason_code"].iloc[0]
     assert "70%" in out["reason"].iloc[0]
-    assert "可用园区 MP 入驻后主导产业占比将低于70%" in out["reason_zh"].iloc[0]
+    assert out["reason_zh"].iloc[0].endswith("各园区:MP:再入驻非主导产业企业将使主导产业占比低于 70%")
     placed = asg.loc[asg["status"] == "assigned", "reason_zh"]
-    assert placed.str.startswith("园区 MP,距离 ").all() and placed.str.contains("公里").all()
+    assert placed.str.startswith("地块 MP,距离 ").all() and placed.str.contains("公里").all()
 
 
 def test_buffer_excludes_site_for_polluting_firm_only():
@@ -192,9 +192,12 @@ def test_infeasible_explains_binding_constraint():
     reasons = prob.unassigned.set_index("firm_id")
     assert reasons.loc["F0", "reason_code"] == "industry"
     assert "leading industries" in reasons.loc["F0", "reason"]
-    assert reasons.loc["F0", "reason_zh"] == "无可用园区;放宽以下任一条件即可:行业不匹配(园区主导产业)"
+    assert reasons.loc["F0", "reason_zh"] == ("无可用园区;放宽以下任一条件即可:行业不匹配(园区主导产业)。"
+                                              "各园区:A、B:行业 1711 不属主导产业 34")
     assert reasons.loc["F1", "reason_code"] == "land_capacity"
-    assert reasons.loc["F1", "reason_zh"] == "无可用园区;放宽以下任一条件即可:用地容量不足"
+    assert reasons.loc["F1", "reason_zh"] == ("无可用园区;放宽以下任一条件即可:用地容量不足。"
+                                              "各园区:A:小于需求 80.0 亩(最大 50.0 亩)。"
+                                              "B:小于需求 80.0 亩(最大 50.0 亩);超出最大距离 20 公里(最近 90.0 公里)")
     others = prob.assignments.set_index("firm_id").loc["F2"]
     assert others["status"] == "not_solved" and others["reason_zh"].startswith("未求解")
     assert "F2" not in reasons.index
@@ -205,7 +208,8 @@ def test_infeasible_explains_binding_constraint():
     prob2 = siting.RelocationProblem.from_geodataframe(far, sites.iloc[[1]], params=p2).solve()
     r = prob2.unassigned.iloc[0]
     assert r["reason_code"] == "industry+distance" and "several rules" in r["reason"]
-    assert r["reason_zh"] == "无可用园区;多项条件共同排除:行业不匹配(园区主导产业)(1 个园区);超出最大搬迁距离(1 个园区)"
+    assert r["reason_zh"].startswith("无可用园区;多项条件共同排除:行业不匹配(园区主导产业)(1 个地块);"
+                                     "超出最大搬迁距离(1 个地块)。各园区:B:行业 1711 不属主导产业 34")
 
 
 def test_total_capacity_short_is_reported_before_solving():
@@ -217,7 +221,8 @@ def test_total_capacity_short_is_reported_before_solving():
     ok = siting.RelocationProblem.from_geodataframe(firms, sites, params=params()).solve()
     assert (ok.assignments["status"] == "assigned").sum() == 1
     assert ok.unassigned["reason_code"].iloc[0] == "land_full"
-    assert ok.unassigned["reason_zh"].iloc[0] == "可用园区 A 已满(用地已被安置企业占用)"
+    assert ok.unassigned["reason_zh"].iloc[0] == ("未安置:1 处可用地块均已被占用或入驻将违反规则。"
+                                                  "各园区:A:已满:剩余用地小于需求 30.0 亩(最多剩 10.0 亩)")
 
 
 def test_bad_input_is_reported_not_solved():
@@ -291,7 +296,7 @@ def test_k_nearest_restriction_is_reported():
     assert k1.objective >= full.objective - 1e-6
     assert "restricted" in k1.message
     assert "nearest eligible sites were considered" in k1.unassigned["reason"].iloc[0]
-    assert k1.unassigned["reason_zh"].iloc[0].endswith("(仅考虑了最近的 1 个可用园区)")
+    assert k1.unassigned["reason_zh"].iloc[0].endswith("S1、S2、S3:不在最近的 1 个可用地块内(仅考虑了最近的 1 个可用地块)")
 
 
 def test_params_validation_collects_every_problem():

@@ -13,7 +13,9 @@ Cached objects are shared between sessions and reruns: **never mutate them** (co
 The per-plot *view* (:func:`plot_view`) is what pages filter, tabulate and map:
 
 - every attribute of the ``plots`` layer (working-CRS areas in m², see ``area_mu`` for 亩);
-- ``township_name`` and ``park_name`` (from the townships and park layers);
+- ``township_name``; ``park_id`` and ``park_name`` — the plot's park by :mod:`analysis.membership`
+  (its ``park_id`` attribute, else the park outline containing it), so plots imported without a
+  park id still show and filter by park;
 - from the run (``analysis.pipeline``, ``run_<id>_plots``): 亩均税收 ``tax_per_mu`` (万元/亩),
   the low-efficiency flags ``rule_<name>`` with ``n_rules``, ``is_low_efficiency`` and the
   readable ``reasons_zh`` / ``reasons_en``; the suitability score ``suitability`` (0–100)
@@ -37,7 +39,9 @@ import pandas as pd
 import streamlit as st
 
 from analysis import pipeline
-from analysis.params import list_presets
+from analysis._common import combine_parks
+from analysis.membership import plot_parks
+from analysis.params import LOW_EFFICIENCY_RULES, list_presets
 from geo.units import m2_to_mu
 from geo.web import display_copy
 from layers import shortlist
@@ -72,13 +76,13 @@ __all__ = [
 ]
 
 # Low-efficiency rules as stored by analysis.low_efficiency (``rule_<name>`` columns), in display order.
-RULES = ("far_below_min", "coverage_below_min", "tax_below_abs", "tax_below_share", "class_d", "halted",
-         "completion_overdue", "polluting_outside_park", "scattered")
+RULES = LOW_EFFICIENCY_RULES
 CLASSES = ("A", "B", "C", "D")
 # Per-plot result columns the view takes from run_<id>_plots (those present are joined; the rest of
 # that layer's columns — distances, constraint shares, pm_* — come along too, see plot_view).
 RESULT_COLUMNS = (
-    "tax_per_mu", "n_rules", "is_low_efficiency", "reasons_zh", "reasons_en", "suitability", "suitability_status",
+    "tax_per_mu", "n_rules", "is_low_efficiency", "is_idle_land", "reasons_zh", "reasons_en", "suitability",
+    "suitability_status",
     "restricted", "restricted_by", "missing_criteria", "mode", "mode_key", "mode_rule_zh", "mode_rule_en",
     "cluster_id", "candidate",
 )
@@ -191,8 +195,10 @@ def _plot_view(path: str, plots_stamp: tuple, names_stamp: tuple, run_id: str | 
     tn, pn = township_names(ws), park_names(ws)
     if "township_code" in view.columns:
         view["township_name"] = view["township_code"].astype("object").map(tn).astype("string")
-    if "park_id" in view.columns:
-        view["park_name"] = view["park_id"].astype("object").map(pn).astype("string")
+    # each plot's park by the one rule of analysis.membership: the park_id attribute, else the outlines
+    parks = combine_parks(*(ws.read(n) if ws.has_layer(n) else None for n in ("industrial_parks", "micro_parks")))
+    view["park_id"] = plot_parks(plots, parks).to_numpy()
+    view["park_name"] = view["park_id"].astype("object").map(pn).astype("string")
     if run_id is not None:
         run = _load_run(path, run_id, run_stamp)
         res = run.get("plots")

@@ -84,9 +84,9 @@ def _resume_from_cookie() -> Actor | None:
 
     try:
         token = st.context.cookies.get(COOKIE)
-    except Exception:  # noqa: BLE001 - no request context (AppTest, bare mode)
+    except Exception:  # noqa: BLE001 - no request context (bare mode)
         token = None
-    if not token:
+    if not isinstance(token, str) or not token:  # (AppTest hands out a stand-in object)
         return None
     try:
         actor = access.resume_session(open_workspace(workspace_location()), token, idle_s=_idle_limit_s(),

@@ -150,7 +150,7 @@ def _upsert(existing: pd.DataFrame, rows: pd.DataFrame, *, key: str, fields: lis
         columns.append(rows.geometry.name)
     for c in columns:
         if c not in layer.columns:
-            layer[c] = pd.Series(pd.NA, index=layer.index, dtype=rows[c].dtype)
+            layer[c] = pd.Series(index=layer.index, dtype=rows[c].dtype)  # NaN or NA, as the dtype holds it
         values = layer[c].to_numpy(dtype=object).copy()
         values[target] = source[c].to_numpy(dtype=object)
         layer[c] = _typed_like(values, layer[c], rows[c])
@@ -172,7 +172,7 @@ def _join(existing: pd.DataFrame, rows: pd.DataFrame, *, key: str, fields: list[
             emptied = pd.Series(cleared[c].to_numpy(dtype=bool), index=rows.index)[table.index]
             write |= keys[hit].map(pd.Series(emptied.to_numpy(), index=upd.index)).fillna(False).astype(bool)
         if c not in layer.columns:
-            layer[c] = pd.Series(pd.NA, index=layer.index, dtype=upd[c].dtype)
+            layer[c] = pd.Series(index=layer.index, dtype=upd[c].dtype)  # NaN or NA, as the dtype holds it
         values = layer[c].to_numpy(dtype=object).copy()
         values[np.flatnonzero(hit)] = np.where(write.to_numpy(), new.to_numpy(dtype=object),
                                                 layer.loc[hit, c].to_numpy(dtype=object))

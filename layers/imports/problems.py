@@ -34,6 +34,8 @@ PROBLEM_INFO: dict[str, tuple[str, str | None, str, str]] = {
     "bad_value": ("error", "clear", "correct the value in the source ('fix' empties it if the field is optional)",
                   "在源数据中更正(“修复”会清空可选字段的值)"),
     "bad_choice": ("error", "clear", "use one of the allowed values", "使用允许的取值"),
+    "bad_industry_code": ("error", "clear", "write GB/T 4754 codes (2–4 digits) separated by , ， 、 ; ； / or spaces",
+                          "填写 GB/T 4754 行业代码(2–4 位数字),以 , ， 、 ; ； / 或空格分隔"),
     "code_as_number": ("error", None, "format the column as text (@) in Excel and re-enter the codes: digits were lost",
                        "在 Excel 中将该列设为文本格式(@)并重新录入:数字已丢失精度"),
     "credit_code_check": ("error", None, "correct the code (its 18th character is a GB 32100 check character)",

@@ -13,8 +13,10 @@ __all__ = ["DEPARTMENT_TABLES", "template_xlsx"]
 DEPARTMENT_TABLES: dict[str, tuple[str, str, str, tuple[str, ...], dict[str, str]]] = {
     "land": ("plots", "自然资源和规划局 · 地块数据", "Natural resources bureau · plots",
              ("plot_id", "land_holder", "land_use", "area_m2", "floor_area_m2", "far", "building_coverage", "build_year",
-              "status", "halted_since", "contract_completion_date", "completion_date"),
-             {"area_m2": "亩", "floor_area_m2": "平方米"}),
+              "status", "halted_since", "contract_completion_date", "completion_date", "contract_investment_10k",
+              "investment_10k", "contract_output_10k", "output_10k"),
+             {"area_m2": "亩", "floor_area_m2": "平方米", "contract_investment_10k": "万元", "investment_10k": "万元",
+              "contract_output_10k": "万元", "output_10k": "万元"}),
     "tax": ("enterprises", "税务局 · 企业税收", "Tax bureau · enterprise tax",
             ("credit_code", "name", "tax_10k", "year"), {"tax_10k": "万元"}),
     "power": ("enterprises", "供电公司 · 企业用电", "Power company · electricity",

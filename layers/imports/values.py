@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from layers.codes import is_valid_credit_code
+from layers.codes import invalid_code_lists, is_valid_credit_code
 from layers.imports.columns import UNITS, ColumnMap, normalise_label
 from layers.imports.decode import clean_text
 from layers.imports.problems import Problems, field_label
@@ -199,6 +199,11 @@ def type_columns(attrs: pd.DataFrame, maps: list[ColumnMap], spec: LayerSpec, ra
             problems.add(outside, "bad_choice", m.field,
                          f"{en}: {{value!r}} is not one of {', '.join(f.choices)}",
                          f"{zh}:{{value!r}} 不在允许值 {'、'.join(f.choices)} 中", parsed)
+        if f.code_list:  # leading industries: GB/T 4754 codes, any separator (layers.codes.parse_code_list)
+            bad_codes = invalid_code_lists(parsed)
+            problems.add(bad_codes.notna().to_numpy(), "bad_industry_code", m.field,
+                         f"{en}: {{value!r}} is not a GB/T 4754 code (write 2–4 digits, e.g. 36,34)",
+                         f"{zh}:{{value!r}} 不是 GB/T 4754 行业代码(应为 2–4 位数字,如 36、34)", bad_codes)
         out[m.field] = parsed
     return out
 

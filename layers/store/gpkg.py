@@ -167,7 +167,7 @@ class GeoPackageWorkspace(WorkspaceBase):
     >>> plots = ws.read("plots", bbox=(498000, 3070000, 503000, 3075000), columns=["plot_id", "area_m2"])  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, *, readonly: bool = True):
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = True, _creating: bool = False):
         self.path = Path(path).expanduser().resolve()
         self.readonly = readonly
         if not self.path.exists():
@@ -179,7 +179,7 @@ class GeoPackageWorkspace(WorkspaceBase):
         self.info = self._read_info()
         self.crs = CRS.from_user_input(self.info["crs"])
         self.srs_id = self._srs_id()
-        if self.info.get("format") != FORMAT or self._missing_tables():
+        if not _creating and (self.info.get("format") != FORMAT or self._missing_tables()):
             self._upgrade()
         if not readonly:
             self._remove_stale_temps()
@@ -236,7 +236,7 @@ class GeoPackageWorkspace(WorkspaceBase):
                     ])
             finally:
                 con.close()  # the last connection checkpoints and removes the -wal file
-        ws = cls(path, readonly=False)
+        ws = cls(path, readonly=False, _creating=True)  # create() makes the tables itself, below
         with ws._begin(access.SYSTEM, "layer.write") as tx:
             ws._ensure_schema(tx)
             tx.audit("layer.write", target="workspace", summary=f"创建工作空间(坐标系 {working.to_string()})",

@@ -337,7 +337,7 @@ class PostGISWorkspace(WorkspaceBase):
         Refuse every write through this object (and open sessions read-only).
     """
 
-    def __init__(self, dsn: str, *, schema: str = "planner", readonly: bool = True):
+    def __init__(self, dsn: str, *, schema: str = "planner", readonly: bool = True, _creating: bool = False):
         self.dsn = dsn
         self.schema = _check_schema(schema)
         self.readonly = readonly
@@ -354,7 +354,7 @@ class PostGISWorkspace(WorkspaceBase):
         self.info = dict(rows)
         self.crs = CRS.from_user_input(self.info["crs"])
         self.srid = int(self.crs.to_epsg())
-        if self.info.get("format") != FORMAT or self._missing_tables():
+        if not _creating and (self.info.get("format") != FORMAT or self._missing_tables()):
             self._upgrade()
 
     # --- identity -------------------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ class PostGISWorkspace(WorkspaceBase):
                     ("crs", working.to_string()), ("created", now_utc()), ("title", title), ("format", FORMAT),
                     ("version", "0"), *((str(k), str(v)) for k, v in (info or {}).items()),
                 ])
-        ws = cls(dsn, schema=schema, readonly=False)
+        ws = cls(dsn, schema=schema, readonly=False, _creating=True)  # create() makes the tables itself, below
         with ws._begin(access.SYSTEM, "layer.write") as tx:
             ws._ensure_schema(tx)
             tx.audit("layer.write", target="workspace", summary=f"创建工作空间(坐标系 {working.to_string()})",

@@ -5,7 +5,8 @@ the rules as a table (what each checks, its threshold in this run, plots it flag
 of plots per rule and per township → the list (one row per plot: township, park, land use,
 area, FAR against its minimum, coverage, 亩均税收, number of rules, the reasons in words, the
 class of the main firm, the redevelopment score and suggested mode) with ticks to "add to
-shortlist".  The reasons are the analysis's own text (``reasons_zh`` / ``reasons_en``).
+shortlist" → idle land (闲置土地), a separate and stricter legal category, as its own list with
+its own ticks.  The reasons are the analysis's own text (``reasons_zh`` / ``reasons_en``).
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def rule_table(plots: pd.DataFrame, params: dict, lang: str) -> pd.DataFrame:
            "tax_share_of_average": f"{float(params.get('tax_share_of_average', 0.5)):.0%}",
            "halted_years": f"{float(params.get('halted_years', 1.0)):g}",
            "overdue_years": f"{float(params.get('overdue_years', 2.0)):g}",
+           "contract_years": f"{float(params.get('contract_years', 2.0)):g}",
+           "contract_share_min": f"{float(params.get('contract_share_min', 0.5)):.0%}",
            "polluting_codes": ", ".join(params.get("polluting_codes", ())) or "—"}
     for rule, (en, zh) in RULE_LABELS.items():
         col = f"rule_{rule}"
@@ -93,10 +96,12 @@ def render() -> None:
     shown = view[mask]
     listed = shown[shown["is_low_efficiency"].fillna(False).astype(bool)]
     in_scope = shown["in_scope"].fillna(False).astype(bool) if "in_scope" in shown else pd.Series(True, shown.index)
-    c = st.columns(3)
+    c = st.columns(4)
     c[0].metric(t("le_n", lang), f"{len(listed):,}")
     c[1].metric(t("le_area_mu", lang), f"{listed['area_mu'].sum():,.0f}")
     c[2].metric(t("le_share", lang), f"{len(listed) / max(int(in_scope.sum()), 1):.0%}")
+    if "is_idle_land" in shown.columns:
+        c[3].metric(t("le_idle_n", lang), f"{int(shown['is_idle_land'].fillna(False).astype(bool).sum()):,}")
     with st.expander(t("le_rules", lang), expanded=False):
         st.dataframe(rule_table(listed, _run_parameters(ws, run_id), lang), hide_index=True,
                      width="stretch")
@@ -108,22 +113,54 @@ def render() -> None:
     if only:
         hit = pd.concat([listed[f"rule_{r}"].fillna(False).astype(bool) for r in only], axis=1).any(axis=1)
         listed = listed[hit]
-    table = pd.DataFrame(listed.drop(columns=listed.geometry.name))
-    table["reasons"] = table[data.reasons_column(lang)]
-    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
-    table["status"] = table["status"].map(lambda s: value_label(s, lang) if isinstance(s, str) else s)
-    table = table.sort_values(["n_rules", "area_mu"], ascending=False)[[c for c in _TABLE if c in table.columns]]
-    table = table.reset_index(drop=True)
+    table = _plot_table(listed, ["n_rules", "area_mu"], lang)
     st.caption(t("le_rows", lang, n=len(table)))
     event = st.dataframe(
         table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
         width="stretch", height=460, key="le_table", on_select="rerun", selection_mode="multi-row",
-        column_config={t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
-                       t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f"),
-                       t("le_col_far", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_building_coverage", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
-                       t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")})
+        column_config=_formats(lang))
     rows = [r for r in selected_rows(event) if r < len(table)]
     add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"low_efficiency:{run_id}", actor=actor, lang=lang, key="le_add")
+    _idle_land(ws, actor, run_id, shown, lang)
+
+
+def _plot_table(plots: pd.DataFrame, order: list[str], lang: str) -> pd.DataFrame:
+    """The listed plots as shown: reasons and labels in ``lang``, "—" for a plot outside every park."""
+    table = pd.DataFrame(plots.drop(columns=plots.geometry.name))
+    table["reasons"] = table[data.reasons_column(lang)]
+    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
+    table["status"] = table["status"].map(lambda s: value_label(s, lang) if isinstance(s, str) else s)
+    for c in ("township_name", "park_name"):
+        if c in table.columns:
+            table[c] = table[c].astype("string").fillna("—")
+    table = table.sort_values(order, ascending=False)[[c for c in _TABLE if c in table.columns]]
+    return table.reset_index(drop=True)
+
+
+def _formats(lang: str) -> dict:
+    return {t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
+            t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f"),
+            t("le_col_far", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_building_coverage", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
+            t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")}
+
+
+def _idle_land(ws, actor, run_id: str, shown: pd.DataFrame, lang: str) -> None:
+    """闲置土地: its own list (a separate, stricter category than low-efficiency land)."""
+    if "is_idle_land" not in shown.columns:
+        return
+    idle = shown[shown["is_idle_land"].fillna(False).astype(bool)]
+    st.subheader(t("le_idle_title", lang, n=len(idle), mu=f"{idle['area_mu'].sum():,.0f}"))
+    st.caption(t("le_idle_note", lang))
+    if not len(idle):
+        st.info(t("le_idle_none", lang))
+        return
+    table = _plot_table(idle, ["area_mu"], lang)
+    event = st.dataframe(table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
+                         width="stretch", key="le_idle_table", on_select="rerun", selection_mode="multi-row",
+                         column_config=_formats(lang))
+    rows = [r for r in selected_rows(event) if r < len(table)]
+    add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
+                     source=f"idle_land:{run_id}", actor=actor, lang=lang, key="le_idle_add")

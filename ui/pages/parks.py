@@ -3,8 +3,11 @@
 Screen: sidebar — run, shared filters (parks); main — park kind → counts (parks, passing,
 failing, vacant 亩) → the leading-industry share of each park against the rule line
 (pass green / fail red) → remaining capacity (vacant 亩, floor area at the capacity FAR) →
-亩均税收 per park → the table (leading share and status, shortfall in firms, class counts,
-capacity).  All figures are :func:`analysis.parks.assess` as stored in the run.
+亩均税收 per park → the table (leading share by firms and by land with pass / fail, shortfall in
+firms, class counts, capacity) → "which park each plot belongs to": how many plots were placed
+by their ``park_id`` attribute and how many by the park outlines, and the plots where the two
+disagree (:mod:`analysis.membership`).  All figures are :func:`analysis.parks.assess` and
+:func:`analysis.low_efficiency.assess` as stored in the run.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ __all__ = ["render", "STATUS_COLORS"]
 
 STATUS_COLORS = {"pass": "#1a9850", "fail": "#d73027", "no_firms": "#999999", "no_leading_industry": "#bbbbbb"}
 _TABLE = ("park_id", "name", "leading_industries", "n_firms", "n_leading_firms", "leading_share", "leading_status",
-          "leading_shortfall_firms", "area_mu", "developed_share", "capacity_mu", "capacity_floor_m2", "tax_per_mu",
+          "leading_shortfall_firms", "leading_land_share", "leading_land_status", "area_mu", "developed_share", "capacity_mu", "capacity_floor_m2", "tax_per_mu",
           "va_per_mu", "n_A", "n_B", "n_C", "n_D")
 
 
@@ -88,7 +91,12 @@ def render() -> None:
         tooltip=["label", alt.Tooltip("tax_per_mu:Q", format=".2f")]).properties(height=tall),
         width="stretch", height=tall + 70)
 
-    table = df.assign(leading_status=df["status_label"])[[c for c in _TABLE if c in df.columns]]
+    table = df.assign(leading_status=df["status_label"])
+    if "leading_land_status" in table.columns:
+        table["leading_land_status"] = table["leading_land_status"].map(lambda s: _status(s, lang))
+        land = table["leading_land_share"].astype(float)      # a park without firms has no share: "—"
+        table["leading_land_share"] = land.map(lambda v: "—" if v != v else f"{v:.1%}")
+    table = table[[c for c in _TABLE if c in table.columns]]
     table = table.sort_values(["leading_status", "leading_shortfall_firms"], ascending=[True, False])
     st.dataframe(table.rename(columns={c: t(f"pk_col_{c}", lang) for c in table.columns}), hide_index=True,
                  width="stretch",
@@ -101,3 +109,39 @@ def render() -> None:
                      t("pk_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
                      t("pk_col_va_per_mu", lang): st.column_config.NumberColumn(format="%.2f")})
     st.caption(t("pk_rule_note", lang, rule=f"{rule:.0%}"))
+    _membership(ws, run.get("plots"), lang)
+
+
+def _membership(ws, plots: pd.DataFrame | None, lang: str) -> None:
+    """How each plot got its park (attribute or outline) and the plots where the two disagree."""
+    if plots is None or "park_check" not in plots.columns:
+        return
+    from analysis.membership import DISAGREEMENTS
+
+    source = plots["park_source"].astype(str)
+    bad = plots[plots["park_check"].isin(DISAGREEMENTS)]
+    with st.expander(t("pk_membership", lang), expanded=len(bad) > 0):
+        st.caption(t("pk_membership_counts", lang, attr=int((source == "attribute").sum()),
+                     geom=int((source == "geometry").sum()), bad=len(bad)))
+        if not len(bad):
+            st.caption(t("pk_membership_none", lang))
+            return
+        names = data.park_names(ws)
+
+        def name(col):
+            ids = bad[col].astype("object") if col in bad.columns else pd.Series(None, index=bad.index, dtype=object)
+            return ids.map(names).fillna(ids).fillna("—")
+
+        report = pd.DataFrame({
+            "plot_id": bad["plot_id"].astype(str), "park_attribute": name("park_id_attribute"),
+            "park_outline": name("park_id_geometry"), "problem": bad["park_check"].map(lambda c: _check_words(c, lang)),
+        })
+        st.dataframe(report.rename(columns={c: t(f"pk_col_{c}", lang) for c in report.columns}), hide_index=True,
+                     width="stretch")
+
+
+def _check_words(check: str, lang: str) -> str:
+    from analysis.membership import CHECKS
+
+    en, zh = CHECKS.get(check, (check, check))
+    return en if lang == "en" else zh

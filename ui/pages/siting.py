@@ -5,16 +5,19 @@ Screen: sidebar — the siting run to show; main —
 * 运行选址: the demand rule (polluting firms outside parks / class D / mid-west townships),
   released cluster land as extra supply, a time limit → "run siting" with a progress box
   (:func:`analysis.siting_runs.run_siting`, stored as ``siting_<id>_*``);
-* the run: counts (firms, placed, not placed, solver status and gap) → map of the sites with
-  firm → site lines → site utilisation (land used vs capacity) as a chart → firms not placed
-  with the binding reason → all assignments → the sites table with ticks to "add to
-  shortlist";
+* the run: counts (firms, placed, not placed, solver status and gap) → map of the sites as land
+  (each a vacant plot or contiguous cluster of vacant plots inside a park) with firm → site lines
+  ending on that land → land used vs capacity per park as a chart → the micro-parks'
+  leading-industry share (≥ 70 %) before and after, by firms and by land, pass / fail and the
+  policy applied → firms not placed with the reason naming every park and why → all
+  assignments → the sites table with ticks to "add to shortlist";
 * 单个企业选址: pick a firm (and optionally its land need in 亩) → every site ranked by
   :func:`analysis.siting.rank_sites_for_firm`, each excluded site with its reason.
 """
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -47,13 +50,13 @@ def siting_runs_of(ws: Workspace) -> list[str]:
 
 
 def _load(ws: Workspace, run_id: str) -> dict[str, gpd.GeoDataFrame]:
-    return run_layers(ws, "siting", run_id, ("assignments", "sites", "lines"))
+    return run_layers(ws, "siting", run_id, ("assignments", "sites", "lines", "parks"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _supply(path: str, stamps: tuple, params: siting.SitingParams) -> gpd.GeoDataFrame:
     ws = _open_store(path)
-    read = {n: data.read_layer(ws, n) for n in ("industrial_parks", "micro_parks", "plots", "enterprises")
+    read = {n: data.read_layer(ws, n) for n in ("industrial_parks", "micro_parks", "plots", "enterprises", "constraints")
             if ws.has_layer(n)}
     return siting.supply_from_layers(params, **read)
 
@@ -66,7 +69,7 @@ def ranked_sites(ws: Workspace, credit_code: str, params: siting.SitingParams, *
     in the session follows a later language switch (:func:`reason_column`).
     """
     stamps = tuple(layer_stamp(ws, n) if ws.has_layer(n) else None
-                   for n in ("industrial_parks", "micro_parks", "plots", "enterprises"))
+                   for n in ("industrial_parks", "micro_parks", "plots", "enterprises", "constraints"))
     supply = _supply(ws.location, stamps, params)
     ents = data.read_layer(ws, "enterprises")
     firm = ents[ents["credit_code"].astype(str) == credit_code]
@@ -81,10 +84,14 @@ def reason_column(frame: pd.DataFrame, lang: str) -> str:
 
 
 def _with_reason(frame: pd.DataFrame, cols: list[str], lang: str) -> pd.DataFrame:
-    """``frame[cols]`` as a plain DataFrame with ``reason`` holding the text in ``lang``."""
+    """``frame[cols]`` as a plain DataFrame with ``reason`` holding the text in ``lang``; empty names
+    (a firm outside every park, a site for a firm not placed) read "—", never "None"."""
     out = pd.DataFrame(frame[[c for c in cols if c in frame.columns]])
     if "reason" in out.columns:
         out["reason"] = frame[reason_column(frame, lang)].to_numpy()
+    for c in ("current_park_name", "site_name", "park_name", "site_id"):
+        if c in out.columns:
+            out[c] = out[c].astype("string").fillna("—")
     return out
 
 
@@ -117,21 +124,81 @@ def _run_form(ws: Workspace, lang: str) -> None:
 
 
 def _map(frames: dict, lang: str) -> None:
+    """Sites as land (polygons of their vacant plots) and firm → site lines; tooltip labels in ``lang``."""
     layers = {}
     sites = frames.get("sites")
     if sites is not None and len(sites):
-        cols = ["site_id", "name", "land_utilisation", sites.geometry.name]
-        layers["siting_sites"] = display_copy(sites[[c for c in cols if c in sites.columns]], tolerance_m=0.5,
-                                              decimals=6, name="siting_sites")
+        cols = [c for c in ("name", "park_name", "capacity_land_mu", "used_land_mu", "land_utilisation")
+                if c in sites.columns]
+        shown = sites[cols + [sites.geometry.name]].copy()
+        for c in ("capacity_land_mu", "used_land_mu"):
+            if c in shown.columns:
+                shown[c] = shown[c].astype(float).round(1)
+        if "land_utilisation" in shown.columns:
+            shown["land_utilisation"] = (shown["land_utilisation"].astype(float) * 100).round(0)
+        shown = shown.rename(columns={c: t(f"st_col_{'site_name' if c == 'name' else c}", lang) for c in cols})
+        layers["siting_sites"] = display_copy(shown, tolerance_m=0.5, decimals=6, name="siting_sites")
     lines = frames.get("lines")
     if lines is not None and len(lines):
-        keep = [c for c in ("firm_id", "site_id", "distance_m") if c in lines.columns] + [lines.geometry.name]
-        layers["siting_lines"] = display_copy(lines[keep], tolerance_m=0.5, decimals=6, name="siting_lines")
+        keep = [c for c in ("site_name", "distance_m") if c in lines.columns]
+        shown = lines[keep + [lines.geometry.name]].copy()
+        if "distance_m" in shown.columns:
+            shown["distance_m"] = shown["distance_m"].astype(float).round(0)
+        shown = shown.rename(columns={c: t(f"st_col_{c}", lang) for c in keep})
+        layers["siting_lines"] = display_copy(shown, tolerance_m=0.5, decimals=6, name="siting_lines")
     if not layers:
         return
     base_url = st.get_option("server.baseUrlPath") or ""
     st_folium(build_map(layers, lang=lang, static_url=static_base_url(base_url)), key=MAP_KEY, height=440,
               width="stretch", returned_objects=[], render=False)
+
+
+def _utilisation_chart(frames: dict, lang: str) -> None:
+    """Land used vs free per park (per site for runs stored before parks were summarised)."""
+    parks, sites = frames.get("parks"), frames.get("sites")
+    if parks is not None and len(parks):
+        util = pd.DataFrame(parks)
+    elif sites is not None and len(sites):
+        util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
+        util["firms_arriving"] = util.get("firms_assigned", 0)
+    else:
+        return
+    util["label"] = util["name"].astype(str)
+    util["land_utilisation"] = util["used_land_mu"] / util["capacity_land_mu"].where(util["capacity_land_mu"] > 0)
+    long = pd.concat([util.assign(kind=t("st_used", lang), order=0, mu=util["used_land_mu"]),
+                      util.assign(kind=t("st_free", lang), order=1, mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
+    st.altair_chart(alt.Chart(long, title=t("st_chart_util", lang)).mark_bar().encode(
+        y=alt.Y("label:N", sort="-x", title=None), x=alt.X("mu:Q", stack="zero", title=t("le_area_mu", lang)),
+        color=alt.Color("kind:N", title=None, sort=[t("st_used", lang), t("st_free", lang)],
+                        scale=alt.Scale(domain=[t("st_used", lang), t("st_free", lang)], range=["#d73027", "#cccccc"])),
+        order=alt.Order("order:Q"),
+        tooltip=["label", "kind", alt.Tooltip("mu:Q", format=".1f"), alt.Tooltip("land_utilisation:Q", format=".0%"),
+                 "firms_arriving"]).properties(height=max(180, 26 * len(util))), width="stretch",
+        height=max(180, 26 * len(util)) + 70)
+
+
+def _shares(frames: dict, lang: str, rule: float) -> None:
+    """The micro-parks' leading-industry share before and after the run, by firms and by land."""
+    parks = frames.get("parks")
+    if parks is None or not len(parks):
+        return
+    rows = pd.DataFrame(parks[parks["share_rule"].astype(bool)])
+    if not len(rows):
+        return
+    st.subheader(t("st_shares", lang, rule=f"{rule:.0%}"))
+    for c in ("status_before", "status_after", "land_status_after"):
+        rows[c] = rows[c].map(lambda v: t(f"pk_status_{v}", lang) if isinstance(v, str) else v)
+    rows["policy"] = rows["policy_en" if lang == "en" else "policy_zh"]
+    cols = ["name", "firms_before", "firms_leaving", "firms_arriving", "firms_after", "leading_share_before",
+            "leading_share_after", "status_before", "status_after", "leading_land_share_before",
+            "leading_land_share_after", "land_status_after", "policy"]
+    for c in cols:
+        if "share" in c:   # a park without firms has no share: "—", not "None"
+            v = rows[c].astype(float)
+            rows[c] = np.where(np.isnan(v), "—", np.char.mod("%.1f%%", np.nan_to_num(v) * 100))
+    st.dataframe(rows[cols].rename(columns={c: t(f"st_col_{'park_name' if c == 'name' else c}", lang) for c in cols}),
+                 hide_index=True, width="stretch")
+    st.caption(t("st_shares_note", lang, rule=f"{rule:.0%}"))
 
 
 def _results(ws: Workspace, run_id: str, actor, lang: str) -> None:
@@ -150,45 +217,54 @@ def _results(ws: Workspace, run_id: str, actor, lang: str) -> None:
     c[2].metric(t("st_unassigned", lang), int((status != "assigned").sum()))
     c[3].metric(t("st_need", lang), f"{asg['need_land_mu'].sum():,.0f}")
     _map(frames, lang)
-    if sites is not None and len(sites):
-        util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
-        util["label"] = util["name"].astype(str)
-        long = pd.concat([util.assign(kind=t("st_used", lang), order=0, mu=util["used_land_mu"]),
-                          util.assign(kind=t("st_free", lang), order=1, mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
-        st.altair_chart(alt.Chart(long, title=t("st_chart_util", lang)).mark_bar().encode(
-            y=alt.Y("label:N", sort="-x", title=None), x=alt.X("mu:Q", stack="zero", title=t("le_area_mu", lang)),
-            color=alt.Color("kind:N", title=None, sort=[t("st_used", lang), t("st_free", lang)],
-                            scale=alt.Scale(domain=[t("st_used", lang), t("st_free", lang)], range=["#d73027", "#cccccc"])),
-            order=alt.Order("order:Q"),
-            tooltip=["label", "kind", alt.Tooltip("mu:Q", format=".1f"), alt.Tooltip("land_utilisation:Q", format=".0%"),
-                     "firms_assigned"]).properties(height=max(180, 26 * len(util))), width="stretch",
-            height=max(180, 26 * len(util)) + 70)
+    _utilisation_chart(frames, lang)
+    _shares(frames, lang, _run_share_rule(ws, run_id))
     unplaced = asg[status != "assigned"]
     st.subheader(t("st_unplaced", lang, n=len(unplaced)))
-    cols = ["firm_id", "name", "industry_code", "township_code", "need_land_mu", "n_eligible_sites", "reason"]
+    cols = ["firm_id", "name", "industry_code", "current_park_name", "need_land_mu", "n_eligible_sites", "reason"]
     if len(unplaced):
         st.dataframe(_with_reason(unplaced, cols, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
                      hide_index=True, width="stretch",
-                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large")})
+                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large"),
+                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
     with st.expander(t("st_all_assignments", lang)):
-        cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_id", "site_name", "distance_m",
+        cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_name", "park_name", "distance_m",
                  "same_township", "reason"]
         st.dataframe(_with_reason(asg, cols2, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
                      hide_index=True, width="stretch",
-                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f")})
+                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
+                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
     if sites is not None and len(sites):
         st.subheader(t("st_sites", lang))
-        cols3 = ["site_id", "name", "site_kind", "capacity_land_mu", "used_land_mu", "land_utilisation",
-                 "firms_assigned", "leading_share_before", "leading_share_after", "industry_mix_after"]
+        cols3 = ["site_id", "park_name", "n_plots", "plot_ids", "capacity_land_mu", "used_land_mu", "land_utilisation",
+                 "firms_assigned", "leading_share_before", "leading_share_after"]
         table = pd.DataFrame(sites[[c for c in cols3 if c in sites.columns]]).reset_index(drop=True)
         event = st.dataframe(table.rename(columns={c: t(f"st_col_{c}", lang) for c in table.columns}),
                              hide_index=True, width="stretch", key="st_sites", on_select="rerun",
                              selection_mode="multi-row",
                              column_config={t("st_col_land_utilisation", lang): st.column_config.ProgressColumn(
-                                 format="percent", min_value=0.0, max_value=1.0)})
+                                 format="percent", min_value=0.0, max_value=1.0),
+                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="%.1f")
+                                    for c in ("capacity_land_mu", "used_land_mu")},
+                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="percent")
+                                    for c in ("leading_share_before", "leading_share_after")}})
         rows = [r for r in selected_rows(event) if r < len(table)]
         add_to_shortlist(ws, table["site_id"].iloc[rows].tolist(), kind="site", source_layer=f"siting_{run_id}_sites",
                          source=f"siting:{run_id}", actor=actor, lang=lang, key="st_add")
+
+
+def _run_share_rule(ws: Workspace, run_id: str) -> float:
+    """The leading-share minimum the siting run used (the preset's default when not recorded)."""
+    import json
+
+    from analysis.pipeline import list_runs
+
+    runs = list_runs(ws, kind="siting")
+    hit = runs.loc[runs["run_id"] == f"siting_{run_id}", "parameters"]
+    try:
+        return float(json.loads(hit.iloc[0]).get("leading_share", 0.7)) if len(hit) else 0.7
+    except (TypeError, ValueError):
+        return 0.7
 
 
 def _one_firm(ws: Workspace, lang: str) -> None:
@@ -218,7 +294,7 @@ def _one_firm(ws: Workspace, lang: str) -> None:
         return
     code, ranked = got
     st.caption(t("st_ranked_for", lang, name=names.get(code, code), n=int(ranked["eligible"].sum()), m=len(ranked)))
-    cols = ["rank", "name", "site_kind", "capacity_land_mu", "distance_m", "eligible", "reason"]
+    cols = ["rank", "name", "site_kind", "capacity_land_mu", "distance_m", "eligible", "reason"]  # name: park + site
     st.dataframe(_with_reason(ranked, cols, lang).rename(
         columns={c: t(f"st_col_{c}", lang) for c in cols}), hide_index=True, width="stretch",
         column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
