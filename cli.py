@@ -319,14 +319,13 @@ def _add_export(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from exports import ExportMeta, export_shortlist
+    from exports import export_shortlist, meta_for
     from layers import shortlist as sl
     from layers.workspace import Workspace
 
     ws = Workspace.open(args.workspace, readonly=True)
     items = sl.load(ws)
-    towns = ws.read("townships") if ws.has_layer("townships") else None
-    meta = ExportMeta(source=ws.path.name, townships=towns, **({"title": args.title} if args.title else {}))
+    meta = meta_for(ws, maps=args.format == "pdf", title=args.title)
     path = export_shortlist(items, fmt=args.format, township=args.township, out=args.out, meta=meta)
     n = len(items) if args.township is None else int((items["township_code"] == args.township).sum())
     print(f"wrote {path} ({args.format}, {n} item(s), {path.stat().st_size:,} bytes)")

@@ -210,5 +210,10 @@ def test_one_township_scope_exports_only_its_items(ws_path):
 def test_english_labels(ws_path):
     at = _app("en")
     assert "Item" in at.dataframe[0].value.columns
-    assert _by_label(at.selectbox, "Status").options == ["candidate", "verified"]
+    assert _by_label(at.selectbox, "Status").options == ["Candidate", "Verified"]
     assert [b.label for b in at.get("download_button")][0] == "Download Excel"
+    table = at.dataframe[0].value
+    assert set(table["Status"]) <= {"Candidate", "Verified", "Reported", "Disposed"}  # not the stored Chinese
+    assert set(table["Kind"]) <= {"Plot", "Cluster", "Site"}
+    history = at.dataframe[-1].value
+    assert not history["When"].str.contains("T|\\+00:00").any()  # local time, not stored UTC
