@@ -6,7 +6,7 @@ import streamlit as st
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
 from ui import import_page, map_page
-from ui.pages import evaluation, integration, low_efficiency, parks, redevelopment, siting
+from ui.pages import compare, evaluation, integration, low_efficiency, parks, redevelopment, siting
 from ui.pages import shortlist as shortlist_page
 from ui.i18n import t
 from ui.shell import language_switch
@@ -26,6 +26,7 @@ pages = [
     st.Page(siting.render, title=t("page_siting", lang), icon=":material/local_shipping:", url_path="siting"),
     st.Page(integration.render, title=t("page_integration", lang), icon=":material/join_inner:", url_path="integration"),
     st.Page(parks.render, title=t("page_parks", lang), icon=":material/factory:", url_path="parks"),
+    st.Page(compare.render, title=t("page_compare", lang), icon=":material/compare_arrows:", url_path="compare"),
     st.Page(shortlist_page.render, title=t("page_shortlist", lang), icon=":material/checklist:", url_path="shortlist"),
 ]
 st.navigation(pages).run()

@@ -1,4 +1,4 @@
-"""Headless commands of the planner: sample, evaluate, site, integrate, import, export, bench.
+"""Headless commands of the planner: sample, evaluate, site, integrate, import, export, compare.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
 that declares its options; ``COMMANDS`` lists them.  Errors of the system's own family are
@@ -332,6 +332,46 @@ def cmd_export(args) -> int:
     return 0
 
 
+# --- compare ------------------------------------------------------------------------------
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="compare two stored analysis runs: class transitions, score changes, "
+                                       "plots entering or leaving the low-efficiency list and why")
+    p.add_argument("run_a", help="the earlier run id (see the runs table; `evaluate` prints it)")
+    p.add_argument("run_b", help="the later run id")
+    p.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace file (default %(default)s)")
+    p.add_argument("--out", default=None, help="write the comparison to a .xlsx (every table) or .csv (the plots)")
+    p.add_argument("--top", type=int, default=10, help="plots and firms listed on screen (default %(default)s)")
+
+
+def cmd_compare(args) -> int:
+    from analysis import pipeline
+    from exports.comparison import SHEETS, tables, write_comparison
+    from layers.workspace import Workspace
+
+    ws = Workspace.open(args.workspace, readonly=True)
+    diff = pipeline.compare_runs(ws, args.run_a, args.run_b)
+    towns = {}
+    if ws.has_layer("townships"):
+        tw = ws.read("townships", columns=["code", "name"])
+        towns = dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
+    lang = args.lang
+    shown = tables(diff, run_a=args.run_a, run_b=args.run_b, lang=lang, townships=towns)
+    for key in ("summary", "settings", "transitions", "plots", "class_changes"):
+        frame = shown[key]
+        title = SHEETS[key][1 if lang == "en" else 0]
+        more = f" ({len(frame)})" if key in ("plots", "class_changes") else ""
+        print(f"\n== {title}{more}")
+        print(frame.head(args.top).to_string(index=False, max_colwidth=60) if len(frame) else "—")
+    if args.out:
+        from pathlib import Path
+
+        fmt = Path(args.out).suffix.lower().lstrip(".")
+        path = write_comparison(diff, fmt=fmt, run_a=args.run_a, run_b=args.run_b, lang=lang, townships=towns,
+                                out=args.out)
+        print(f"\nwrote {path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
@@ -340,12 +380,14 @@ COMMANDS = {
     "shortlist": (_add_shortlist, cmd_shortlist),
     "export": (_add_export, cmd_export),
     "import": (_add_import, cmd_import),
+    "compare": (_add_compare, cmd_compare),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="园区与低效用地再开发规划系统 — headless commands")
-    parser.add_argument("--lang", choices=("zh", "en"), default="en", help="language of error messages")
+    parser.add_argument("--lang", choices=("zh", "en"), default="en",
+                        help="language of error messages and of the compare tables")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)

@@ -59,9 +59,11 @@ __all__ = [
     "industry_mix",
     "LAND_USES",
     "land_use_label",
+    "INDICATORS",
     "name_of",
     "names_in_text",
     "industries_in_text",
+    "units_in_text",
     "local_time",
     "local_times",
 ]
@@ -279,6 +281,15 @@ def land_use_label(code, lang: str = "zh") -> str:
     return f"{code} {names[1] if _lang(lang) == 'en' else names[0]}" if names else code
 
 
+#: 亩均 indicators (analysis.params keys) → (Chinese, English) names.
+INDICATORS: dict[str, tuple[str, str]] = {
+    "tax_per_mu": ("亩均税收", "Tax per mu"), "va_per_mu": ("亩均增加值", "Value added per mu"),
+    "va_per_energy": ("单位能耗增加值", "Value added per tce"), "va_per_emission": ("单位排放增加值", "Value added per t emitted"),
+    "labour_productivity": ("全员劳动生产率", "Labour productivity"), "rd_share": ("研发经费占比", "R&D share"),
+    "tax_per_electricity": ("单位电耗税收", "Tax per kWh"), "sales_per_mu": ("亩均销售", "Sales per mu"),
+}
+
+
 _MIX_PART = re.compile(r"^\s*(?P<code>\d{2,4})\s*(?::\s*(?P<n>\d+)|\s+(?P<share>[\d.]+%))?\s*$")
 
 
@@ -346,6 +357,21 @@ def industries_in_text(value, lang: str = "zh") -> str:
     if is_missing(value):
         return DASH
     return _INDUSTRY_IN_TEXT.sub(lambda m: f"{m.group(1)} {industry_label(m.group(2), lang)}", str(value))
+
+
+_ZH_UNITS = sorted(((zh, en) for zh, en in UNITS.values() if zh != en and not zh.isascii()), key=lambda p: -len(p[0]))
+
+
+def units_in_text(value, lang: str = "zh") -> str:
+    """English text (an analysis reason) with Chinese unit words in English: "2.62 万元/亩" → "2.62 10k yuan/mu"."""
+    if is_missing(value):
+        return DASH
+    s = str(value)
+    if _lang(lang) != "en":
+        return s
+    for zh, en in _ZH_UNITS:
+        s = s.replace(zh, en)
+    return s
 
 
 def _to_local(ts: pd.Timestamp, tz: str) -> pd.Timestamp:

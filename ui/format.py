@@ -116,8 +116,8 @@ def _values(s: pd.Series, col: Col, lang: str, names: Mapping[str, Mapping[str, 
         return _as_text(s, lambda v: fmt.name_of(v, table)), None
     if kind in ("codes", "reasons"):
         table = {**names.get("township", {}), **names.get("park", {})}
-        func = (lambda v: fmt.industries_in_text(fmt.names_in_text(v, table), lang)) if kind == "reasons" else \
-            (lambda v: fmt.names_in_text(v, table))
+        func = (lambda v: fmt.units_in_text(fmt.industries_in_text(fmt.names_in_text(v, table), lang), lang)) \
+            if kind == "reasons" else (lambda v: fmt.names_in_text(v, table))
         return _as_text(s, func), st.column_config.TextColumn(width="large")
     if kind == "time":
         out = fmt.local_times(s)
