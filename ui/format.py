@@ -22,7 +22,7 @@ import streamlit as st
 from exports import formatting as fmt
 from ui.i18n import STRINGS, t
 
-__all__ = ["Col", "KINDS", "DASH", "header", "table", "show", "label_axis", "tall", "tooltip"]
+__all__ = ["Col", "KINDS", "DASH", "header", "table", "show", "label_axis", "tall", "tooltip", "histogram"]
 
 DASH = fmt.DASH
 #: Kinds of column values :func:`table` knows.
@@ -188,3 +188,13 @@ def tooltip(field: str, title: str, *, digits: int | None = None, unit: str | No
         return alt.Tooltip(f"{field}:{kind}", title=title)
     return alt.Tooltip(f"{field}:Q", title=fmt.with_unit(title, unit, lang),
                        format=f",.{1 if digits is None else digits}f")
+
+
+def histogram(frame: pd.DataFrame, field: str, *, title: str, x_title: str, y_title: str, bins: int = 20,
+              colour: str = "#3a5ba0", height: int = 260) -> alt.Chart:
+    """Counts of ``frame[field]`` in ``bins`` bins, with the same titles on the axes and the tooltip."""
+    binned = alt.Bin(maxbins=bins)
+    return alt.Chart(frame[[field]], title=title).mark_bar(color=colour).encode(
+        x=alt.X(f"{field}:Q", bin=binned, title=x_title), y=alt.Y("count():Q", title=y_title),
+        tooltip=[alt.Tooltip(f"{field}:Q", bin=binned, title=x_title), alt.Tooltip("count():Q", title=y_title)],
+    ).properties(height=height)

@@ -16,7 +16,6 @@ Everything comes from :func:`analysis.pipeline.compare_runs`; the tables are
 """
 from __future__ import annotations
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -27,7 +26,7 @@ from exports.formatting import DASH, local_time, number, with_unit
 from geo.errors import PlannerError
 from ui import data
 from ui.filters import PlotFilters, filter_sidebar
-from ui.format import tall
+from ui.format import histogram
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
@@ -124,13 +123,9 @@ def _score_chart(diff: dict, lang: str) -> None:
     scores = diff["scores"][["score_change"]].dropna()
     if not len(scores):
         return
-    firms, change = t("ev_firms", lang), t("cmp_score_change", lang)
-    st.altair_chart(alt.Chart(scores, title=t("cmp_chart_scores", lang)).mark_bar(color="#3a5ba0").encode(
-        x=alt.X("score_change:Q", bin=alt.Bin(maxbins=40), title=with_unit(change, "points", lang)),
-        y=alt.Y("count():Q", title=with_unit(firms, "firms", lang)),
-        tooltip=[alt.Tooltip("score_change:Q", bin=alt.Bin(maxbins=40), title=with_unit(change, "points", lang)),
-                 alt.Tooltip("count():Q", title=with_unit(firms, "firms", lang))]).properties(height=260),
-        width="stretch", height=260 + 70)
+    st.altair_chart(histogram(scores, "score_change", title=t("cmp_chart_scores", lang), bins=40,
+                              x_title=with_unit(t("cmp_score_change", lang), "points", lang),
+                              y_title=with_unit(t("ev_firms", lang), "firms", lang)), width="stretch", height=260 + 70)
 
 
 def render() -> None:

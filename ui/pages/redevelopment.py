@@ -27,7 +27,7 @@ from geo.errors import ParameterError, PlannerError
 from geo.web import display_copy
 from exports.formatting import DASH, number, percent, text, with_unit
 from ui import data
-from ui.format import Col, label_axis, table as fmt_table, tall, tooltip
+from ui.format import Col, histogram, label_axis, table as fmt_table, tall, tooltip
 from ui.i18n import STRINGS, t, value_label
 from ui.mapview import build_map
 from ui.offline import static_base_url
@@ -103,14 +103,10 @@ def _suitability_columns(params, rule_col: str) -> tuple[Col, ...]:
 
 def _charts(table: pd.DataFrame, restricted: pd.Series, lang: str) -> None:
     c1, c2 = st.columns(2)
-    hist = table.loc[~restricted, ["score"]]
-    plots, score = t("le_plots", lang), t("rd_col_score", lang)
-    c1.altair_chart(alt.Chart(hist, title=t("rd_chart_scores", lang)).mark_bar(color="#3a5ba0").encode(
-        x=alt.X("score:Q", bin=alt.Bin(maxbins=20), title=with_unit(score, "points", lang)),
-        y=alt.Y("count():Q", title=with_unit(plots, "plots", lang)),
-        tooltip=[alt.Tooltip("score:Q", bin=alt.Bin(maxbins=20), title=with_unit(score, "points", lang)),
-                 alt.Tooltip("count():Q", title=with_unit(plots, "plots", lang))]).properties(height=260),
-        width="stretch", height=260 + 70)
+    plots = t("le_plots", lang)
+    c1.altair_chart(histogram(table.loc[~restricted], "score", title=t("rd_chart_scores", lang),
+                              x_title=with_unit(t("rd_col_score", lang), "points", lang),
+                              y_title=with_unit(plots, "plots", lang)), width="stretch", height=260 + 70)
     modes = table.groupby(table["mode"].fillna(DASH).astype(str)).agg(n=("plot_id", "size"),
                                                                       mu=("area_mu", "sum")).reset_index()
     high = tall(len(modes), per=40, least=260)
