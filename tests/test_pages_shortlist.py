@@ -83,7 +83,7 @@ def test_table_lists_every_entry_with_counts(ws_path):
     assert list(table["排序"]) == [1, 2, 3, 4]
     assert set(table["状态"]) == {"候选"}
     assert table["责任镇街"].notna().all()
-    assert [m.value for m in at.metric] == ["4", "0", "0", "0"]
+    assert [m.value for m in at.metric] == ["4 项", "0 项", "0 项", "0 项"]
     assert not at.error
 
 

@@ -240,10 +240,12 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
     area_rng = _range(view, "area_mu")
     if area_rng and area_rng[0] < area_rng[1] and wanted("area_mu"):
         _restore("area_mu", area_rng)
+        st.session_state.setdefault(_RANGES, {})["area_mu"] = area_rng
         box.slider(t("flt_area", lang), min_value=area_rng[0], max_value=area_rng[1], step=1.0,
                    **_default("area_mu", area_rng), key=_widget_key("area_mu"), on_change=_keep, args=("area_mu",))
     if "suitability" in view.columns and wanted("score"):
         _restore("score", (0.0, 100.0))
+        st.session_state.setdefault(_RANGES, {})["score"] = (0.0, 100.0)
         box.slider(t("flt_score", lang), min_value=0.0, max_value=100.0, step=1.0, **_default("score", (0.0, 100.0)),
                    key=_widget_key("score"), on_change=_keep, args=("score",))
     flags = [f for f, c in FLAGS.items() if c in view.columns]
@@ -289,8 +291,26 @@ def current_filters(view: pd.DataFrame | None = None) -> PlotFilters:
     )
 
 
+_RANGES = "_flt_full_ranges"  # the full (lo, hi) of each range slider as last drawn
+
+
 def clear_filters() -> None:
-    """Forget every shared filter (widget and persisted values)."""
+    """Forget every shared filter (widget and persisted values).
+
+    A widget's value is *set* (empty, or the slider's full range), not deleted: a deleted key
+    resets the server's copy only, the browser keeps showing the old choice and sends it back
+    on the next rerun.
+    """
+    ranges = st.session_state.get(_RANGES, {})
     for name in STATE_KEYS:
         st.session_state.pop(STATE_KEYS[name], None)
-        st.session_state.pop(_widget_key(name), None)
+        wkey = _widget_key(name)
+        if wkey not in st.session_state:
+            continue
+        if name in ("area_mu", "score"):
+            if name in ranges:
+                st.session_state[wkey] = ranges[name]
+            else:
+                st.session_state.pop(wkey, None)
+        else:
+            st.session_state[wkey] = []

@@ -129,11 +129,13 @@ def recompute(ws: Workspace, params: PerMuParams) -> pd.DataFrame:
 def _class_counts(ev: pd.DataFrame, lang: str) -> None:
     done = ev[ev["status"] == "evaluated"]
     cols = st.columns(6)
-    cols[0].metric(t("ev_evaluated", lang), number(len(done), 0, "firms", lang))
+    # six metrics in a row: the English unit goes into the label ("Class A (firms)"), the Chinese 家 fits the value
+    unit = "firms" if lang == "zh" else None
+    cols[0].metric(t("ev_evaluated", lang), number(len(done), 0, unit, lang))
     for col, c in zip(cols[1:5], CLASSES):
-        col.metric(t("ev_class_n", lang, c=c), number(int((done["final_class"] == c).sum()), 0, "firms", lang),
+        col.metric(t("ev_class_n", lang, c=c), number(int((done["final_class"] == c).sum()), 0, unit, lang),
                    help=t(f"ev_class_{c}", lang))
-    cols[5].metric(t("ev_not_evaluated", lang), number(int((ev["status"] != "evaluated").sum()), 0, "firms", lang))
+    cols[5].metric(t("ev_not_evaluated", lang), number(int((ev["status"] != "evaluated").sum()), 0, unit, lang))
 
 
 #: Indicator → unit of its value (ev_col_ind_* labels name them too).

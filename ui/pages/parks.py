@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from exports.formatting import number, unit_label
+from exports.formatting import number, unit_label, with_unit
 from geo.errors import PlannerError
 from ui import data
 from ui.filters import filter_sidebar
@@ -124,7 +124,8 @@ def _charts(df: pd.DataFrame, rule: float, lang: str) -> None:
                  tooltip("capacity_floor_m2", t("pk_col_capacity_floor_m2", lang), digits=0, unit="m2", lang=lang)],
     ).properties(height=high), width="stretch", height=high + 70)
     c2.altair_chart(alt.Chart(cap, title=t("pk_chart_tax", lang)).mark_bar(color="#3a5ba0").encode(
-        y=alt.Y("label:N", sort="-x", axis=label_axis()), x=alt.X("tax_per_mu:Q", title=tax),
+        y=alt.Y("label:N", sort="-x", axis=label_axis()),
+        x=alt.X("tax_per_mu:Q", title=with_unit(tax, "10k_yuan_per_mu", lang)),
         tooltip=[tooltip("label", t("pk_col_name", lang), kind="N"),
                  tooltip("tax_per_mu", tax, digits=2, unit="10k_yuan_per_mu", lang=lang)],
     ).properties(height=high), width="stretch", height=high + 70)

@@ -120,7 +120,7 @@ def _status_counts(items: pd.DataFrame, lang: str) -> None:
     cols = st.columns(len(shortlist.STATUSES))
     for col, s in zip(cols, shortlist.STATUSES):
         hit = items["status"] == s
-        col.metric(status_label(s, lang), int(hit.sum()),
+        col.metric(status_label(s, lang), number(int(hit.sum()), 0, "items", lang),
                    help=t("sl_area_help", lang, mu=number(mu(items.loc[hit, "area_m2"].sum()), 1, "mu", lang)))
 
 

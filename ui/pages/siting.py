@@ -200,7 +200,7 @@ ASSIGNMENT_COLUMNS = (
 )
 SITE_COLUMNS = (
     Col("site_id", "st_col_site_id", "id"), Col("name", "st_col_name"), Col("site_kind", "st_col_site_kind", "enum"),
-    Col("township_code", "st_col_township_code", "township"),
+    Col("township_code", "pk_col_township", "township"),
     Col("capacity_land_mu", "st_col_capacity_land_mu", "num", 1, "mu"), Col("used_land_mu", "st_col_used_land_mu", "num", 1, "mu"),
     Col("land_utilisation", "st_col_land_utilisation", "bar", 0), Col("firms_assigned", "st_col_firms_assigned", "int"),
     Col("shown_firms", "st_col_shown_firms", "int"),
