@@ -53,7 +53,8 @@ _OWN_LABELS = {
     "township_name": "责任镇街", "township_code": "镇街代码", "area_mu": "面积(亩)",
     "reasons": "列入理由", "score": "评分", "grade": "亩均评价类别", "notes": "备注", "source": "来源",
     "added_by": "添加人", "added_at": "添加时间", "updated_by": "修改人", "updated_at": "修改时间",
-    "firm_name": "企业名称", "park_name": "所在园区", "industry_name": "行业名称", "land_use_name": "用地分类名称",
+    "firm_name": "企业名称", "park_name": "所在园区", "park_id": "园区编号", "industry_name": "行业名称",
+    "land_use_name": "用地分类名称",
 }
 #: Column → Chinese header: the shortlist's own labels, then layers.schema's plot labels for
 #: the plot fields it snapshots (area_m2, land_use, land_holder, industry_code, park_id...).
@@ -191,7 +192,7 @@ def with_names(items, meta: ExportMeta | None = None):
     park = out["park_id"].astype("string") if "park_id" in out.columns else pd.Series(pd.NA, index=out.index, dtype="string")
     if "item_kind" in out.columns:  # a site is a park: its id names it
         park = park.where(out["item_kind"].astype("string") != "site", out["item_id"].astype("string"))
-    if park.notna().any():
+    if "park_id" in out.columns or park.notna().any():
         out["park_name"] = _lookup(park, meta.parks)
     if "industry_code" in out.columns:
         out["industry_name"] = out["industry_code"].map(
