@@ -26,7 +26,7 @@ from exports._common import STATUS_COLOURS, STATUS_ORDER
 from exports._fonts import cjk_font_path
 from exports._labels import place_labels
 
-__all__ = ["render_map", "render_item_map", "nice_length"]
+__all__ = ["render_map", "render_item_map", "ItemMapper", "nice_length"]
 
 _ROAD_COLOURS = {"expressway": "#d95f02", "national_road": "#e6832a", "provincial_road": "#f0a04b",
                  "urban_road": "#b0b0b0"}
@@ -137,7 +137,7 @@ def _save(fig, dpi: int, image_format: str) -> bytes:
     buf = io.BytesIO()
     if image_format == "jpeg":
         # The PDF takes a JPEG as is (no decode, no re-compression): the fastest way in.
-        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 90, "subsampling": 0})
+        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 85, "subsampling": 0})
     else:
         fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 6})
     return buf.getvalue()
@@ -252,6 +252,49 @@ def _locator(fig, whole, frame, outline, context) -> None:
              bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=0.8))
 
 
+class ItemMapper:
+    """Draws item maps one after another on one figure (a new figure and axes per map cost twice the drawing).
+
+    ``ItemMapper(size, dpi).render(item, ...)`` takes the arguments of :func:`render_item_map`.
+    """
+
+    def __init__(self, size=(3.3, 2.3), dpi: int = 120):
+        self.size, self.dpi = size, dpi
+        self.fig, self.ax = _figure(size, dpi)
+        self.ax.set_facecolor("#fbfaf3")
+
+    def render(self, item, *, crs, colour: str, plots=None, parks=None, roads=None, image_format: str = "jpeg",
+               least_m: float = 300.0) -> bytes:
+        ax = self.ax
+        for artist in [*ax.collections, *ax.patches, *ax.texts, *ax.lines]:
+            artist.remove()
+        frame = _frame(item.bounds, self.size, pad_share=0.35, least=least_m)
+        ax.set_xlim(frame[0], frame[2])
+        ax.set_ylim(frame[1], frame[3])
+        ax.set_aspect("equal")
+        window = shapely.box(*frame)
+
+        def near(layer):
+            if layer is None or not len(layer):
+                return None
+            return layer.iloc[layer.sindex.query(window, predicate="intersects")]
+
+        if (p := near(plots)) is not None:
+            _polygons(ax, p.geometry, facecolor="#eeeeee", edgecolor="#9a9a9a", linewidth=0.4)
+        if (k := near(parks)) is not None:
+            _polygons(ax, k.geometry, facecolor="none", edgecolor=_PARK_EDGE, linewidth=1.1, linestyle="--")
+        if (r := near(roads)) is not None:
+            colours = [_ROAD_COLOURS.get(k, "#b0b0b0") for k in r.get("kind", pd.Series(["urban_road"] * len(r)))]
+            _lines(ax, r.geometry, colors=colours, linewidths=2.0, zorder=4)
+        if item.geom_type in ("Point", "MultiPoint"):
+            x, y = shapely.get_coordinates(item)[0]
+            ax.scatter([x], [y], s=60, c=colour, edgecolors="#111111", linewidths=1.0, zorder=7)
+        else:
+            _polygons(ax, [item], facecolor=colour, edgecolor="#111111", linewidth=1.2, alpha=0.9, zorder=5)
+        _scale_and_north(ax, frame, fontsize=6, arrow=0.16)
+        return _save(self.fig, self.dpi, image_format)
+
+
 def render_item_map(item, *, crs, colour: str, plots: gpd.GeoDataFrame | None = None,
                     parks: gpd.GeoDataFrame | None = None, roads: gpd.GeoDataFrame | None = None,
                     size=(3.3, 2.3), dpi: int = 150, image_format: str = "jpeg", least_m: float = 300.0) -> bytes:
@@ -259,32 +302,7 @@ def render_item_map(item, *, crs, colour: str, plots: gpd.GeoDataFrame | None = 
 
     ``item`` is a shapely geometry in ``crs`` (projected, metres); the frame is the item's
     bounds padded to at least ``least_m`` across.  ``plots``/``parks``/``roads`` may hold more
-    than the frame: only what meets it is drawn.
+    than the frame: only what meets it is drawn.  Many maps: use one :class:`ItemMapper`.
     """
-    fig, ax = _figure(size, dpi)
-    frame = _frame(item.bounds, size, pad_share=0.35, least=least_m)
-    ax.set_xlim(frame[0], frame[2])
-    ax.set_ylim(frame[1], frame[3])
-    ax.set_aspect("equal")
-    ax.set_facecolor("#fbfaf3")
-    window = shapely.box(*frame)
-
-    def near(layer):
-        if layer is None or not len(layer):
-            return None
-        return layer.iloc[layer.sindex.query(window, predicate="intersects")]
-
-    if (p := near(plots)) is not None:
-        _polygons(ax, p.geometry, facecolor="#eeeeee", edgecolor="#9a9a9a", linewidth=0.4)
-    if (k := near(parks)) is not None:
-        _polygons(ax, k.geometry, facecolor="none", edgecolor=_PARK_EDGE, linewidth=1.1, linestyle="--")
-    if (r := near(roads)) is not None:
-        colours = [_ROAD_COLOURS.get(k, "#b0b0b0") for k in r.get("kind", pd.Series(["urban_road"] * len(r)))]
-        _lines(ax, r.geometry, colors=colours, linewidths=2.0, zorder=4)
-    if item.geom_type in ("Point", "MultiPoint"):
-        x, y = shapely.get_coordinates(item)[0]
-        ax.scatter([x], [y], s=60, c=colour, edgecolors="#111111", linewidths=1.0, zorder=7)
-    else:
-        _polygons(ax, [item], facecolor=colour, edgecolor="#111111", linewidth=1.2, alpha=0.9, zorder=5)
-    _scale_and_north(ax, frame, fontsize=6, arrow=0.16)
-    return _save(fig, dpi, image_format)
+    return ItemMapper(size, dpi).render(item, crs=crs, colour=colour, plots=plots, parks=parks, roads=roads,
+                                        image_format=image_format, least_m=least_m)

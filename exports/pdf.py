@@ -39,7 +39,7 @@ import shapely
 from exports._common import (KIND_LABELS, STATUS_COLOURS, STATUS_ORDER, ExportMeta, deliver, prepare, township_groups,
                              with_names)
 from exports._fonts import cjk_font_path
-from exports._pdfmaps import render_item_map, render_map
+from exports._pdfmaps import ItemMapper, render_item_map, render_map
 from exports.formatting import DASH, TIME_ZONE, number, text
 
 __all__ = ["write_pdf", "render_map", "render_item_map", "FONT_NAME"]
@@ -197,12 +197,13 @@ def _item_maps(name, rows, st, story, context: dict) -> None:
     crs = rows.crs
     plots, parks, roads = context.get("plots"), context.get("parks"), context.get("roads")
     w, h = 84 * _MM, 84 * _MM * 2.3 / 3.3
+    mapper = ItemMapper()
     cells = []
     for r in rows.itertuples(index=False):
         get = r._asdict().get
         geom = get(rows.geometry.name)
         colour = STATUS_COLOURS.get(str(get("status")), "#555555")
-        img = render_item_map(geom, crs=crs, colour=colour, plots=plots, parks=parks, roads=roads)
+        img = mapper.render(geom, crs=crs, colour=colour, plots=plots, parks=parks, roads=roads)
         rank = DASH if pd.isna(get("rank")) else str(int(get("rank")))
         kind = KIND_LABELS.get(get("item_kind"), get("item_kind") or "")
         caption = (f"<b>{rank}</b> · {escape(kind)} {escape(text(get('item_id')))} · {escape(text(get('status')))} · "

@@ -157,8 +157,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "sl_dl_kml": {"zh": "下载 KML", "en": "Download KML"},
     "sl_dl_shp": {"zh": "下载 Shapefile(zip)", "en": "Download Shapefile (zip)"},
     "sl_make_pdf": {"zh": "生成 PDF 报告", "en": "Make the PDF report"},
-    "sl_making_pdf": {"zh": "正在生成 PDF 报告(含离线地图,每个镇街约 1 秒)…",
-                      "en": "Making the PDF report (offline map included, about 1 s per township)…"},
+    "sl_making_pdf": {"zh": "正在生成 PDF 报告(每个镇街一张索引图,每项一张位置图;约每 20 项 1 秒)…",
+                      "en": "Making the PDF report (an index map per township and a map per item; about 1 s per 20 items)…"},
     "sl_dl_pdf": {"zh": "下载 PDF 报告", "en": "Download PDF report"},
     "sl_pdf_hint": {"zh": "先点击“生成 PDF 报告”,随后出现下载按钮。", "en": "Click “Make the PDF report” first; the download button appears next."},
     # evaluation page (ui/pages/evaluation.py)
