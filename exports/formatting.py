@@ -362,12 +362,23 @@ def industries_in_text(value, lang: str = "zh") -> str:
 _ZH_UNITS = sorted(((zh, en) for zh, en in UNITS.values() if zh != en and not zh.isascii()), key=lambda p: -len(p[0]))
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def units_in_text(value, lang: str = "zh") -> str:
-    """English text (an analysis reason) with Chinese unit words in English: "2.62 万元/亩" → "2.62 10k yuan/mu"."""
+    """English text (an analysis reason) with Chinese unit words in English: "2.62 万元/亩" → "2.62 10k yuan/mu".
+
+    Text that is Chinese apart from its units stays as it is ("亩均税收" is a word, not a unit).
+    """
     if is_missing(value):
         return DASH
     s = str(value)
     if _lang(lang) != "en":
+        return s
+    bare = s
+    for zh, _ in _ZH_UNITS:
+        bare = bare.replace(zh, "")
+    if _CJK.search(bare):
         return s
     for zh, en in _ZH_UNITS:
         s = s.replace(zh, en)

@@ -71,6 +71,7 @@ def test_codes_in_text_become_names():
     assert fmt.names_in_text("P3303811030", names) == "P3303811030"  # not inside a longer token
     assert fmt.units_in_text("tax 2.62 万元/亩 < 15 亩", "en") == "tax 2.62 10k yuan/mu < 15 mu"
     assert fmt.units_in_text("2.62 万元/亩", "zh") == "2.62 万元/亩"
+    assert fmt.units_in_text("亩均税收 0.65 万元/亩", "en") == "亩均税收 0.65 万元/亩"  # Chinese text is left whole
 
 
 def test_times_are_shown_in_beijing_time():

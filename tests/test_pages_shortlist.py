@@ -217,3 +217,18 @@ def test_english_labels(ws_path):
     assert set(table["Kind"]) <= {"Plot", "Cluster", "Site"}
     history = at.dataframe[-1].value
     assert not history["When"].str.contains("T|\\+00:00").any()  # local time, not stored UTC
+
+
+def test_english_ui_shows_the_runs_english_reasons(ws_path):
+    """The shortlist keeps the Chinese reasons; the English UI reads them from the run that listed the plot."""
+    from analysis import pipeline
+
+    ws = Workspace.open(ws_path, readonly=False)
+    plots = pipeline.load_run(ws, "sample")["plots"]
+    listed = plots.loc[plots["is_low_efficiency"].astype(bool), "plot_id"].astype(str)
+    pid = next(p for p in listed if p not in PLOTS)
+    shortlist.add(ws, [pid], kind="plot", who="测试员", source_layer="run_sample_plots", source="low_efficiency:sample")
+    table = _app("en").dataframe[0].value.set_index("Item")
+    why = table.at[pid, "Why listed"]
+    assert why.startswith(str(plots.set_index("plot_id").at[pid, "reasons_en"]).split(" (")[0])
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in why)

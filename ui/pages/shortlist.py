@@ -14,6 +14,8 @@ that went through.
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
@@ -110,9 +112,32 @@ HISTORY_COLUMNS = (
 )
 
 
-def _table(items: pd.DataFrame, lang: str) -> None:
+_RUN_SOURCE = re.compile(r"^(?:low_efficiency|redevelopment):(?P<run>[a-z0-9_]+)$")
+
+
+def _english_reasons(ws: Workspace, df: pd.DataFrame) -> pd.Series:
+    """The reasons of listed plots in English, from the run that listed them (the shortlist keeps the Chinese)."""
+    from ui import data
+
+    out = df["reasons"].copy()
+    runs = df["source"].astype("string").str.extract(_RUN_SOURCE.pattern)["run"]
+    for run in runs.dropna().unique():
+        if not run or f"run_{run}_plots" not in set(ws.layers()):
+            continue
+        plots = data.load_run(ws, run).get("plots")
+        if plots is None or "reasons_en" not in plots:
+            continue
+        english = dict(zip(plots["plot_id"].astype(str), plots["reasons_en"]))
+        here = (runs == run) & (df["item_kind"] == "plot")
+        out[here] = df.loc[here, "item_id"].astype(str).map(english).fillna(df.loc[here, "reasons"])
+    return out
+
+
+def _table(ws: Workspace, items: pd.DataFrame, lang: str) -> None:
     df = pd.DataFrame(items.drop(columns=items.geometry.name))
     df["area_mu"] = mu(df["area_m2"])
+    if lang == "en" and "source" in df:
+        df["reasons"] = _english_reasons(ws, df)
     show(df, COLUMNS, lang)
 
 
@@ -299,7 +324,7 @@ def render() -> None:
                          format_func=lambda c: t("sl_all", lang) if c == ALL else f"{names[c]} ({c})")
     township = None if scope == ALL else scope
     shown = items if township is None else items[items["township_code"] == township]
-    _table(shown, lang)
+    _table(ws, shown, lang)
     _edit(ws, shown, who, lang)
     _bulk(ws, items, who, lang)
     _reorder(ws, items, who, lang)
