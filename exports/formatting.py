@@ -83,6 +83,7 @@ UNITS: dict[str, tuple[str, str]] = {
     "firms": ("家", "firms"),
     "plots": ("块", "plots"),
     "items": ("项", "items"),
+    "count": ("个", ""),  # zones, parks, pairs: "8 个" in Chinese, a bare count in English
     "years": ("年", "yr"),
     "10k_yuan": ("万元", "10k yuan"),
     "10k_yuan_per_mu": ("万元/亩", "10k yuan/mu"),

@@ -296,7 +296,7 @@ def test_integration_run_and_tables(ws_path):
     assert not links["理由"].str.contains(r"3303\d{5}").any()
     assert links["理由"].str.len().gt(0).all()
     assert links["理由"].str.match("^(关联|未关联)").all()   # reason_zh in the Chinese UI
-    assert int(_metric(at, "候选组合")) == len(links)
+    assert _count(at, "候选组合") == len(links)
 
 
 def test_parks_dashboard_with_70_percent_rule(ws_path):

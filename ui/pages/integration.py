@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis import integration, siting_runs
-from exports.formatting import names_in_text, yes_no
+from exports.formatting import names_in_text, number, yes_no
 from geo.errors import PlannerError
 from geo.web import display_copy
 from ui import data
@@ -103,10 +103,11 @@ def render() -> None:
     if towns and zones is not None:
         zones = zones[zones["township_code"].astype(str).isin(towns)]
     c = st.columns(4)
-    c[0].metric(t("ig_zones", lang), 0 if zones is None else len(zones))
-    c[1].metric(t("ig_pairs", lang), 0 if links is None else len(links))
-    c[2].metric(t("ig_links", lang), 0 if links is None else int(links["linked"].fillna(False).astype(bool).sum()))
-    c[3].metric(t("ig_joint", lang), 0 if joint is None else len(joint))
+    c[0].metric(t("ig_zones", lang), number(0 if zones is None else len(zones), 0, "count", lang))
+    c[1].metric(t("ig_pairs", lang), number(0 if links is None else len(links), 0, "count", lang))
+    c[2].metric(t("ig_links", lang), number(0 if links is None else int(links["linked"].fillna(False).astype(bool).sum()),
+                                            0, "count", lang))
+    c[3].metric(t("ig_joint", lang), number(0 if joint is None else len(joint), 0, "count", lang))
     _map(frames, lang)
     towns, parks = data.township_names(ws), data.park_names(ws)
     st.subheader(t("ig_joint_table", lang))

@@ -80,9 +80,10 @@ def render() -> None:
     df["township_name"] = df["park_id"].map(_park_townships(ws)).map(lambda c: data.township_names(ws).get(c, c)
                                                                      if isinstance(c, str) else c)
     c = st.columns(4)
-    c[0].metric(t("pk_n", lang), len(df))
-    c[1].metric(t("pk_pass", lang, rule=f"{rule:.0%}"), int((df["leading_status"] == "pass").sum()))
-    c[2].metric(t("pk_fail", lang), int((df["leading_status"] == "fail").sum()),
+    c[0].metric(t("pk_n", lang), number(len(df), 0, "count", lang))
+    c[1].metric(t("pk_pass", lang, rule=f"{rule:.0%}"), number(int((df["leading_status"] == "pass").sum()), 0, "count",
+                                                              lang))
+    c[2].metric(t("pk_fail", lang), number(int((df["leading_status"] == "fail").sum()), 0, "count", lang),
                 help=t("pk_fail_help", lang, n=int(df.loc[df["leading_status"] == "fail", "leading_shortfall_firms"].sum())))
     c[3].metric(t("pk_capacity", lang), number(df["capacity_mu"].sum(), 0, "mu", lang))
     _charts(df, rule, lang)
