@@ -32,9 +32,7 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
 from exports._common import (KIND_LABELS, STATUS_COLOURS, STATUS_ORDER, ExportMeta, deliver, prepare, township_groups,
                              with_names)
