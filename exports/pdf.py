@@ -188,7 +188,7 @@ def _item_table(name, rows, st, story) -> None:
 def _item_maps(name, rows, st, story, context: dict) -> None:
     """One small map per item, six to a page, each captioned with rank, id, firm, park and 亩."""
     from reportlab.lib import colors
-    from reportlab.platypus import Image, KeepTogether, PageBreak, Table
+    from reportlab.platypus import Image, KeepTogether, PageBreak, Paragraph, Table
 
     if not (isinstance(rows, gpd.GeoDataFrame) and rows._geometry_column_name in rows.columns and len(rows)):
         return
@@ -207,8 +207,6 @@ def _item_maps(name, rows, st, story, context: dict) -> None:
         caption = (f"<b>{rank}</b> · {escape(kind)} {escape(text(get('item_id')))} · {escape(text(get('status')))} · "
                    f"{escape(number(get('area_mu'), 2, 'mu'))}<br/>企业:{escape(text(get('firm_name')))}<br/>"
                    f"园区:{escape(text(get('park_name')))}")
-        from reportlab.platypus import Paragraph
-
         cells.append([Image(io.BytesIO(img), width=w, height=h), Paragraph(caption, st["cell"])])
     story.append(PageBreak())
     story.append(_p(f"{name} 逐项位置图(深色为清单对象,浅灰为相邻地块,虚线为园区边界,橙色为道路)", st["h2"]))
