@@ -1,12 +1,16 @@
 """亩均 evaluation page: every firm's indicators, score and class; the class mix; weights; re-grades.
 
 Screen: sidebar — run (or "run the analyses"), shared filters (township and class apply to
-firms); main — counts per class → tabs:
+firms); main — counts per class → tabs (only the open one is drawn):
 
 * 评价结果: the table under Chinese labels (indicators with units, score, computed class,
   re-grade and final class, county rank); firms not evaluated with their reason on request;
-* 类别构成: class mix by township and by 2-digit industry as stacked bar charts;
-* 权重调整: the indicator weights of each group, renormalised to the preset's total, then
+* 类别构成: class mix (100 % bars, every row labelled with its firm count) by township and by
+  GB/T 4754 division;
+* 权重调整: what the weights mean (points out of the total; a firm at the county average of
+  every indicator scores the total; each ratio counts up to its cap) with a table of weight,
+  benchmark and cap per indicator; the indicator weights of each group, renormalised to the
+  preset's total, then
   recomputed by :func:`analysis.per_mu.evaluate` (cached by the parameter object) and set
   beside the run — class changes as a table, score shifts as a chart; "save as a run" stores
   a full run with these weights;

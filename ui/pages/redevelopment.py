@@ -1,15 +1,17 @@
 """Redevelopment potential page: suitability with adjustable weights, suggested modes, contiguous clusters.
 
-Screen: sidebar — run, shared filters; main — tabs:
+Screen: sidebar — run, shared filters; main — tabs (only the open one is drawn: the cluster map
+must be made in a visible box):
 
 * 适宜性评价: one slider per criterion (weights are renormalised to sum to 1 and shown as
   used); the score is recomputed by :func:`analysis.redevelopment.suitability` on the run's
   criterion inputs — restricted plots stay at 0 and their constraints are listed; the score
   distribution and the modes as charts; the candidates with each criterion's points; ticks
   to "add to shortlist";
-* 连片区: clusters of ≥ the preset's minimum (50 亩) with their plots, added floor area and
-  released land; pick one to see it on a small offline map with its member plots; ticks to
-  add clusters to the shortlist.
+* 连片区: the largest clusters as a chart (each labelled), every cluster of ≥ the preset's
+  minimum (50 亩) with its plots, added floor area (m²) and released land (亩); pick one to see
+  it on a small offline map framed on it with its member plots; ticks to add clusters to the
+  shortlist.
 """
 from __future__ import annotations
 
