@@ -497,6 +497,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "st_filter_applies": {"zh": "搬迁企业的原镇街", "en": "the relocating firms' townships"},
     "st_filtered": {"zh": "{note}:显示 {n} / {all} 家搬迁企业;计数、地图、图表和各表均按此筛选。",
                     "en": "{note}: showing {n} of {all} relocating firms; counts, map, chart and tables all follow it."},
+    "st_no_sites_shown": {"zh": "筛选范围内的搬迁企业均未安置到园区,故不列安置园区;原因见上表。",
+                          "en": "None of the firms shown was placed, so no site is listed; see the reasons above."},
     "st_filter_ignored": {"zh": "其他筛选条件(园区、类别、用地、面积、评分、标记)针对地块,不适用于搬迁企业。",
                           "en": "The other filters (parks, classes, land use, area, score, flags) are for plots and do not "
                                 "apply to relocating firms."},

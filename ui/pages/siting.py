@@ -141,7 +141,7 @@ def _map(assignments: pd.DataFrame, sites: gpd.GeoDataFrame | None, lines: gpd.G
               width="stretch", returned_objects=[], render=False)
 
 
-def _filtered(frames: dict, filters, lang: str, towns: dict) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None]:
+def _filtered(frames: dict, filters) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None]:
     """The assignments of firms from the townships filtered to, and the sites that receive them.
 
     The township filter is the one shared filter that applies to relocating firms (their
@@ -220,7 +220,7 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
     firms_view = pd.DataFrame({"township_code": all_asg["township_code"].astype(str)})
     firms_view["township_name"] = firms_view["township_code"].map(towns)
     filters = filter_sidebar(firms_view, lang, township_names=towns, only=("townships",))
-    asg, sites = _filtered(frames, filters, lang, towns)
+    asg, sites = _filtered(frames, filters)
     note = filter_note(PlotFilters(townships=filters.townships), lang, townships=towns, applies=t("st_filter_applies", lang))
     if note:
         st.info(t("st_filtered", lang, note=note, n=len(asg), all=len(all_asg)))
@@ -252,6 +252,8 @@ def _results(ws: Workspace, run_id: str, who: str, lang: str) -> None:
         picked = pick_rows(shown, site_rows["site_id"], key="st_sites", column_config=config)
         add_to_shortlist(ws, picked, kind="site", source_layer=f"siting_{run_id}_sites",
                          source=f"siting:{run_id}", who=who, lang=lang, key="st_add")
+    elif filters.townships:
+        st.info(t("st_no_sites_shown", lang))
 
 
 RANK_COLUMNS = (
