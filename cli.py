@@ -1,5 +1,5 @@
-"""Headless commands of the planner: sample, evaluate, site, integrate, membership, import, export, shortlist,
-workspace, runs, user, audit.
+"""Headless commands of the planner: sample, evaluate, site, integrate, membership, compare, import, export,
+shortlist, workspace, runs, user, audit.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
 that declares its options; ``COMMANDS`` lists them.  Errors of the system's own family are
@@ -473,7 +473,7 @@ def _add_export(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from exports import ExportMeta, export_shortlist
+    from exports import export_shortlist, meta_for
     from layers import shortlist as sl
 
     ws = _open(args, write=False)
@@ -481,8 +481,7 @@ def cmd_export(args) -> int:
     items = sl.load(ws, actor=actor)
     if actor is not None and actor.role == "official":
         args.township = actor.township  # an official exports their own township only
-    towns = ws.read("townships") if ws.has_layer("townships") else None
-    meta = ExportMeta(source=ws.describe(), townships=towns, **({"title": args.title} if args.title else {}))
+    meta = meta_for(ws, maps=args.format == "pdf", title=args.title)
     path = export_shortlist(items, fmt=args.format, township=args.township, out=args.out, meta=meta)
     n = len(items) if args.township is None else int((items["township_code"] == args.township).sum())
     print(f"wrote {path} ({args.format}, {n} item(s), {path.stat().st_size:,} bytes)")
@@ -674,6 +673,43 @@ def cmd_audit(args) -> int:
     for r in table.itertuples():
         print(f"  {r.at_local}  {r.username:14s} {r.action:18s} {str(r.target or '')[:30]:30s} {r.summary}")
     print(f"{len(table)} row(s)")
+
+
+# --- compare ------------------------------------------------------------------------------
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="compare two stored analysis runs: class transitions, score changes, "
+                                       "plots entering or leaving the low-efficiency list and why")
+    p.add_argument("run_a", help="the earlier run id (see the runs table; `evaluate` prints it)")
+    p.add_argument("run_b", help="the later run id")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--out", default=None, help="write the comparison to a .xlsx (every table) or .csv (the plots)")
+    p.add_argument("--top", type=int, default=10, help="plots and firms listed on screen (default %(default)s)")
+
+
+def cmd_compare(args) -> int:
+    from analysis import pipeline
+    from exports.comparison import SHEETS, tables, write_comparison
+    ws = _open(args, write=False)
+    diff = pipeline.compare_runs(ws, args.run_a, args.run_b)
+    towns = {}
+    if ws.has_layer("townships"):
+        tw = ws.read("townships", columns=["code", "name"])
+        towns = dict(zip(tw["code"].astype(str), tw["name"].astype(str)))
+    lang = args.lang
+    shown = tables(diff, run_a=args.run_a, run_b=args.run_b, lang=lang, townships=towns)
+    for key in ("summary", "settings", "transitions", "plots", "class_changes"):
+        frame = shown[key]
+        title = SHEETS[key][1 if lang == "en" else 0]
+        more = f" ({len(frame)})" if key in ("plots", "class_changes") else ""
+        print(f"\n== {title}{more}")
+        print(frame.head(args.top).to_string(index=False, max_colwidth=60) if len(frame) else "—")
+    if args.out:
+        from pathlib import Path
+
+        fmt = Path(args.out).suffix.lower().lstrip(".")
+        path = write_comparison(diff, fmt=fmt, run_a=args.run_a, run_b=args.run_b, lang=lang, townships=towns,
+                                out=args.out)
+        print(f"\nwrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 
 
@@ -690,12 +726,14 @@ COMMANDS = {
     "runs": (_add_runs, cmd_runs),
     "user": (_add_user, cmd_user),
     "audit": (_add_audit, cmd_audit),
+    "compare": (_add_compare, cmd_compare),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="园区与低效用地再开发规划系统 — headless commands")
-    parser.add_argument("--lang", choices=("zh", "en"), default="en", help="language of error messages")
+    parser.add_argument("--lang", choices=("zh", "en"), default="en",
+                        help="language of error messages and of the compare tables")
     parser.add_argument("--as", dest="as_user", default=None, metavar="NAME",
                         help="act as this workspace account (password from $PLANNER_PASSWORD or asked); "
                              "default: the operating-system user, as an administrator")

@@ -193,42 +193,22 @@ def load_run(ws, run_id: str) -> dict[str, pd.DataFrame]:
     return runs_store.load_run(ws, "chain", run_id, RESULT_KINDS)
 
 
-def compare(per_mu_a: pd.DataFrame, per_mu_b: pd.DataFrame, plots_a: pd.DataFrame, plots_b: pd.DataFrame) -> dict:
-    """Differences between two runs.
+def compare(per_mu_a: pd.DataFrame, per_mu_b: pd.DataFrame, plots_a: pd.DataFrame, plots_b: pd.DataFrame, *,
+            params_a=None, params_b=None) -> dict:
+    """Differences between two runs: :func:`analysis.compare.compare` (class transitions, firms changing
+    class, score changes, plots entering or leaving the low-efficiency list and why, settings that differ)."""
+    from analysis.compare import compare as _compare
 
-    Returns
-    -------
-    dict
-        ``class_changes``: firms whose final class differs (credit_code, class_a, class_b,
-        score_a, score_b), with a firm evaluated in one run only showing NA on the other
-        side; ``entered``/``left``: plot ids entering or leaving the low-efficiency list;
-        ``transitions``: a class_a × class_b count table.
-    """
-    def cls(ev):
-        return ev.set_index(ev["credit_code"].astype(str))[["final_class", "score"]]
-
-    a, b = cls(per_mu_a), cls(per_mu_b)
-    j = a.add_suffix("_a").join(b.add_suffix("_b"), how="outer")
-    ca = j["final_class_a"].astype("string")
-    cb = j["final_class_b"].astype("string")
-    changed = (ca.fillna("-") != cb.fillna("-"))
-    changes = pd.DataFrame({"credit_code": j.index[changed], "class_a": ca[changed].to_numpy(),
-                            "class_b": cb[changed].to_numpy(), "score_a": j.loc[changed, "score_a"].to_numpy(),
-                            "score_b": j.loc[changed, "score_b"].to_numpy()})
-    trans = pd.crosstab(ca.fillna("-"), cb.fillna("-"))
-
-    def low(p):
-        flag = p["is_low_efficiency"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        return set(p.loc[flag, "plot_id"].astype(str))
-
-    la, lb = low(plots_a), low(plots_b)
-    return {"class_changes": changes, "entered": sorted(lb - la), "left": sorted(la - lb), "transitions": trans}
+    return _compare(per_mu_a, per_mu_b, plots_a, plots_b, params_a=params_a, params_b=params_b)
 
 
 def compare_runs(ws, run_a: str, run_b: str) -> dict:
-    """:func:`compare` on two runs stored in the workspace."""
+    """:func:`compare` on two runs stored in the workspace, with the parameters each was made with."""
     ra, rb = load_run(ws, run_a), load_run(ws, run_b)
-    return compare(ra["per_mu"], rb["per_mu"], ra["plots"], rb["plots"])
+    runs = list_runs(ws)
+    params = dict(zip(runs["run_id"].astype(str), runs["parameters"]))
+    return compare(ra["per_mu"], rb["per_mu"], ra["plots"], rb["plots"], params_a=params.get(run_a),
+                   params_b=params.get(run_b))
 
 
 def summary_text(result: RunResult, *, top: int = 5) -> str:

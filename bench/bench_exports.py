@@ -6,7 +6,9 @@ On a temporary copy of the sample workspace (data/ruian/ruian.gpkg, never modifi
 1. store: add N plots in one call, change one status, reorder one entry, load — each is
    a full atomic write of shortlist + history;
 2. exports of the whole shortlist in every format, and of the largest township, with
-   output size; the first call of each format (module imports, fonts) is shown apart.
+   output size; the first call of each format (module imports, fonts) is shown apart.  The
+   PDF draws an index map per township and a small map per item (issue 12): its time grows
+   with the number of items (about 35 ms per item map on the reference machine).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import geo  # noqa: E402,F401  (GDAL safety settings first)
 import numpy as np  # noqa: E402
 
-from exports import FORMATS, ExportMeta, export_shortlist  # noqa: E402
+from exports import FORMATS, export_shortlist, meta_for  # noqa: E402
 from layers import shortlist as sl  # noqa: E402
 from layers.workspace import Workspace  # noqa: E402
 
@@ -66,7 +68,7 @@ def main() -> int:
         print(f"  move last → 1 ({len(ids)} ranks) {t * 1000:6.0f} ms")
         t, items = _timed(lambda: sl.load(ws), args.repeat)
         print(f"  load                      {t * 1000:8.0f} ms   ({len(sl.history(ws))} history rows)")
-        meta = ExportMeta(source=path.name, townships=ws.read("townships"))
+        meta = meta_for(ws, maps=True)  # names, outlines and the map context, as the app and the CLI use it
         biggest = items["township_code"].value_counts().index[0]
         n_big = int((items["township_code"] == biggest).sum())
         n_towns = items["township_code"].nunique()

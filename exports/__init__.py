@@ -9,9 +9,10 @@ atomically and returns its path.
 API for the UI::
 
     export_shortlist(items, *, fmt, township=None, out=None, meta=None) -> bytes | Path
-    filename_for(fmt, *, township=None, township_name=None, date=None) -> str   # download name
+    filename_for(fmt, *, township=None, township_name=None, date=None) -> str   # 候选清单_飞云街道_2026-11-28.xlsx
     FORMATS[fmt].mime / .suffix / .label                                        # for st.download_button
-    ExportMeta(title="低效用地再开发候选清单", source="ruian.gpkg", date=date.today(), townships=gdf)
+    meta_for(ws, *, maps=False, title=None) -> ExportMeta                       # names and maps from a workspace
+    ExportMeta(title="低效用地再开发候选清单", source="ruian.gpkg", townships=gdf, firms={...}, parks={...})
 
 ``fmt`` is one of :data:`FORMATS`: ``xlsx``, ``csv``, ``gpkg``, ``geojson``, ``kml``, ``shp``
 (a .zip), ``pdf``.  ``township`` (a township code) keeps that township's items only and
@@ -35,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from exports._common import ExportMeta, prepare, select_township
+from exports._common import ExportMeta, local_now, prepare, select_township
+from exports.formatting import TIME_ZONE
 from geo.errors import ParameterError
 
-__all__ = ["ExportMeta", "ExportFormat", "FORMATS", "export_shortlist", "filename_for"]
+__all__ = ["ExportMeta", "ExportFormat", "FORMATS", "export_shortlist", "filename_for", "meta_for"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,71 @@ def export_shortlist(items, *, fmt: str, township: str | None = None, out: str |
 
 def filename_for(fmt: str, *, township: str | None = None, township_name: str | None = None,
                  date: _dt.date | None = None) -> str:
-    """A download file name such as ``低效用地清单_飞云街道_2026-11-27.xlsx``."""
+    """A download file name that says what it is: ``候选清单_飞云街道_2026-11-28.xlsx``.
+
+    The file holds the shortlist (候选清单: plots, clusters and sites a planner picked), not the
+    whole low-efficiency list; the date is today's in Asia/Shanghai unless given.
+    """
     spec = _format(fmt)
     who = township_name or township or "全部"
     safe = "".join(ch for ch in str(who) if ch.isalnum() or ch in "-_") or "township"
-    return f"低效用地清单_{safe}_{(date or _dt.date.today()).isoformat()}{spec.suffix}"
+    kind = "候选清单报告" if fmt == "pdf" else "候选清单"
+    return f"{kind}_{safe}_{(date or local_now().date()).isoformat()}{spec.suffix}"
+
+
+def _names(ws, layer: str, key: str) -> dict[str, str]:
+    if not ws.has_layer(layer):
+        return {}
+    df = ws.read(layer, columns=[key, "name"])
+    return dict(zip(df[key].astype(str), df["name"].astype(str)))
+
+
+def meta_for(ws, *, maps: bool = False, title: str | None = None) -> ExportMeta:
+    """The :class:`ExportMeta` of a workspace: its file name as source, firm and park names, and,
+    with ``maps`` (the PDF), the township outlines and the map context of each item.
+
+    ``ws`` is anything with the workspace's ``has_layer`` / ``read(name, bbox=, columns=)``
+    and ``describe()``: this is the one place where exports read a store, and only to name things.
+    """
+    parks = {**_names(ws, "industrial_parks", "park_id"), **_names(ws, "micro_parks", "park_id")}
+    extra = {"title": title} if title else {}
+    towns = ws.read("townships") if maps and ws.has_layer("townships") else None
+    context = _context_reader(ws) if maps else None
+    firms, plot_firms = _firm_names(ws)
+    return ExportMeta(source=ws.describe(), townships=towns, firms=firms, plot_firms=plot_firms, parks=parks,
+                      context=context, timezone=getattr(ws, "timezone", TIME_ZONE), **extra)
+
+
+def _firm_names(ws) -> tuple[dict[str, str], dict[str, str]]:
+    """``{credit code: name}`` and ``{plot id: the names of its land holders}`` (any firm on it when none holds it)."""
+    if not ws.has_layer("enterprises"):
+        return {}, {}
+    ents = ws.read("enterprises", columns=["credit_code", "name", "plot_id", "is_land_holder"])
+    firms = dict(zip(ents["credit_code"].astype(str), ents["name"].astype(str)))
+    on = ents[ents["plot_id"].notna()]
+    holder = on["is_land_holder"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    held = set(on.loc[holder, "plot_id"].astype(str))
+    keep = on[holder | ~on["plot_id"].astype(str).isin(held).to_numpy()]
+    plot_firms = keep.groupby(keep["plot_id"].astype(str))["name"].agg(lambda s: "、".join(s.astype(str))).to_dict()
+    return firms, plot_firms
+
+
+def _context_reader(ws):
+    """``context(bbox)``: plots, park outlines and roads within a box of the working CRS (R-tree reads)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    def read(name, bbox, columns):
+        return ws.read(name, bbox=bbox, columns=columns) if ws.has_layer(name) else None
+
+    def context(bbox: tuple) -> dict:
+        out = {"plots": read("plots", bbox, ["plot_id"])}
+        parks = [p for p in (read(n, bbox, ["park_id", "name"]) for n in ("industrial_parks", "micro_parks"))
+                 if p is not None and len(p)]
+        out["parks"] = gpd.GeoDataFrame(pd.concat(parks, ignore_index=True), crs=parks[0].crs) if parks else None
+        infra = read("infrastructure", bbox, ["kind", "name"])
+        out["roads"] = infra[infra.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()] if infra is not None \
+            else None
+        return out
+
+    return context

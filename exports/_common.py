@@ -1,14 +1,22 @@
-"""Shared by the writers: export metadata, township selection, column order and Chinese labels."""
+"""Shared by the writers: export metadata, township selection, column order and Chinese labels.
+
+Values become readable here, once for every table format (:func:`tabular`): the firm's name
+beside its credit code, the park's name beside its id, the industry's GB/T 4754 title, the
+land-use name, times in Asia/Shanghai (:mod:`exports.formatting`).
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
 
+from exports.formatting import TIME_ZONE, ident, industries_in_text, industry_label, land_use_label, local_times
 from geo.errors import MissingCRSError, ParameterError
 from geo.io import atomic_path
 from geo.units import m2_to_mu
@@ -22,7 +30,10 @@ __all__ = [
     "KIND_LABELS",
     "UNASSIGNED",
     "TEXT_COLUMNS",
+    "TIME_COLUMNS",
+    "local_now",
     "prepare",
+    "with_names",
     "select_township",
     "table_columns",
     "tabular",
@@ -42,6 +53,8 @@ _OWN_LABELS = {
     "township_name": "责任镇街", "township_code": "镇街代码", "area_mu": "面积(亩)",
     "reasons": "列入理由", "score": "评分", "grade": "亩均评价类别", "notes": "备注", "source": "来源",
     "added_by": "添加人", "added_at": "添加时间", "updated_by": "修改人", "updated_at": "修改时间",
+    "firm_name": "企业名称", "park_name": "所在园区", "park_id": "园区编号", "industry_name": "行业名称",
+    "land_use_name": "用地分类名称",
 }
 #: Column → Chinese header: the shortlist's own labels, then layers.schema's plot labels for
 #: the plot fields it snapshots (area_m2, land_use, land_holder, industry_code, park_id...).
@@ -49,8 +62,11 @@ SHORTLIST_LABELS: dict[str, str] = {**schema_labels("enterprises"), **schema_lab
 
 # Order of the columns in tables; other columns the caller hands over follow, in their order.
 _ORDER = ("rank", "item_id", "item_kind", "status", "township_name", "township_code", "area_mu", "area_m2",
-          "reasons", "score", "grade", "land_use", "land_holder", "industry_code", "park_id", "notes",
-          "source", "entry_id", "added_by", "added_at", "updated_by", "updated_at")
+          "reasons", "score", "grade", "firm_name", "land_holder", "park_name", "park_id", "industry_name",
+          "industry_code", "land_use_name", "land_use", "notes", "source", "entry_id", "added_by", "added_at",
+          "updated_by", "updated_at")
+#: Stored times (UTC, ISO 8601) written in the workspace's time zone.
+TIME_COLUMNS = ("added_at", "updated_at")
 
 #: The store's own bookkeeping columns: never in an export.
 _INTERNAL = ("row_version",)
@@ -60,9 +76,14 @@ TEXT_COLUMNS = frozenset({"entry_id", "item_id", "township_code", "land_use", "l
                           "credit_code", "plot_id", "code"})
 
 
+def local_now(tz: str = TIME_ZONE) -> _dt.datetime:
+    """Now in the workspace's time zone (Asia/Shanghai), whatever the server's own zone."""
+    return _dt.datetime.now(ZoneInfo(tz))
+
+
 @dataclass(frozen=True)
 class ExportMeta:
-    """What a report says about itself.
+    """What a report says about itself, and the look-ups that make its values readable.
 
     Parameters
     ----------
@@ -71,16 +92,41 @@ class ExportMeta:
     source : str
         Where the data comes from (workspace file, run id) — printed on every export.
     date : datetime.date
-        Date printed on the export (default today).
+        Date printed on the export (default: today in Asia/Shanghai).
     townships : GeoDataFrame, optional
         Township polygons (``code``, ``name``, geometry) for the PDF map outline and names
         of townships; not needed by the other formats.
+    firms : mapping, optional
+        ``{credit code: firm name}``: the land holder's name beside its code.
+    plot_firms : mapping, optional
+        ``{plot id: firm name(s)}``: the firms registered on a plot, for items that carry no
+        land holder of their own (a plot listed from an analysis result).
+    parks : mapping, optional
+        ``{park id: park name}``: the park's name beside its id (a site's id is its park's).
+    context : callable, optional
+        ``context(bbox) -> {"plots": gdf, "parks": gdf, "roads": gdf}`` in the items' CRS, for
+        the PDF's map of each item (neighbouring plots, park outlines, roads).
+    exported_at : datetime
+        When the export was made (printed in ``timezone``).
+    timezone : str
+        The workspace's time zone (IANA name): times in the export are shown in it.
     """
 
     title: str = "低效用地再开发候选清单"
     source: str = ""
-    date: _dt.date = field(default_factory=_dt.date.today)
+    date: _dt.date = field(default_factory=lambda: local_now().date())
     townships: gpd.GeoDataFrame | None = field(default=None, compare=False, hash=False)
+    firms: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
+    plot_firms: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
+    parks: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
+    context: Callable[[tuple], dict] | None = field(default=None, compare=False, hash=False)
+    exported_at: _dt.datetime = field(default_factory=local_now, compare=False)
+    timezone: str = TIME_ZONE
+
+    def exported_text(self) -> str:
+        """When the export was made, in the workspace's time zone and saying which ("(北京时间)")."""
+        zone = "北京时间" if self.timezone == TIME_ZONE else self.timezone
+        return f"{self.exported_at.astimezone(ZoneInfo(self.timezone)):%Y-%m-%d %H:%M}({zone})"
 
 
 def prepare(items: gpd.GeoDataFrame | pd.DataFrame, *, need_geometry: bool = False) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -133,12 +179,55 @@ def table_columns(items) -> list[str]:
     return known + extra
 
 
-def tabular(items) -> tuple[pd.DataFrame, list[str]]:
-    """A plain frame for table exports (kind shown in Chinese) and its Chinese headers."""
-    cols = table_columns(items)
-    df = pd.DataFrame(items[cols]).copy()
+def _lookup(codes: pd.Series, names: Mapping[str, str] | None) -> pd.Series:
+    if not names:
+        return pd.Series(pd.NA, index=codes.index, dtype="string")
+    return codes.astype("string").map(lambda c: names.get(c) if isinstance(c, str) else None).astype("string")
+
+
+def with_names(items, meta: ExportMeta | None = None):
+    """``items`` with readable companions of their codes: ``firm_name`` (land holder, else the firms on
+    the plot), ``park_name`` (park, or the site's own park), ``industry_name`` and ``land_use_name``;
+    industry codes in the reasons gain their titles; ids without ".0"."""
+    meta = meta or ExportMeta()
+    out = items.copy()
+    if "item_id" in out.columns:
+        out["item_id"] = out["item_id"].map(ident).astype("string")
+    firm = _lookup(out["land_holder"], meta.firms) if "land_holder" in out.columns else \
+        pd.Series(pd.NA, index=out.index, dtype="string")
+    if meta.plot_firms and "item_kind" in out.columns:
+        on_plot = _lookup(out["item_id"], meta.plot_firms).where(out["item_kind"].astype("string") == "plot")
+        firm = firm.fillna(on_plot)
+    if "land_holder" in out.columns or firm.notna().any():
+        out["firm_name"] = firm
+    park = out["park_id"].astype("string") if "park_id" in out.columns else pd.Series(pd.NA, index=out.index, dtype="string")
+    if "item_kind" in out.columns:  # a site is a park: its id names it
+        park = park.where(out["item_kind"].astype("string") != "site", out["item_id"].astype("string"))
+    if "park_id" in out.columns or park.notna().any():
+        out["park_name"] = _lookup(park, meta.parks)
+    if "industry_code" in out.columns:
+        out["industry_name"] = out["industry_code"].map(
+            lambda c: industry_label(c, with_code=False) if isinstance(c, str) and c else None).astype("string")
+    if "reasons" in out.columns:  # "容积率 0.72 < 0.80(行业 23)" → "(行业 23 印刷和记录媒介复制业)"
+        out["reasons"] = out["reasons"].map(lambda r: industries_in_text(r) if isinstance(r, str) and r else r)
+    if "land_use" in out.columns:
+        out["land_use_name"] = out["land_use"].map(
+            lambda c: land_use_label(c).partition(" ")[2] or None if isinstance(c, str) and c else None).astype("string")
+    return out
+
+
+def tabular(items, meta: ExportMeta | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """A plain frame for table exports and its Chinese headers: kinds in Chinese, names beside codes,
+    times in Asia/Shanghai (:func:`with_names`)."""
+    named = with_names(items, meta)
+    cols = table_columns(named)
+    df = pd.DataFrame(named[cols]).copy()
     if "item_kind" in df.columns:
         df["item_kind"] = df["item_kind"].map(lambda k: KIND_LABELS.get(k, k) if isinstance(k, str) else k)
+    for col in TIME_COLUMNS:
+        if col in df.columns:
+            tz = meta.timezone if meta is not None else TIME_ZONE
+            df[col] = local_times(df[col], tz, seconds=True).where(df[col].notna(), None)
     return df, [SHORTLIST_LABELS.get(c, c) for c in cols]
 
 

@@ -47,7 +47,7 @@ def write_csv(items, *, meta: ExportMeta | None = None, out: str | os.PathLike |
     ``meta`` is accepted for a uniform writer signature; a CSV has no place for a title.
     """
     items = prepare(items)
-    df, headers = tabular(items)
+    df, headers = tabular(items, meta)
     buf = io.StringIO(newline="")
     w = _csv.writer(buf, lineterminator="\r\n")
     w.writerow([neutralise_formula(h) for h in headers])

@@ -1,25 +1,31 @@
-"""PDF report of a shortlist, one section per township (reportlab + matplotlib, fully offline).
+"""PDF report of a shortlist for township officials, one section per township (reportlab + matplotlib, offline).
 
-Each township section: title, date and source, summary figures (items and 亩 by status),
-a map of the township drawn with matplotlib — no tiles, no network: the township outline
-(neighbours in light grey), the shortlisted items coloured by status with their rank,
-a scale bar and a north arrow — and the table of items (rank, id, kind, status, 亩, score,
-class, reasons, notes), repeated headers on every page.  The text uses an embedded CJK
-TrueType font (WenQuanYi Zen Hei from Debian ``fonts-wqy-zenhei``, subset-embedded by
-reportlab with a ToUnicode map, so ``pdftotext`` and screen readers get the Chinese text
-back).  All text handed over is escaped before it becomes reportlab paragraph markup.
+Each township section, so that an official never has to ask which dot is which plot:
+
+1. overview — title, township, export time (Beijing time) and source; items and 亩 by status;
+   the **index map** (:func:`exports._pdfmaps.render_map`): the township outline, its parks,
+   every item as a dot in its status colour with its rank in a box — boxes never overlap, a
+   moved box has a leader line to its dot;
+2. the list — rank, id, kind, status, 亩, **firm name**, **park name**, score, class, reasons,
+   notes, repeated headers on every page;
+3. **one small map per item** (:func:`exports._pdfmaps.render_item_map`), six to a page: the
+   item in its status colour among the neighbouring plots, with its park's outline and the
+   roads, a scale bar and a north arrow, captioned with rank, id, firm, park and 亩.  The
+   neighbours come from ``meta.context`` (:func:`exports.meta_for`); without it the small maps
+   show the item alone.
+
+The text uses an embedded CJK TrueType font (WenQuanYi Zen Hei from Debian
+``fonts-wqy-zenhei``, subset-embedded by reportlab with a ToUnicode map, so ``pdftotext`` and
+screen readers get the Chinese text back).  All text handed over is escaped before it becomes
+reportlab paragraph markup.
 
     write_pdf(items, *, meta=None, out=None) -> bytes | Path
-    render_map(items, *, outline=None, context=None, dpi=160) -> bytes   # PNG of one township
-
-``meta.townships`` (code, name, geometry) supplies the outlines; without it the map is
-drawn around the items alone.
+    render_map(items, *, outline=None, context=None, parks=None, dpi=130) -> bytes   # index map PNG
 """
 from __future__ import annotations
 
 import functools
 import io
-import math
 import os
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -27,14 +33,18 @@ from xml.sax.saxutils import escape
 import geopandas as gpd
 import pandas as pd
 
-from exports._common import KIND_LABELS, STATUS_COLOURS, STATUS_ORDER, ExportMeta, deliver, prepare, township_groups
+from exports._common import (KIND_LABELS, STATUS_COLOURS, STATUS_ORDER, ExportMeta, deliver, prepare, township_groups,
+                             with_names)
 from exports._fonts import cjk_font_path
+from exports._pdfmaps import ItemMapper, render_item_map, render_map
+from exports.formatting import DASH, number, text
 
-__all__ = ["write_pdf", "render_map", "FONT_NAME"]
+__all__ = ["write_pdf", "render_map", "render_item_map", "FONT_NAME"]
 
 FONT_NAME = "PlannerCJK"
 _MM = 72 / 25.4  # points per millimetre
-_MAX_LABELS = 60  # rank labels on the map up to this many items (beyond, they pile up)
+_PER_PAGE = 6     # small item maps per page (3 × 2)
+_CONTEXT_PAD_M = 400.0  # the neighbours read around a township's items
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,120 +55,6 @@ def _register_font() -> str:
     path, index = cjk_font_path()
     pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=index))
     return FONT_NAME
-
-
-@functools.lru_cache(maxsize=1)
-def _mpl_font():
-    from matplotlib.font_manager import FontProperties
-
-    path, _ = cjk_font_path()
-    return FontProperties(fname=str(path))
-
-
-def _nice_length(span_m: float) -> float:
-    """A round scale-bar length (1, 2 or 5 × 10ⁿ m) near a fifth of the map width."""
-    target = span_m / 5
-    exp = 10 ** math.floor(math.log10(target))
-    return max(m * exp for m in (1, 2, 5) if m * exp <= target)
-
-
-def render_map(items: gpd.GeoDataFrame, *, outline: gpd.GeoDataFrame | None = None,
-               context: gpd.GeoDataFrame | None = None, dpi: int = 130, size=(10.5, 6.0),
-               image_format: str = "png") -> bytes:
-    """PNG (or JPEG) map of shortlisted ``items`` coloured by status over the township ``outline``.
-
-    ``context`` (other townships) is drawn in light grey.  Everything is drawn in the
-    items' projected CRS (metres) so the scale bar is true; geographic input is projected
-    to its UTM zone first.  No tiles are fetched.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch, Rectangle
-
-    crs = items.crs
-    if crs is not None and not crs.is_projected:
-        crs = items.estimate_utm_crs()
-    items = items.to_crs(crs) if crs is not None else items
-    outline = outline.to_crs(crs) if outline is not None and len(outline) and crs is not None else None
-    context = context.to_crs(crs) if context is not None and len(context) and crs is not None else None
-    fp = _mpl_font()
-    fig = Figure(figsize=size, dpi=dpi)
-    ax = fig.add_axes([0.01, 0.01, 0.98, 0.98])
-    if outline is not None:
-        minx, miny, maxx, maxy = outline.total_bounds
-    else:
-        minx, miny, maxx, maxy = items.total_bounds
-    pad = max(maxx - minx, maxy - miny, 400.0) * 0.06
-    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
-    # Widen the shorter side so the frame matches the figure's aspect (equal metres per inch).
-    aspect = size[0] / size[1]
-    w, h = maxx - minx, maxy - miny
-    if w / h < aspect:
-        grow = (h * aspect - w) / 2
-        minx, maxx = minx - grow, maxx + grow
-    else:
-        grow = (w / aspect - h) / 2
-        miny, maxy = miny - grow, maxy + grow
-    if context is not None:
-        context.plot(ax=ax, facecolor="#f2f2f2", edgecolor="#bbbbbb", linewidth=0.5)
-    if outline is not None:
-        outline.plot(ax=ax, facecolor="#fbfaf3", edgecolor="#333333", linewidth=1.4)
-    status = items["status"].astype("string").fillna("候选")
-    handles = []
-    for s in STATUS_ORDER:
-        sel = items[(status == s).to_numpy()]
-        if sel.empty:
-            continue
-        colour = STATUS_COLOURS[s]
-        polys = sel[sel.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
-        if len(polys):
-            polys.plot(ax=ax, facecolor=colour, edgecolor="#222222", linewidth=0.4, alpha=0.9)
-        # A marker at every item: a 100 m plot is a speck on a 10 km township map.
-        pts = sel.geometry.representative_point()
-        ax.scatter(pts.x, pts.y, s=22, color=colour, edgecolors="white", linewidths=0.6, zorder=4)
-        handles.append(Patch(facecolor=colour, edgecolor="#222222", label=f"{s}({len(sel)})"))
-    if 0 < len(items) <= _MAX_LABELS:
-        pts = items.geometry.representative_point()
-        for x, y, r in zip(pts.x, pts.y, items["rank"]):
-            if not pd.isna(r):
-                ax.annotate(str(int(r)), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6.5, zorder=5)
-    if outline is not None:
-        handles.insert(0, Patch(facecolor="#fbfaf3", edgecolor="#333333", label="镇街边界"))
-    ax.legend(handles=handles, loc="lower right", prop=fp,
-              fontsize=8, framealpha=0.9, title="状态(项数)", title_fontproperties=fp)
-    ax.set_xlim(minx, maxx)
-    ax.set_ylim(miny, maxy)
-    ax.set_aspect("equal")
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    # Scale bar, lower left, in metres of the projected CRS.
-    length = _nice_length(maxx - minx)
-    x0, y0 = minx + (maxx - minx) * 0.04, miny + (maxy - miny) * 0.05
-    bar_h = (maxy - miny) * 0.012
-    for k in range(2):
-        ax.add_patch(Rectangle((x0 + k * length / 2, y0), length / 2, bar_h, facecolor="black" if k == 0 else "white",
-                               edgecolor="black", linewidth=0.8, zorder=6))
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    ax.text(x0, y0 + bar_h * 1.8, "0", fontsize=7, ha="center", zorder=6)
-    ax.text(x0 + length, y0 + bar_h * 1.8, label, fontsize=7, ha="center", zorder=6)
-    # North arrow, upper right (grid north of the projection; convergence < 1° in Ruian).
-    ax.annotate("", xy=(0.95, 0.95), xytext=(0.95, 0.84), xycoords="axes fraction",
-                arrowprops=dict(facecolor="black", edgecolor="black", width=3, headwidth=10, headlength=10))
-    ax.text(0.95, 0.80, "北 N", transform=ax.transAxes, ha="center", va="top", fontproperties=fp, fontsize=9)
-    crs_text = crs.to_string() if crs is not None else "未知坐标系"
-    ax.text(0.01, 0.99, f"坐标系 {crs_text} · 离线绘制,无底图", transform=ax.transAxes, ha="left", va="top",
-            fontproperties=fp, fontsize=7, color="#555555")
-    buf = io.BytesIO()
-    if image_format == "jpeg":
-        # The PDF takes a JPEG as is (no decode, no re-compression): the fastest way in.
-        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 92, "subsampling": 0})
-    else:
-        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 6})
-    return buf.getvalue()
 
 
 def _styles():
@@ -182,23 +78,54 @@ def _p(text, style):
     return Paragraph(escape(text), style)
 
 
-def _str(value) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)[:20]
+def _str(value, limit: int = 20) -> str:
+    return text(value)[:limit]
 
 
 def _fmt(value, digits: int = 2) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return f"{float(value):.{digits}f}"
+    return number(value, digits)
 
 
-def _township_section(code, name, rows, meta: ExportMeta, st, story) -> None:
+def _local(meta: ExportMeta) -> str:
+    return meta.exported_text()
+
+
+def _grid_style(font, extra=()):
     from reportlab.lib import colors
-    from reportlab.platypus import Image, PageBreak, Spacer, Table, TableStyle
+    from reportlab.platypus import TableStyle
+
+    # Every table names the CJK font: reportlab sets each cell's font, even around flowables,
+    # and the default would put an unembedded Helvetica into the file.
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8),
+                       ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+                       ("GRID", (0, 0), (-1, -1), 0.3, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"), *extra])
+
+
+def _outlines(meta: ExportMeta, code):
+    towns = meta.townships
+    if towns is None or not len(towns) or "code" not in towns.columns:
+        return None, None
+    is_this = (towns["code"].astype(str) == str(code)).to_numpy()
+    return (towns[is_this] if is_this.any() else None), towns[~is_this]
+
+
+def _context(rows: gpd.GeoDataFrame, meta: ExportMeta) -> dict:
+    """Neighbouring plots, parks and roads around the township's items (one read per township)."""
+    if meta.context is None or not len(rows):
+        return {}
+    minx, miny, maxx, maxy = rows.total_bounds
+    pad = _CONTEXT_PAD_M
+    got = meta.context((minx - pad, miny - pad, maxx + pad, maxy + pad)) or {}
+    return {k: v.to_crs(rows.crs) for k, v in got.items() if v is not None and len(v) and v.crs is not None}
+
+
+def _overview(code, name, rows, meta: ExportMeta, st, story, context: dict) -> None:
+    from reportlab.lib import colors
+    from reportlab.platypus import Image, Spacer, Table
 
     font = st["body"].fontName
     story.append(_p(f"{meta.title} — {name}", st["title"]))
-    story.append(_p(f"镇街代码 {code or '—'} · 导出日期 {meta.date.isoformat()} · 数据来源 {meta.source or '—'}", st["meta"]))
+    story.append(_p(f"镇街代码 {code or DASH} · 导出时间 {_local(meta)} · 数据来源 {meta.source or DASH}", st["meta"]))
     total_mu = float(rows["area_mu"].sum())
     status = rows["status"].astype("string")
     data = [["状态", "项数", "面积(亩)"]]
@@ -207,59 +134,102 @@ def _township_section(code, name, rows, meta: ExportMeta, st, story) -> None:
         data.append([s, str(len(sel)), f"{float(sel['area_mu'].sum()):.2f}"])
     data.append(["合计", str(len(rows)), f"{total_mu:.2f}"])
     summary = Table(data, colWidths=[20 * _MM, 14 * _MM, 22 * _MM], hAlign="LEFT")
-    summary.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 9),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")), ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-        ("ALIGN", (1, 0), (-1, -1), "RIGHT"), ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f2f2f2")),
-    ]))
+    summary.setStyle(_grid_style(font, [("FONTSIZE", (0, 0), (-1, -1), 9), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                                        ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f2f2f2"))]))
     left = [_p(f"共 {len(rows)} 项列入清单,合计 {total_mu:.2f} 亩。", st["h2"]), summary]
     kinds = rows["item_kind"].astype("string").value_counts()
     if len(kinds):
         left.append(Spacer(1, 3 * _MM))
         left.append(_p("对象类型:" + "、".join(f"{KIND_LABELS.get(k, k)} {n} 项" for k, n in kinds.items()), st["body"]))
-    outline = context = None
-    towns = meta.townships
-    if towns is not None and len(towns) and "code" in towns.columns:
-        is_this = (towns["code"].astype(str) == str(code)).to_numpy()
-        outline = towns[is_this] if is_this.any() else None
-        context = towns[~is_this]
+    left += [Spacer(1, 3 * _MM), _p("读图:右图方框中的数字即清单排序号,与下页明细表和逐项位置图一一对应;"
+                                    "方框离开地块时以细线连到地块。", st["meta"])]
     right = []
     if isinstance(rows, gpd.GeoDataFrame) and rows._geometry_column_name in rows.columns and len(rows):
-        img = render_map(rows, outline=outline, context=context, image_format="jpeg")
+        outline, others = _outlines(meta, code)
+        img = render_map(rows, outline=outline, context=others, parks=context.get("parks"), image_format="jpeg")
         width = 196 * _MM
         right = [Image(io.BytesIO(img), width=width, height=width * 6.0 / 10.5),
-                 _p(f"图:{name}列入清单对象分布(按状态着色{',数字为排序' if len(rows) <= _MAX_LABELS else ''})", st["meta"])]
+                 _p(f"图 1:{name}列入清单对象索引图(按状态着色,方框内为排序号)", st["meta"])]
     layout = Table([[left, right]], colWidths=[66 * _MM, 201 * _MM])
-    # Every table names the CJK font: reportlab sets each cell's font, even around flowables,
-    # and the default would put an unembedded Helvetica into the file.
-    layout.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    layout.setStyle(_grid_style(font, [("GRID", (0, 0), (-1, -1), 0, colors.white),
+                                       ("BACKGROUND", (0, 0), (-1, 0), colors.white),
+                                       ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     story.append(layout)
-    story.append(PageBreak())
+
+
+def _item_table(name, rows, st, story) -> None:
+    from reportlab.lib import colors
+    from reportlab.platypus import Table
+
     story.append(_p(f"{name} 清单明细", st["h2"]))
-    head = ["排序", "对象编号", "类型", "状态", "面积(亩)", "评分", "类别", "列入理由", "备注"]
+    head = ["排序", "对象编号", "类型", "状态", "面积(亩)", "企业名称", "所在园区", "评分", "类别", "列入理由", "备注"]
     table = [[_p(h, st["cell"]) for h in head]]
     for r in rows.itertuples(index=False):
         get = r._asdict().get
         kind = get("item_kind")
         # Short cells as plain strings (drawn as text, never parsed as markup; much cheaper
-        # than paragraphs); ids, reasons and notes as escaped paragraphs that wrap.
+        # than paragraphs); ids, names, reasons and notes as escaped paragraphs that wrap.
         table.append([
-            "" if pd.isna(get("rank")) else str(int(get("rank"))), _p(get("item_id"), st["cell"]),
-            KIND_LABELS.get(kind, kind) if isinstance(kind, str) else "", _str(get("status")),
-            _fmt(get("area_mu")), _fmt(get("score")), _str(get("grade")),
-            _p(get("reasons"), st["cell"]), _p(get("notes"), st["cell"]),
+            DASH if pd.isna(get("rank")) else str(int(get("rank"))), _p(get("item_id"), st["cell"]),
+            KIND_LABELS.get(kind, kind) if isinstance(kind, str) else DASH, _str(get("status")),
+            _fmt(get("area_mu")), _p(text(get("firm_name")), st["cell"]), _p(text(get("park_name")), st["cell"]),
+            _fmt(get("score"), 1), _str(get("grade")), _p(text(get("reasons")), st["cell"]),
+            _p(text(get("notes")), st["cell"]),
         ])
-    widths = [12, 26, 15, 15, 18, 14, 13, 100, 54]
+    widths = [10, 20, 12, 13, 15, 34, 34, 12, 11, 72, 34]
     t = Table(table, colWidths=[w * _MM for w in widths], repeatRows=1)
-    t.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8),
-        ("ALIGN", (4, 1), (5, -1), "RIGHT"),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")), ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f7f7f7")]),
-    ]))
+    t.setStyle(_grid_style(st["body"].fontName, [("ALIGN", (4, 1), (4, -1), "RIGHT"), ("ALIGN", (7, 1), (7, -1), "RIGHT"),
+                                                 ("ROWBACKGROUNDS", (0, 1), (-1, -1),
+                                                  [colors.white, colors.HexColor("#f7f7f7")])]))
     story.append(t)
+
+
+def _item_maps(name, rows, st, story, context: dict) -> None:
+    """One small map per item, six to a page, each captioned with rank, id, firm, park and 亩."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Image, KeepTogether, PageBreak, Paragraph, Table
+
+    if not (isinstance(rows, gpd.GeoDataFrame) and rows._geometry_column_name in rows.columns and len(rows)):
+        return
+    crs = rows.crs
+    plots, parks, roads = context.get("plots"), context.get("parks"), context.get("roads")
+    w, h = 84 * _MM, 84 * _MM * 2.3 / 3.3
+    mapper = ItemMapper()
+    cells = []
+    for r in rows.itertuples(index=False):
+        get = r._asdict().get
+        geom = get(rows.geometry.name)
+        colour = STATUS_COLOURS.get(str(get("status")), "#555555")
+        img = mapper.render(geom, crs=crs, colour=colour, plots=plots, parks=parks, roads=roads)
+        rank = DASH if pd.isna(get("rank")) else str(int(get("rank")))
+        kind = KIND_LABELS.get(get("item_kind"), get("item_kind") or "")
+        caption = (f"<b>{rank}</b> · {escape(kind)} {escape(text(get('item_id')))} · {escape(text(get('status')))} · "
+                   f"{escape(number(get('area_mu'), 2, 'mu'))}<br/>企业:{escape(text(get('firm_name')))}<br/>"
+                   f"园区:{escape(text(get('park_name')))}")
+        cells.append([Image(io.BytesIO(img), width=w, height=h), Paragraph(caption, st["cell"])])
+    story.append(PageBreak())
+    story.append(_p(f"{name} 逐项位置图(深色为清单对象,浅灰为相邻地块,虚线为园区边界,橙色为道路)", st["h2"]))
+    for start in range(0, len(cells), _PER_PAGE):
+        if start:
+            story.append(PageBreak())
+        chunk = cells[start:start + _PER_PAGE]
+        grid = [chunk[i:i + 3] for i in range(0, len(chunk), 3)]
+        grid = [row + [""] * (3 - len(row)) for row in grid]
+        t = Table(grid, colWidths=[89 * _MM] * 3)
+        t.setStyle(_grid_style(st["body"].fontName, [("GRID", (0, 0), (-1, -1), 0, colors.white),
+                                                     ("BACKGROUND", (0, 0), (-1, 0), colors.white),
+                                                     ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+        story.append(KeepTogether(t))
+
+
+def _township_section(code, name, rows, meta: ExportMeta, st, story) -> None:
+    from reportlab.platypus import PageBreak
+
+    context = _context(rows, meta) if isinstance(rows, gpd.GeoDataFrame) else {}
+    _overview(code, name, rows, meta, st, story, context)
+    story.append(PageBreak())
+    _item_table(name, rows, st, story)
+    _item_maps(name, rows, st, story, context)
 
 
 def write_pdf(items, *, meta: ExportMeta | None = None, out: str | os.PathLike | None = None) -> bytes | Path:
@@ -278,7 +248,7 @@ def write_pdf(items, *, meta: ExportMeta | None = None, out: str | os.PathLike |
     from reportlab.platypus import PageBreak, SimpleDocTemplate
 
     meta = meta or ExportMeta()
-    items = prepare(items)
+    items = with_names(prepare(items), meta)
     st = _styles()
     groups = township_groups(items)
     story: list = []
@@ -288,13 +258,13 @@ def write_pdf(items, *, meta: ExportMeta | None = None, out: str | os.PathLike |
         _township_section(code, name, rows, meta, st, story)
     if not groups:
         story.append(_p(meta.title, st["title"]))
-        story.append(_p(f"导出日期 {meta.date.isoformat()} · 清单为空。", st["meta"]))
+        story.append(_p(f"导出时间 {_local(meta)} · 清单为空。", st["meta"]))
 
     def footer(canvas, doc):
         canvas.saveState()
         canvas.setFont(FONT_NAME, 8)
         canvas.setFillGray(0.35)
-        canvas.drawString(15 * _MM, 8 * _MM, f"{meta.title} · {meta.date.isoformat()}")
+        canvas.drawString(15 * _MM, 8 * _MM, f"{meta.title} · 导出时间 {_local(meta)}")
         canvas.drawRightString(landscape(A4)[0] - 15 * _MM, 8 * _MM, f"第 {doc.page} 页")
         canvas.restoreState()
 

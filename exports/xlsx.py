@@ -1,8 +1,9 @@
 """Excel workbook of a shortlist for township officials (openpyxl).
 
-Layout: a summary sheet 汇总 (title, date, source, scope; item count and 亩 by township and
-status, with totals), then one sheet per township (named after it) listing its items under
-Chinese headers.  Numbers are written as numbers (亩 and m² with two decimals / one),
+Layout: a summary sheet 汇总 (title, date, source, scope, export time in Beijing time; item
+count and 亩 by township and status, with totals), then one sheet per township (named after it)
+listing its items under Chinese headers, each code beside its name (firm, park, industry, land
+use: :func:`exports._common.tabular`); an empty text cell reads "—".  Numbers are written as numbers (亩 and m² with two decimals / one),
 ids and codes (credit codes, plot ids, township codes, land-use and industry codes) as
 text with number format ``@`` so Excel never turns an 18-digit credit code into a float,
 and every text cell goes through :func:`exports._safe.neutralise_formula`.
@@ -25,6 +26,7 @@ from openpyxl.utils import get_column_letter
 
 from exports._common import STATUS_ORDER, TEXT_COLUMNS, ExportMeta, deliver, prepare, tabular, township_groups
 from exports._safe import neutralise_formula
+from exports.formatting import DASH
 
 __all__ = ["write_xlsx", "SUMMARY_SHEET", "sheet_name"]
 
@@ -66,6 +68,8 @@ def _write_table(ws, df: pd.DataFrame, headers: list[str], start_row: int = 1) -
             v = _cell_value(value)
             if col in TEXT_COLUMNS and v is not None:
                 v = neutralise_formula(str(v))
+            if v is None and col not in _NUMBER_FORMATS:
+                v = DASH  # an empty text cell reads as "—", as on screen; numbers stay blank (sums work)
             c = ws.cell(row=i, column=j, value=v)
             if col in TEXT_COLUMNS:
                 c.number_format = "@"
@@ -74,7 +78,8 @@ def _write_table(ws, df: pd.DataFrame, headers: list[str], start_row: int = 1) -
             elif col in ("reasons", "notes"):
                 c.alignment = Alignment(wrap_text=True, vertical="top")
     for j, col in enumerate(cols, start=1):
-        width = 40 if col in ("reasons", "notes") else (22 if col in TEXT_COLUMNS else 12)
+        width = 40 if col in ("reasons", "notes") else (
+            26 if col in ("firm_name", "park_name", "industry_name") else (22 if col in TEXT_COLUMNS else 12))
         ws.column_dimensions[get_column_letter(j)].width = width
     ws.freeze_panes = ws.cell(row=start_row + 1, column=1)
     if len(df):
@@ -84,8 +89,9 @@ def _write_table(ws, df: pd.DataFrame, headers: list[str], start_row: int = 1) -
 def _summary(ws, items: pd.DataFrame, meta: ExportMeta, groups) -> None:
     ws["A1"] = neutralise_formula(meta.title)
     ws["A1"].font = Font(bold=True, size=14)
-    info = [("导出日期", meta.date.isoformat()), ("数据来源", meta.source or "—"),
-            ("范围", "、".join(name for _, name, _ in groups) if len(groups) == 1 else f"全部({len(groups)} 个镇街)")]
+    info = [("导出日期", meta.date.isoformat()), ("数据来源", meta.source or DASH),
+            ("范围", "、".join(name for _, name, _ in groups) if len(groups) == 1 else f"全部({len(groups)} 个镇街)"),
+            ("导出时间", meta.exported_text())]
     for r, (k, v) in enumerate(info, start=2):
         ws.cell(row=r, column=1, value=k).font = Font(bold=True)
         ws.cell(row=r, column=2, value=neutralise_formula(v))
@@ -143,7 +149,7 @@ def write_xlsx(items, *, meta: ExportMeta | None = None, out: str | os.PathLike 
     _summary(summary, items, meta, groups)
     taken: set[str] = set()
     for _, name, rows in groups:
-        df, headers = tabular(rows)
+        df, headers = tabular(rows, meta)
         _write_table(wb.create_sheet(sheet_name(name, taken)), df, headers)
     buf = io.BytesIO()
     wb.save(buf)

@@ -11,6 +11,16 @@ code given with 2 digits is a division (大类, "36" covers every 36xx firm), 3 
 industry" (leading industries of parks, polluting lists) goes through them.  Lists of codes in
 one cell ("36,34", "36、34", "36；34", "36 34", "C36/C34") are read by :func:`parse_code_list`,
 the one parser, and checked on import by :func:`invalid_code_lists`.
+
+Industry names: GB/T 4754-2017《国民经济行业分类》(National Bureau of Statistics and
+SAC, 2017, with amendment No. 1 of 2019).  :data:`DIVISIONS_ZH` holds every division
+(大类) of the 亩均 scope 06–46 plus the logistics divisions 58–59; :data:`CLASSES_ZH`
+holds the classes (小类, 4 digits) and groups (中类, 3 digits) that occur in the Ruian
+sample and in the policy's polluting-industry list, each checked against the published
+table.  :func:`industry_title` names any code by its longest known prefix (class, then
+group, then division), so a class missing from :data:`CLASSES_ZH` still reads as its
+division.  English division titles (:data:`DIVISIONS_EN`) are short translations of ours,
+not an official text.
 """
 from __future__ import annotations
 
@@ -30,6 +40,9 @@ __all__ = [
     "prefix_matrix",
     "industry_division",
     "industry_name",
+    "CLASSES_ZH",
+    "DIVISIONS_EN",
+    "industry_title",
     "CREDIT_CODE_CHARSET",
     "credit_code_check_char",
     "is_valid_credit_code",
@@ -53,6 +66,42 @@ DIVISIONS_ZH = {
     "44": "电力、热力生产和供应业", "45": "燃气生产和供应业", "46": "水的生产和供应业",
     # Outside the 亩均 scope but present in parks (logistics).
     "58": "多式联运和运输代理业", "59": "装卸搬运和仓储业",
+}
+
+# GB/T 4754-2017 classes (4 digits) and groups (3 digits) of the sample and the policy lists.
+# "1310" and "5820" are group-level codes written with a trailing 0 (2011-style): they
+# resolve to their groups 131 and 582.
+CLASSES_ZH = {
+    "131": "谷物磨制", "1371": "蔬菜加工", "1391": "淀粉及淀粉制品制造",
+    "1713": "棉印染精加工", "1723": "毛染整精加工", "1733": "麻染整精加工", "1743": "丝印染精加工",
+    "1752": "化纤织物染整精加工", "1762": "针织或钩针编织物印染精加工",
+    "1951": "纺织面料鞋制造", "1952": "皮鞋制造", "2021": "胶合板制造", "2231": "纸和纸板容器制造",
+    "2319": "包装装潢及其他印刷", "2614": "有机化学原料制造", "2922": "塑料板、管、型材制造",
+    "2927": "日用塑料制品制造", "3130": "钢压延加工", "3311": "金属结构制造",
+    "3360": "金属表面处理及热处理加工", "3391": "黑色金属铸造", "3392": "有色金属铸造",
+    "3393": "锻件及粉末冶金制品制造", "3443": "阀门和旋塞制造", "3484": "机械零部件加工",
+    "3489": "其他通用零部件制造", "3542": "印刷专用设备制造", "3660": "汽车车身、挂车制造",
+    "3670": "汽车零部件及配件制造", "3752": "摩托车零部件及配件制造", "3812": "电动机制造",
+    "3823": "配电开关控制设备制造", "3891": "电气信号设备装置制造", "3984": "电声器件及零件制造",
+    "3989": "其他电子元件制造", "4028": "电子测量仪器制造", "4220": "非金属废料和碎屑加工处理",
+    "582": "运输代理业", "5920": "通用仓储",
+}
+
+# Short English titles of the divisions above (our translation; GB/T 4754 has no official English text).
+DIVISIONS_EN = {
+    "06": "Coal mining", "07": "Oil and gas extraction", "08": "Ferrous ore mining", "09": "Non-ferrous ore mining",
+    "10": "Non-metal ore mining", "11": "Mining support", "12": "Other mining",
+    "13": "Agri-food processing", "14": "Food", "15": "Beverages and tea", "16": "Tobacco", "17": "Textiles",
+    "18": "Apparel", "19": "Leather, fur and footwear", "20": "Wood, bamboo and straw products", "21": "Furniture",
+    "22": "Paper", "23": "Printing", "24": "Stationery, crafts, sports goods and toys", "25": "Petroleum and coal fuels",
+    "26": "Chemicals", "27": "Pharmaceuticals", "28": "Chemical fibres", "29": "Rubber and plastics",
+    "30": "Non-metallic mineral products", "31": "Ferrous smelting and rolling", "32": "Non-ferrous smelting and rolling",
+    "33": "Metal products", "34": "General machinery", "35": "Special machinery", "36": "Motor vehicles",
+    "37": "Rail, ship, aerospace and other transport equipment", "38": "Electrical machinery",
+    "39": "Computers, communication and electronics", "40": "Instruments", "41": "Other manufacturing",
+    "42": "Waste recycling", "43": "Repair of metal products and machinery", "44": "Power and heat supply",
+    "45": "Gas supply", "46": "Water supply", "58": "Multimodal transport and forwarding",
+    "59": "Cargo handling and warehousing",
 }
 
 # Prefixes of GB/T 4754-2017 codes named as polluting by the policy (DOMAIN.md §2).  The one list:
@@ -152,6 +201,26 @@ def prefix_matrix(codes, code_sets: list[tuple[str, ...]]) -> np.ndarray:
 def industry_name(codes) -> pd.Series:
     """Chinese division name of each code (by its first two digits)."""
     return industry_division(codes).map(DIVISIONS_ZH)
+
+
+def industry_title(code, lang: str = "zh") -> str | None:
+    """The GB/T 4754 title of one industry code by its longest known prefix, or None.
+
+    Chinese: the class (4 digits) or group (3 digits) title when :data:`CLASSES_ZH` has it,
+    else the division's.  English: the division's short title.
+
+    >>> industry_title("3670"), industry_title("3675"), industry_title("3670", "en")
+    ('汽车零部件及配件制造', '汽车制造业', 'Motor vehicles')
+    """
+    text = "" if code is None or (not isinstance(code, str) and pd.isna(code)) else str(code).strip()
+    if len(text) < 2:
+        return None
+    if lang == "en":
+        return DIVISIONS_EN.get(text[:2])
+    for n in (4, 3):
+        if len(text) >= n and text[:n] in CLASSES_ZH:
+            return CLASSES_ZH[text[:n]]
+    return DIVISIONS_ZH.get(text[:2])
 
 
 # GB 32100-2015: 31 characters (no I, O, S, V, Z); weights 3^i mod 31.

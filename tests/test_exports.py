@@ -60,7 +60,7 @@ def shortlisted(sample_path, tmp_path_factory):
     sl.set_status(ws, ids[:3], "已上报", actor=PLANNER)
     sl.update(ws, ids[6], actor=PLANNER, notes="=cmd|' /c calc'!A0")
     items = sl.load(ws)
-    meta = ExportMeta(title="低效用地再开发候选清单", source=path.name, townships=ws.read("townships"))
+    meta = exports.meta_for(ws, maps=True, title="低效用地再开发候选清单")
     return items, meta, towns
 
 
@@ -73,7 +73,7 @@ def test_neutralise_formula():
 
 
 # --- Excel ----------------------------------------------------------------------------
-def test_xlsx_sheets_headers_types_and_safety(shortlisted, tmp_path):
+def test_xlsx_sheets_headers_types_and_safety(shortlisted, sample_ws, tmp_path):
     items, meta, towns = shortlisted
     path = export_shortlist(items, fmt="xlsx", meta=meta, out=tmp_path / "清单.xlsx")
     wb = openpyxl.load_workbook(path)
@@ -94,6 +94,13 @@ def test_xlsx_sheets_headers_types_and_safety(shortlisted, tmp_path):
     holder = first[col["土地使用权人(信用代码)"]]
     assert holder.data_type == "s" and holder.number_format == "@"
     assert holder.value == expected["land_holder"].iloc[0] and len(holder.value) == 18
+    # the firm's and the park's names beside their codes, the industry's title beside its code
+    firms = sample_ws.read("enterprises", columns=["credit_code", "name"]).set_index("credit_code")["name"]
+    assert first[col["企业名称"]].value == firms[holder.value]
+    park = expected["park_id"].iloc[0]
+    assert first[col["所在园区"]].value == (meta.parks[park] if isinstance(park, str) else "—")
+    assert first[col["行业名称"]].value and not first[col["行业名称"]].value[0].isdigit()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", first[col["添加时间"]].value)
     code = first[col["镇街代码"]]
     assert code.data_type == "s" and code.number_format == "@" and code.value == towns[0]
     # no cell anywhere is a formula; every hostile text is shown with a leading apostrophe
@@ -118,7 +125,8 @@ def test_xlsx_summary_counts_and_mu(shortlisted, tmp_path):
     assert s["A1"].value == "低效用地再开发候选清单"
     assert [s["A2"].value, s["B2"].value] == ["导出日期", meta.date.isoformat()]
     assert s["B3"].value == meta.source
-    table = [[c.value for c in r] for r in s.iter_rows(min_row=6)]
+    assert s["A5"].value == "导出时间" and s["B5"].value.endswith("(北京时间)")
+    table = [[c.value for c in r] for r in s.iter_rows(min_row=7)]
     head, body, total = table[0], table[1:-1], table[-1]
     assert head[:3] == ["镇街", "镇街代码", "候选(宗)"] and head[-2:] == ["合计(宗)", "合计(亩)"]
     assert [r[1] for r in body] == towns
@@ -293,7 +301,8 @@ def test_dispatcher_errors_and_outputs(shortlisted, tmp_path):
     assert isinstance(export_shortlist(pd.DataFrame(items.drop(columns="geometry")), fmt="csv"), bytes)
     assert list(tmp_path.iterdir()) == []  # nothing written by the refused calls
     assert set(exports.FORMATS) == {"xlsx", "csv", "gpkg", "geojson", "kml", "shp", "pdf"}
-    assert filename_for("shp", township_name="飞云街道").startswith("低效用地清单_飞云街道_")
+    assert filename_for("shp", township_name="飞云街道").startswith("候选清单_飞云街道_")
+    assert filename_for("pdf", township_name="飞云街道").startswith("候选清单报告_飞云街道_")
     assert filename_for("shp").endswith(".zip")
 
 

@@ -168,6 +168,7 @@ def test_non_admin_cannot_commit_an_import(ws_path, tmp_path):
 # ----------------------------------------------------------------------------- issue 13: office files
 def _upload(at, name: str, data: bytes, layer: str, mode: str | None = None):
     at.get("file_uploader")[0].set_value((name, data, "application/octet-stream"))
+    at.run()  # as in the browser: the file first (the layer follows its name), then the planner's pick
     at.selectbox(key="imp_layer").set_value(layer)
     if mode:
         at.selectbox(key="imp_mode").set_value(mode)
@@ -295,3 +296,20 @@ def test_sweep_removes_uploads_of_ended_servers_and_old_ones(tmp_path):
     assert sweep(tmp_path) == [old] and live.path.exists() and other.exists()
     live.close()
     assert not live.path.exists() and live.closed
+
+
+def test_target_layer_defaults_to_plots_and_follows_the_file_name(ws_path, tmp_path):
+    """Issue 12, bug 7: the target layer defaulted to 镇街 (the first layer); plots are what planners import."""
+    from ui.import_page import DEFAULT_LAYER, guess_layer
+
+    at = _app().run()
+    assert at.selectbox(key="imp_layer").value == DEFAULT_LAYER == "plots"
+    assert guess_layer(["瑞安企业名录.xlsx"]) == "enterprises" and guess_layer(["DLTB.shp", "DLTB.dbf"]) == "plots"
+    assert guess_layer(["东新路小微园.geojson"]) == "micro_parks" and guess_layer(["data.geojson"]) == "plots"
+    at.get("file_uploader")[0].set_value(("企业名录.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
+    at.run()
+    assert at.selectbox(key="imp_layer").value == "enterprises"  # follows the file
+    at.selectbox(key="imp_layer").set_value("plots").run()
+    at.get("file_uploader")[0].set_value(("镇街.geojson", _geojson_bytes(tmp_path), "application/geo+json"))
+    at.run()
+    assert at.selectbox(key="imp_layer").value == "plots"  # a layer picked by hand is kept

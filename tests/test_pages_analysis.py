@@ -101,20 +101,42 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def _count(at: AppTest, label: str) -> int:
+    """A metric's number without its unit and thousands separators ("2,233 家" → 2233)."""
+    return int(_metric(at, label).split()[0].replace(",", ""))
+
+
+def _open_tab(at: AppTest, key: str, index: int) -> AppTest:
+    """Open tab ``index`` of the tabs ``key`` (pages draw only the open tab) and rerun."""
+    at.session_state[key] = at.tabs[index].label
+    at.run()
+    _ok(at)
+    return at
+
+
+def _tick(at: AppTest, table: str, rows: list[int]) -> None:
+    """Tick rows of a table drawn by ui.pages._common.pick_rows (its widget key carries a digest)."""
+    at.session_state[at.session_state[f"{table}__widget"]] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
 # --- evaluation ------------------------------------------------------------------------------
 def test_evaluation_table_and_class_mix(ws_path):
     at = _app(_page_evaluation)
     table = at.dataframe[0].value
-    assert {"统一社会信用代码", "亩均税收(万元/亩)", "综合得分", "计算类别", "最终类别"} <= set(table.columns)
+    assert {"统一社会信用代码", "亩均税收(万元/亩)", "综合得分(分)", "计算类别", "最终类别"} <= set(table.columns)
     assert set(table["最终类别"].dropna()) <= {"A", "B", "C", "D"}
-    assert table["综合得分"].is_monotonic_decreasing
+    assert table["综合得分(分)"].is_monotonic_decreasing
     run = pipeline.load_run(open_workspace(ws_path), "pages_test")["per_mu"]
-    assert int(_metric(at, "参评企业").replace(",", "")) == int((run["status"] == "evaluated").sum())
-    assert _charts(at) >= 3  # class mix by township, by industry, the selected firm's score parts
+    assert _count(at, "参评企业") == int((run["status"] == "evaluated").sum())
+    assert _charts(at) == 0  # only the open tab is drawn
+    _open_tab(at, "ev_tabs", 1)
+    assert _charts(at) == 2  # class mix by township, by industry
+    _open_tab(at, "ev_tabs", 3)
+    assert _charts(at) == 1  # the selected firm's score parts
 
 
 def test_evaluation_recompute_with_other_weights_changes_scores(ws_path):
-    at = _app(_page_evaluation)
+    at = _open_tab(_app(_page_evaluation), "ev_tabs", 2)
     # all weight on 亩均税收 for 规上 firms: renormalised to 100 points
     for w in at.number_input:
         if w.key.startswith("ev_w_above_scale_"):
@@ -125,7 +147,7 @@ def test_evaluation_recompute_with_other_weights_changes_scores(ws_path):
     weights = {i.key: i.weight for i in params.above_scale.indicators}
     assert weights["tax_per_mu"] == pytest.approx(100.0)
     assert sum(weights.values()) == pytest.approx(100.0)
-    assert int(_metric(at, "类别变化的企业").replace(",", "")) > 0
+    assert _count(at, "类别变化的企业") > 0
     from ui.pages.evaluation import recompute
 
     new = recompute(open_workspace(ws_path), params).set_index("credit_code")
@@ -140,7 +162,7 @@ def test_evaluation_recompute_with_other_weights_changes_scores(ws_path):
 
 
 def test_regrade_needs_a_reason_and_is_stored_beside_the_computed_class(ws_path):
-    at = _app(_page_evaluation)
+    at = _open_tab(_app(_page_evaluation), "ev_tabs", 3)
     code = at.selectbox(key="ev_firm").value
     ws = open_workspace(ws_path)
     computed = pipeline.load_run(ws, "pages_test")["per_mu"].set_index("credit_code").at[code, "computed_class"]
@@ -155,6 +177,7 @@ def test_regrade_needs_a_reason_and_is_stored_beside_the_computed_class(ws_path)
     log = open_workspace(ws_path).read_table("regrades")
     row = log[log["credit_code"] == code].iloc[-1]
     assert (row["new_class"], row["computed_class"], row["reason"], row["who"]) == (other, computed, "现场核查:已完成技改", "测试员")
+    _open_tab(at, "ev_tabs", 0)
     table = at.dataframe[0].value.set_index("统一社会信用代码")
     assert table.at[code, "最终类别"] == other and table.at[code, "计算类别"] == computed
     assert table.at[code, "调整原因"] == "现场核查:已完成技改"
@@ -175,14 +198,14 @@ def test_low_efficiency_list_shows_every_reason_and_adds_to_shortlist(ws_path):
     idle = at.dataframe[2].value
     assert any(h.value.startswith(f"闲置土地({int(run['is_idle_land'].sum())} 块") for h in at.subheader)
     assert len(idle) == int(run["is_idle_land"].sum()) > 0 and idle["列入理由"].str.startswith("闲置土地").all()
-    at.session_state["le_idle_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    _tick(at, "le_idle_table", [0])
     at.run()
     at.button(key="le_idle_add").click().run()
     _ok(at)
     items = shortlist.load(open_workspace(ws_path))
     idle_item = items[items["source"] == "idle_land:pages_test"]
     assert len(idle_item) == 1 and idle_item["reasons"].iloc[0].startswith("闲置土地:")   # the export's reason text
-    at.session_state["le_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    _tick(at, "le_table", [0, 1])
     at.run()
     at.button(key="le_add").click().run()
     _ok(at)
@@ -212,15 +235,18 @@ def test_redevelopment_weights_are_renormalised(ws_path):
     assert any("道路 100%" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     scored = table[table["受限约束"].isna()]
-    assert (scored["适宜性得分"] - scored["道路"]).abs().max() < 1e-6
-    assert (table.loc[table["受限约束"].notna(), "适宜性得分"] == 0).all()
+    assert (scored["适宜性得分(分)"] - scored["道路(分)"]).abs().max() < 0.051  # both shown to 0.1 point
+    assert (table.loc[table["受限约束"].notna(), "适宜性得分(分)"] == 0).all()
+    # constraint kinds read as their names, not as stored keys
+    assert not table["受限约束"].dropna().str.contains("_").any()
 
 
 def test_redevelopment_clusters_listed_and_addable(ws_path):
-    at = _app(_page_redevelopment)
-    clusters = at.dataframe[1].value
+    at = _open_tab(_app(_page_redevelopment), "rd_tabs", 1)
+    clusters = at.dataframe[0].value
     assert len(clusters) and (clusters["面积(亩)"] >= 50).all()
-    at.session_state["rd_clusters"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    assert not clusters["连片区"].str.contains(r"\.").any()  # ids read "44", never "44.00"
+    _tick(at, "rd_clusters", [0])
     at.run()
     at.button(key="rd_add_clusters").click().run()
     _ok(at)
@@ -236,8 +262,8 @@ def test_siting_runs_and_shows_assignments(ws_path):
     at.slider(key="st_time_limit").set_value(5)
     at.button(key="FormSubmitter:st_run_form-运行选址").click().run()
     _ok(at)
-    firms = int(_metric(at, "搬迁企业"))
-    placed, unplaced_n = int(_metric(at, "已安置")), int(_metric(at, "未安置"))
+    firms = _count(at, "搬迁企业")
+    placed, unplaced_n = _count(at, "已安置"), _count(at, "未安置")
     assert firms > 0 and placed + unplaced_n == firms
     assert _charts(at) >= 1
     sites = at.dataframe[-1].value
@@ -252,7 +278,7 @@ def test_siting_runs_and_shows_assignments(ws_path):
     if len(unplaced):
         assert unplaced["原因"].str.contains("各园区:").all()
         assert not unplaced["原因"].str.contains(r"\b(?:IP|IZ|MP)\d\d\b").any()
-    at.session_state["st_sites"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    _tick(at, "st_sites", [0])
     at.run()
     at.button(key="st_add").click().run()
     _ok(at)
@@ -260,15 +286,17 @@ def test_siting_runs_and_shows_assignments(ws_path):
 
 
 def test_where_can_one_firm_go(ws_path):
-    at = _app(_page_siting)
+    at = _open_tab(_app(_page_siting), "st_tabs", 1)
     at.number_input(key="st_need_mu").set_value(10.0)
     at.button(key="FormSubmitter:st_rank_form-查找可选园区").click().run()
     _ok(at)
     ranked = at.dataframe[-1].value
     assert {"排名", "可选", "原因"} <= set(ranked.columns)
-    eligible = ranked[ranked["可选"]]
+    assert set(ranked["可选"]) <= {"是", "否"}  # booleans read as words
+    yes = ranked["可选"] == "是"
+    eligible = ranked[yes]
     assert list(eligible["排名"]) == sorted(eligible["排名"])
-    assert ranked.loc[~ranked["可选"], "原因"].str.len().gt(0).all()
+    assert ranked.loc[~yes, "原因"].str.len().gt(0).all()
     # the Chinese UI shows the Chinese reasons (reason_zh), not the English ones
     assert ranked["原因"].str.contains("[\u4e00-\u9fff]").all()
     assert not ranked["原因"].str.contains("site|industry|eligible").any()
@@ -280,10 +308,12 @@ def test_integration_run_and_tables(ws_path):
     at.sidebar.button(key="ig_run_button").click().run()
     _ok(at)
     links = at.dataframe[-1].value
-    assert {"距离(米)", "产业相似度", "可联合", "理由"} <= set(links.columns)
+    assert {"距离(米)", "产业相似度(0–1)", "可联合", "理由", "镇街甲"} <= set(links.columns)
+    assert not links["镇街甲"].str.fullmatch(r"\d+").any()  # township names, not codes
+    assert not links["理由"].str.contains(r"3303\d{5}").any()
     assert links["理由"].str.len().gt(0).all()
     assert links["理由"].str.match("^(关联|未关联)").all()   # reason_zh in the Chinese UI
-    assert int(_metric(at, "候选组合")) == len(links)
+    assert _count(at, "候选组合") == len(links)
 
 
 def test_parks_dashboard_with_70_percent_rule(ws_path):
@@ -294,9 +324,10 @@ def test_parks_dashboard_with_70_percent_rule(ws_path):
     assert len(table) == len(micro)
     assert set(table["是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
     failing = table[table["是否达标"] == "未达标"]
-    assert (failing["主导产业占比(企业数)"] < 0.7).all() and (failing["差额(家)"] > 0).all()
+    assert (failing["主导产业占比(企业数)"] < 70).all() and (failing["差额(家)"] > 0).all()  # shown in %
     # the share by land beside it, with its own pass / fail
-    assert table["主导产业占比(用地)"].str.endswith("%").any() and not table["主导产业占比(用地)"].isna().any()
+    land = table.loc[table["是否达标"] != "无企业", "主导产业占比(用地)"]
+    assert land.notna().all() and land.between(0, 100).all()
     assert set(table["按用地是否达标"]) <= {"达标", "未达标", "无企业", "未设主导产业"}
     assert _charts(at) == 3
     at.radio(key="pk_kind").set_value("industrial_parks").run()

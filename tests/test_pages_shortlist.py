@@ -74,7 +74,7 @@ def test_table_lists_every_entry_with_counts(ws_path):
     assert list(table["排序"]) == [1, 2, 3, 4]
     assert set(table["状态"]) == {"候选"}
     assert table["责任镇街"].notna().all()
-    assert [m.value for m in at.metric] == ["4", "0", "0", "0"]
+    assert [m.value for m in at.metric] == ["4 项", "0 项", "0 项", "0 项"]
     assert not at.error
 
 
@@ -119,7 +119,7 @@ def test_stepping_back_without_reason_is_refused_and_keeps_the_input(ws_path):
 
 
 def test_move_and_township_change(ws_path):
-    ws = open_workspace(ws_path)
+    ws = open_workspace(ws_path, readonly=False)
     towns = ws.read("townships", columns=["code", "name"])
     at = _app()
     _by_label(at.selectbox, "条目").set_value("plot:P000003").run()
@@ -167,7 +167,7 @@ def test_download_buttons_produce_the_files(ws_path):
     assert labels == ["下载 Excel", "下载 CSV", "下载 GeoPackage", "下载 GeoJSON", "下载 KML", "下载 Shapefile(zip)"]
     from ui.pages.shortlist import export_bytes
 
-    ws = open_workspace(ws_path)
+    ws = open_workspace(ws_path, readonly=False)
     book = openpyxl.load_workbook(io.BytesIO(export_bytes(ws, "xlsx", None)))
     rows = list(book.worksheets[1].iter_rows(values_only=True)) if len(book.worksheets) > 1 else []
     assert any("P000001" in [str(v) for v in r] for r in rows)
@@ -183,7 +183,7 @@ def test_download_buttons_produce_the_files(ws_path):
 
 
 def test_one_township_scope_exports_only_its_items(ws_path):
-    ws = open_workspace(ws_path)
+    ws = open_workspace(ws_path, readonly=False)
     items = shortlist.load(ws)
     code = str(items["township_code"].iloc[0])
     at = _app()
@@ -201,7 +201,12 @@ def test_one_township_scope_exports_only_its_items(ws_path):
 def test_english_labels(ws_path):
     at = _app("en")
     assert "Item" in at.dataframe[0].value.columns
-    assert _by_label(at.selectbox, "Status").options == ["candidate", "verified"]
+    assert _by_label(at.selectbox, "Status").options == ["Candidate", "Verified"]
+    table = at.dataframe[0].value
+    assert set(table["Status"]) <= {"Candidate", "Verified", "Reported", "Disposed"}  # not the stored Chinese
+    assert set(table["Kind"]) <= {"Plot", "Cluster", "Site"}
+    history = at.dataframe[-1].value
+    assert not history["When"].str.contains("T|\\+00:00").any()  # local time, not stored UTC
     assert [b.label for b in at.get("download_button")][0] == "Download Excel"
 
 
@@ -253,3 +258,18 @@ def test_official_sees_and_exports_only_their_township(ws_path):
     assert not at.error, [e.value for e in at.error]
     entry = f"plot:{table['对象编号'].iloc[0]}"
     assert shortlist.load(open_workspace(ws_path)).set_index("entry_id").at[entry, "notes"] == "镇街已现场查看"
+
+
+def test_english_ui_shows_the_runs_english_reasons(ws_path):
+    """The shortlist keeps the Chinese reasons; the English UI reads them from the run that listed the plot."""
+    from analysis import pipeline
+
+    ws = open_workspace(ws_path, readonly=False)
+    plots = pipeline.load_run(ws, "sample")["plots"]
+    listed = plots.loc[plots["is_low_efficiency"].astype(bool), "plot_id"].astype(str)
+    pid = next(p for p in listed if p not in PLOTS)
+    shortlist.add(ws, [pid], kind="plot", actor=Actor("测试员", "planner"), source_layer="run_sample_plots", source="low_efficiency:sample")
+    table = _app("en").dataframe[0].value.set_index("Item")
+    why = table.at[pid, "Why listed"]
+    assert why.startswith(str(plots.set_index("plot_id").at[pid, "reasons_en"]).split(" (")[0])
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in why)

@@ -101,11 +101,12 @@ def _read_layer(path: str, name: str, stamp: tuple) -> pd.DataFrame:
     return _open(path).read(name)
 
 
-def read_layer(ws: Workspace, name: str) -> pd.DataFrame:
+def read_layer(ws: Workspace, name: str, *, scoped: bool = True) -> pd.DataFrame:
     """Layer or table ``name`` in the working CRS, cached by (path, name, layer stamp). Read-only."""
     from ui.scope import visible
 
-    return visible(_read_layer(ws.location, name, layer_stamp(ws, name)))
+    frame = _read_layer(ws.location, name, layer_stamp(ws, name))
+    return visible(frame) if scoped else frame  # (inside shared caches: never the session's scope)
 
 
 def enterprises(ws: Workspace) -> pd.DataFrame:
@@ -216,7 +217,7 @@ def _plot_view(path: str, plots_stamp: tuple, names_stamp: tuple, run_id: str | 
     return view
 
 
-def plot_view(ws: Workspace, run_id: str | None = "latest") -> gpd.GeoDataFrame:
+def plot_view(ws: Workspace, run_id: str | None = "latest", *, scoped: bool = True) -> gpd.GeoDataFrame:
     """Plots joined with run ``run_id``'s per-plot results (module docstring lists the columns).
 
     Parameters
@@ -239,7 +240,8 @@ def plot_view(ws: Workspace, run_id: str | None = "latest") -> gpd.GeoDataFrame:
                         for n in ("townships", "industrial_parks", "micro_parks"))
     from ui.scope import visible
 
-    return visible(_plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp))
+    view = _plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp)
+    return visible(view) if scoped else view  # (inside shared caches: never the session's scope)
 
 
 def has_results(view: pd.DataFrame) -> bool:

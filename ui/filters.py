@@ -184,13 +184,19 @@ def _range(view: pd.DataFrame, column: str) -> tuple[float, float] | None:
 
 def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
                    township_names: Mapping[str, str] | None = None,
-                   park_names: Mapping[str, str] | None = None) -> PlotFilters:
+                   park_names: Mapping[str, str] | None = None,
+                   only: tuple[str, ...] | None = None) -> PlotFilters:
     """Draw the shared plot filters (in an expander of the sidebar) and return them.
 
     Options come from ``view`` (:func:`ui.data.plot_view`): townships and parks present,
     classes A–D, land uses, the area range in 亩 and the score range 0–100 (when the view
     has results), the flags.  Names default to the view's ``township_name`` / ``park_name``.
+    ``only`` (names of :data:`STATE_KEYS`) draws just those filters, for a page where the
+    others do not apply (the returned filters still hold every shared value).
     """
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     box = (container or st.sidebar).expander(t("flt_title", lang), expanded=True)
 
     def names_from(code_col, name_col, given):
@@ -208,37 +214,42 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
         return sorted(view[column].dropna().astype(str).unique()) if column in view.columns else []
 
     towns = options("township_code")
-    _restore("townships", towns)
-    box.multiselect(t("flt_townships", lang), towns, key=_widget_key("townships"),
-                    format_func=lambda c: tn.get(c, c), placeholder=t("flt_all", lang),
-                    on_change=_keep, args=("townships",))
+    if wanted("townships"):
+        _restore("townships", towns)
+        box.multiselect(t("flt_townships", lang), towns, key=_widget_key("townships"),
+                        format_func=lambda c: tn.get(c, c), placeholder=t("flt_all", lang),
+                        on_change=_keep, args=("townships",))
     parks = options("park_id") + [NO_CLASS]
-    _restore("parks", parks)
-    box.multiselect(t("flt_parks", lang), parks, key=_widget_key("parks"),
-                    format_func=lambda c: t("flt_no_park", lang) if c == NO_CLASS else f"{c} {pn.get(c, '')}".strip(),
-                    placeholder=t("flt_all", lang), on_change=_keep, args=("parks",))
-    if "final_class" in view.columns:
+    if wanted("parks"):
+        _restore("parks", parks)
+        box.multiselect(t("flt_parks", lang), parks, key=_widget_key("parks"),
+                        format_func=lambda c: t("flt_no_park", lang) if c == NO_CLASS else f"{c} {pn.get(c, '')}".strip(),
+                        placeholder=t("flt_all", lang), on_change=_keep, args=("parks",))
+    if "final_class" in view.columns and wanted("classes"):
         classes = list(CLASSES) + [NO_CLASS]
         _restore("classes", classes)
         box.multiselect(t("flt_classes", lang), classes, key=_widget_key("classes"),
                         format_func=lambda c: t("flt_no_class", lang) if c == NO_CLASS else c,
                         placeholder=t("flt_all", lang), on_change=_keep, args=("classes",))
     uses = options("land_use")
-    _restore("land_uses", uses)
-    box.multiselect(t("flt_land_uses", lang), uses, key=_widget_key("land_uses"),
-                    format_func=lambda c: _land_use_label(c, lang), placeholder=t("flt_all", lang),
-                    on_change=_keep, args=("land_uses",))
+    if wanted("land_uses"):
+        _restore("land_uses", uses)
+        box.multiselect(t("flt_land_uses", lang), uses, key=_widget_key("land_uses"),
+                        format_func=lambda c: _land_use_label(c, lang), placeholder=t("flt_all", lang),
+                        on_change=_keep, args=("land_uses",))
     area_rng = _range(view, "area_mu")
-    if area_rng and area_rng[0] < area_rng[1]:
+    if area_rng and area_rng[0] < area_rng[1] and wanted("area_mu"):
         _restore("area_mu", area_rng)
+        st.session_state.setdefault(_RANGES, {})["area_mu"] = area_rng
         box.slider(t("flt_area", lang), min_value=area_rng[0], max_value=area_rng[1], step=1.0,
                    **_default("area_mu", area_rng), key=_widget_key("area_mu"), on_change=_keep, args=("area_mu",))
-    if "suitability" in view.columns:
+    if "suitability" in view.columns and wanted("score"):
         _restore("score", (0.0, 100.0))
+        st.session_state.setdefault(_RANGES, {})["score"] = (0.0, 100.0)
         box.slider(t("flt_score", lang), min_value=0.0, max_value=100.0, step=1.0, **_default("score", (0.0, 100.0)),
                    key=_widget_key("score"), on_change=_keep, args=("score",))
     flags = [f for f, c in FLAGS.items() if c in view.columns]
-    if flags:
+    if flags and wanted("flags"):
         _restore("flags", flags)
         box.multiselect(t("flt_flags", lang), flags, key=_widget_key("flags"),
                         format_func=lambda f: flag_label(f, lang), placeholder=t("flt_none", lang),
@@ -280,8 +291,26 @@ def current_filters(view: pd.DataFrame | None = None) -> PlotFilters:
     )
 
 
+_RANGES = "_flt_full_ranges"  # the full (lo, hi) of each range slider as last drawn
+
+
 def clear_filters() -> None:
-    """Forget every shared filter (widget and persisted values)."""
+    """Forget every shared filter (widget and persisted values).
+
+    A widget's value is *set* (empty, or the slider's full range), not deleted: a deleted key
+    resets the server's copy only, the browser keeps showing the old choice and sends it back
+    on the next rerun.
+    """
+    ranges = st.session_state.get(_RANGES, {})
     for name in STATE_KEYS:
         st.session_state.pop(STATE_KEYS[name], None)
-        st.session_state.pop(_widget_key(name), None)
+        wkey = _widget_key(name)
+        if wkey not in st.session_state:
+            continue
+        if name in ("area_mu", "score"):
+            if name in ranges:
+                st.session_state[wkey] = ranges[name]
+            else:
+                st.session_state.pop(wkey, None)
+        else:
+            st.session_state[wkey] = []

@@ -6,7 +6,8 @@ Layer and field labels are not here: they come from ``layers/schema.py`` (``SPEC
 """
 from __future__ import annotations
 
-from layers.schema import SPECS, VALUE_LABELS_ZH
+from exports.formatting import value_label as _value_label
+from layers.schema import SPECS
 
 __all__ = ["LANGS", "DEFAULT_LANG", "STRINGS", "t", "layer_label", "value_label", "check_lang"]
 
@@ -71,6 +72,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "pg_add_to_shortlist": {"zh": "加入清单", "en": "Add to shortlist"},
     "pg_added": {"zh": "已加入清单:{n} 项(已在清单中的 {skipped} 项未重复添加)。",
                  "en": "Added to the shortlist: {n} item(s) ({skipped} already listed were left as they were)."},
+    "pg_filter_on": {"zh": "当前筛选:{what}", "en": "Filters in force: {what}"},
+    "pg_filter_applies": {"zh": "(作用于{what})", "en": " (applied to {what})"},
     "pg_pick_rows": {"zh": "在表格中勾选行后可加入清单。", "en": "Tick rows in the table to add them to the shortlist."},
     # shortlist page (ui/pages/shortlist.py)
     "page_shortlist": {"zh": "候选清单", "en": "Shortlist"},
@@ -79,7 +82,8 @@ STRINGS: dict[str, dict[str, str]] = {
                        "and click “Add to shortlist”."},
     "sl_scope": {"zh": "镇街范围", "en": "Township"},
     "sl_all": {"zh": "全部清单", "en": "Whole shortlist"},
-    "sl_area_help": {"zh": "面积合计 {mu} 亩", "en": "Total area {mu} mu"},
+    "sl_area_help": {"zh": "面积合计 {mu}", "en": "Total area {mu}"},
+    "sl_whole_entry": {"zh": "整条记录", "en": "whole entry"},
     "sl_col_rank": {"zh": "排序", "en": "Rank"},
     "sl_col_item_kind": {"zh": "对象类型", "en": "Kind"},
     "sl_col_item_id": {"zh": "对象编号", "en": "Item"},
@@ -153,19 +157,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "sl_dl_kml": {"zh": "下载 KML", "en": "Download KML"},
     "sl_dl_shp": {"zh": "下载 Shapefile(zip)", "en": "Download Shapefile (zip)"},
     "sl_make_pdf": {"zh": "生成 PDF 报告", "en": "Make the PDF report"},
-    "sl_making_pdf": {"zh": "正在生成 PDF 报告(含离线地图,每个镇街约 1 秒)…",
-                      "en": "Making the PDF report (offline map included, about 1 s per township)…"},
+    "sl_making_pdf": {"zh": "正在生成 PDF 报告(每个镇街一张索引图,每项一张位置图;约每 20 项 1 秒)…",
+                      "en": "Making the PDF report (an index map per township and a map per item; about 1 s per 20 items)…"},
     "sl_dl_pdf": {"zh": "下载 PDF 报告", "en": "Download PDF report"},
     "sl_pdf_hint": {"zh": "先点击“生成 PDF 报告”,随后出现下载按钮。", "en": "Click “Make the PDF report” first; the download button appears next."},
     # evaluation page (ui/pages/evaluation.py)
     "page_evaluation": {"zh": "亩均效益评价", "en": "Per-mu evaluation"},
-    "ev_evaluated": {"zh": "参评企业", "en": "Evaluated firms"},
-    "ev_class_n": {"zh": "{c} 类", "en": "Class {c}"},
+    "ev_evaluated": {"zh": "参评企业", "en": "Evaluated (firms)"},
+    "ev_class_n": {"zh": "{c} 类", "en": "Class {c} (firms)"},
     "ev_class_A": {"zh": "A 类 优先发展", "en": "A: priority"},
     "ev_class_B": {"zh": "B 类 提升发展", "en": "B: upgrade and support"},
     "ev_class_C": {"zh": "C 类 调控帮扶", "en": "C: regulate and help"},
     "ev_class_D": {"zh": "D 类 倒逼整治", "en": "D: forced remediation"},
-    "ev_not_evaluated": {"zh": "未参评", "en": "Not evaluated"},
+    "ev_not_evaluated": {"zh": "未参评", "en": "Not evaluated (firms)"},
     "ev_tab_table": {"zh": "评价结果", "en": "Results"},
     "ev_tab_mix": {"zh": "类别构成", "en": "Class mix"},
     "ev_tab_weights": {"zh": "权重调整", "en": "Weights"},
@@ -199,7 +203,29 @@ STRINGS: dict[str, dict[str, str]] = {
     "ev_group_below_scale": {"zh": "规下企业", "en": "Below-scale firms"},
     "ev_share": {"zh": "占比", "en": "Share"},
     "ev_mix_township": {"zh": "各镇街企业类别构成", "en": "Class mix by township"},
-    "ev_mix_industry": {"zh": "各行业(两位代码)企业类别构成", "en": "Class mix by industry (2-digit code)"},
+    "ev_mix_industry": {"zh": "各行业(国民经济行业大类)企业类别构成", "en": "Class mix by industry (GB/T 4754 division)"},
+    "ev_firms": {"zh": "企业数", "en": "Firms"},
+    "ev_row": {"zh": "范围", "en": "Group"},
+    "ev_indicator": {"zh": "指标", "en": "Indicator"},
+    "ev_value": {"zh": "企业指标值", "en": "Firm's value"},
+    "ev_weight": {"zh": "权重", "en": "Weight"},
+    "ev_weight_of": {"zh": "{ind} 权重(分)", "en": "{ind}: weight (points)"},
+    "ev_benchmark": {"zh": "基准值", "en": "Benchmark"},
+    "ev_bench_average": {"zh": "全市同组平均", "en": "county average of the group"},
+    "ev_bench_fixed": {"zh": "固定基准", "en": "fixed benchmark"},
+    "ev_cap": {"zh": "封顶", "en": "Cap"},
+    "ev_cap_none": {"zh": "不封顶", "en": "no cap"},
+    "ev_cap_times": {"zh": "基准的 {x} 倍", "en": "{x}× the benchmark"},
+    "ev_max_points": {"zh": "该项最高得分", "en": "Most points"},
+    "ev_weights_explain": {
+        "zh": "下面的数字是**权重**(各指标在 {total} 分中所占的分数),不是基准值。每项得分 = 企业指标值 ÷ 基准值 × 权重:"
+              "基准值取全市同组企业的平均值时,指标恰好等于全市平均的企业该项得满权重分,各项都等于平均值的企业合计 {total} 分;"
+              "高于平均得分更高,但比值最多计到“封顶”倍数,一项突出的指标不能单独拉高总分。",
+        "en": "The numbers below are **weights** (each indicator's share of {total} points), not benchmarks. Each indicator "
+              "scores firm value ÷ benchmark × weight: with the county average of the group as the benchmark, a firm exactly "
+              "at the average on an indicator gets that indicator's full weight, and a firm at the average on every indicator "
+              "scores {total}; above the average scores more, but the ratio counts only up to the cap, so one outstanding "
+              "indicator cannot carry a firm."},
     "ev_weights_intro": {"zh": "参数方案 {preset}。修改各指标权重后点击“重新计算”;每组权重自动按比例折算为合计 {total} 分。",
                          "en": "Preset {preset}. Change the indicator weights and click “Recompute”; each group's weights "
                                "are rescaled to total {total} points."},
@@ -215,7 +241,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "ev_score_new": {"zh": "新得分", "en": "New score"},
     "ev_save_run": {"zh": "以此权重保存为新的分析运行", "en": "Save as a new analysis run with these weights"},
     "ev_saved_run": {"zh": "已保存运行 {run}", "en": "Saved run {run}"},
-    "ev_parts": {"zh": "得分构成(合计 {score} 分)", "en": "Score parts (total {score} points)"},
+    "ev_parts": {"zh": "得分构成(合计 {score})", "en": "Score parts (total {score})"},
     "ev_points": {"zh": "分", "en": "Points"},
     "ev_none": {"zh": "没有参评企业。", "en": "No evaluated firms."},
     "ev_firm": {"zh": "企业", "en": "Firm"},
@@ -240,6 +266,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "le_no_results": {"zh": "所选运行没有地块结果,请重新运行分析。", "en": "The chosen run has no plot results; run the analyses again."},
     "le_n": {"zh": "低效地块", "en": "Low-efficiency plots"},
     "le_area_mu": {"zh": "面积(亩)", "en": "Area (mu)"},
+    "le_area": {"zh": "面积", "en": "Area"},
     "le_share": {"zh": "占工业仓储地块比例", "en": "Share of industrial plots"},
     "le_rules": {"zh": "认定规则(任一条即列入)", "en": "Rules (any one lists a plot)"},
     "le_rule": {"zh": "规则", "en": "Rule"},
@@ -298,7 +325,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "rd_weights_intro": {"zh": "拖动滑块调整各因子权重;权重自动折算为合计 100%。受限制约束(生态红线、基本农田、水源保护区)覆盖的地块得分为 0。",
                          "en": "Drag the sliders to weight each criterion; weights are rescaled to sum to 100 %. Plots under a "
                                "restricted constraint (red line, basic farmland, water source) score 0."},
-    "rd_crit_help": {"zh": "字段 {column}:取值 {best} 得满分,{worst} 得 0 分,之间线性。", "en": "Column {column}: {best} scores full, {worst} scores 0, linear between."},
+    "rd_crit_help": {"zh": "依据:{what}。{best} 得满分({points} 分),{worst} 及以上得 0 分,之间线性。",
+                     "en": "Reads the {what}: {best} scores full marks ({points} points), {worst} or worse scores 0, linear between."},
+    "rd_in_dist_road_m": {"zh": "到最近道路的距离", "en": "distance to the nearest road"},
+    "rd_in_dist_park_m": {"zh": "到最近园区的距离", "en": "distance to the nearest park"},
+    "rd_in_dist_logistics_centre_m": {"zh": "到最近物流中心的距离", "en": "distance to the nearest logistics centre"},
+    "rd_in_slope_mean": {"zh": "地块平均坡度", "en": "mean slope of the plot"},
+    "rd_in_flood_depth_max": {"zh": "地块最大洪水淹没深度", "en": "deepest flooding on the plot"},
+    "rd_in_area_mu": {"zh": "地块面积", "en": "plot area"},
+    "rd_in_soft_constraint_share": {"zh": "一般约束(洪涝风险区、河道管理范围)覆盖比例",
+                                    "en": "share under soft constraints (flood zone, river corridor)"},
     "rd_crit_road": {"zh": "道路", "en": "Roads"},
     "rd_crit_park": {"zh": "园区", "en": "Parks"},
     "rd_crit_logistics": {"zh": "物流", "en": "Logistics"},
@@ -310,7 +346,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "rd_no_candidates": {"zh": "筛选条件下没有候选地块。", "en": "No candidate plots under the current filters."},
     "rd_candidates": {"zh": "候选地块", "en": "Candidate plots"},
     "rd_restricted": {"zh": "受限地块", "en": "Restricted plots"},
-    "rd_added_floor": {"zh": "可增建筑面积(万m²)", "en": "Added floor area (10k m²)"},
+    "rd_added_floor": {"zh": "可增建筑面积", "en": "Added floor area"},
     "rd_mean_score": {"zh": "平均适宜性", "en": "Mean suitability"},
     "rd_restricted_by": {"zh": "受限原因:{kinds}(受限约束:{kinds_on})", "en": "Restricted by: {kinds} (restricted kinds: {kinds_on})"},
     "rd_chart_scores": {"zh": "适宜性得分分布(不含受限地块)", "en": "Suitability scores (restricted plots aside)"},
@@ -324,16 +360,45 @@ STRINGS: dict[str, dict[str, str]] = {
     "rd_clusters_intro": {"zh": "相距 {gap} 米以内的候选地块连成一片;共 {all} 片,其中 {n} 片不小于 {min} 亩,可作为集中再开发地块。",
                           "en": "Candidate plots within {gap} m of each other form a cluster; {all} clusters, {n} of at least "
                                 "{min} mu are candidate sites."},
-    "rd_chart_clusters": {"zh": "连片区面积(亩)", "en": "Cluster area (mu)"},
+    "rd_chart_clusters": {"zh": "面积最大的 {n} 片连片区(共 {all} 片)", "en": "The {n} largest clusters (of {all})"},
     "rd_cl_cluster_id": {"zh": "连片区", "en": "Cluster"},
     "rd_cl_n_plots": {"zh": "地块数", "en": "Plots"},
     "rd_cl_area_mu": {"zh": "面积(亩)", "en": "Area (mu)"},
     "rd_cl_mean_suitability": {"zh": "平均适宜性", "en": "Mean suitability"},
     "rd_cl_added_floor_m2": {"zh": "可增建筑面积(m²)", "en": "Added floor (m²)"},
     "rd_cl_release_m2": {"zh": "可释放用地(m²)", "en": "Land released (m²)"},
+    "rd_cl_release_mu": {"zh": "可释放用地", "en": "Land released"},
     "rd_cl_members": {"zh": "包含地块", "en": "Plots in it"},
     "rd_pick_cluster": {"zh": "在地图上查看连片区", "en": "Show a cluster on the map"},
-    "rd_cluster_label": {"zh": "连片区 {id}({mu} 亩)", "en": "Cluster {id} ({mu} mu)"},
+    "rd_cluster_label": {"zh": "连片区 {id}({mu})", "en": "Cluster {id} ({mu})"},
+    # run comparison page (ui/pages/compare.py)
+    "page_compare": {"zh": "比较两次分析", "en": "Compare runs"},
+    "cmp_intro": {"zh": "选择两次分析运行(A 在前,B 在后):哪些企业换了类别、得分变了多少、哪些地块新列入或移出低效用地清单,以及是哪条规则、哪项参数的变化造成的。",
+                  "en": "Pick two analysis runs (A before B): which firms changed class, how scores moved, which plots "
+                        "entered or left the low-efficiency list, and which rule and which setting caused it."},
+    "cmp_need_two": {"zh": "至少需要两次分析运行才能比较:在任一分析页面左侧“运行分析”中换一个参数方案再运行一次。",
+                     "en": "Comparing needs two analysis runs: run the analyses again with another preset (sidebar of "
+                           "any analysis page)."},
+    "cmp_run_a": {"zh": "运行 A(较早)", "en": "Run A (earlier)"},
+    "cmp_run_b": {"zh": "运行 B(较新)", "en": "Run B (later)"},
+    "cmp_same": {"zh": "请选择两次不同的运行。", "en": "Pick two different runs."},
+    "cmp_filter_applies": {"zh": "企业和地块所在镇街", "en": "the townships of firms and plots"},
+    "cmp_class_changes": {"zh": "类别变化的企业", "en": "Firms changing class"},
+    "cmp_of_firms": {"zh": "两次都参评的企业共 {n}", "en": "Of {n} evaluated in both runs"},
+    "cmp_mean_change": {"zh": "平均得分变化(绝对值)", "en": "Mean score change (absolute)"},
+    "cmp_entered": {"zh": "新列入低效清单", "en": "Plots entering the list"},
+    "cmp_left": {"zh": "移出低效清单", "en": "Plots leaving the list"},
+    "cmp_dl_xlsx": {"zh": "下载比较结果 Excel", "en": "Download the comparison (Excel)"},
+    "cmp_dl_csv": {"zh": "下载清单变化地块 CSV", "en": "Download the plots that changed (CSV)"},
+    "cmp_file": {"zh": "运行比较_{a}_对比_{b}", "en": "run_comparison_{a}_vs_{b}"},
+    "cmp_map_note": {"zh": "地图:红色为运行 B 中新列入低效清单的地块({a} 块),灰色为移出的地块({b} 块)。",
+                     "en": "Map: red — plots that entered the list in run B ({a}); grey — plots that left it ({b})."},
+    "cmp_transitions_note": {"zh": "行为运行 A 的类别,列为运行 B 的类别;对角线以外即类别发生变化的企业数。",
+                             "en": "Rows: class in run A; columns: class in run B; off the diagonal are the firms that "
+                                   "changed class."},
+    "cmp_score_change": {"zh": "得分变化", "en": "Score change"},
+    "cmp_chart_scores": {"zh": "企业得分变化分布(运行 B − 运行 A)", "en": "Score changes of firms (run B − run A)"},
+    "cmp_no_settings": {"zh": "两次运行的参数相同:差异来自数据的变化。", "en": "Both runs used the same settings: the differences come from the data."},
     # parks page (ui/pages/parks.py)
     "page_parks": {"zh": "园区绩效", "en": "Park dashboards"},
     "pk_none": {"zh": "所选运行没有园区结果。", "en": "The chosen run has no park results."},
@@ -344,16 +409,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "pk_pass": {"zh": "主导产业占比达标(≥{rule})", "en": "Leading share met (≥ {rule})"},
     "pk_fail": {"zh": "未达标", "en": "Below the rule"},
     "pk_fail_help": {"zh": "合计需替换 {n} 家非主导产业企业才能达标。", "en": "{n} non-leading firms would have to be replaced to pass."},
-    "pk_capacity": {"zh": "剩余可用地(亩)", "en": "Vacant land (mu)"},
-    "pk_status_pass": {"zh": "达标", "en": "pass"},
-    "pk_status_fail": {"zh": "未达标", "en": "fail"},
-    "pk_status_no_firms": {"zh": "无企业", "en": "no firms"},
-    "pk_status_no_leading_industry": {"zh": "未设主导产业", "en": "no leading industry"},
+    "pk_capacity": {"zh": "剩余可用地", "en": "Vacant land"},
+    "pk_status_pass": {"zh": "达标", "en": "Meets the rule"},
+    "pk_status_fail": {"zh": "未达标", "en": "Below the rule"},
+    "pk_status_no_firms": {"zh": "无企业", "en": "No firms"},
+    "pk_status_no_leading_industry": {"zh": "未设主导产业", "en": "No leading industry"},
     "pk_chart_share": {"zh": "主导产业企业占比(虚线为 {rule} 标准)", "en": "Leading-industry share of firms (dashed line: {rule} rule)"},
     "pk_chart_capacity": {"zh": "剩余可用地(亩)", "en": "Vacant land (mu)"},
     "pk_chart_tax": {"zh": "亩均税收(万元/亩)", "en": "Tax per mu (10k yuan/mu)"},
     "pk_col_park_id": {"zh": "园区编号", "en": "Park"},
     "pk_col_name": {"zh": "园区名称", "en": "Name"},
+    "pk_col_township": {"zh": "所在镇街", "en": "Township"},
     "pk_col_leading_industries": {"zh": "主导产业", "en": "Leading industries"},
     "pk_col_n_firms": {"zh": "企业数", "en": "Firms"},
     "pk_col_n_leading_firms": {"zh": "主导产业企业数", "en": "Leading-industry firms"},
@@ -412,7 +478,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "ig_col_township_a": {"zh": "镇街甲", "en": "Township A"},
     "ig_col_township_b": {"zh": "镇街乙", "en": "Township B"},
     "ig_col_distance_m": {"zh": "距离(米)", "en": "Distance (m)"},
-    "ig_col_similarity": {"zh": "产业相似度", "en": "Industry similarity"},
+    "ig_col_similarity": {"zh": "产业相似度(0–1)", "en": "Industry similarity (0–1)"},
+    "ig_pair": {"zh": "组合", "en": "Pair"},
     "ig_col_shared_roads": {"zh": "共用道路", "en": "Shared roads"},
     "ig_col_cross_township": {"zh": "跨镇街", "en": "Cross-township"},
     "ig_col_similar": {"zh": "产业相近", "en": "Similar"},
@@ -444,8 +511,20 @@ STRINGS: dict[str, dict[str, str]] = {
     "st_firms": {"zh": "搬迁企业", "en": "Firms"},
     "st_assigned": {"zh": "已安置", "en": "Placed"},
     "st_unassigned": {"zh": "未安置", "en": "Not placed"},
-    "st_need": {"zh": "用地需求(亩)", "en": "Land need (mu)"},
+    "st_need": {"zh": "用地需求", "en": "Land need"},
     "st_used": {"zh": "已安排", "en": "Used"},
+    "st_used_shown": {"zh": "筛选范围内企业占用", "en": "Used by the firms shown"},
+    "st_used_other": {"zh": "其他企业占用", "en": "Used by other firms"},
+    "st_part": {"zh": "类别", "en": "Part"},
+    "st_col_shown_firms": {"zh": "其中筛选范围内", "en": "Of which shown"},
+    "st_filter_applies": {"zh": "搬迁企业的原镇街", "en": "the relocating firms' townships"},
+    "st_filtered": {"zh": "{note}:显示 {n} / {all} 家搬迁企业;计数、地图、图表和各表均按此筛选。",
+                    "en": "{note}: showing {n} of {all} relocating firms; counts, map, chart and tables all follow it."},
+    "st_no_sites_shown": {"zh": "筛选范围内的搬迁企业均未安置到园区,故不列安置园区;原因见上表。",
+                          "en": "None of the firms shown was placed, so no site is listed; see the reasons above."},
+    "st_filter_ignored": {"zh": "其他筛选条件(园区、类别、用地、面积、评分、标记)针对地块,不适用于搬迁企业。",
+                          "en": "The other filters (parks, classes, land use, area, score, flags) are for plots and do not "
+                                "apply to relocating firms."},
     "st_free": {"zh": "剩余", "en": "Free"},
     "st_chart_util": {"zh": "各园区用地安排", "en": "Land use of each park"},
     "st_shares": {"zh": "小微园主导产业占比(≥ {rule}):运行前后", "en": "Micro-parks: leading-industry share (≥ {rule}) before and after"},
@@ -476,7 +555,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "st_col_firm_id": {"zh": "统一社会信用代码", "en": "Credit code"},
     "st_col_name": {"zh": "名称", "en": "Name"},
     "st_col_industry_code": {"zh": "行业代码", "en": "Industry"},
-    "st_col_township_code": {"zh": "镇街代码", "en": "Township"},
+    "st_col_township_code": {"zh": "原镇街", "en": "Township"},
     "st_col_need_land_mu": {"zh": "用地需求(亩)", "en": "Land need (mu)"},
     "st_col_n_eligible_sites": {"zh": "可选园区数", "en": "Eligible sites"},
     "st_col_reason": {"zh": "原因", "en": "Reason"},
@@ -680,17 +759,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "sel_none": {"zh": "框选范围内没有符合筛选条件的地块。", "en": "No plot passing the filters inside the drawn shape."},
 }
 
-_VALUE_LABELS_EN = {
-    "in_use": "In use", "halted": "Halted", "half_halted": "Half-halted", "idle": "Idle",
-    "under_construction": "Under construction",
-    "planned": "Planned", "operating": "Operating",
-    "ecological_red_line": "Ecological red line", "basic_farmland": "Permanent basic farmland",
-    "water_source": "Water-source protection", "river_corridor": "River corridor", "flood_zone": "Flood zone",
-    "residential": "Residential", "expressway": "Expressway", "national_road": "National road",
-    "provincial_road": "Provincial road", "rail_station": "Rail station", "port": "Port",
-    "logistics_centre": "Logistics centre",
-}
-
 
 from ui.strings_access import ACCESS_STRINGS  # noqa: E402  (sign-in, roles, audit, versions)
 
@@ -731,7 +799,8 @@ def layer_label(name: str, lang: str = DEFAULT_LANG) -> str:
 
 
 def value_label(value: str, lang: str = DEFAULT_LANG) -> str:
-    """Display label of a categorical value (status, constraint kind...); unknown values pass through."""
-    check_lang(lang)
-    table = VALUE_LABELS_ZH if lang == "zh" else _VALUE_LABELS_EN
-    return table.get(value, value)
+    """Display label of a categorical value (status, constraint kind...); unknown values pass through.
+
+    One table for the app and the exports: :func:`exports.formatting.value_label`.
+    """
+    return _value_label(value, check_lang(lang))

@@ -40,7 +40,8 @@ from ui.i18n import layer_label, t, value_label
 from ui.shell import current_lang, plain, workspace_location
 from ui.uploads import UploadFolder, sweep
 
-__all__ = ["render", "plain", "safe_filename", "sweep_uploads_once", "MAP_KEY", "PLAN_KEY", "UPLOAD_KEY"]
+__all__ = ["render", "plain", "safe_filename", "sweep_uploads_once", "MAP_KEY", "PLAN_KEY", "UPLOAD_KEY",
+           "DEFAULT_LAYER", "guess_layer"]
 
 MAP_KEY = "import_map"
 PLAN_KEY = "import_plan"
@@ -69,6 +70,33 @@ def _layer_choices() -> list[str]:
     return [*SPECS, *RASTER_KINDS, "_other"]
 
 
+# Words in a file name that say which layer it holds (DLTB: the 三调 land-use layer of plots).
+_NAME_HINTS = (
+    ("micro_parks", ("小微", "micro")), ("industrial_parks", ("园区", "集聚区", "功能区", "park")),
+    ("townships", ("镇街", "乡镇", "街道", "township", "xzq")), ("enterprises", ("企业", "enterprise", "firm")),
+    ("constraints", ("红线", "农田", "水源", "constraint")), ("infrastructure", ("道路", "road", "infra")),
+    ("plots", ("地块", "宗地", "dltb", "plot")),
+)
+DEFAULT_LAYER = "plots"  # what planners import most; never the townships (imported once, rarely replaced)
+
+
+def guess_layer(file_names) -> str:
+    """The target layer a file name suggests (``厂区地块.shp`` → plots); :data:`DEFAULT_LAYER` when none does."""
+    text = " ".join(str(n) for n in file_names).lower()
+    return next((layer for layer, words in _NAME_HINTS if layer in SPECS and any(w in text for w in words)),
+                DEFAULT_LAYER)
+
+
+def _on_upload() -> None:
+    # Follow the file until the planner picks the layer by hand.
+    if not st.session_state.get("_imp_layer_picked"):
+        st.session_state["imp_layer"] = guess_layer(f.name for f in st.session_state.get("imp_files") or [])
+
+
+def _picked() -> None:
+    st.session_state["_imp_layer_picked"] = True
+
+
 def _field_label(layer: str, name: str, lang: str) -> str:
     if name == "geometry":
         return "几何" if lang == "zh" else "Geometry"
@@ -83,8 +111,10 @@ def _field_label(layer: str, name: str, lang: str) -> str:
 def _upload_step(lang: str) -> tuple[list, str]:
     st.subheader(t("imp_step_upload", lang))
     files = st.file_uploader(t("imp_files", lang), accept_multiple_files=True, key="imp_files",
-                             type=[e.lstrip(".") for e in (*_MAIN_EXTS, ".shx", ".dbf", ".prj", ".cpg")])
-    choice = st.selectbox(t("imp_layer", lang), _layer_choices(), key="imp_layer",
+                             type=[e.lstrip(".") for e in (*_MAIN_EXTS, ".shx", ".dbf", ".prj", ".cpg")],
+                             on_change=_on_upload)
+    st.session_state.setdefault("imp_layer", DEFAULT_LAYER)
+    choice = st.selectbox(t("imp_layer", lang), _layer_choices(), key="imp_layer", on_change=_picked,
                           format_func=lambda n: t("imp_other", lang) if n == "_other" else f"{layer_label(n, lang)} ({n})")
     layer = st.text_input(t("imp_other_layer", lang), key="imp_other_name").strip() if choice == "_other" else choice
     with st.expander(t("imp_templates", lang)):

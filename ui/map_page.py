@@ -136,7 +136,8 @@ def _initial_bounds(view: gpd.GeoDataFrame | None, others: dict) -> tuple | None
 def _plot_tips(path: str, plots_stamp: tuple, run_id: str | None, lang: str) -> pd.DataFrame:
     """Escaped tooltip strings of every plot, formatted once per plots version, run and language."""
     ws = open_workspace(path)
-    return tooltip_frame("plots", data.plot_view(ws, run_id), lang=lang, township_names=data.township_names(ws))
+    return tooltip_frame("plots", data.plot_view(ws, run_id, scoped=False), lang=lang,
+                         township_names=data.township_names(ws))
 
 
 

@@ -25,7 +25,7 @@ class PageSpec:
 def page_specs(actor: Actor) -> list[PageSpec]:
     """The pages of ``actor``'s navigation, in order."""
     from ui import import_page, map_page
-    from ui.pages import audit, evaluation, integration, low_efficiency, parks, redevelopment, siting
+    from ui.pages import audit, compare, evaluation, integration, low_efficiency, parks, redevelopment, siting
     from ui.pages import shortlist as shortlist_page
 
     pages = [
@@ -36,6 +36,7 @@ def page_specs(actor: Actor) -> list[PageSpec]:
         PageSpec(siting.render, "page_siting", ":material/local_shipping:", "siting"),
         PageSpec(integration.render, "page_integration", ":material/join_inner:", "integration"),
         PageSpec(parks.render, "page_parks", ":material/factory:", "parks"),
+        PageSpec(compare.render, "page_compare", ":material/compare_arrows:", "compare"),
         PageSpec(shortlist_page.render, "page_shortlist", ":material/checklist:", "shortlist"),
     ]
     if actor.role == "admin":

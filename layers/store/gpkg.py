@@ -173,7 +173,7 @@ class GeoPackageWorkspace(WorkspaceBase):
         if not self.path.exists():
             raise WorkspaceError(
                 f"No workspace at {self.path}. Create one with `python cli.py sample` (the Ruian sample) or "
-                "Workspace.create(path).",
+                "`python cli.py workspace copy` from an existing one.",
                 message_zh=f"{self.path} 处没有工作空间。请先创建(python cli.py sample)。",
             )
         self.info = self._read_info()

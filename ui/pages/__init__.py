@@ -7,4 +7,9 @@
 ``siting``          relocation siting: run, assignments on a map, utilisation, single-firm ranking
 ``integration``     cross-township joint-development zones
 ``parks``           park dashboards with the ≥ 70 % leading-industry rule
+``compare``         two runs side by side: class transitions, score changes, plots entering or leaving the list
+
+Shared (``_common``): the run picker, tables with ticks that follow object ids (``pick_rows``), the
+"add to shortlist" button, the note naming the filters in force.  Values are formatted by
+``ui.format`` / ``exports.formatting``; only the open tab of a page is drawn.
 """

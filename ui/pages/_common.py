@@ -8,6 +8,9 @@ library refuses what that user's role does not allow.
 """
 from __future__ import annotations
 
+import hashlib
+from typing import Sequence
+
 import pandas as pd
 import streamlit as st
 
@@ -37,8 +40,11 @@ __all__ = [
     "effective_regrades",
     "run_params",
     "selected_rows",
+    "pick_rows",
+    "picked_key",
     "add_to_shortlist",
     "stale_note",
+    "filter_note",
 ]
 
 _RUN_KEY = "planner_run"
@@ -276,6 +282,84 @@ def selected_rows(event) -> list[int]:
         return list(event.selection.rows)
     except AttributeError:
         return []
+
+
+def picked_key(key: str) -> str:
+    """The session key holding the object ids ticked in table ``key`` (see :func:`pick_rows`)."""
+    return f"{key}__ids"
+
+
+def pick_rows(shown: pd.DataFrame, ids: Sequence, *, key: str, column_config: dict | None = None,
+              height: int | str = "auto") -> list[str]:
+    """A table with ticks whose selection follows the objects, not the row positions.
+
+    ``st.dataframe(on_select=...)`` keeps the *positions* ticked when its data changes (a
+    filter, a sort): ticking two plots of one township and then changing the township
+    filter would tick two other plots.  So the widget's key carries a digest of the ids
+    shown, in order: when they change, Streamlit starts a fresh selection, and the ids
+    ticked before (kept under :func:`picked_key`) are ticked again where they still appear
+    (``selection_default``); ids no longer shown drop out.
+
+    Parameters
+    ----------
+    shown : DataFrame
+        What the table displays (one row per id, in the same order as ``ids``).
+    ids : sequence
+        The object id of each row (plot id, cluster id, site id).
+    key : str
+        The table's name; the widget key is ``<key>@<digest>`` (kept under ``<key>__widget``
+        for tests).
+
+    Returns
+    -------
+    list of str
+        The ids ticked now, in table order.
+    """
+    ids = [str(i) for i in ids]
+    if len(ids) != len(shown):
+        raise ValueError(f"pick_rows: {len(ids)} ids for {len(shown)} rows")
+    digest = hashlib.blake2b("\x1f".join(ids).encode("utf-8"), digest_size=8).hexdigest()
+    widget = f"{key}@{digest}"
+    st.session_state[f"{key}__widget"] = widget
+    where = {i: n for n, i in enumerate(ids)}
+    before = [where[i] for i in st.session_state.get(picked_key(key), []) if i in where]
+    event = st.dataframe(shown.reset_index(drop=True), hide_index=True, width="stretch", height=height, key=widget,
+                         column_config=column_config, placeholder="—", on_select="rerun",
+                         selection_mode="multi-row", selection_default={"selection": {"rows": sorted(before)}})
+    picked = [ids[r] for r in sorted(set(selected_rows(event))) if 0 <= r < len(ids)]
+    st.session_state[picked_key(key)] = picked
+    return picked
+
+
+def filter_note(filters, lang: str, *, townships: dict[str, str] | None = None,
+                parks: dict[str, str] | None = None, applies: str | None = None) -> str | None:
+    """One line naming the shared filters in force ("筛选:镇街 飞云街道、塘下镇"), or None when none is.
+
+    ``applies`` says what the filter is applied to on this page (e.g. "搬迁企业的原镇街").
+    """
+    from exports.formatting import name_of
+    from ui.filters import flag_label
+
+    parts = []
+    if filters.townships:
+        parts.append(t("flt_townships", lang) + " " + "、".join(name_of(c, townships or {}) for c in filters.townships))
+    if filters.parks:
+        parts.append(t("flt_parks", lang) + " " + "、".join(
+            t("flt_no_park", lang) if c == "none" else name_of(c, parks or {}) for c in filters.parks))
+    if filters.classes:
+        parts.append(t("flt_classes", lang) + " " + "、".join(filters.classes))
+    if filters.land_uses:
+        parts.append(t("flt_land_uses", lang) + " " + "、".join(filters.land_uses))
+    if filters.area_mu:
+        parts.append(t("flt_area", lang) + f" {filters.area_mu[0]:g}–{filters.area_mu[1]:g}")
+    if filters.score:
+        parts.append(t("flt_score", lang) + f" {filters.score[0]:g}–{filters.score[1]:g}")
+    if filters.flags:
+        parts.append(t("flt_flags", lang) + " " + "、".join(flag_label(f, lang) for f in filters.flags))
+    if not parts:
+        return None
+    text = t("pg_filter_on", lang, what=";".join(parts) if lang == "zh" else "; ".join(parts))
+    return text + (t("pg_filter_applies", lang, what=applies) if applies else "")
 
 
 def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, source: str, actor: Actor, lang: str,

@@ -17,16 +17,19 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis import integration, siting_runs
+from exports.formatting import names_in_text, number, yes_no
 from geo.errors import PlannerError
 from geo.web import display_copy
+from ui import data
 from ui.filters import current_filters
+from ui.format import Col, show, tooltip
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
 from ui.pages._common import acting_user, open_ws, run_layers, runs_of_kind, show_error, writable
 from ui.shell import current_lang
 
-__all__ = ["render", "integration_runs"]
+__all__ = ["render", "integration_runs", "JOINT_COLUMNS", "LINK_COLUMNS"]
 
 MAP_KEY = "integration_map"
 _RUN_KEY = "ig_run_id"
@@ -100,36 +103,56 @@ def render() -> None:
     if towns and zones is not None:
         zones = zones[zones["township_code"].astype(str).isin(towns)]
     c = st.columns(4)
-    c[0].metric(t("ig_zones", lang), 0 if zones is None else len(zones))
-    c[1].metric(t("ig_pairs", lang), 0 if links is None else len(links))
-    c[2].metric(t("ig_links", lang), 0 if links is None else int(links["linked"].fillna(False).astype(bool).sum()))
-    c[3].metric(t("ig_joint", lang), 0 if joint is None else len(joint))
+    c[0].metric(t("ig_zones", lang), number(0 if zones is None else len(zones), 0, "count", lang))
+    c[1].metric(t("ig_pairs", lang), number(0 if links is None else len(links), 0, "count", lang))
+    c[2].metric(t("ig_links", lang), number(0 if links is None else int(links["linked"].fillna(False).astype(bool).sum()),
+                                            0, "count", lang))
+    c[3].metric(t("ig_joint", lang), number(0 if joint is None else len(joint), 0, "count", lang))
     _map(frames, lang)
+    towns, parks = data.township_names(ws), data.park_names(ws)
     st.subheader(t("ig_joint_table", lang))
     if joint is None or not len(joint):
         st.info(t("ig_no_joint", lang))
     else:
-        jt = pd.DataFrame(joint.drop(columns=joint.geometry.name))
-        cols = ["joint_zone", "zone_names", "townships", "n_zones", "area_mu", "n_firms", "dominant_industries", "links"]
-        st.dataframe(jt[cols].rename(columns={k: t(f"ig_col_{k}", lang) for k in cols}), hide_index=True,
-                     width="stretch")
+        show(pd.DataFrame(joint.drop(columns=joint.geometry.name)), JOINT_COLUMNS, lang, townships=towns, parks=parks)
     if links is not None and len(links):
         st.subheader(t("ig_links_table", lang))
         lt = pd.DataFrame(links.drop(columns=links.geometry.name))
         if lang != "en" and "reason_zh" in lt.columns:  # runs stored before reason_zh have English only
             lt["reason"] = lt["reason_zh"]
-        chart = lt.assign(pair=lt["name_a"].astype(str) + " – " + lt["name_b"].astype(str))
-        st.altair_chart(alt.Chart(chart, title=t("ig_chart", lang)).mark_circle(size=90).encode(
-            x=alt.X("distance_m:Q", title=t("ig_col_distance_m", lang)),
-            y=alt.Y("similarity:Q", title=t("ig_col_similarity", lang), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("linked:N", title=t("ig_col_linked", lang)),
-            tooltip=["pair", alt.Tooltip("distance_m:Q", format=",.0f"), alt.Tooltip("similarity:Q", format=".2f"),
-                     "shared_roads", "reason"]).properties(height=280), width="stretch",
-        height=280 + 70)
-        cols = ["name_a", "name_b", "township_a", "township_b", "distance_m", "similarity", "shared_roads",
-                "cross_township", "similar", "road_shared", "linked", "reason"]
-        lt = lt.sort_values(["linked", "similarity"], ascending=False)
-        st.dataframe(lt[cols].rename(columns={k: t(f"ig_col_{k}", lang) for k in cols}), hide_index=True,
-                     width="stretch",
-                     column_config={t("ig_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
-                                    t("ig_col_similarity", lang): st.column_config.NumberColumn(format="%.2f")})
+        lt["reason"] = lt["reason"].map(lambda r: names_in_text(r, towns))
+        _chart(lt, lang)
+        show(lt.sort_values(["linked", "similarity"], ascending=False), LINK_COLUMNS, lang, townships=towns, parks=parks)
+
+
+JOINT_COLUMNS = (
+    Col("joint_zone", "ig_col_joint_zone", "id"), Col("zone_names", "ig_col_zone_names", "wide"),
+    Col("townships", "ig_col_townships", "codes"), Col("n_zones", "ig_col_n_zones", "int"),
+    Col("area_mu", "ig_col_area_mu", "num", 0, "mu"), Col("n_firms", "ig_col_n_firms", "int", unit="firms"),
+    Col("dominant_industries", "ig_col_dominant_industries", "mix"), Col("links", "ig_col_links", "codes"),
+)
+LINK_COLUMNS = (
+    Col("name_a", "ig_col_name_a"), Col("name_b", "ig_col_name_b"), Col("township_a", "ig_col_township_a", "township"),
+    Col("township_b", "ig_col_township_b", "township"), Col("distance_m", "ig_col_distance_m", "num", 0, "m"),
+    Col("similarity", "ig_col_similarity", "num", 2), Col("shared_roads", "ig_col_shared_roads"),
+    Col("cross_township", "ig_col_cross_township", "bool"), Col("similar", "ig_col_similar", "bool"),
+    Col("road_shared", "ig_col_road_shared", "bool"), Col("linked", "ig_col_linked", "bool"),
+    Col("reason", "ig_col_reason", "reasons"),
+)
+
+
+def _chart(lt: pd.DataFrame, lang: str) -> None:
+    chart = lt.assign(pair=lt["name_a"].astype(str) + " – " + lt["name_b"].astype(str),
+                      linked_label=lt["linked"].map(lambda v: yes_no(v, lang)))
+    linked = t("ig_col_linked", lang)
+    distance = t("ig_col_distance_m", lang)
+    st.altair_chart(alt.Chart(chart, title=t("ig_chart", lang)).mark_circle(size=90).encode(
+        x=alt.X("distance_m:Q", title=distance),
+        y=alt.Y("similarity:Q", title=t("ig_col_similarity", lang), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("linked_label:N", title=linked, scale=alt.Scale(domain=[yes_no(True, lang), yes_no(False, lang)],
+                                                                        range=["#1a9850", "#999999"])),
+        tooltip=[tooltip("pair", t("ig_pair", lang), kind="N"), tooltip("distance_m", distance, digits=0),
+                 tooltip("similarity", t("ig_col_similarity", lang), digits=2), tooltip("shared_roads",
+                                                                                     t("ig_col_shared_roads", lang), kind="N"),
+                 tooltip("linked_label", linked, kind="N"), tooltip("reason", t("ig_col_reason", lang), kind="N")],
+    ).properties(height=280), width="stretch", height=280 + 70)

@@ -6,7 +6,7 @@ of plots per rule and per township → the list (one row per plot: township, par
 area, FAR against its minimum, coverage, 亩均税收, number of rules, the reasons in words, the
 class of the main firm, the redevelopment score and suggested mode) with ticks to "add to
 shortlist" → idle land (闲置土地), a separate and stricter legal category, as its own list with
-its own ticks.  The reasons are the analysis's own text (``reasons_zh`` / ``reasons_en``).
+the same ticks.  The reasons are the analysis's own text (``reasons_zh`` / ``reasons_en``).
 """
 from __future__ import annotations
 
@@ -18,15 +18,14 @@ import streamlit as st
 
 from analysis import pipeline
 from analysis.low_efficiency import RULE_LABELS
+from exports.formatting import DASH, number, percent, with_unit
 from ui import data
-from ui.i18n import STRINGS, t, value_label
-from ui.pages._common import add_to_shortlist, filtered_view, page_start, selected_rows
+from ui.format import Col, label_axis, table, tall, tooltip
+from ui.i18n import t, value_label
+from ui.pages._common import add_to_shortlist, filtered_view, page_start, pick_rows
 from ui.shell import current_lang
 
-__all__ = ["render", "rule_table"]
-
-_TABLE = ("plot_id", "township_name", "park_name", "land_use", "status", "area_mu", "far", "far_min",
-          "building_coverage", "tax_per_mu", "n_rules", "reasons", "final_class", "suitability", "mode")
+__all__ = ["render", "rule_table", "COLUMNS"]
 
 
 def _run_parameters(ws, run_id: str) -> dict:
@@ -68,17 +67,35 @@ def _charts(listed: pd.DataFrame, lang: str) -> None:
         "rule": [(zh if lang == "zh" else en) for r, (en, zh) in RULE_LABELS.items()],
         "n": [int(listed[f"rule_{r}"].fillna(False).astype(bool).sum()) if f"rule_{r}" in listed else 0
               for r in RULE_LABELS]})
+    plots = t("le_plots", lang)
     c1, c2 = st.columns(2)
+    high = tall(len(per_rule))
     c1.altair_chart(alt.Chart(per_rule, title=t("le_chart_rules", lang)).mark_bar(color="#d73027").encode(
-        y=alt.Y("rule:N", sort="-x", title=None), x=alt.X("n:Q", title=t("le_plots", lang)),
-        tooltip=["rule", "n"]).properties(height=300), width="stretch",
-        height=300 + 70)
-    by_town = (listed.groupby(listed["township_name"].fillna("—").astype(str))
+        y=alt.Y("rule:N", sort="-x", axis=label_axis()), x=alt.X("n:Q", title=with_unit(plots, "plots", lang)),
+        tooltip=[tooltip("rule", t("le_rule", lang), kind="N"), tooltip("n", plots, digits=0, unit="plots", lang=lang)],
+    ).properties(height=high), width="stretch", height=high + 70)
+    by_town = (listed.groupby(listed["township_name"].fillna(DASH).astype(str))
                .agg(n=("plot_id", "size"), mu=("area_mu", "sum")).reset_index())
+    high = tall(len(by_town))
+    area = t("le_area", lang)
     c2.altair_chart(alt.Chart(by_town, title=t("le_chart_townships", lang)).mark_bar(color="#fc8d59").encode(
-        y=alt.Y("township_name:N", sort="-x", title=None), x=alt.X("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["township_name", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=300), width="stretch",
-        height=300 + 70)
+        y=alt.Y("township_name:N", sort="-x", axis=label_axis()), x=alt.X("mu:Q", title=with_unit(area, "mu", lang)),
+        tooltip=[tooltip("township_name", t("le_col_township_name", lang), kind="N"),
+                 tooltip("n", plots, digits=0, unit="plots", lang=lang), tooltip("mu", area, unit="mu", lang=lang)],
+    ).properties(height=high), width="stretch", height=high + 70)
+
+
+#: The list's columns: what each holds and how it reads.
+COLUMNS = (
+    Col("plot_id", "le_col_plot_id", "id"), Col("township_name", "le_col_township_name"),
+    Col("park_name", "le_col_park_name"), Col("land_use", "le_col_land_use", "land_use"),
+    Col("status", "le_col_status", "enum"), Col("area_mu", "le_col_area_mu", "num", 1, "mu"),
+    Col("far", "le_col_far", "num", 2), Col("far_min", "le_col_far_min", "num", 1),
+    Col("building_coverage", "le_col_building_coverage", "share", 0),
+    Col("tax_per_mu", "le_col_tax_per_mu", "num", 2, "10k_yuan_per_mu"), Col("n_rules", "le_col_n_rules", "int"),
+    Col("reasons", "le_col_reasons", "reasons"), Col("final_class", "le_col_final_class"),
+    Col("suitability", "le_col_suitability", "num", 1, "points"), Col("mode", "le_col_mode", "text"),
+)
 
 
 def render() -> None:
@@ -97,14 +114,15 @@ def render() -> None:
     listed = shown[shown["is_low_efficiency"].fillna(False).astype(bool)]
     in_scope = shown["in_scope"].fillna(False).astype(bool) if "in_scope" in shown else pd.Series(True, shown.index)
     c = st.columns(4)
-    c[0].metric(t("le_n", lang), f"{len(listed):,}")
-    c[1].metric(t("le_area_mu", lang), f"{listed['area_mu'].sum():,.0f}")
-    c[2].metric(t("le_share", lang), f"{len(listed) / max(int(in_scope.sum()), 1):.0%}")
+    c[0].metric(t("le_n", lang), number(len(listed), 0, "plots", lang))
+    c[1].metric(t("le_area", lang), number(listed["area_mu"].sum(), 0, "mu", lang))
+    c[2].metric(t("le_share", lang), percent(len(listed) / max(int(in_scope.sum()), 1)))
     if "is_idle_land" in shown.columns:
-        c[3].metric(t("le_idle_n", lang), f"{int(shown['is_idle_land'].fillna(False).astype(bool).sum()):,}")
+        c[3].metric(t("le_idle_n", lang), number(int(shown["is_idle_land"].fillna(False).astype(bool).sum()), 0,
+                                                 "plots", lang))
     with st.expander(t("le_rules", lang), expanded=False):
         st.dataframe(rule_table(listed, _run_parameters(ws, run_id), lang), hide_index=True,
-                     width="stretch")
+                     width="stretch", placeholder=DASH)
     _charts(listed, lang)
 
     only = st.multiselect(t("le_only_rules", lang), list(RULE_LABELS), key="le_only_rules",
@@ -113,38 +131,22 @@ def render() -> None:
     if only:
         hit = pd.concat([listed[f"rule_{r}"].fillna(False).astype(bool) for r in only], axis=1).any(axis=1)
         listed = listed[hit]
-    table = _plot_table(listed, ["n_rules", "area_mu"], lang)
-    st.caption(t("le_rows", lang, n=len(table)))
-    event = st.dataframe(
-        table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
-        width="stretch", height=460, key="le_table", on_select="rerun", selection_mode="multi-row",
-        column_config=_formats(lang))
-    rows = [r for r in selected_rows(event) if r < len(table)]
-    add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
+    rows = _rows(listed, ["n_rules", "area_mu"], lang)
+    st.caption(t("le_rows", lang, n=len(rows)))
+    frame, config = table(rows, COLUMNS, lang)
+    picked = pick_rows(frame, rows["plot_id"], key="le_table", column_config=config, height=460)
+    add_to_shortlist(ws, picked, kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"low_efficiency:{run_id}", actor=actor, lang=lang, key="le_add")
     _idle_land(ws, actor, run_id, shown, lang)
 
 
-def _plot_table(plots: pd.DataFrame, order: list[str], lang: str) -> pd.DataFrame:
-    """The listed plots as shown: reasons and labels in ``lang``, "—" for a plot outside every park."""
-    table = pd.DataFrame(plots.drop(columns=plots.geometry.name))
-    table["reasons"] = table[data.reasons_column(lang)]
-    table["land_use"] = table["land_use"].map(lambda c: t(f"lu_{c}", lang) if f"lu_{c}" in STRINGS else c)
-    table["status"] = table["status"].map(lambda s: value_label(s, lang) if isinstance(s, str) else s)
-    for c in ("township_name", "park_name"):
-        if c in table.columns:
-            table[c] = table[c].astype("string").fillna("—")
-    table = table.sort_values(order, ascending=False)[[c for c in _TABLE if c in table.columns]]
-    return table.reset_index(drop=True)
-
-
-def _formats(lang: str) -> dict:
-    return {t("le_col_reasons", lang): st.column_config.TextColumn(width="large"),
-            t("le_col_area_mu", lang): st.column_config.NumberColumn(format="%.1f"),
-            t("le_col_far", lang): st.column_config.NumberColumn(format="%.2f"),
-            t("le_col_building_coverage", lang): st.column_config.NumberColumn(format="%.2f"),
-            t("le_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
-            t("le_col_suitability", lang): st.column_config.NumberColumn(format="%.0f")}
+def _rows(plots: pd.DataFrame, order: list[str], lang: str) -> pd.DataFrame:
+    """The plots of a list as shown: reasons and the suggested mode in ``lang``, the largest first."""
+    rows = pd.DataFrame(plots.drop(columns=plots.geometry.name))
+    rows["reasons"] = rows[data.reasons_column(lang)]
+    if lang == "en" and "mode_key" in rows:
+        rows["mode"] = rows["mode_key"].map(lambda k: value_label(k, lang) if isinstance(k, str) else k)
+    return rows.sort_values(order, ascending=False)
 
 
 def _idle_land(ws, actor, run_id: str, shown: pd.DataFrame, lang: str) -> None:
@@ -152,15 +154,13 @@ def _idle_land(ws, actor, run_id: str, shown: pd.DataFrame, lang: str) -> None:
     if "is_idle_land" not in shown.columns:
         return
     idle = shown[shown["is_idle_land"].fillna(False).astype(bool)]
-    st.subheader(t("le_idle_title", lang, n=len(idle), mu=f"{idle['area_mu'].sum():,.0f}"))
+    st.subheader(t("le_idle_title", lang, n=len(idle), mu=number(idle["area_mu"].sum(), 0, None, lang)))
     st.caption(t("le_idle_note", lang))
     if not len(idle):
         st.info(t("le_idle_none", lang))
         return
-    table = _plot_table(idle, ["area_mu"], lang)
-    event = st.dataframe(table.rename(columns={c: t(f"le_col_{c}", lang) for c in table.columns}), hide_index=True,
-                         width="stretch", key="le_idle_table", on_select="rerun", selection_mode="multi-row",
-                         column_config=_formats(lang))
-    rows = [r for r in selected_rows(event) if r < len(table)]
-    add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
+    rows = _rows(idle, ["area_mu"], lang)
+    frame, config = table(rows, COLUMNS, lang)
+    picked = pick_rows(frame, rows["plot_id"], key="le_idle_table", column_config=config)
+    add_to_shortlist(ws, picked, kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"idle_land:{run_id}", actor=actor, lang=lang, key="le_idle_add")

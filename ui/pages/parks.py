@@ -15,23 +15,51 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from exports.formatting import number, unit_label, with_unit
 from geo.errors import PlannerError
 from ui import data
 from ui.filters import filter_sidebar
+from ui.format import Col, label_axis, show, tall, tooltip
 from ui.i18n import t
 from ui.pages._common import page_start, run_params, show_error
 from ui.shell import current_lang
 
-__all__ = ["render", "STATUS_COLORS"]
+__all__ = ["render", "STATUS_COLORS", "COLUMNS"]
 
 STATUS_COLORS = {"pass": "#1a9850", "fail": "#d73027", "no_firms": "#999999", "no_leading_industry": "#bbbbbb"}
-_TABLE = ("park_id", "name", "leading_industries", "n_firms", "n_leading_firms", "leading_share", "leading_status",
-          "leading_shortfall_firms", "leading_land_share", "leading_land_status", "area_mu", "developed_share", "capacity_mu", "capacity_floor_m2", "tax_per_mu",
-          "va_per_mu", "n_A", "n_B", "n_C", "n_D")
+#: The table's columns (floor area in m², land in 亩).
+COLUMNS = (
+    Col("park_id", "pk_col_park_id", "id"), Col("name", "pk_col_name"), Col("township_name", "pk_col_township"),
+    Col("leading_industries", "pk_col_leading_industries", "mix"), Col("n_firms", "pk_col_n_firms", "int", unit="firms"),
+    Col("n_leading_firms", "pk_col_n_leading_firms", "int", unit="firms"), Col("leading_share", "pk_col_leading_share", "bar", 0),
+    Col("leading_status", "pk_col_leading_status", "enum"),
+    Col("leading_shortfall_firms", "pk_col_leading_shortfall_firms", "int"),
+    Col("leading_land_share", "pk_col_leading_land_share", "share", 1),
+    Col("leading_land_status", "pk_col_leading_land_status", "enum"), Col("area_mu", "pk_col_area_mu", "num", 0, "mu"),
+    Col("developed_share", "pk_col_developed_share", "share", 0), Col("capacity_mu", "pk_col_capacity_mu", "num", 1, "mu"),
+    Col("capacity_floor_m2", "pk_col_capacity_floor_m2", "num", 0, "m2"),
+    Col("tax_per_mu", "pk_col_tax_per_mu", "num", 2, "10k_yuan_per_mu"),
+    Col("va_per_mu", "pk_col_va_per_mu", "num", 2, "10k_yuan_per_mu"),
+    *(Col(f"n_{c}", f"pk_col_n_{c}", "int", unit="firms") for c in "ABCD"),
+)
+#: The plots whose park attribute and park outline disagree.
+_MEMBERSHIP_COLUMNS = (Col("plot_id", "pk_col_plot_id", "id"), Col("park_attribute", "pk_col_park_attribute"),
+                       Col("park_outline", "pk_col_park_outline"), Col("problem", "pk_col_problem", "wide"))
 
 
 def _status(s: str, lang: str) -> str:
     return t(f"pk_status_{s}", lang) if s in STATUS_COLORS else s
+
+
+def _park_townships(ws) -> dict[str, str]:
+    """``{park_id: township code}`` over industrial parks and micro-parks."""
+    out: dict[str, str] = {}
+    for name in ("industrial_parks", "micro_parks"):
+        if ws.has_layer(name):
+            layer = data.read_layer(ws, name)
+            if "township_code" in layer:
+                out.update(zip(layer["park_id"].astype(str), layer["township_code"].astype("string")))
+    return out
 
 
 def render() -> None:
@@ -39,7 +67,7 @@ def render() -> None:
     lang = current_lang()
     if (started := page_start("page_parks", lang, run_key="pk")) is None:
         return
-    ws, _actor, run_id = started
+    ws, _who, run_id = started
     try:
         run = data.load_run(ws, run_id)
         filters = filter_sidebar(data.plot_view(ws, run_id), lang)
@@ -57,59 +85,60 @@ def render() -> None:
     if filters.parks:
         df = df[df["park_id"].astype(str).isin(filters.parks)]
     df["status_label"] = df["leading_status"].map(lambda s: _status(s, lang))
+    df["township_name"] = df["park_id"].map(_park_townships(ws)).map(lambda c: data.township_names(ws).get(c, c)
+                                                                     if isinstance(c, str) else c)
     c = st.columns(4)
-    c[0].metric(t("pk_n", lang), len(df))
-    c[1].metric(t("pk_pass", lang, rule=f"{rule:.0%}"), int((df["leading_status"] == "pass").sum()))
-    c[2].metric(t("pk_fail", lang), int((df["leading_status"] == "fail").sum()),
+    c[0].metric(t("pk_n", lang), number(len(df), 0, "count", lang))
+    c[1].metric(t("pk_pass", lang, rule=f"{rule:.0%}"), number(int((df["leading_status"] == "pass").sum()), 0, "count",
+                                                              lang))
+    c[2].metric(t("pk_fail", lang), number(int((df["leading_status"] == "fail").sum()), 0, "count", lang),
                 help=t("pk_fail_help", lang, n=int(df.loc[df["leading_status"] == "fail", "leading_shortfall_firms"].sum())))
-    c[3].metric(t("pk_capacity", lang), f"{df['capacity_mu'].sum():,.0f}")
-
-    label = df["name"].astype(str)
-    share = df.assign(label=label, share=df["leading_share"].astype(float))
-    bars = alt.Chart(share, title=t("pk_chart_share", lang, rule=f"{rule:.0%}")).mark_bar().encode(
-        y=alt.Y("label:N", sort="-x", title=None),
-        x=alt.X("share:Q", title=t("pk_col_leading_share", lang), axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("status_label:N", title=t("pk_col_leading_status", lang),
-                        scale=alt.Scale(domain=[_status(s, lang) for s in STATUS_COLORS],
-                                        range=list(STATUS_COLORS.values()))),
-        tooltip=["label", alt.Tooltip("share:Q", format=".0%"), "status_label",
-                 alt.Tooltip("leading_shortfall_firms:Q", title=t("pk_col_leading_shortfall_firms", lang))])
-    line = alt.Chart(pd.DataFrame({"rule": [rule]})).mark_rule(color="black", strokeDash=[4, 3]).encode(x="rule:Q")
-    tall = max(180, 30 * len(df))
-    st.altair_chart((bars + line).properties(height=tall), width="stretch", height=tall + 70)
-
-    c1, c2 = st.columns(2)
-    cap = df.assign(label=label)
-    c1.altair_chart(alt.Chart(cap, title=t("pk_chart_capacity", lang)).mark_bar(color="#2a9d8f").encode(
-        y=alt.Y("label:N", sort="-x", title=None), x=alt.X("capacity_mu:Q", title=t("pk_col_capacity_mu", lang)),
-        tooltip=["label", alt.Tooltip("capacity_mu:Q", format=".1f"),
-                 alt.Tooltip("capacity_floor_m2:Q", format=",.0f")]).properties(height=tall),
-        width="stretch", height=tall + 70)
-    c2.altair_chart(alt.Chart(cap, title=t("pk_chart_tax", lang)).mark_bar(color="#3a5ba0").encode(
-        y=alt.Y("label:N", sort="-x", title=None), x=alt.X("tax_per_mu:Q", title=t("pk_col_tax_per_mu", lang)),
-        tooltip=["label", alt.Tooltip("tax_per_mu:Q", format=".2f")]).properties(height=tall),
-        width="stretch", height=tall + 70)
-
-    table = df.assign(leading_status=df["status_label"])
-    if "leading_land_status" in table.columns:
-        table["leading_land_status"] = table["leading_land_status"].map(lambda s: _status(s, lang))
-        land = table["leading_land_share"].astype(float)      # a park without firms has no share: "—"
-        table["leading_land_share"] = land.map(lambda v: "—" if v != v else f"{v:.1%}")
-    table = table[[c for c in _TABLE if c in table.columns]]
-    table = table.sort_values(["leading_status", "leading_shortfall_firms"], ascending=[True, False])
-    st.dataframe(table.rename(columns={c: t(f"pk_col_{c}", lang) for c in table.columns}), hide_index=True,
-                 width="stretch",
-                 column_config={t("pk_col_leading_share", lang): st.column_config.ProgressColumn(
-                     format="percent", min_value=0.0, max_value=1.0),
-                     t("pk_col_developed_share", lang): st.column_config.NumberColumn(format="percent"),
-                     t("pk_col_area_mu", lang): st.column_config.NumberColumn(format="%.0f"),
-                     t("pk_col_capacity_mu", lang): st.column_config.NumberColumn(format="%.1f"),
-                     t("pk_col_capacity_floor_m2", lang): st.column_config.NumberColumn(format="localized"),
-                     t("pk_col_tax_per_mu", lang): st.column_config.NumberColumn(format="%.2f"),
-                     t("pk_col_va_per_mu", lang): st.column_config.NumberColumn(format="%.2f")})
+    c[3].metric(t("pk_capacity", lang), number(df["capacity_mu"].sum(), 0, "mu", lang))
+    _charts(df, rule, lang)
+    table = df.sort_values(["leading_status", "leading_shortfall_firms"], ascending=[True, False])
+    show(table, COLUMNS, lang)
     st.caption(t("pk_rule_note", lang, rule=f"{rule:.0%}"))
     _membership(ws, run.get("plots"), lang)
+
+
+def _charts(df: pd.DataFrame, rule: float, lang: str) -> None:
+    """Leading-industry share against the rule (each park labelled with its firm count), vacant land, 亩均税收."""
+    unit = unit_label("firms", lang)
+    label = df["name"].astype(str) + df["n_firms"].map(
+        lambda n: f"({int(n)} {unit})" if lang == "zh" else f" ({int(n)} {unit})")
+    share = df.assign(label=label, share=df["leading_share"].astype(float))
+    status = t("pk_col_leading_status", lang)
+    bars = alt.Chart(share, title=t("pk_chart_share", lang, rule=f"{rule:.0%}")).mark_bar().encode(
+        y=alt.Y("label:N", sort="-x", axis=label_axis()),
+        x=alt.X("share:Q", title=t("pk_col_leading_share", lang), axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("status_label:N", title=status,
+                        scale=alt.Scale(domain=[_status(s, lang) for s in STATUS_COLORS],
+                                        range=list(STATUS_COLORS.values()))),
+        tooltip=[tooltip("label", t("pk_col_name", lang), kind="N"),
+                 alt.Tooltip("share:Q", format=".0%", title=t("pk_col_leading_share", lang)),
+                 tooltip("status_label", status, kind="N"),
+                 tooltip("n_leading_firms", t("pk_col_n_leading_firms", lang), digits=0, unit="firms", lang=lang),
+                 tooltip("leading_shortfall_firms", t("pk_col_leading_shortfall_firms", lang), digits=0, unit="firms",
+                         lang=lang)])
+    line = alt.Chart(pd.DataFrame({"rule": [rule]})).mark_rule(color="black", strokeDash=[4, 3]).encode(x="rule:Q")
+    high = tall(len(df), per=30)
+    st.altair_chart((bars + line).properties(height=high), width="stretch", height=high + 70)
+
+    c1, c2 = st.columns(2)
+    cap = df.assign(label=df["name"].astype(str))
+    vacant, tax = t("pk_col_capacity_mu", lang), t("pk_col_tax_per_mu", lang)
+    c1.altair_chart(alt.Chart(cap, title=t("pk_chart_capacity", lang)).mark_bar(color="#2a9d8f").encode(
+        y=alt.Y("label:N", sort="-x", axis=label_axis()), x=alt.X("capacity_mu:Q", title=vacant),
+        tooltip=[tooltip("label", t("pk_col_name", lang), kind="N"), tooltip("capacity_mu", vacant, unit="mu", lang=lang),
+                 tooltip("capacity_floor_m2", t("pk_col_capacity_floor_m2", lang), digits=0, unit="m2", lang=lang)],
+    ).properties(height=high), width="stretch", height=high + 70)
+    c2.altair_chart(alt.Chart(cap, title=t("pk_chart_tax", lang)).mark_bar(color="#3a5ba0").encode(
+        y=alt.Y("label:N", sort="-x", axis=label_axis()),
+        x=alt.X("tax_per_mu:Q", title=with_unit(tax, "10k_yuan_per_mu", lang)),
+        tooltip=[tooltip("label", t("pk_col_name", lang), kind="N"),
+                 tooltip("tax_per_mu", tax, digits=2, unit="10k_yuan_per_mu", lang=lang)],
+    ).properties(height=high), width="stretch", height=high + 70)
 
 
 def _membership(ws, plots: pd.DataFrame | None, lang: str) -> None:
@@ -136,8 +165,7 @@ def _membership(ws, plots: pd.DataFrame | None, lang: str) -> None:
             "plot_id": bad["plot_id"].astype(str), "park_attribute": name("park_id_attribute"),
             "park_outline": name("park_id_geometry"), "problem": bad["park_check"].map(lambda c: _check_words(c, lang)),
         })
-        st.dataframe(report.rename(columns={c: t(f"pk_col_{c}", lang) for c in report.columns}), hide_index=True,
-                     width="stretch")
+        show(report, _MEMBERSHIP_COLUMNS, lang)
 
 
 def _check_words(check: str, lang: str) -> str:

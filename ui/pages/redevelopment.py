@@ -1,15 +1,17 @@
 """Redevelopment potential page: suitability with adjustable weights, suggested modes, contiguous clusters.
 
-Screen: sidebar — run, shared filters; main — tabs:
+Screen: sidebar — run, shared filters; main — tabs (only the open one is drawn: the cluster map
+must be made in a visible box):
 
 * 适宜性评价: one slider per criterion (weights are renormalised to sum to 1 and shown as
   used); the score is recomputed by :func:`analysis.redevelopment.suitability` on the run's
   criterion inputs — restricted plots stay at 0 and their constraints are listed; the score
   distribution and the modes as charts; the candidates with each criterion's points; ticks
   to "add to shortlist";
-* 连片区: clusters of ≥ the preset's minimum (50 亩) with their plots, added floor area and
-  released land; pick one to see it on a small offline map with its member plots; ticks to
-  add clusters to the shortlist.
+* 连片区: the largest clusters as a chart (each labelled), every cluster of ≥ the preset's
+  minimum (50 亩) with its plots, added floor area (m²) and released land (亩); pick one to see
+  it on a small offline map framed on it with its member plots; ticks to add clusters to the
+  shortlist.
 """
 from __future__ import annotations
 
@@ -25,16 +27,19 @@ from streamlit_folium import st_folium
 from analysis import redevelopment
 from geo.errors import ParameterError, PlannerError
 from geo.web import display_copy
+from exports.formatting import DASH, number, percent, text, with_unit
 from ui import data
+from ui.format import Col, histogram, label_axis, table as fmt_table, tall, tooltip
 from ui.i18n import STRINGS, t, value_label
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import add_to_shortlist, filtered_view, page_start, run_params, selected_rows, show_error
+from ui.pages._common import add_to_shortlist, filtered_view, mu, page_start, pick_rows, run_params, show_error
 from ui.shell import current_lang
 
-__all__ = ["render", "normalised", "rescore"]
+__all__ = ["render", "normalised", "rescore", "CLUSTER_COLUMNS", "TABS_KEY"]
 
 CLUSTER_MAP_KEY = "redev_cluster_map"
+TABS_KEY = "rd_tabs"
 
 
 def normalised(weights: dict[str, float]) -> dict[str, float]:
@@ -61,13 +66,58 @@ def _weights(params, lang: str) -> dict[str, float]:
     cols = st.columns(len(params.criteria))
     given = {c.name: col.slider(_crit_label(c.name, lang),
                                 min_value=0.0, max_value=1.0, value=float(c.weight), step=0.05, key=f"rd_w_{c.name}",
-                                help=t("rd_crit_help", lang, column=c.column, best=f"{c.best:g}", worst=f"{c.worst:g}"))
+                                help=_crit_help(c, lang))
              for col, c in zip(cols, params.criteria)}
     return given
 
 
 def _crit_label(name: str, lang: str) -> str:
     return t(f"rd_crit_{name}", lang) if f"rd_crit_{name}" in STRINGS else name
+
+
+# What each criterion reads, with the unit of its best/worst values (preset columns → words).
+_CRIT_INPUTS = {"dist_road_m": "m", "dist_park_m": "m", "dist_logistics_centre_m": "m", "slope_mean": "degrees",
+                "flood_depth_max": "m", "area_mu": "mu", "soft_constraint_share": "share"}
+
+
+def _crit_help(c, lang: str) -> str:
+    unit = _CRIT_INPUTS.get(c.column)
+    key = f"rd_in_{c.column}"
+    what = t(key, lang) if key in STRINGS else c.column
+    if unit == "share":
+        best, worst = percent(c.best), percent(c.worst)
+    elif unit == "degrees":
+        best, worst = f"{c.best:g}°", f"{c.worst:g}°"
+    else:
+        best, worst = number(c.best, None if c.best % 1 else 0, unit, lang), number(c.worst, None if c.worst % 1 else 0,
+                                                                                      unit, lang)
+    return t("rd_crit_help", lang, what=what, best=best, worst=worst, points=f"{c.weight * 100:g}")
+
+
+def _suitability_columns(params, rule_col: str) -> tuple[Col, ...]:
+    return (Col("plot_id", "le_col_plot_id", "id"), Col("township_name", "le_col_township_name"),
+            Col("area_mu", "le_col_area_mu", "num", 1, "mu"), Col("score", "rd_col_score", "num", 1, "points"),
+            *(Col(f"crit_{c.name}", f"rd_crit_{c.name}", "num", 1, "points") for c in params.criteria),
+            Col("restricted_by", "rd_col_restricted_by", "enum"), Col("mode", "le_col_mode"),
+            Col(rule_col, "rd_col_mode_rule", "reasons"), Col("added_floor_m2", "rd_col_added_floor", "num", 0, "m2"),
+            Col("cluster_id", "rd_col_cluster", "id"))
+
+
+def _charts(table: pd.DataFrame, restricted: pd.Series, lang: str) -> None:
+    c1, c2 = st.columns(2)
+    plots = t("le_plots", lang)
+    c1.altair_chart(histogram(table.loc[~restricted], "score", title=t("rd_chart_scores", lang),
+                              x_title=with_unit(t("rd_col_score", lang), "points", lang),
+                              y_title=with_unit(plots, "plots", lang)), width="stretch", height=260 + 70)
+    modes = table.groupby(table["mode"].fillna(DASH).astype(str)).agg(n=("plot_id", "size"),
+                                                                      mu=("area_mu", "sum")).reset_index()
+    high = tall(len(modes), per=40, least=260)
+    area = t("le_area", lang)
+    c2.altair_chart(alt.Chart(modes, title=t("rd_chart_modes", lang)).mark_bar(color="#2a9d8f").encode(
+        y=alt.Y("mode:N", sort="-x", axis=label_axis()), x=alt.X("mu:Q", title=with_unit(area, "mu", lang)),
+        tooltip=[tooltip("mode", t("le_col_mode", lang), kind="N"), tooltip("n", plots, digits=0, unit="plots", lang=lang),
+                 tooltip("mu", area, unit="mu", lang=lang)]).properties(height=high), width="stretch",
+        height=high + 70)
 
 
 def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, actor, lang: str) -> None:
@@ -89,46 +139,24 @@ def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, a
     table["score"] = res["suitability"]
     for c in params.criteria:
         table[f"crit_{c.name}"] = res[f"crit_{c.name}"]
+    if lang == "en" and "mode_key" in table:
+        table["mode"] = table["mode_key"].map(lambda k: value_label(k, lang) if isinstance(k, str) else k)
     restricted = table["restricted"].fillna(False).astype(bool)
     c = st.columns(4)
-    c[0].metric(t("rd_candidates", lang), f"{len(table):,}")
-    c[1].metric(t("rd_restricted", lang), f"{int(restricted.sum()):,}")
-    c[2].metric(t("rd_added_floor", lang), f"{table['added_floor_m2'].sum() / 1e4:,.1f}")
-    c[3].metric(t("rd_mean_score", lang), f"{table.loc[~restricted, 'score'].mean():.1f}")
+    c[0].metric(t("rd_candidates", lang), number(len(table), 0, "plots", lang))
+    c[1].metric(t("rd_restricted", lang), number(int(restricted.sum()), 0, "plots", lang))
+    c[2].metric(t("rd_added_floor", lang), number(table["added_floor_m2"].sum() / 1e4, 1, "10k_m2", lang))
+    c[3].metric(t("rd_mean_score", lang), number(table.loc[~restricted, "score"].mean(), 1, "points", lang))
     if restricted.any():
         by = table.loc[restricted, "restricted_by"].fillna("").astype(str).str.split(",").explode().str.strip()
         by = by[by != ""].map(lambda k: value_label(k, lang)).value_counts()
         st.caption(t("rd_restricted_by", lang, kinds=", ".join(f"{k} {n}" for k, n in by.items()),
                      kinds_on=", ".join(value_label(k, lang) for k in params.restricted)))
-    c1, c2 = st.columns(2)
-    hist = table.loc[~restricted, ["score"]]
-    c1.altair_chart(alt.Chart(hist, title=t("rd_chart_scores", lang)).mark_bar(color="#3a5ba0").encode(
-        x=alt.X("score:Q", bin=alt.Bin(maxbins=20), title=t("rd_col_score", lang)),
-        y=alt.Y("count():Q", title=t("le_plots", lang))).properties(height=260), width="stretch",
-        height=260 + 70)
-    modes = table.groupby(table["mode"].fillna("—").astype(str)).agg(n=("plot_id", "size"),
-                                                                      mu=("area_mu", "sum")).reset_index()
-    c2.altair_chart(alt.Chart(modes, title=t("rd_chart_modes", lang)).mark_bar(color="#2a9d8f").encode(
-        y=alt.Y("mode:N", sort="-x", title=None), x=alt.X("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["mode", "n", alt.Tooltip("mu:Q", format=".1f")]).properties(height=260), width="stretch",
-        height=260 + 70)
-    crit_cols = [f"crit_{c.name}" for c in params.criteria]
-    rule_col = data.mode_rule_column(lang)
-    cols = ["plot_id", "township_name", "area_mu", "score", *crit_cols, "restricted_by", "mode", rule_col,
-            "added_floor_m2", "cluster_id"]
-    table = table.sort_values("score", ascending=False)[[c for c in cols if c in table.columns]].reset_index(drop=True)
-    names = {"plot_id": t("le_col_plot_id", lang), "township_name": t("le_col_township_name", lang),
-             "area_mu": t("le_col_area_mu", lang), "score": t("rd_col_score", lang),
-             "restricted_by": t("rd_col_restricted_by", lang), "mode": t("le_col_mode", lang),
-             rule_col: t("rd_col_mode_rule", lang), "added_floor_m2": t("rd_col_added_floor", lang),
-             "cluster_id": t("rd_col_cluster", lang),
-             **{f"crit_{c.name}": _crit_label(c.name, lang) for c in params.criteria}}
-    event = st.dataframe(table.rename(columns=names), hide_index=True, width="stretch", height=420,
-                         key="rd_table", on_select="rerun", selection_mode="multi-row",
-                         column_config={v: st.column_config.NumberColumn(format="%.1f")
-                                        for k, v in names.items() if k in ("area_mu", "score", *crit_cols)})
-    rows = [r for r in selected_rows(event) if r < len(table)]
-    add_to_shortlist(ws, table["plot_id"].iloc[rows].tolist(), kind="plot", source_layer=f"run_{run_id}_plots",
+    _charts(table, restricted, lang)
+    table = table.sort_values("score", ascending=False)
+    shown, config = fmt_table(table, _suitability_columns(params, data.mode_rule_column(lang)), lang)
+    picked = pick_rows(shown, table["plot_id"], key="rd_table", column_config=config, height=420)
+    add_to_shortlist(ws, picked, kind="plot", source_layer=f"run_{run_id}_plots",
                      source=f"redevelopment:{run_id}", actor=actor, lang=lang, key="rd_add")
 
 
@@ -136,7 +164,20 @@ def _cluster_map(cluster: gpd.GeoDataFrame, members: gpd.GeoDataFrame, lang: str
     layers = {"plots": members, "clusters": display_copy(cluster, tolerance_m=0.5, decimals=6, name="clusters")}
     base_url = st.get_option("server.baseUrlPath") or ""
     m = build_map(layers, lang=lang, static_url=static_base_url(base_url))
-    st_folium(m, key=CLUSTER_MAP_KEY, height=380, use_container_width=True, returned_objects=[], render=False)
+    # Keyed by the cluster: a new cluster is a new map framed on it (the map is drawn only while its
+    # section is open, so Leaflet measures a visible box, not the 0×0 of a hidden tab).
+    st_folium(m, key=f"{CLUSTER_MAP_KEY}_{cluster['cluster_id'].iloc[0]}", height=380, use_container_width=True,
+              returned_objects=[], render=False)
+
+
+#: The cluster table's columns (land released in 亩, floor area in m²).
+CLUSTER_COLUMNS = (
+    Col("cluster_id", "rd_cl_cluster_id", "id"), Col("n_plots", "rd_cl_n_plots", "int", unit="plots"),
+    Col("area_mu", "rd_cl_area_mu", "num", 1, "mu"), Col("mean_suitability", "rd_cl_mean_suitability", "num", 1, "points"),
+    Col("added_floor_m2", "rd_cl_added_floor_m2", "num", 0, "m2"), Col("release_mu", "rd_cl_release_mu", "num", 1, "mu"),
+    Col("members", "rd_cl_members", "wide"),
+)
+_CHART_TOP = 20  # the cluster chart shows the largest ones, each labelled
 
 
 def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, actor, lang: str) -> None:
@@ -149,28 +190,29 @@ def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, actor, lang: str) -> 
     big = clusters[clusters["is_candidate_site"].fillna(False).astype(bool)].sort_values("area_mu", ascending=False)
     st.caption(t("rd_clusters_intro", lang, n=len(big), min=f"{params.cluster_min_mu:g}",
                  gap=f"{params.cluster_gap_m:g}", all=len(clusters)))
-    chart = pd.DataFrame({"cluster": big["cluster_id"].astype(str), "mu": big["area_mu"]})
-    st.altair_chart(alt.Chart(chart, title=t("rd_chart_clusters", lang)).mark_bar(color="#8761D3").encode(
-        x=alt.X("cluster:N", sort="-y", title=t("rd_col_cluster", lang)), y=alt.Y("mu:Q", title=t("le_area_mu", lang)),
-        tooltip=["cluster", alt.Tooltip("mu:Q", format=".1f")]).properties(height=220), width="stretch",
-        height=220 + 70)
-    table = pd.DataFrame(big.drop(columns=big.geometry.name))[
-        ["cluster_id", "n_plots", "area_mu", "mean_suitability", "added_floor_m2", "release_m2", "members"]]
-    table = table.reset_index(drop=True)
-    names = {c: t(f"rd_cl_{c}", lang) for c in table.columns}
-    event = st.dataframe(table.rename(columns=names), hide_index=True, width="stretch", height=300,
-                         key="rd_clusters", on_select="rerun", selection_mode="multi-row",
-                         column_config={names["area_mu"]: st.column_config.NumberColumn(format="%.1f"),
-                                        names["mean_suitability"]: st.column_config.NumberColumn(format="%.1f")})
-    rows = [r for r in selected_rows(event) if r < len(table)]
-    add_to_shortlist(ws, table["cluster_id"].iloc[rows].tolist(), kind="cluster",
-                     source_layer=f"run_{run_id}_clusters", source=f"clusters:{run_id}", actor=actor, lang=lang,
-                     key="rd_add_clusters")
+    top = big.head(_CHART_TOP)
+    label = t("rd_cl_cluster_id", lang)
+    chart = pd.DataFrame({"cluster": [f"{label} {text(c)}" for c in top["cluster_id"]], "mu": top["area_mu"],
+                          "n": top["n_plots"]})
+    high = tall(len(chart), per=20)
+    area = t("le_area", lang)
+    st.altair_chart(alt.Chart(chart, title=t("rd_chart_clusters", lang, n=len(top), all=len(big))).mark_bar(
+        color="#8761D3").encode(
+        y=alt.Y("cluster:N", sort="-x", axis=label_axis()), x=alt.X("mu:Q", title=with_unit(area, "mu", lang)),
+        tooltip=[tooltip("cluster", label, kind="N"), tooltip("mu", area, unit="mu", lang=lang),
+                 tooltip("n", t("le_plots", lang), digits=0, unit="plots", lang=lang)]).properties(height=high),
+        width="stretch", height=high + 70)
+    rows = pd.DataFrame(big.drop(columns=big.geometry.name))
+    rows["release_mu"] = mu(rows["release_m2"])
+    shown, config = fmt_table(rows, CLUSTER_COLUMNS, lang)
+    picked = pick_rows(shown, rows["cluster_id"], key="rd_clusters", column_config=config, height=300)
+    add_to_shortlist(ws, picked, kind="cluster", source_layer=f"run_{run_id}_clusters", source=f"clusters:{run_id}",
+                     actor=actor, lang=lang, key="rd_add_clusters")
     if not len(big):
         return
+    areas = dict(zip(big["cluster_id"], big["area_mu"]))
     pick = st.selectbox(t("rd_pick_cluster", lang), big["cluster_id"].tolist(), key="rd_pick_cluster",
-                        format_func=lambda c: t("rd_cluster_label", lang, id=c,
-                                                mu=f"{float(big.loc[big['cluster_id'] == c, 'area_mu'].iloc[0]):.1f}"))
+                        format_func=lambda c: t("rd_cluster_label", lang, id=text(c), mu=number(areas[c], 1, "mu", lang)))
     one = big[big["cluster_id"] == pick]
     members = view[view["cluster_id"] == pick] if "cluster_id" in view.columns else view.iloc[:0]
     try:
@@ -191,8 +233,12 @@ def render() -> None:
     if not data.has_results(view):
         st.warning(t("le_no_results", lang))
         return
-    tab1, tab2 = st.tabs([t("rd_tab_suitability", lang), t("rd_tab_clusters", lang)])
-    with tab1:
-        _suitability_tab(ws, run_id, view, mask, actor, lang)
-    with tab2:
-        _clusters_tab(ws, run_id, view, actor, lang)
+    # Only the open tab is drawn: the cluster map must be built in a visible box (a Leaflet map made
+    # inside a hidden tab measures 0×0 and opens at world zoom), and the closed tab costs nothing.
+    tab1, tab2 = st.tabs([t("rd_tab_suitability", lang), t("rd_tab_clusters", lang)], key=TABS_KEY, on_change="rerun")
+    if tab1.open:
+        with tab1:
+            _suitability_tab(ws, run_id, view, mask, actor, lang)
+    if tab2.open:
+        with tab2:
+            _clusters_tab(ws, run_id, view, actor, lang)

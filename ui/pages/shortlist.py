@@ -17,16 +17,19 @@ overwrite.  A refused save keeps what was typed.  What the form offers follows t
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
-from exports import FORMATS, ExportMeta, export_shortlist, filename_for
+from exports import FORMATS, export_shortlist, filename_for, meta_for
+from exports.formatting import DASH, number, value_label
 from geo.errors import ConflictError, PlannerError
 from layers import access, shortlist
-from layers.timefmt import local_times
 from layers.store import WorkspaceBase as Workspace
 from layers.store import open_workspace as _open_store
-from ui.i18n import t
+from ui.format import Col, show
+from ui.i18n import STRINGS, t
 from ui.pages._common import acting_user, mu, open_ws, plain, show_error, writable
 from ui.shell import current_lang
 
@@ -38,19 +41,12 @@ FAST_FORMATS = ("xlsx", "csv", "gpkg", "geojson", "kml", "shp")
 _FLASH = "sl_flash"
 _CONFLICT = "sl_conflict"
 _PDF = "sl_pdf"
-_TABLE_COLS = ("rank", "item_kind", "item_id", "township_name", "status", "area_mu", "grade", "score", "reasons",
-               "notes", "updated_by", "updated_at")
-_HISTORY_COLS = ("at", "who", "action", "entry_id", "field", "old_value", "new_value", "reason")
 _SORT_KEYS = ("score", "area_m2", "township_code", "status")
 
 
 def status_label(status: str, lang: str) -> str:
     """A status as the user reads it (the stored value is always the Chinese one)."""
-    return status if lang == "zh" else f"{shortlist.STATUS_EN.get(status, status)}"
-
-
-def _col(field: str, lang: str) -> str:
-    return t(f"sl_col_{field}", lang)
+    return value_label(status, lang)
 
 
 # --- exports ----------------------------------------------------------------------------
@@ -58,10 +54,7 @@ def _col(field: str, lang: str) -> str:
 def _export(path: str, version: tuple, fmt: str, township: str | None) -> bytes:
     ws = _open_store(path)
     items = shortlist.load(ws)
-    items["added_at"] = local_times(items["added_at"], ws.timezone)
-    items["updated_at"] = local_times(items["updated_at"], ws.timezone)
-    towns = ws.read("townships") if ws.has_layer("townships") else None
-    return export_shortlist(items, fmt=fmt, township=township, meta=ExportMeta(source=ws.describe(), townships=towns))
+    return export_shortlist(items, fmt=fmt, township=township, meta=meta_for(ws, maps=fmt == "pdf"))
 
 
 def export_bytes(ws: Workspace, fmt: str, township: str | None) -> bytes:
@@ -106,26 +99,55 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
 
 
 # --- the table ----------------------------------------------------------------------------
-def _table(items: pd.DataFrame, lang: str, tz: str) -> None:
+COLUMNS = (
+    Col("rank", "sl_col_rank", "int"), Col("item_kind", "sl_col_item_kind", "enum"), Col("item_id", "sl_col_item_id", "id"),
+    Col("township_name", "sl_col_township_name"), Col("status", "sl_col_status", "enum"),
+    Col("area_mu", "sl_col_area_mu", "num", 1, "mu"), Col("grade", "sl_col_grade"),
+    Col("score", "sl_col_score", "num", 1, "points"), Col("reasons", "sl_col_reasons", "reasons"),
+    Col("notes", "sl_col_notes", "wide"), Col("updated_by", "sl_col_updated_by"), Col("updated_at", "sl_col_updated_at", "time"),
+)
+HISTORY_COLUMNS = (
+    Col("at", "sl_col_at", "time"), Col("who", "sl_col_who"), Col("action", "sl_col_action"),
+    Col("entry_id", "sl_col_entry_id", "id"), Col("field", "sl_col_field"), Col("old_value", "sl_col_old_value", "enum"),
+    Col("new_value", "sl_col_new_value", "enum"), Col("reason", "sl_col_reason", "wide"),
+)
+
+
+_RUN_SOURCE = re.compile(r"^(?:low_efficiency|redevelopment):(?P<run>[a-z0-9_]+)$")
+
+
+def _english_reasons(ws: Workspace, df: pd.DataFrame) -> pd.Series:
+    """The reasons of listed plots in English, from the run that listed them (the shortlist keeps the Chinese)."""
+    from ui import data
+
+    out = df["reasons"].copy()
+    runs = df["source"].astype("string").str.extract(_RUN_SOURCE.pattern)["run"]
+    for run in runs.dropna().unique():
+        if not run or f"run_{run}_plots" not in set(ws.layers()):
+            continue
+        plots = data.load_run(ws, run).get("plots")
+        if plots is None or "reasons_en" not in plots:
+            continue
+        english = dict(zip(plots["plot_id"].astype(str), plots["reasons_en"]))
+        here = (runs == run) & (df["item_kind"] == "plot")
+        out[here] = df.loc[here, "item_id"].astype(str).map(english).fillna(df.loc[here, "reasons"])
+    return out
+
+
+def _table(ws: Workspace, items: pd.DataFrame, lang: str) -> None:
     df = pd.DataFrame(items.drop(columns=items.geometry.name))
-    df["updated_at"] = local_times(df["updated_at"], tz)
-    df["area_mu"] = mu(df["area_m2"]).round(2)
-    df["item_kind"] = df["item_kind"].map(lambda k: t(f"sl_kind_{k}", lang))
-    df["status"] = df["status"].map(lambda s: status_label(s, lang))
-    df = df[list(_TABLE_COLS)]
-    st.dataframe(df.rename(columns={c: _col(c, lang) for c in _TABLE_COLS}), hide_index=True,
-                 width="stretch",
-                 column_config={_col("reasons", lang): st.column_config.TextColumn(width="large"),
-                                _col("notes", lang): st.column_config.TextColumn(width="medium"),
-                                _col("score", lang): st.column_config.NumberColumn(format="%.1f")})
+    df["area_mu"] = mu(df["area_m2"])
+    if lang == "en" and "source" in df:
+        df["reasons"] = _english_reasons(ws, df)
+    show(df, COLUMNS, lang, tz=ws.timezone)
 
 
 def _status_counts(items: pd.DataFrame, lang: str) -> None:
     cols = st.columns(len(shortlist.STATUSES))
     for col, s in zip(cols, shortlist.STATUSES):
         hit = items["status"] == s
-        col.metric(status_label(s, lang), int(hit.sum()),
-                   help=t("sl_area_help", lang, mu=f"{mu(items.loc[hit, 'area_m2'].sum()):,.1f}"))
+        col.metric(status_label(s, lang), number(int(hit.sum()), 0, "items", lang),
+                   help=t("sl_area_help", lang, mu=number(mu(items.loc[hit, "area_m2"].sum()), 1, "mu", lang)))
 
 
 # --- editing ------------------------------------------------------------------------------
@@ -163,7 +185,7 @@ def _edit(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
     by_id = items.set_index("entry_id")
     entry = st.selectbox(t("sl_entry", lang), ids, key="sl_entry",
                          format_func=lambda e: f"#{by_id.at[e, 'rank']} {by_id.at[e, 'item_id']} · "
-                                               f"{by_id.at[e, 'township_name'] if pd.notna(by_id.at[e, 'township_name']) else '—'}"
+                                               f"{by_id.at[e, 'township_name'] if pd.notna(by_id.at[e, 'township_name']) else DASH}"
                                                f" · {status_label(by_id.at[e, 'status'], lang)}")
     seen_key = f"sl_seen|{entry}"
     if seen_key not in st.session_state:
@@ -184,7 +206,7 @@ def _edit(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
         status = c1.selectbox(t("sl_status", lang), statuses, key=f"sl_status|{stamp}",
                               format_func=lambda s: status_label(s, lang), help=t("sl_status_help", lang))
         township = c2.selectbox(t("sl_township", lang), codes or [None], index=codes.index(here) if here in codes else 0,
-                                key=f"sl_tw|{stamp}", format_func=lambda c: towns.get(c, c) if c else "—",
+                                key=f"sl_tw|{stamp}", format_func=lambda c: towns.get(c, c) if c else DASH,
                                 disabled=not can_edit)
         rank = c3.number_input(t("sl_rank", lang), min_value=1, max_value=max(len(items), seen["rank"]),
                                value=seen["rank"], step=1, key=f"sl_rank|{stamp}", disabled=not can_edit)
@@ -287,6 +309,14 @@ def _reorder(ws: Workspace, items: pd.DataFrame, actor, lang: str) -> None:
                 _done(t("sl_reordered", lang))
 
 
+def _field_label(field, lang: str) -> str:
+    if field == "*":
+        return t("sl_whole_entry", lang)
+    if lang == "en" and f"sl_col_{field}" in STRINGS:
+        return t(f"sl_col_{field}", lang)
+    return shortlist.FIELD_LABELS.get(field, field) if lang == "zh" else str(field)
+
+
 def _history(ws: Workspace, entry: str | None, lang: str) -> None:
     st.subheader(t("sl_history", lang))
     only = st.toggle(t("sl_history_only", lang), key="sl_history_only", value=False) if entry else False
@@ -294,12 +324,13 @@ def _history(ws: Workspace, entry: str | None, lang: str) -> None:
     if not len(hist):
         st.caption(t("sl_history_empty", lang))
         return
-    df = pd.DataFrame(hist)[list(_HISTORY_COLS)].iloc[::-1]
-    df["at"] = local_times(df["at"], ws.timezone)
+    df = pd.DataFrame(hist).iloc[::-1]
+    removed = df["action"] == "remove"  # the removed row is kept as JSON: say so rather than print it
+    df.loc[removed, "old_value"] = t("sl_whole_entry", lang)
     actions = {a: t(f"sl_action_{a}", lang) for a in ("add", "remove", "update", "reorder")}
     df["action"] = df["action"].map(lambda a: actions.get(a, a))
-    st.dataframe(df.rename(columns={c: _col(c, lang) for c in _HISTORY_COLS}), hide_index=True,
-                 width="stretch", height=min(420, 38 + 35 * len(df)))
+    df["field"] = df["field"].map(lambda f: _field_label(f, lang))
+    show(df, HISTORY_COLUMNS, lang, height=min(420, 38 + 35 * len(df)), tz=ws.timezone)
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -335,7 +366,7 @@ def render() -> None:
                              format_func=lambda c: t("sl_all", lang) if c == ALL else f"{names[c]} ({c})")
         township = None if scope == ALL else scope
     shown = items if township is None else items[items["township_code"] == township]
-    _table(shown, lang, ws.timezone)
+    _table(ws, shown, lang)
     _edit(ws, shown, actor, lang)
     _bulk(ws, items, actor, lang)
     _reorder(ws, items, actor, lang)

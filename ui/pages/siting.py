@@ -1,20 +1,25 @@
 """Relocation siting page: which park each relocating firm should move to, and where one firm could go.
 
-Screen: sidebar — the siting run to show; main —
+Screen: sidebar — the siting run to show, the township filter (shared with the other pages;
+here it selects relocating firms by their origin township); main —
 
 * 运行选址: the demand rule (polluting firms outside parks / class D / mid-west townships),
   released cluster land as extra supply, a time limit → "run siting" with a progress box
   (:func:`analysis.siting_runs.run_siting`, stored as ``siting_<id>_*``);
-* the run: counts (firms, placed, not placed, solver status and gap) → map of the sites as land
-  (each a vacant plot or contiguous cluster of vacant plots inside a park) with firm → site lines
-  ending on that land → land used vs capacity per park as a chart → the micro-parks'
-  leading-industry share (≥ 70 %) before and after, by firms and by land, pass / fail and the
-  policy applied → firms not placed with the reason naming every park and why → all
-  assignments → the sites table with ticks to "add to shortlist";
+* the run: the filter in force, named → counts (firms, placed, not placed, land need) → map of
+  the sites as land (each a vacant plot or contiguous cluster of vacant plots inside a park)
+  with firm → site lines ending on that land → land used (by the firms shown, by other firms)
+  and free per park as a chart → the micro-parks' leading-industry share (≥ 70 %) before and
+  after, by firms and by land, pass / fail and the policy applied → firms not placed with the
+  reason naming every park and why → all assignments → the sites table with ticks to "add to
+  shortlist".  Every part shows the same filtered firms;
+
 * 单个企业选址: pick a firm (and optionally its land need in 亩) → every site ranked by
   :func:`analysis.siting.rank_sites_for_firm`, each excluded site with its reason.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import altair as alt
 import numpy as np
@@ -28,18 +33,21 @@ from geo.errors import PlannerError
 from geo.web import display_copy
 from layers.store import WorkspaceBase as Workspace
 from layers.store import open_workspace as _open_store
+from exports.formatting import number, with_unit
 from ui import data
-from ui.filters import current_filters
+from ui.filters import PlotFilters, filter_sidebar
+from ui.format import Col, label_axis, show, table as fmt_table, tall, tooltip
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import (acting_user, add_to_shortlist, open_ws, pipeline_runs, run_layers, runs_of_kind,
-                              selected_rows, show_error, writable)
+from ui.pages._common import (acting_user, add_to_shortlist, filter_note, open_ws, pick_rows, pipeline_runs, run_layers,
+                              runs_of_kind, show_error, writable)
 from ui.shell import current_lang, layer_stamp
 
-__all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column"]
+__all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column", "TABS_KEY"]
 
 MAP_KEY = "siting_map"
+TABS_KEY = "st_tabs"
 _RUN_KEY = "st_run_id"
 _RANK_KEY = "st_ranked"
 
@@ -56,8 +64,8 @@ def _load(ws: Workspace, run_id: str) -> dict[str, gpd.GeoDataFrame]:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _supply(path: str, stamps: tuple, params: siting.SitingParams) -> gpd.GeoDataFrame:
     ws = _open_store(path)
-    read = {n: data.read_layer(ws, n) for n in ("industrial_parks", "micro_parks", "plots", "enterprises", "constraints")
-            if ws.has_layer(n)}
+    read = {n: data.read_layer(ws, n, scoped=False)  # a shared cache: the whole county
+            for n in ("industrial_parks", "micro_parks", "plots", "enterprises", "constraints") if ws.has_layer(n)}
     return siting.supply_from_layers(params, **read)
 
 
@@ -84,14 +92,10 @@ def reason_column(frame: pd.DataFrame, lang: str) -> str:
 
 
 def _with_reason(frame: pd.DataFrame, cols: list[str], lang: str) -> pd.DataFrame:
-    """``frame[cols]`` as a plain DataFrame with ``reason`` holding the text in ``lang``; empty names
-    (a firm outside every park, a site for a firm not placed) read "—", never "None"."""
+    """``frame[cols]`` as a plain DataFrame with ``reason`` holding the text in ``lang``."""
     out = pd.DataFrame(frame[[c for c in cols if c in frame.columns]])
     if "reason" in out.columns:
         out["reason"] = frame[reason_column(frame, lang)].to_numpy()
-    for c in ("current_park_name", "site_name", "park_name", "site_id"):
-        if c in out.columns:
-            out[c] = out[c].astype("string").fillna("—")
     return out
 
 
@@ -123,29 +127,19 @@ def _run_form(ws: Workspace, lang: str) -> None:
     st.rerun()
 
 
-def _map(frames: dict, lang: str) -> None:
-    """Sites as land (polygons of their vacant plots) and firm → site lines; tooltip labels in ``lang``."""
+def _map(assignments: pd.DataFrame, sites: gpd.GeoDataFrame | None, lines: gpd.GeoDataFrame | None,
+         lang: str) -> None:
+    """Sites and firm → site lines of the firms shown (the page's filter applies here too)."""
     layers = {}
-    sites = frames.get("sites")
     if sites is not None and len(sites):
-        cols = [c for c in ("name", "park_name", "capacity_land_mu", "used_land_mu", "land_utilisation")
-                if c in sites.columns]
-        shown = sites[cols + [sites.geometry.name]].copy()
-        for c in ("capacity_land_mu", "used_land_mu"):
-            if c in shown.columns:
-                shown[c] = shown[c].astype(float).round(1)
-        if "land_utilisation" in shown.columns:
-            shown["land_utilisation"] = (shown["land_utilisation"].astype(float) * 100).round(0)
-        shown = shown.rename(columns={c: t(f"st_col_{'site_name' if c == 'name' else c}", lang) for c in cols})
-        layers["siting_sites"] = display_copy(shown, tolerance_m=0.5, decimals=6, name="siting_sites")
-    lines = frames.get("lines")
+        cols = ["site_id", "name", "park_name", "land_utilisation", sites.geometry.name]
+        layers["siting_sites"] = display_copy(sites[[c for c in cols if c in sites.columns]], tolerance_m=0.5,
+                                              decimals=6, name="siting_sites")
     if lines is not None and len(lines):
-        keep = [c for c in ("site_name", "distance_m") if c in lines.columns]
-        shown = lines[keep + [lines.geometry.name]].copy()
-        if "distance_m" in shown.columns:
-            shown["distance_m"] = shown["distance_m"].astype(float).round(0)
-        shown = shown.rename(columns={c: t(f"st_col_{c}", lang) for c in keep})
-        layers["siting_lines"] = display_copy(shown, tolerance_m=0.5, decimals=6, name="siting_lines")
+        lines = lines[lines["firm_id"].astype(str).isin(set(assignments["firm_id"].astype(str)))]
+        keep = [c for c in ("firm_id", "site_id", "distance_m") if c in lines.columns] + [lines.geometry.name]
+        if len(lines):
+            layers["siting_lines"] = display_copy(lines[keep], tolerance_m=0.5, decimals=6, name="siting_lines")
     if not layers:
         return
     base_url = st.get_option("server.baseUrlPath") or ""
@@ -153,28 +147,54 @@ def _map(frames: dict, lang: str) -> None:
               width="stretch", returned_objects=[], render=False)
 
 
-def _utilisation_chart(frames: dict, lang: str) -> None:
-    """Land used vs free per park (per site for runs stored before parks were summarised)."""
-    parks, sites = frames.get("parks"), frames.get("sites")
-    if parks is not None and len(parks):
-        util = pd.DataFrame(parks)
-    elif sites is not None and len(sites):
-        util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
-        util["firms_arriving"] = util.get("firms_assigned", 0)
-    else:
-        return
+def _filtered(frames: dict, filters) -> tuple[pd.DataFrame, gpd.GeoDataFrame | None]:
+    """The assignments of firms from the townships filtered to, and the sites that receive them.
+
+    The township filter is the one shared filter that applies to relocating firms (their
+    origin township); it acts on every part of the page: counts, map, chart and tables.
+    """
+    asg, sites = frames["assignments"], frames.get("sites")
+    if filters.townships:
+        asg = asg[asg["township_code"].astype(str).isin(filters.townships)]
+        if sites is not None:
+            sites = sites[sites["site_id"].astype(str).isin(set(asg["site_id"].dropna().astype(str)))]
+    if sites is not None and "site_id" in asg.columns:
+        placed = asg[asg["status"].astype(str) == "assigned"]
+        here = placed.groupby(placed["site_id"].astype(str))
+        sites = sites.assign(shown_mu=sites["site_id"].astype(str).map(here["need_land_mu"].sum()).fillna(0.0),
+                             shown_firms=sites["site_id"].astype(str).map(here.size()).fillna(0).astype(int))
+    return asg, sites
+
+
+def _util_chart(sites: pd.DataFrame, filtered: bool, lang: str) -> None:
+    """Land of each site: used by the firms shown, by other placed firms, and still free (亩)."""
+    util = pd.DataFrame(sites.drop(columns=sites.geometry.name))
+    if "park_name" in util.columns:  # sites are land (plots, clusters): one bar per park reads better
+        util = util.groupby(util["park_name"].astype(str)).agg(
+            shown_mu=("shown_mu", "sum"), used_land_mu=("used_land_mu", "sum"),
+            capacity_land_mu=("capacity_land_mu", "sum"), firms_assigned=("firms_assigned", "sum")).reset_index()
+        util["name"] = util["park_name"]
+        util["land_utilisation"] = util["used_land_mu"] / util["capacity_land_mu"].where(util["capacity_land_mu"] > 0)
     util["label"] = util["name"].astype(str)
-    util["land_utilisation"] = util["used_land_mu"] / util["capacity_land_mu"].where(util["capacity_land_mu"] > 0)
-    long = pd.concat([util.assign(kind=t("st_used", lang), order=0, mu=util["used_land_mu"]),
-                      util.assign(kind=t("st_free", lang), order=1, mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))])
+    used, other, free = t("st_used_shown" if filtered else "st_used", lang), t("st_used_other", lang), t("st_free", lang)
+    parts = [util.assign(kind=used, order=0, mu=util["shown_mu"]),
+             util.assign(kind=free, order=2, mu=(util["capacity_land_mu"] - util["used_land_mu"]).clip(lower=0))]
+    if filtered:
+        parts.insert(1, util.assign(kind=other, order=1, mu=(util["used_land_mu"] - util["shown_mu"]).clip(lower=0)))
+    long = pd.concat(parts)
+    kinds = [used, other, free] if filtered else [used, free]
+    colours = ["#d73027", "#fdae61", "#cccccc"] if filtered else ["#d73027", "#cccccc"]
+    high = tall(len(util))
+    area = t("le_area", lang)
     st.altair_chart(alt.Chart(long, title=t("st_chart_util", lang)).mark_bar().encode(
-        y=alt.Y("label:N", sort="-x", title=None), x=alt.X("mu:Q", stack="zero", title=t("le_area_mu", lang)),
-        color=alt.Color("kind:N", title=None, sort=[t("st_used", lang), t("st_free", lang)],
-                        scale=alt.Scale(domain=[t("st_used", lang), t("st_free", lang)], range=["#d73027", "#cccccc"])),
+        y=alt.Y("label:N", sort="-x", axis=label_axis()), x=alt.X("mu:Q", stack="zero", title=with_unit(area, "mu", lang)),
+        color=alt.Color("kind:N", title=None, sort=kinds, scale=alt.Scale(domain=kinds, range=colours)),
         order=alt.Order("order:Q"),
-        tooltip=["label", "kind", alt.Tooltip("mu:Q", format=".1f"), alt.Tooltip("land_utilisation:Q", format=".0%"),
-                 "firms_arriving"]).properties(height=max(180, 26 * len(util))), width="stretch",
-        height=max(180, 26 * len(util)) + 70)
+        tooltip=[tooltip("label", t("st_col_name", lang), kind="N"), tooltip("kind", t("st_part", lang), kind="N"),
+                 tooltip("mu", area, unit="mu", lang=lang),
+                 alt.Tooltip("land_utilisation:Q", format=".0%", title=t("st_col_land_utilisation", lang)),
+                 tooltip("firms_assigned", t("st_col_firms_assigned", lang), digits=0, unit="firms", lang=lang)],
+    ).properties(height=high), width="stretch", height=high + 70)
 
 
 def _shares(frames: dict, lang: str, rule: float) -> None:
@@ -201,57 +221,6 @@ def _shares(frames: dict, lang: str, rule: float) -> None:
     st.caption(t("st_shares_note", lang, rule=f"{rule:.0%}"))
 
 
-def _results(ws: Workspace, run_id: str, actor, lang: str) -> None:
-    frames = _load(ws, run_id)
-    asg, sites = frames.get("assignments"), frames.get("sites")
-    if asg is None:
-        st.info(t("st_no_run", lang))
-        return
-    towns = current_filters().townships
-    if towns:
-        asg = asg[asg["township_code"].astype(str).isin(towns)]
-    status = asg["status"].astype(str)
-    c = st.columns(4)
-    c[0].metric(t("st_firms", lang), len(asg))
-    c[1].metric(t("st_assigned", lang), int((status == "assigned").sum()))
-    c[2].metric(t("st_unassigned", lang), int((status != "assigned").sum()))
-    c[3].metric(t("st_need", lang), f"{asg['need_land_mu'].sum():,.0f}")
-    _map(frames, lang)
-    _utilisation_chart(frames, lang)
-    _shares(frames, lang, _run_share_rule(ws, run_id))
-    unplaced = asg[status != "assigned"]
-    st.subheader(t("st_unplaced", lang, n=len(unplaced)))
-    cols = ["firm_id", "name", "industry_code", "current_park_name", "need_land_mu", "n_eligible_sites", "reason"]
-    if len(unplaced):
-        st.dataframe(_with_reason(unplaced, cols, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols}),
-                     hide_index=True, width="stretch",
-                     column_config={t("st_col_reason", lang): st.column_config.TextColumn(width="large"),
-                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
-    with st.expander(t("st_all_assignments", lang)):
-        cols2 = ["firm_id", "name", "industry_code", "need_land_mu", "status", "site_name", "park_name", "distance_m",
-                 "same_township", "reason"]
-        st.dataframe(_with_reason(asg, cols2, lang).rename(columns={c: t(f"st_col_{c}", lang) for c in cols2}),
-                     hide_index=True, width="stretch",
-                     column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
-                                    t("st_col_need_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
-    if sites is not None and len(sites):
-        st.subheader(t("st_sites", lang))
-        cols3 = ["site_id", "park_name", "n_plots", "plot_ids", "capacity_land_mu", "used_land_mu", "land_utilisation",
-                 "firms_assigned", "leading_share_before", "leading_share_after"]
-        table = pd.DataFrame(sites[[c for c in cols3 if c in sites.columns]]).reset_index(drop=True)
-        event = st.dataframe(table.rename(columns={c: t(f"st_col_{c}", lang) for c in table.columns}),
-                             hide_index=True, width="stretch", key="st_sites", on_select="rerun",
-                             selection_mode="multi-row",
-                             column_config={t("st_col_land_utilisation", lang): st.column_config.ProgressColumn(
-                                 format="percent", min_value=0.0, max_value=1.0),
-                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="%.1f")
-                                    for c in ("capacity_land_mu", "used_land_mu")},
-                                 **{t(f"st_col_{c}", lang): st.column_config.NumberColumn(format="percent")
-                                    for c in ("leading_share_before", "leading_share_after")}})
-        rows = [r for r in selected_rows(event) if r < len(table)]
-        add_to_shortlist(ws, table["site_id"].iloc[rows].tolist(), kind="site", source_layer=f"siting_{run_id}_sites",
-                         source=f"siting:{run_id}", actor=actor, lang=lang, key="st_add")
-
 
 def _run_share_rule(ws: Workspace, run_id: str) -> float:
     """The leading-share minimum the siting run used (the preset's default when not recorded)."""
@@ -265,6 +234,86 @@ def _run_share_rule(ws: Workspace, run_id: str) -> float:
         return float(json.loads(hit.iloc[0]).get("leading_share", 0.7)) if len(hit) else 0.7
     except (TypeError, ValueError):
         return 0.7
+
+
+#: Columns of the three siting tables.
+UNPLACED_COLUMNS = (
+    Col("firm_id", "st_col_firm_id", "id"), Col("name", "st_col_name"), Col("industry_code", "st_col_industry_code", "industry"),
+    Col("township_code", "st_col_township_code", "township"), Col("current_park_name", "st_col_current_park_name"),
+    Col("need_land_mu", "st_col_need_land_mu", "num", 1, "mu"),
+    Col("n_eligible_sites", "st_col_n_eligible_sites", "int"), Col("reason", "st_col_reason", "reasons"),
+)
+ASSIGNMENT_COLUMNS = (
+    Col("firm_id", "st_col_firm_id", "id"), Col("name", "st_col_name"), Col("industry_code", "st_col_industry_code", "industry"),
+    Col("township_code", "st_col_township_code", "township"), Col("need_land_mu", "st_col_need_land_mu", "num", 1, "mu"),
+    Col("status", "st_col_status", "enum"), Col("site_name", "st_col_site_name"), Col("park_name", "st_col_park_name"),
+    Col("distance_m", "st_col_distance_m", "num", 0, "m"), Col("same_township", "st_col_same_township", "bool"),
+    Col("reason", "st_col_reason", "reasons"),
+)
+SITE_COLUMNS = (
+    Col("site_id", "st_col_site_id", "id"), Col("park_name", "st_col_park_name"), Col("n_plots", "st_col_n_plots", "int"),
+    Col("plot_ids", "st_col_plot_ids", "wide"), Col("township_code", "pk_col_township", "township"),
+    Col("capacity_land_mu", "st_col_capacity_land_mu", "num", 1, "mu"), Col("used_land_mu", "st_col_used_land_mu", "num", 1, "mu"),
+    Col("land_utilisation", "st_col_land_utilisation", "bar", 0), Col("firms_assigned", "st_col_firms_assigned", "int"),
+    Col("shown_firms", "st_col_shown_firms", "int"),
+    Col("leading_share_before", "st_col_leading_share_before", "share", 0),
+    Col("leading_share_after", "st_col_leading_share_after", "share", 0),
+    Col("industry_mix_after", "st_col_industry_mix_after", "mix"),
+)
+
+
+def _results(ws: Workspace, run_id: str, actor, lang: str) -> None:
+    frames = _load(ws, run_id)
+    if frames.get("assignments") is None:
+        st.info(t("st_no_run", lang))
+        return
+    all_asg = frames["assignments"]
+    towns, parks = data.township_names(ws), data.park_names(ws)
+    firms_view = pd.DataFrame({"township_code": all_asg["township_code"].astype(str)})
+    firms_view["township_name"] = firms_view["township_code"].map(towns)
+    filters = filter_sidebar(firms_view, lang, township_names=towns, only=("townships",))
+    asg, sites = _filtered(frames, filters)
+    note = filter_note(PlotFilters(townships=filters.townships), lang, townships=towns, applies=t("st_filter_applies", lang))
+    if note:
+        st.info(t("st_filtered", lang, note=note, n=len(asg), all=len(all_asg)))
+    ignored = dataclasses.replace(filters, townships=())
+    if ignored.active:
+        st.caption(t("st_filter_ignored", lang))
+    status = asg["status"].astype(str)
+    c = st.columns(4)
+    c[0].metric(t("st_firms", lang), number(len(asg), 0, "firms", lang))
+    c[1].metric(t("st_assigned", lang), number(int((status == "assigned").sum()), 0, "firms", lang))
+    c[2].metric(t("st_unassigned", lang), number(int((status != "assigned").sum()), 0, "firms", lang))
+    c[3].metric(t("st_need", lang), number(asg["need_land_mu"].sum(), 0, "mu", lang))
+    _map(asg, sites, frames.get("lines"), lang)
+    if sites is not None and len(sites):
+        _util_chart(sites, bool(filters.townships), lang)
+    _shares(frames, lang, _run_share_rule(ws, run_id))
+    unplaced = asg[status != "assigned"]
+    st.subheader(t("st_unplaced", lang, n=len(unplaced)))
+    rows = _with_reason(unplaced, [c.name for c in UNPLACED_COLUMNS], lang)
+    if len(rows):
+        show(rows, UNPLACED_COLUMNS, lang, townships=towns, parks=parks)
+    with st.expander(t("st_all_assignments", lang)):
+        show(_with_reason(asg, [c.name for c in ASSIGNMENT_COLUMNS], lang), ASSIGNMENT_COLUMNS, lang,
+             townships=towns, parks=parks)
+    if sites is not None and len(sites):
+        st.subheader(t("st_sites", lang))
+        cols = SITE_COLUMNS if filters.townships else tuple(c for c in SITE_COLUMNS if c.name != "shown_firms")
+        site_rows = pd.DataFrame(sites.drop(columns=sites.geometry.name)).reset_index(drop=True)
+        shown, config = fmt_table(site_rows, cols, lang, townships=towns, parks=parks)
+        picked = pick_rows(shown, site_rows["site_id"], key="st_sites", column_config=config)
+        add_to_shortlist(ws, picked, kind="site", source_layer=f"siting_{run_id}_sites",
+                         source=f"siting:{run_id}", actor=actor, lang=lang, key="st_add")
+    elif filters.townships:
+        st.info(t("st_no_sites_shown", lang))
+
+
+RANK_COLUMNS = (
+    Col("rank", "st_col_rank", "int"), Col("name", "st_col_name"), Col("site_kind", "st_col_site_kind", "enum"),
+    Col("capacity_land_mu", "st_col_capacity_land_mu", "num", 1, "mu"), Col("distance_m", "st_col_distance_m", "num", 0, "m"),
+    Col("eligible", "st_col_eligible", "bool"), Col("reason", "st_col_reason", "reasons"),
+)
 
 
 def _one_firm(ws: Workspace, lang: str) -> None:
@@ -294,11 +343,8 @@ def _one_firm(ws: Workspace, lang: str) -> None:
         return
     code, ranked = got
     st.caption(t("st_ranked_for", lang, name=names.get(code, code), n=int(ranked["eligible"].sum()), m=len(ranked)))
-    cols = ["rank", "name", "site_kind", "capacity_land_mu", "distance_m", "eligible", "reason"]  # name: park + site
-    st.dataframe(_with_reason(ranked, cols, lang).rename(
-        columns={c: t(f"st_col_{c}", lang) for c in cols}), hide_index=True, width="stretch",
-        column_config={t("st_col_distance_m", lang): st.column_config.NumberColumn(format="%.0f"),
-                       t("st_col_capacity_land_mu", lang): st.column_config.NumberColumn(format="%.1f")})
+    show(_with_reason(ranked, [c.name for c in RANK_COLUMNS], lang), RANK_COLUMNS, lang,
+         townships=data.township_names(ws), parks=data.park_names(ws))
 
 
 def render() -> None:
@@ -315,12 +361,15 @@ def render() -> None:
         wanted = st.session_state.get(_RUN_KEY)
         run_id = st.sidebar.selectbox(t("st_run", lang), ids, index=ids.index(wanted) if wanted in ids else 0,
                                       key="st_run")
-    tab1, tab2 = st.tabs([t("st_tab_run", lang), t("st_tab_one", lang)])
-    with tab1:
-        _run_form(ws, lang)
-        if run_id is None:
-            st.info(t("st_no_run", lang))
-        else:
-            _results(ws, run_id, actor, lang)
-    with tab2:
-        _one_firm(ws, lang)
+    # Only the open tab is drawn (its map needs a visible box; the closed tab costs nothing).
+    tab1, tab2 = st.tabs([t("st_tab_run", lang), t("st_tab_one", lang)], key=TABS_KEY, on_change="rerun")
+    if tab1.open:
+        with tab1:
+            _run_form(ws, lang)
+            if run_id is None:
+                st.info(t("st_no_run", lang))
+            else:
+                _results(ws, run_id, actor, lang)
+    if tab2.open:
+        with tab2:
+            _one_firm(ws, lang)
