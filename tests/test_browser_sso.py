@@ -190,6 +190,10 @@ def test_token_without_a_role_is_refused_with_a_way_out(sso_url, oidc_provider, 
     rows = _audit_rows(sso_ws)
     refusals = rows[rows["summary"].str.startswith("统一身份认证登录失败") & (rows["target"] == "zhao")]
     assert len(refusals) == 1  # once, however often the page reran
+    page.get_by_text("English", exact=True).click()  # the same refusal in English
+    page.get_by_role("button", name="Leave single sign-on (use another account)").wait_for(timeout=60_000)
+    assert "zhao signed in through single sign-on but has no role in this system" in alert.inner_text()
+    page.get_by_text("中文", exact=True).click()
 
     page.get_by_role("button", name="退出统一身份认证(换用其他账户)").click()
     page.wait_for_url(oidc_provider + "/oauth2/end_session**", timeout=60_000)
