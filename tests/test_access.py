@@ -265,3 +265,15 @@ def test_local_time_is_beijing_time():
     assert local_time("2026-11-28T14:02:11+08:00") == "2026-11-28 14:02"  # rows of the previous format
     assert local_time("2026-11-28T23:30:00Z", fmt="%m-%d %H:%M") == "11-29 07:30"
     assert local_time("", "Asia/Shanghai") == "—" and local_time(None) == "—"
+
+
+def test_sso_token_older_than_a_session_asks_for_a_new_sign_in():
+    """Streamlit's identity cookie lasts 30 days; the app's 12-hour limit is applied to the ID token's ``iat``."""
+    import time
+
+    from ui.login import MAX_SESSION_S, _sso_fresh
+
+    now = time.time()
+    assert _sso_fresh({"iat": now - 60})
+    assert not _sso_fresh({"iat": now - MAX_SESSION_S - 60})
+    assert _sso_fresh({"iat": now - 60, "auth_time": now - 30 * 86400})  # remembered at the provider: still fine

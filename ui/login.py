@@ -104,9 +104,10 @@ def _sso_options() -> dict:
 
 
 def _sso_fresh(claims: dict) -> bool:
-    """False when the identity was issued (``iat``) longer ago than a session may last: Streamlit keeps
-    its identity cookie for 30 days, so the session limit is checked against the token itself."""
-    issued = claims.get("auth_time") or claims.get("iat")
+    """False when the ID token was issued (``iat``) longer ago than a session may last: Streamlit keeps
+    its identity cookie for 30 days, so the session limit is checked against the token itself.  Not
+    ``auth_time``: a provider that remembers its users for weeks would then never let them back in."""
+    issued = claims.get("iat")
     return not isinstance(issued, (int, float)) or time.time() - float(issued) <= MAX_SESSION_S
 
 
