@@ -46,6 +46,7 @@ __all__ = [
     "list_users",
     "authenticate",
     "sso_actor",
+    "sso_username",
     "MAX_FAILURES",
     "LOCK_MINUTES",
     "open_session",
@@ -467,30 +468,134 @@ def _count_failure(tx, row, now):
             float(min(base * 2 ** (n - 1), BACKOFF_MAX_S)))
 
 
-def sso_actor(ws, claims: dict, *, role_claim: str = "planner_role", township_claim: str = "planner_township",
-              default_role: str | None = None) -> Actor:
-    """The actor of a single-sign-on user: the role from an ``oidc`` account row if there is one
-    (an administrator's mapping wins), else from the ID token's ``role_claim``, else ``default_role``.
+#: Roles from the widest to the narrowest: a token that lists several (a list claim) gets the widest.
+_ROLES_WIDEST_FIRST: tuple[str, ...] = ("admin", "planner", "official", "viewer")
 
-    Raises ``AuthenticationError`` when no role can be found (the user is told to ask an admin).
+
+def _claim(claims: dict, name: str):
+    """A claim by its name, or by a dotted path into nested claims (Keycloak's
+    ``resource_access.<client>.roles``); None when absent."""
+    if name in claims:
+        return claims[name]
+    value = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _role_in(value) -> str | None:
+    """The role a claim value names: a role code, or the widest role among a list of values."""
+    values = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+    return next((r for r in _ROLES_WIDEST_FIRST if r in {str(v).strip() for v in values}), None)
+
+
+def _township_code(value, towns: dict[str, str] | None) -> str | None:
+    """A township claim as a township code: the claim may give the code or the name (飞云街道);
+    ``towns`` maps the workspace's names and codes to codes (None: no townships layer to check
+    against, the claim is kept as given).  None when no such township exists."""
+    text = str(value).strip()
+    return text if towns is None else towns.get(text)
+
+
+def _township_lookup(ws) -> dict[str, str] | None:
+    """Township code and name → code, or None when the workspace has no townships layer."""
+    if not ws.has_layer("townships"):
+        return None
+    towns = ws.read("townships", columns=["code", "name"])
+    codes = towns["code"].astype(str)
+    return {**dict(zip(towns["name"].astype(str), codes)), **dict(zip(codes, codes))}
+
+
+def sso_username(claims: dict, username_claim: str = "preferred_username") -> str:
+    """The account name of a single-sign-on identity: ``username_claim``, else ``preferred_username``,
+    ``email``, ``sub`` — the name an administrator maps with ``cli.py user add NAME --sso``."""
+    for name in (username_claim, "preferred_username", "email", "sub"):
+        if (value := _claim(claims, name)):
+            return str(value).strip()
+    return ""
+
+
+def _sso_role(towns, tx, claims: dict, username: str, name: str, *, role_claim: str, township_claim: str,
+              default_role: str | None):
+    """(role, township, where the role came from, account row) of a single-sign-on identity, or
+    (None, None, refusal (en, zh), row) when it may not sign in."""
+    row = _user_rows(tx, username) if username else None
+    if row is not None and row["source"] != "oidc":
+        row = None  # a password account of the same name is someone else: never hand its role to a token
+    if row is not None:
+        if row["disabled"]:
+            return None, None, (f"{username}: this account is disabled; ask an administrator",
+                                f"{name}(账户 {username})已被停用,请联系管理员。"), row
+        return row["role"], row["township"], "mapping", row
+    raw = _claim(claims, role_claim)
+    role = _role_in(raw) or default_role  # default_role: an administrator's choice for every identity
+    if role is None:
+        got = f" (the claim {role_claim!r} says {raw!r})" if raw not in (None, "", []) else ""
+        got_zh = f"(令牌声明 {role_claim} 的值为 {raw!r},不是本系统的角色)" if got else ""
+        return None, None, (
+            f"{username} signed in through single sign-on but has no role in this system{got}. An administrator "
+            f"gives one: a claim {role_claim!r} with viewer, official, planner or admin from the identity provider, "
+            f"or a mapping here (cli.py user add {username} --role ROLE --sso).",
+            f"{name}(账户 {username})已通过统一身份认证,但尚未分配本系统的角色{got_zh}。请联系管理员分配角色"
+            f"(统一身份认证中的角色声明,或本系统的账户映射)后再登录。"), None
+    township = None
+    if role == "official":
+        given = _claim(claims, township_claim)
+        township = _township_code(given, towns) if given not in (None, "") else None
+        if township is None:
+            what = f"township {given!r} is not one of this workspace's townships" if given else \
+                f"no township (claim {township_claim!r})"
+            what_zh = f"所属镇街 {given!r} 不在本工作空间的镇街中" if given else f"令牌中没有所属镇街(声明 {township_claim})"
+            return None, None, (f"{username} is a township official but {what}; ask an administrator.",
+                                f"{name}(账户 {username})是镇街人员,但{what_zh};请联系管理员。"), None
+    return role, township, "claim" if _role_in(raw) else "default", None
+
+
+def sso_actor(ws, claims: dict, *, role_claim: str = "planner_role", township_claim: str = "planner_township",
+              username_claim: str = "preferred_username", default_role: str | None = None) -> Actor:
+    """The actor of a user signed in through single sign-on (the ID token's claims, ``st.user``).
+
+    The role comes from an ``oidc`` account row of the same name if there is one (an
+    administrator's mapping, ``cli.py user add NAME --role R [--township T] --sso``, wins and
+    may disable the identity), else from the token's ``role_claim`` (a role code, or a list of
+    values of which the widest role counts; a dotted name reads a nested claim), else
+    ``default_role`` (``[planner_sso]`` in secrets.toml).  A township official's township comes from the mapping or from
+    ``township_claim`` (its code or its name).  A password account of the same name never
+    lends its role to a token: such an identity is recorded as ``sso:NAME``.
+
+    Every sign-in, allowed or refused, is one row of the audit log.
+
+    Raises
+    ------
+    AuthenticationError
+        No role (or an official without a known township), or a disabled mapping: the message
+        names the account so that the user can ask an administrator.
     """
     from geo.errors import AuthenticationError
 
-    username = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "")
+    username = sso_username(claims, username_claim)
     name = str(claims.get("name") or username)
-    with ws.reading() as r:
-        row = _user_rows(r, username) if r.table_exists("users") else None
-    if row is not None:
-        if row["disabled"]:
-            raise AuthenticationError(f"{username}: account disabled", message_zh="该账户已停用,请联系管理员")
-        role, township = row["role"], row["township"]
-    else:
-        role, township = claims.get(role_claim) or default_role, claims.get(township_claim)
-    if role not in ROLES or (role == "official" and not township):
-        raise AuthenticationError(
-            f"{username} signed in, but no role is assigned (claim {role_claim!r} or an account mapping); "
-            "ask an administrator.", message_zh=f"{name} 已通过统一身份认证,但尚未分配角色;请联系管理员。")
-    return Actor(f"sso:{username}" if row is None else username, role, township, name)
+    towns = _township_lookup(ws) if _claim(claims, township_claim) not in (None, "") else None
+    with ws.transaction(ANONYMOUS, "login", target=username) as tx:
+        role, township, source, row = _sso_role(towns, tx, claims, username, name, role_claim=role_claim,
+                                                township_claim=township_claim, default_role=default_role)
+        if role is None:
+            en, zh = source
+            tx.summary, tx.detail = f"统一身份认证登录失败:{zh}", {"ok": False, "username": username, "method": "sso"}
+            failure = AuthenticationError(en, message_zh=zh, details=[{"username": username}])
+        else:
+            if row is not None:
+                tx.execute("UPDATE users SET last_login_at = ? WHERE username = ?", (_iso(_now()), username))
+            tx.actor = actor = Actor(username if row is not None else f"sso:{username}", role, township, name)
+            tx.summary = "统一身份认证登录成功(角色来自" + {"mapping": "本系统的账户映射", "claim": f"令牌声明 {role_claim}",
+                                                       "default": "默认角色"}[source] + ")"
+            tx.detail = {"ok": True, "method": "sso", "role_from": source}
+            failure = None
+    if failure is not None:
+        raise failure
+    return actor
 
 
 # --- browser sessions --------------------------------------------------------------------------------

@@ -97,7 +97,9 @@ def test_sign_in_back_off_and_lock_out(empty_ws, actors):
     import datetime as dt
 
     access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
-    t0 = dt.datetime.now(dt.timezone.utc)
+    # whole seconds: failure times are stored to the second, so a clock at x.9 s would see up to 0.9 s
+    # of a back-off already gone (the test then failed about half the time)
+    t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     at = lambda s: t0 + dt.timedelta(seconds=s)  # noqa: E731 - the clock of each attempt
     me = access.authenticate(empty_ws, "zhang", "correct horse", now=at(0))
     assert me == Actor("zhang", "planner", None, "zhang")
@@ -163,9 +165,74 @@ def test_sso_role_from_mapping_or_claim(empty_ws, actors):
     claims = {"sub": "u1", "preferred_username": "wang", "name": "王科长", "planner_role": "planner"}
     assert access.sso_actor(empty_ws, claims) == Actor("sso:wang", "planner", None, "王科长")
     access.add_user(empty_ws, "wang", role="official", township="330381008", source="oidc", actor=actors["admin"])
-    assert access.sso_actor(empty_ws, claims).role == "official"  # the administrator's mapping wins
+    assert access.sso_actor(empty_ws, claims) == Actor("wang", "official", "330381008", "王科长")  # the mapping wins
+    with pytest.raises(AuthenticationError, match="no role") as refused:
+        access.sso_actor(empty_ws, {"sub": "u2", "preferred_username": "zhao", "name": "赵"})
+    assert "赵(账户 zhao)已通过统一身份认证,但尚未分配本系统的角色" in refused.value.localized("zh")
+    assert "cli.py user add zhao --role ROLE --sso" in refused.value.localized("en")
+    assert access.sso_actor(empty_ws, {"sub": "u2", "preferred_username": "zhao"}, default_role="viewer").role == "viewer"
+    log = empty_ws.read_table("audit_log").sort_values("audit_id")
+    logins = log[log["action"] == "login"]
+    assert list(logins["username"]) == ["sso:wang", "wang", "anonymous", "sso:zhao"]
+    assert list(logins["summary"].str.slice(0, 10)) == ["统一身份认证登录成功"] * 2 + ["统一身份认证登录失败"] + ["统一身份认证登录成功"]
+    assert "本系统的账户映射" in logins["summary"].iloc[1] and "默认角色" in logins["summary"].iloc[3]
+
+
+def test_sso_never_borrows_a_password_accounts_role(empty_ws, actors):
+    """A token whose name equals a password account's (``admin``) is not that account."""
+    access.add_user(empty_ws, "admin2", role="admin", password="long enough", actor=actors["admin"])
+    me = access.sso_actor(empty_ws, {"sub": "x", "preferred_username": "admin2", "planner_role": "viewer"})
+    assert me == Actor("sso:admin2", "viewer", None, "admin2")
     with pytest.raises(AuthenticationError, match="no role"):
-        access.sso_actor(empty_ws, {"sub": "u2", "preferred_username": "zhao"})
+        access.sso_actor(empty_ws, {"sub": "x", "preferred_username": "admin2"})
+
+
+def test_sso_disabled_mapping_is_refused(empty_ws, actors):
+    access.add_user(empty_ws, "qian", role="planner", source="oidc", actor=actors["admin"])
+    access.set_disabled(empty_ws, "qian", True, actor=actors["admin"])
+    with pytest.raises(AuthenticationError, match="disabled"):
+        access.sso_actor(empty_ws, {"sub": "q", "preferred_username": "qian", "planner_role": "admin"})
+
+
+@pytest.mark.parametrize(("claims", "options", "expected"), [
+    ({"planner_role": ["offline_access", "viewer", "planner"]}, {}, "planner"),  # a list: the widest role
+    ({"resource_access": {"ruian-planner": {"roles": ["admin"]}}},
+     {"role_claim": "resource_access.ruian-planner.roles"}, "admin"),  # Keycloak's client roles (dotted path)
+    ({"groups": "viewer"}, {"role_claim": "groups"}, "viewer"),
+    ({"planner_role": "guest"}, {}, None),  # not a role of this system
+    ({"planner_role": "guest"}, {"default_role": "viewer"}, "viewer"),
+])
+def test_sso_role_claim_forms(empty_ws, claims, options, expected):
+    claims = {"sub": "s", "preferred_username": "sun", **claims}
+    if expected is None:
+        with pytest.raises(AuthenticationError, match="'guest'"):
+            access.sso_actor(empty_ws, claims, **options)
+    else:
+        assert access.sso_actor(empty_ws, claims, **options).role == expected
+
+
+def test_sso_official_township_by_code_or_name(empty_ws):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    towns = gpd.GeoDataFrame({"code": ["330381001", "330381008"], "name": ["安阳街道", "飞云街道"], "kind": ["街道", "街道"]},
+                             geometry=[box(500000, 3070000, 501000, 3071000), box(501000, 3070000, 502000, 3071000)],
+                             crs=empty_ws.crs)
+    empty_ws.write("townships", towns, actor=access.SYSTEM)
+    official = {"sub": "z", "preferred_username": "zhou", "planner_role": "official"}
+    assert access.sso_actor(empty_ws, {**official, "planner_township": "飞云街道"}).township == "330381008"
+    assert access.sso_actor(empty_ws, {**official, "planner_township": "330381001"}).township == "330381001"
+    assert access.visible_townships(access.sso_actor(empty_ws, {**official, "planner_township": "飞云街道"})) == {"330381008"}
+    with pytest.raises(AuthenticationError, match="not one of this workspace's townships"):
+        access.sso_actor(empty_ws, {**official, "planner_township": "上海"})
+    with pytest.raises(AuthenticationError, match="no township"):
+        access.sso_actor(empty_ws, official)
+
+
+def test_sso_username_claim(empty_ws):
+    claims = {"sub": "f81d4fae", "email": "wu@ruian.example", "employee_id": "E1024", "planner_role": "viewer"}
+    assert access.sso_username(claims) == "wu@ruian.example"  # no preferred_username: the e-mail
+    assert access.sso_actor(empty_ws, claims, username_claim="employee_id").username == "sso:E1024"
 
 
 def test_regrade_conflict_names_who_and_when(empty_ws, actors):
@@ -223,3 +290,15 @@ def test_browser_sessions_resume_expire_and_end(empty_ws, actors):
     access.set_disabled(empty_ws, "zhang", False, actor=actors["admin"])
     access.close_session(empty_ws, token)
     assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) is None
+
+
+def test_sso_token_older_than_a_session_asks_for_a_new_sign_in():
+    """Streamlit's identity cookie lasts 30 days; the app's 12-hour limit is applied to the ID token's ``iat``."""
+    import time
+
+    from ui.login import MAX_SESSION_S, _sso_fresh
+
+    now = time.time()
+    assert _sso_fresh({"iat": now - 60})
+    assert not _sso_fresh({"iat": now - MAX_SESSION_S - 60})
+    assert _sso_fresh({"iat": now - 60, "auth_time": now - 30 * 86400})  # remembered at the provider: still fine

@@ -70,16 +70,29 @@ def workspace_copy(sample_path, tmp_path_factory) -> Path:
     return dest
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server the test started (kill it if it does not stop within 15 s)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
-def serve_app(workspace, log: Path, **env_extra):
-    """``streamlit run app.py`` on a free local port with ``workspace``; yields its URL."""
+def serve_app(workspace: Path, log_dir: Path, *, args: tuple[str, ...] = (), **env_extra: str):
+    """``streamlit run app.py`` on a free 127.0.0.1 port with ``workspace`` (no Tianditu key);
+    ``args`` are more Streamlit options, ``env_extra`` more environment.  Yields the app's URL."""
     port = _free_port()
+    log = log_dir / "streamlit.log"
     env = dict(os.environ, PLANNER_WORKSPACE=str(workspace), **env_extra)
     env.pop("TIANDITU_KEY", None)
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             *(a.replace("{port}", str(port)) for a in args)],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -87,18 +100,13 @@ def serve_app(workspace, log: Path, **env_extra):
         _wait_until_up(url, proc, log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
 def app_url(workspace_copy, tmp_path_factory):
-    """The app on a copy of the sample; yields its URL."""
-    with serve_app(workspace_copy, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+    """``streamlit run app.py`` on a free local port with a copy of the sample; yields its URL."""
+    with serve_app(workspace_copy, tmp_path_factory.mktemp("streamlit")) as url:
         yield url
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, _choose, _idle, serve_app, sign_in
+from tests.test_browser import (CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, _choose, _idle, offline_page,  # noqa: F401
+                                serve_app, sign_in)  # (offline_page is a fixture)
 
 pytestmark = pytest.mark.browser
 FEIYUN = "330381008"
@@ -44,7 +45,7 @@ def access_ws(sample_path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def url(access_ws, tmp_path_factory):
     # a longer first back-off and three tries before the lock: observable through a loaded browser
-    with serve_app(access_ws, tmp_path_factory.mktemp("streamlit") / "streamlit.log", PLANNER_LOGIN_BACKOFF_S="5",
+    with serve_app(access_ws, tmp_path_factory.mktemp("streamlit"), PLANNER_LOGIN_BACKOFF_S="5",
                    PLANNER_LOGIN_MAX_FAILURES="3") as base:
         yield base
 
@@ -116,27 +117,34 @@ def test_wrong_passwords_are_slowed_then_locked(url, browser, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "access_2_locked.png"))
 
 
-def test_official_sees_and_exports_only_their_township(url, browser, access_ws, tmp_path, artifacts_dir):
+def check_official_scope(page, workspace: Path, tmp_path: Path, screenshot: Path) -> None:
+    """On the shortlist page, 飞云街道's official (signed in on ``page``) sees and exports 飞云街道's
+    entries and none of the others."""
     from layers import shortlist
     from layers.store import open_workspace
 
-    items = shortlist.load(open_workspace(access_ws))
+    items = shortlist.load(open_workspace(workspace))
     mine = set(items.loc[items["township_code"] == FEIYUN, "item_id"])
     others = set(items["item_id"]) - mine
-    page = _session(browser)
-    sign_in(page, url, "feiyun", "ruian-feiyun")
+    assert mine and others
     _shortlist_page(page)
     page.get_by_text("镇街人员只能查看和导出本镇街", exact=False).wait_for(timeout=60_000)
     body = page.locator("[data-testid='stMain']").inner_text()
-    page.screenshot(path=str(artifacts_dir / "access_3_official.png"), full_page=True)
+    page.screenshot(path=str(screenshot), full_page=True)
     assert all(i not in body for i in others)
     with page.expect_download(timeout=120_000) as dl:
         page.get_by_role("button", name="下载 Excel").click()
-    xlsx = tmp_path / "feiyun.xlsx"
+    xlsx = tmp_path / "official.xlsx"
     dl.value.save_as(xlsx)
     cells = {str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for row in ws.iter_rows() for c in row}
     assert mine <= cells and not (others & cells)
     assert "飞云街道" in dl.value.suggested_filename
+
+
+def test_official_sees_and_exports_only_their_township(url, browser, access_ws, tmp_path, artifacts_dir):
+    page = _session(browser)
+    sign_in(page, url, "feiyun", "ruian-feiyun")
+    check_official_scope(page, access_ws, tmp_path, artifacts_dir / "access_3_official.png")
 
 
 def test_two_sessions_editing_one_entry(url, browser, access_ws, artifacts_dir):

@@ -12,6 +12,16 @@ the browser cannot set it) and expires after ``PLANNER_SESSION_MINUTES`` idle mi
 workspace keeps only its hash, :func:`layers.access.open_session`): a reload or a new tab
 resumes the sign-in; signing out ends it everywhere.  Pages never ask for a name: every write they make names
 this actor, and the library refuses what the actor's role does not allow.
+
+Single sign-on: back from the provider, ``st.user`` holds the ID token's claims, and
+:func:`layers.access.sso_actor` turns them into an actor (role from the workspace's mapping,
+else from the claim named in ``[planner_sso]``) once per session, writing one audit row.  An
+identity without a role sees why (naming the account to give the administrator), a button
+that leaves single sign-on, and the password form.  Signing out of a single-sign-on session
+leaves it too (``st.logout``: Streamlit's identity cookie cleared, then the provider's
+end-of-session page).  Streamlit keeps that cookie for 30 days, so the limits are applied to
+it as well: a token issued more than 12 hours ago asks for a new sign-in, and an idle
+session is signed out of single sign-on, not only of this session.
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ __all__ = ["SESSION_KEY", "current_actor", "require_login", "render", "sidebar_u
 SESSION_KEY = "_planner_auth"
 COOKIE = "planner_session"
 _TOUCH_S = 300  # how often a session in use tells the workspace it is still active
+SSO_REFUSED_KEY = "_planner_sso_refused"
+SSO_EXPIRED_KEY = "_planner_sso_expired"
 #: The widest set of pages (an administrator's): their addresses all lead to the sign-in form.
 ADMIN_FOR_PATHS = Actor("-", "admin")
 MAX_SESSION_S = 12 * 3600
@@ -61,6 +73,8 @@ def current_actor() -> Actor | None:
     if now - rec["last_seen"] > _idle_limit_s() or now - rec["since"] > MAX_SESSION_S:
         st.session_state.pop(SESSION_KEY, None)
         st.session_state["_planner_expired"] = True
+        if rec.get("method") == "sso":
+            st.session_state[SSO_EXPIRED_KEY] = True
         return None
     rec["last_seen"] = now
     if rec.get("token") and now - rec.get("touched", now) > _TOUCH_S:
@@ -124,6 +138,27 @@ def _sso_user() -> dict | None:
         return None
 
 
+def _sso_settings() -> dict:
+    """The ``[planner_sso]`` section of secrets.toml (how claims become a role; which provider)."""
+    try:
+        return dict(st.secrets.get("planner_sso", {}))
+    except Exception:  # noqa: BLE001 - no secrets.toml
+        return {}
+
+
+def _sso_options() -> dict:
+    opts = _sso_settings()
+    return {k: opts[k] for k in ("role_claim", "township_claim", "username_claim", "default_role") if k in opts}
+
+
+def _sso_fresh(claims: dict) -> bool:
+    """False when the ID token was issued (``iat``) longer ago than a session may last: Streamlit keeps
+    its identity cookie for 30 days, so the session limit is checked against the token itself.  Not
+    ``auth_time``: a provider that remembers its users for weeks would then never let them back in."""
+    issued = claims.get("iat")
+    return not isinstance(issued, (int, float)) or time.time() - float(issued) <= MAX_SESSION_S
+
+
 def require_login(lang: str) -> Actor | None:
     """The signed-in actor; a single-sign-on identity is turned into one here (role from the
     workspace's mapping or the token's claim).  None means the sign-in screen must be shown."""
@@ -136,27 +171,30 @@ def require_login(lang: str) -> Actor | None:
         _cookie_script(None)
     elif (actor := _resume_from_cookie()) is not None:
         return actor
+    if st.session_state.pop(SSO_EXPIRED_KEY, False):
+        st.logout()  # idle too long: the identity cookie would sign the browser straight back in
+        st.stop()
     claims = _sso_user() if _sso_configured() else None
-    if claims:
-        try:
-            from layers.store import open_workspace
-
-            actor = access.sso_actor(open_workspace(workspace_location()), claims,
-                                     **_sso_options())
-        except PlannerError as exc:
-            st.session_state["_planner_sso_error"] = exc.localized(lang)
-            return None
-        st.session_state[SESSION_KEY] = session_for(actor, method="sso")
-        return actor
-    return None
-
-
-def _sso_options() -> dict:
+    if not claims:
+        st.session_state.pop(SSO_REFUSED_KEY, None)
+        return None
+    if not _sso_fresh(claims):
+        st.session_state["_planner_expired"] = True
+        return None
+    who = str(claims.get("sub") or "")
+    refused = st.session_state.get(SSO_REFUSED_KEY)
+    if refused and refused["sub"] == who:
+        return None  # refused once in this session: ask again only after signing in anew (no audit row per rerun)
     try:
-        opts = dict(st.secrets.get("planner_sso", {}))
-    except Exception:  # noqa: BLE001
-        opts = {}
-    return {k: opts[k] for k in ("role_claim", "township_claim", "default_role") if k in opts}
+        from layers.store import open_workspace
+
+        actor = access.sso_actor(open_workspace(workspace_location(), readonly=False), claims, **_sso_options())
+    except PlannerError as exc:  # no role here, a disabled mapping, or no workspace to open: the page says why
+        st.session_state[SSO_REFUSED_KEY] = {"sub": who, "zh": exc.localized("zh"), "en": exc.localized("en")}
+        return None
+    st.session_state.pop(SSO_REFUSED_KEY, None)
+    st.session_state[SESSION_KEY] = session_for(actor, method="sso")
+    return actor
 
 
 def render() -> None:
@@ -175,9 +213,10 @@ def render() -> None:
     st.subheader(t("login_title", lang))
     if st.session_state.pop("_planner_expired", False):
         st.warning(t("login_expired", lang))
-    if (msg := st.session_state.pop("_planner_sso_error", None)):
-        st.error(plain(msg))
-        if st.button(t("logout", lang), key="sso_logout"):
+    refused = st.session_state.get(SSO_REFUSED_KEY)
+    if refused:  # signed in at the identity provider, but no role here: say why, and the way out
+        st.error(plain(refused[lang]))
+        if st.button(t("login_sso_leave", lang), key="sso_logout", type="primary"):
             st.logout()
     st.caption(t("login_intro", lang))
     with st.form("login_form", clear_on_submit=False):
@@ -186,11 +225,21 @@ def render() -> None:
         submitted = st.form_submit_button(t("login_button", lang), type="primary")
     if submitted:
         _sign_in(username, password, lang)
-    if _sso_configured():
+    if _sso_configured() and not refused:
         st.caption(t("login_or", lang))
         if st.button(t("login_sso", lang), key="login_sso"):
-            st.login()
+            _start_sso(lang)
     _demo_accounts(info, lang)
+
+
+def _start_sso(lang: str) -> None:
+    """Off to the identity provider (``[planner_sso] provider`` names an ``[auth.NAME]`` section)."""
+    from streamlit.errors import StreamlitAuthError
+
+    try:
+        st.login(_sso_settings().get("provider"))
+    except StreamlitAuthError as exc:  # an incomplete [auth] section: say what Streamlit found missing
+        st.error(t("login_sso_config", lang, msg=" ".join(str(exc).split())))
 
 
 def _sign_in(username: str, password: str, lang: str) -> None:
@@ -225,7 +274,9 @@ def _demo_accounts(info: dict, lang: str) -> None:
 
 
 def logout() -> None:
-    """End the session: forgotten here, in the workspace (every tab and server) and in the browser."""
+    """End the session: forgotten here, in the workspace (every tab and server) and in the browser; a
+    single-sign-on session also leaves single sign-on (Streamlit's identity cookie is cleared and the
+    browser goes through the provider's end-of-session page)."""
     from layers.store import open_workspace
 
     rec = st.session_state.pop(SESSION_KEY, None)
@@ -237,12 +288,28 @@ def logout() -> None:
         st.session_state["_planner_clear_cookie"] = True
     if rec and rec.get("method") == "sso":
         st.logout()
+        st.stop()  # the browser is on its way to the provider: draw nothing more
+    st.rerun()
+
+
+def _township_name(code: str) -> str | None:
+    """飞云街道 for 330381008 (None when the workspace cannot say): the sidebar shows names, not codes."""
+    from ui.data import township_names
+    from ui.shell import open_workspace
+
+    try:
+        return township_names(open_workspace()).get(str(code))
+    except PlannerError:
+        return None
 
 
 def sidebar_user(actor: Actor, lang: str, *, township_name: str | None = None) -> None:
-    """The sidebar line "signed in: name (role)" with the sign-out button."""
+    """The sidebar line "signed in: name (role · township · single sign-on)" with the sign-out button."""
+    if actor.township and township_name is None:
+        township_name = _township_name(actor.township)
     town = f" · {township_name or actor.township}" if actor.township else ""
+    if (st.session_state.get(SESSION_KEY) or {}).get("method") == "sso":
+        town += f" · {t('login_via_sso', lang)}"
     st.sidebar.caption(t("login_as", lang, name=actor.label, role=ROLE_LABELS[actor.role][lang], town=town))
     if st.sidebar.button(t("logout", lang), key="logout_button"):
         logout()
-        st.rerun()

@@ -11,6 +11,11 @@ ACCESS_STRINGS: dict[str, dict[str, str]] = {
     "login_button": {"zh": "登录", "en": "Sign in"},
     "login_sso": {"zh": "统一身份认证登录", "en": "Sign in with single sign-on"},
     "login_or": {"zh": "或", "en": "or"},
+    "login_sso_config": {"zh": "统一身份认证的配置不完整(.streamlit/secrets.toml 的 [auth] 部分),请联系管理员:{msg}",
+                         "en": "Single sign-on is not fully configured ([auth] in .streamlit/secrets.toml); "
+                               "ask an administrator: {msg}"},
+    "login_via_sso": {"zh": "统一身份认证", "en": "single sign-on"},
+    "login_sso_leave": {"zh": "退出统一身份认证(换用其他账户)", "en": "Leave single sign-on (use another account)"},
     "login_demo": {"zh": "示例工作空间的演示账户(仅供体验,正式使用前请停用):",
                    "en": "Demo accounts of the sample workspace (for trying it out; disable them before real use):"},
     "login_as": {"zh": "当前用户:{name}({role}{town})", "en": "Signed in: {name} ({role}{town})"},
