@@ -293,6 +293,7 @@ def _add_shortlist(sub) -> None:
 
 
 def cmd_shortlist(args) -> int:
+    from exports.formatting import value_label
     from geo.units import m2_to_mu
     from layers import shortlist as sl
     from layers.timefmt import local_time
@@ -328,8 +329,9 @@ def cmd_shortlist(args) -> int:
         if args.township:
             out = out[out["township_code"] == args.township]
     for r in out.itertuples():
+        gone = f"  [{value_label(r.item_missing, 'zh')}]" if isinstance(r.item_missing, str) else ""
         print(f"{r.rank:4d} {r.entry_id:16s} {r.status:4s} v{int(r.row_version)} {_text(r.township_name):6s} "
-              f"{m2_to_mu(r.area_m2):8.2f} 亩  {_text(r.reasons)}")
+              f"{m2_to_mu(r.area_m2):8.2f} 亩  {_text(r.reasons)}{gone}")
     print(f"{len(out)} item(s) on the shortlist of {ws.describe()}")
     return 0
 
@@ -399,7 +401,7 @@ def cmd_import(args) -> int:
                                sheet=args.sheet, member=args.member, source_layer=args.source_layer)
     _print_plan(plan, args.lang)
     if args.dry_run:
-        _print_change(plan, args.lang, args.on_problems)
+        _print_change(ws, plan, args.lang, args.on_problems)
         print("（预览，未写入）" if args.lang == "zh" else "(dry run: nothing written)")
         return 0 if plan.ready else 2
     result = imports.commit_import(ws, plan, actor=_actor(args, ws), on_problems=args.on_problems,
@@ -427,9 +429,12 @@ def _print_plan(plan, lang: str) -> None:
         print(plan.preview.head(5).to_string(max_colwidth=24))
 
 
-def _print_change(plan, lang: str, on_problems: str) -> None:
-    """What the commit would do to the layer under ``on_problems`` (for a dry run)."""
+def _print_change(ws, plan, lang: str, on_problems: str) -> None:
+    """What the commit would do to the layer under ``on_problems`` (for a dry run), and what refers
+    to the rows it would remove."""
     from geo.errors import ImportDataError
+    from layers.imports import removal_references
+    from layers.references import references_text
 
     zh = lang == "zh"
     if not plan.ready or plan.mode == "raster":
@@ -444,6 +449,8 @@ def _print_change(plan, lang: str, on_problems: str) -> None:
     except ImportDataError as exc:
         print(exc.localized(lang))
         return
+    if (refs := references_text(removal_references(ws, plan, plan.change(choice)), lang)):
+        print(refs)
     _print_cells(plan.change(choice).cells, lang)
 
 
@@ -568,6 +575,7 @@ def _add_runs(sub) -> None:
 
 def cmd_runs(args) -> int:
     from layers import runs
+    from layers.references import run_missing
     from layers.timefmt import local_time
 
     ws = _open(args, write=args.action == "prune" and not args.dry_run)
@@ -576,6 +584,10 @@ def cmd_runs(args) -> int:
         for r in table.itertuples():
             stale = runs.stale_inputs(ws, r._asdict())
             mark = ("  inputs changed since: " + ", ".join(stale)) if stale else ""
+            if stale:  # objects can only be gone when an input layer changed
+                bare = r.run_id if r.kind == "chain" else r.run_id[len(r.kind) + 1:]
+                gone = run_missing(ws, r.kind, bare)
+                mark += "".join(f"; {n:,} of its {layer} no longer in the layer" for layer, n in gone.items())
             print(f"  {r.run_id:32s} {r.kind:11s} {str(r.preset or ''):20s} {local_time(r.created, ws.timezone)}  "
                   f"{r.created_by or '—'}{mark}")
         print(f"{len(table)} run(s)")

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import geopandas as gpd
 import pandas as pd
 
-from exports.formatting import TIME_ZONE, ident, industries_in_text, industry_label, land_use_label, local_times
+from exports.formatting import (TIME_ZONE, ident, industries_in_text, industry_label, land_use_label, local_times,
+                                value_label)
 from geo.errors import MissingCRSError, ParameterError
 from geo.io import atomic_path
 from geo.units import m2_to_mu
@@ -54,14 +55,14 @@ _OWN_LABELS = {
     "reasons": "列入理由", "score": "评分", "grade": "亩均评价类别", "notes": "备注", "source": "来源",
     "added_by": "添加人", "added_at": "添加时间", "updated_by": "修改人", "updated_at": "修改时间",
     "firm_name": "企业名称", "park_name": "所在园区", "park_id": "园区编号", "industry_name": "行业名称",
-    "land_use_name": "用地分类名称",
+    "land_use_name": "用地分类名称", "item_missing": "对象状态",
 }
 #: Column → Chinese header: the shortlist's own labels, then layers.schema's plot labels for
 #: the plot fields it snapshots (area_m2, land_use, land_holder, industry_code, park_id...).
 SHORTLIST_LABELS: dict[str, str] = {**schema_labels("enterprises"), **schema_labels("plots"), **_OWN_LABELS}
 
 # Order of the columns in tables; other columns the caller hands over follow, in their order.
-_ORDER = ("rank", "item_id", "item_kind", "status", "township_name", "township_code", "area_mu", "area_m2",
+_ORDER = ("rank", "item_id", "item_kind", "status", "item_missing", "township_name", "township_code", "area_mu", "area_m2",
           "reasons", "score", "grade", "firm_name", "land_holder", "park_name", "park_id", "industry_name",
           "industry_code", "land_use_name", "land_use", "notes", "source", "entry_id", "added_by", "added_at",
           "updated_by", "updated_at")
@@ -154,6 +155,8 @@ def prepare(items: gpd.GeoDataFrame | pd.DataFrame, *, need_geometry: bool = Fal
     out["area_m2"] = pd.to_numeric(out["area_m2"], errors="coerce").astype("float64")
     out["area_mu"] = m2_to_mu(out["area_m2"]).round(2)
     out["rank"] = pd.to_numeric(out["rank"], errors="coerce").astype("Int64")
+    if "item_missing" in out.columns and not out["item_missing"].notna().any():
+        out = out.drop(columns="item_missing")  # the column appears only when an object is gone
     out = out.sort_values("rank", kind="stable", na_position="last")
     return out.reset_index(drop=True)
 
@@ -210,6 +213,9 @@ def with_names(items, meta: ExportMeta | None = None):
             lambda c: industry_label(c, with_code=False) if isinstance(c, str) and c else None).astype("string")
     if "reasons" in out.columns:  # "容积率 0.72 < 0.80(行业 23)" → "(行业 23 印刷和记录媒介复制业)"
         out["reasons"] = out["reasons"].map(lambda r: industries_in_text(r) if isinstance(r, str) and r else r)
+    if "item_missing" in out.columns:  # an object removed since it was listed (layers.references)
+        missing = out["item_missing"].astype("string")
+        out["item_missing"] = missing.map(lambda v: value_label(v, "zh") if isinstance(v, str) else None).astype("string")
     if "land_use" in out.columns:
         out["land_use_name"] = out["land_use"].map(
             lambda c: land_use_label(c).partition(" ")[2] or None if isinstance(c, str) and c else None).astype("string")

@@ -97,6 +97,7 @@ UNITS: dict[str, tuple[str, str]] = {
 # for layer values, _MORE_ZH below for result values).
 VALUE_LABELS_EN: dict[str, str] = {
     "in_use": "In use", "halted": "Halted", "half_halted": "Half-halted", "idle": "Idle",
+    "plot_removed": "Plot no longer in the plots layer", "run_removed": "Source run pruned",
     "under_construction": "Under construction",
     "planned": "Planned", "operating": "Operating",
     "ecological_red_line": "Ecological red line", "basic_farmland": "Permanent basic farmland",

@@ -50,6 +50,7 @@ SHP_FIELD_NAMES: dict[str, str] = {
     "reasons": "reasons", "score": "score", "grade": "grade", "land_use": "land_use", "land_holder": "holder",
     "industry_code": "industry", "park_id": "park_id", "notes": "notes", "source": "source",
     "added_by": "added_by", "added_at": "added_at", "updated_by": "upd_by", "updated_at": "upd_at",
+    "item_missing": "obj_gone",
 }
 _DBF_TEXT_BYTES = 254
 

@@ -157,6 +157,13 @@ def _overview(code, name, rows, meta: ExportMeta, st, story, context: dict) -> N
     story.append(layout)
 
 
+def _reasons(get) -> str:
+    """The reasons, led by "【地块已不在地块图层中】" when the listed object was removed since."""
+    missing = get("item_missing")
+    lead = f"【{missing}】" if isinstance(missing, str) and missing else ""
+    return lead + text(get("reasons")) if lead else text(get("reasons"))
+
+
 def _item_table(name, rows, st, story) -> None:
     from reportlab.lib import colors
     from reportlab.platypus import Table
@@ -173,7 +180,7 @@ def _item_table(name, rows, st, story) -> None:
             DASH if pd.isna(get("rank")) else str(int(get("rank"))), _p(get("item_id"), st["cell"]),
             KIND_LABELS.get(kind, kind) if isinstance(kind, str) else DASH, _str(get("status")),
             _fmt(get("area_mu")), _p(text(get("firm_name")), st["cell"]), _p(text(get("park_name")), st["cell"]),
-            _fmt(get("score"), 1), _str(get("grade")), _p(text(get("reasons")), st["cell"]),
+            _fmt(get("score"), 1), _str(get("grade")), _p(_reasons(get), st["cell"]),
             _p(text(get("notes")), st["cell"]),
         ])
     widths = [10, 20, 12, 13, 15, 34, 34, 12, 11, 72, 34]

@@ -234,6 +234,7 @@ LAYER_NAMES: tuple[str, ...] = tuple(SPECS)
 # Chinese labels of categorical values, for legends and exports.
 VALUE_LABELS_ZH = {
     "in_use": "在用", "halted": "停产", "half_halted": "半停产", "idle": "闲置", "under_construction": "在建",
+    "plot_removed": "地块已不在地块图层中", "run_removed": "来源分析运行已清理",
     "planned": "规划", "operating": "运营",
     "ecological_red_line": "生态保护红线", "basic_farmland": "永久基本农田", "water_source": "饮用水水源保护区",
     "river_corridor": "河道管理范围", "flood_zone": "洪涝风险区", "residential": "居住区",

@@ -41,7 +41,8 @@ API (all functions take the workspace first; mutations need a workspace opened w
 ``readonly=False`` and the acting user, validate everything before writing and return the
 new shortlist)::
 
-    load(ws, *, actor=None) -> GeoDataFrame                    # ordered by rank; an official sees their township
+    load(ws, *, actor=None) -> GeoDataFrame                    # ordered by rank; an official sees their township;
+                                                               # item_missing marks entries whose object is gone
     history(ws, entry_id=None) -> DataFrame                    # oldest first
     add(ws, items, *, kind, actor, id_column=None, source_layer=None, status="候选",
         notes="", source="", rank=None, on_duplicate="raise") -> GeoDataFrame
@@ -251,13 +252,18 @@ def load(ws, *, actor: Actor | None = None) -> gpd.GeoDataFrame:
     """The shortlist ordered by rank (index 0…n-1), in the working CRS; empty with every field if none yet.
 
     With ``actor`` a township official gets only their township's entries (what they may see).
+    The column ``item_missing`` says which entries no longer point at a live object
+    (``plot_removed``, ``run_removed``; missing when live: :func:`layers.references.missing_items`).
     """
+    from layers.references import missing_items
+
     if not ws.has_layer(SHORTLIST_LAYER):
-        return _empty_items(ws.crs)
+        return _empty_items(ws.crs).assign(item_missing=pd.Series([], dtype="string"))
     gdf = _items(ws.read(SHORTLIST_LAYER))
     towns = access.visible_townships(actor) if actor is not None else None
     if towns is not None:
         gdf = gdf[gdf["township_code"].isin(towns).fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+    gdf["item_missing"] = missing_items(ws, gdf)
     return gdf
 
 

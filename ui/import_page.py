@@ -350,7 +350,22 @@ def _change_step(plan: ImportPlan, choice: str, lang: str) -> int:
     if change.removed:
         keys = "、".join(map(str, change.removed_keys[:5])) + ("…" if change.removed > 5 else "")
         st.warning(plain(t("imp_removes", lang, n=f"{change.removed:,}", before=f"{change.before:,}", keys=keys)))
+        _references_step(plan, change, lang)
     return change.removed
+
+
+def _references_step(plan: ImportPlan, change, lang: str) -> None:
+    """Shortlist entries and stored runs that refer to the rows the commit would remove: said before it."""
+    from layers.imports import removal_references
+    from layers.references import references_text
+    from ui.shell import open_workspace
+
+    try:
+        text = references_text(removal_references(open_workspace(), plan, change), lang)
+    except PlannerError as exc:
+        text = exc.localized(lang)
+    if text:
+        st.warning(plain(text))
 
 
 def _commit_step(plan: ImportPlan, lang: str) -> None:

@@ -3,7 +3,7 @@
 The public face of the importer; :mod:`layers.imports.pipeline` describes the two steps
 (:func:`plan_import` previews, :func:`commit_import` writes) and the stages between them.
 """
-from layers.imports.commit import ImportResult, commit_import
+from layers.imports.commit import ImportResult, commit_import, removal_references
 from layers.imports.mappings import MAPPINGS_TABLE, list_mappings, load_mapping, save_mapping
 from layers.imports.modes import MODES
 from layers.imports.pipeline import plan_import
@@ -21,6 +21,7 @@ __all__ = [
     "MAPPINGS_TABLE",
     "plan_import",
     "commit_import",
+    "removal_references",
     "save_mapping",
     "load_mapping",
     "list_mappings",

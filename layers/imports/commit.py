@@ -21,15 +21,16 @@ from typing import Literal
 import pandas as pd
 
 from geo.errors import ImportDataError
-from layers import access
+from layers import access, references
 from layers.imports.mappings import store_mapping
 from layers.imports.modes import LayerChange, format_cell
 from layers.imports.plan import ON_PROBLEMS, ImportPlan
 from layers.imports.problems import check_choice
 from layers.imports.raster import WARP_PREFIX
+from layers.references import KEYS, references_text
 from layers.workspace import Workspace
 
-__all__ = ["ImportResult", "commit_import"]
+__all__ = ["ImportResult", "commit_import", "removal_references"]
 
 _CELLS_KEPT = 1000  # changed cells recorded in the layer's metadata
 
@@ -117,7 +118,7 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
             message_zh=f"{plan.source_name}:所有行都有无法处理的错误,未写入任何数据。" + plan.summary("zh"))
     change = plan.change(on_problems)
     if change.removed and not confirm_removal:
-        raise _removal_refused(plan, change)
+        raise _removal_refused(plan, change, removal_references(workspace, plan, change))
     result = ImportResult(plan.layer, plan.mode, int(len(resolved.frame)), len(resolved.skipped),
                           len(resolved.repaired), resolved.skipped, resolved.repaired, save_mapping_as,
                           change.added, change.changed, change.removed, change.cells)
@@ -125,19 +126,29 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
     return result
 
 
-def _removal_refused(plan: ImportPlan, change: LayerChange) -> ImportDataError:
+def removal_references(workspace: Workspace, plan: ImportPlan, change: LayerChange) -> dict:
+    """Shortlist entries and stored runs that refer to rows this import would remove
+    (:func:`layers.references.removal_references`); nothing when no row is removed."""
+    key = KEYS.get(plan.layer)
+    if not change.removed or key is None or key not in change.layer.columns:
+        return {"removed": 0, "shortlist": 0, "runs": {}}
+    return references.removal_references(workspace, plan.layer, change.layer[key])
+
+
+def _removal_refused(plan: ImportPlan, change: LayerChange, refs: dict) -> ImportDataError:
     shown = ", ".join(map(str, change.removed_keys[:5])) + (", …" if change.removed > 5 else "")
     how = "mode auto chose replace; " if plan.requested_mode == "auto" else ""
+    en, zh = references_text(refs, "en"), references_text(refs, "zh")
     return ImportDataError(
         f"{plan.source_name}: {how}this import would remove {change.removed:,} of the {change.before:,} rows of "
-        f"{plan.layer} ({shown}) and keep {change.after:,}; nothing was written. If that is what you want, confirm it "
-        "(CLI --yes, on the page: the confirmation box). To update only the file's rows use mode upsert; to replace "
-        "one township's rows, replace_township with --township.",
+        f"{plan.layer} ({shown}) and keep {change.after:,}; nothing was written. {en + ' ' if en else ''}If that is "
+        "what you want, confirm it (CLI --yes, on the page: the confirmation box). To update only the file's rows use "
+        "mode upsert; to replace one township's rows, replace_township with --township.",
         message_zh=f"{plan.source_name}:本次导入将删除 {plan.layer} 全部 {change.before:,} 行中的 {change.removed:,} 行"
-                   f"({shown}),只保留 {change.after:,} 行;未写入任何数据。如确需如此,请确认(命令行 --yes,页面上勾选确认)。"
+                   f"({shown}),只保留 {change.after:,} 行;未写入任何数据。{zh}如确需如此,请确认(命令行 --yes,页面上勾选确认)。"
                    "只更新文件中的行请用“按编号更新”;只替换一个镇街请用“按镇街替换”。",
         details=[{"removed": change.removed, "before": change.before, "after": change.after,
-                  "removed_keys": change.removed_keys}])
+                  "removed_keys": change.removed_keys, "references": refs}])
 
 
 def _provenance(plan: ImportPlan, change: LayerChange, result: ImportResult, on_problems: str) -> dict:

@@ -530,6 +530,17 @@ class WorkspaceBase:
                         cast_fields(frames[name], name)
         return frames, versions
 
+    def keys(self, name: str, column: str) -> pd.Index:
+        """The distinct non-empty values of one column, as text, without reading rows or geometries
+        (what references to a layer's objects are checked against, :mod:`layers.references`)."""
+        with self.reading() as r:
+            if not r.table_exists(name):
+                raise self._not_found(name)
+            if column not in r.columns(name):
+                return pd.Index([], dtype=object)
+            rows = r.execute(f'SELECT DISTINCT "{column}" FROM "{name}" WHERE "{column}" IS NOT NULL')
+        return pd.Index([str(v[0]) for v in rows], dtype=object)
+
     def read_table(self, name: str, **kw) -> pd.DataFrame:
         """A layer or table as a plain DataFrame (the geometry left out)."""
         df = self.read(name, **kw)

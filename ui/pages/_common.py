@@ -242,19 +242,32 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
     return chosen
 
 
-def stale_note(ws: Workspace, run_id: str, lang: str, *, where=None) -> None:
-    """A warning when layers the run read have been replaced, restored or deleted since."""
+def stale_note(ws: Workspace, run_id: str, lang: str, *, kind: str = "chain", where=None) -> None:
+    """Warnings when layers the run read have been replaced, restored or deleted since, and when
+    plots or firms of the run are no longer in the layers (:func:`layers.references.run_missing`)."""
     from layers import runs as runs_store
     from ui.i18n import layer_label
 
-    table = runs_store.list_runs(ws, "chain")
-    hit = table[table["run_id"].astype(str) == str(run_id)]
+    table = runs_store.list_runs(ws, kind)
+    hit = table[table["run_id"].astype(str) == runs_store.run_key(kind, str(run_id))]
     if not len(hit):
         return
     stale = runs_store.stale_inputs(ws, hit.iloc[0])
-    if stale:
-        names = "、".join(layer_label(n, lang) if not n.startswith("raster:") else n.split(":", 1)[1] for n in stale)
-        (where or st).warning(t("run_stale", lang, what=names))
+    if not stale:
+        return
+    names = "、".join(layer_label(n, lang) if not n.startswith("raster:") else n.split(":", 1)[1] for n in stale)
+    (where or st).warning(t("run_stale", lang, what=names))
+    missing = _run_missing(ws.location, ws.version, kind, str(run_id))
+    if missing:
+        what = "、".join(t(f"run_missing_{layer}", lang, n=f"{n:,}") for layer, n in missing.items())
+        (where or st).warning(t("run_missing", lang, what=what))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _run_missing(path: str, version: tuple, kind: str, run_id: str) -> dict[str, int]:
+    from layers.references import run_missing
+
+    return run_missing(_open_store(path), kind, run_id)
 
 
 def _prune_control(ws: Workspace, lang: str) -> None:

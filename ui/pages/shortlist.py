@@ -102,7 +102,7 @@ def _exports(ws: Workspace, items: pd.DataFrame, township: str | None, lang: str
 COLUMNS = (
     Col("rank", "sl_col_rank", "int"), Col("item_kind", "sl_col_item_kind", "enum"), Col("item_id", "sl_col_item_id", "id"),
     Col("township_name", "sl_col_township_name"), Col("status", "sl_col_status", "enum"),
-    Col("area_mu", "sl_col_area_mu", "num", 1, "mu"), Col("grade", "sl_col_grade"),
+    Col("item_missing", "sl_col_item_missing", "enum"), Col("area_mu", "sl_col_area_mu", "num", 1, "mu"), Col("grade", "sl_col_grade"),
     Col("score", "sl_col_score", "num", 1, "points"), Col("reasons", "sl_col_reasons", "reasons"),
     Col("notes", "sl_col_notes", "wide"), Col("updated_by", "sl_col_updated_by"), Col("updated_at", "sl_col_updated_at", "time"),
 )
@@ -140,6 +140,14 @@ def _table(ws: Workspace, items: pd.DataFrame, lang: str) -> None:
     if lang == "en" and "source" in df:
         df["reasons"] = _english_reasons(ws, df)
     show(df, COLUMNS, lang, tz=ws.timezone)
+
+
+def _missing_note(items: pd.DataFrame, lang: str) -> None:
+    """Entries whose plot was removed by an import or restore, or whose run was pruned: said, not hidden."""
+    missing = items["item_missing"].dropna() if "item_missing" in items.columns else pd.Series([], dtype="string")
+    if len(missing):
+        counts = "、".join(f"{value_label(k, lang)} {n}" for k, n in missing.value_counts().items())
+        st.warning(t("sl_missing", lang, n=len(missing), what=counts))
 
 
 def _status_counts(items: pd.DataFrame, lang: str) -> None:
@@ -356,6 +364,7 @@ def render() -> None:
         _history(ws, None, lang)
         return
     _status_counts(items, lang)
+    _missing_note(items, lang)
     present = items[["township_code", "township_name"]].dropna(subset=["township_code"]).drop_duplicates("township_code")
     names = dict(zip(present["township_code"].astype(str), present["township_name"].fillna(present["township_code"])))
     if actor.role == "official":  # their own township only: the page, the table and every export

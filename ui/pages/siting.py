@@ -41,7 +41,7 @@ from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
 from ui.pages._common import (acting_user, add_to_shortlist, filter_note, open_ws, pick_rows, pipeline_runs, run_layers,
-                              runs_of_kind, show_error, writable)
+                              runs_of_kind, show_error, stale_note, writable)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column", "TABS_KEY"]
@@ -361,6 +361,7 @@ def render() -> None:
         wanted = st.session_state.get(_RUN_KEY)
         run_id = st.sidebar.selectbox(t("st_run", lang), ids, index=ids.index(wanted) if wanted in ids else 0,
                                       key="st_run")
+        stale_note(ws, run_id, lang, kind="siting", where=st.sidebar)
     # Only the open tab is drawn (its map needs a visible box; the closed tab costs nothing).
     tab1, tab2 = st.tabs([t("st_tab_run", lang), t("st_tab_one", lang)], key=TABS_KEY, on_change="rerun")
     if tab1.open:
