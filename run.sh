@@ -42,7 +42,7 @@ case "${1:-}" in
     install_debs "${APP_DEBS[@]}"
     install_python requirements.txt
     [ -f data/ruian/ruian.gpkg ] || "$VENV/bin/python" cli.py sample
-    exec "$VENV/bin/streamlit" run app.py --server.headless true "${@:2}"
+    exec "$VENV/bin/streamlit" run server.py --server.headless true "${@:2}"
     ;;
   test)
     install_debs "${TEST_DEBS[@]}"
