@@ -11,6 +11,7 @@ import pandas as pd
 
 __all__ = [
     "DIVISIONS_ZH",
+    "DIVISIONS_EN",
     "POLLUTING_PREFIXES",
     "POLLUTING_GROUPS_ZH",
     "is_industrial",
@@ -40,6 +41,27 @@ DIVISIONS_ZH = {
     "44": "电力、热力生产和供应业", "45": "燃气生产和供应业", "46": "水的生产和供应业",
     # Outside the 亩均 scope but present in parks (logistics).
     "58": "多式联运和运输代理业", "59": "装卸搬运和仓储业",
+}
+
+# The same divisions in English (short forms of the ISIC Rev.4 titles GB/T 4754-2017 corresponds to).
+DIVISIONS_EN = {
+    "06": "Coal mining", "07": "Oil and gas extraction", "08": "Ferrous metal ore mining",
+    "09": "Non-ferrous metal ore mining", "10": "Non-metallic mineral mining", "11": "Mining support services",
+    "12": "Other mining", "13": "Agricultural products processing", "14": "Food manufacturing",
+    "15": "Beverages and refined tea", "16": "Tobacco products", "17": "Textiles", "18": "Apparel and clothing",
+    "19": "Leather, fur, feathers and footwear", "20": "Wood, bamboo, rattan, palm and straw products",
+    "21": "Furniture", "22": "Paper and paper products", "23": "Printing and recording media",
+    "24": "Articles for culture, education, crafts, sports and entertainment",
+    "25": "Petroleum, coal and other fuel processing", "26": "Chemical raw materials and products",
+    "27": "Pharmaceuticals", "28": "Chemical fibres", "29": "Rubber and plastic products",
+    "30": "Non-metallic mineral products", "31": "Ferrous metal smelting and rolling",
+    "32": "Non-ferrous metal smelting and rolling", "33": "Fabricated metal products", "34": "General-purpose machinery",
+    "35": "Special-purpose machinery", "36": "Motor vehicles", "37": "Railway, ship, aerospace and other transport equipment",
+    "38": "Electrical machinery and equipment", "39": "Computers, communication and other electronic equipment",
+    "40": "Instruments and meters", "41": "Other manufacturing", "42": "Waste resources recycling",
+    "43": "Repair of metal products, machinery and equipment", "44": "Electricity and heat supply",
+    "45": "Gas supply", "46": "Water supply", "58": "Multimodal transport and freight agency",
+    "59": "Loading, unloading and warehousing",
 }
 
 # Prefixes of GB/T 4754-2017 codes named as polluting by the policy (DOMAIN.md §2).
@@ -77,9 +99,9 @@ def is_polluting(codes) -> pd.Series:
     return pd.Series(out, index=s.index)
 
 
-def industry_name(codes) -> pd.Series:
-    """Chinese division name of each code (by its first two digits)."""
-    return industry_division(codes).map(DIVISIONS_ZH)
+def industry_name(codes, lang: str = "zh") -> pd.Series:
+    """Division name of each code (by its first two digits), Chinese by default or ``lang="en"``."""
+    return industry_division(codes).map(DIVISIONS_EN if lang == "en" else DIVISIONS_ZH)
 
 
 # GB 32100-2015: 31 characters (no I, O, S, V, Z); weights 3^i mod 31.

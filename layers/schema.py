@@ -226,6 +226,8 @@ VALUE_LABELS_ZH = {
     "river_corridor": "河道管理范围", "flood_zone": "洪涝风险区", "residential": "居住区",
     "expressway": "高速公路", "national_road": "国道", "provincial_road": "省道", "urban_road": "城市道路", "rail_station": "铁路站",
     "port": "港口", "logistics_centre": "物流中心",
+    # suitability status of a plot (analysis.redevelopment)
+    "scored": "已评分", "not_candidate": "非再开发候选", "restricted": "限制开发",
 }
 
 

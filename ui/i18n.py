@@ -570,7 +570,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "map_zoom_in": {"zh": "当前范围内有 {n:,} 个地块,按镇街汇总显示;放大地图即可看到地块。",
                     "en": "{n:,} plots in view, shown as township totals; zoom in to see the plots."},
     "map_shown": {"zh": "显示 {shown:,} 个地块(筛选后共 {n:,} / {total:,})", "en": "Showing {shown:,} plots ({n:,} of {total:,} after filters)"},
-    "map_search": {"zh": "搜索:地块编号、企业名称或统一社会信用代码", "en": "Search: plot id, firm name or credit code"},
+    "map_search": {"zh": "搜索:地块编号、企业名称、统一社会信用代码、镇街或园区名称",
+                   "en": "Search: plot id, firm name, credit code, township or park name"},
     "map_search_go": {"zh": "定位", "en": "Go"},
     "map_search_none": {"zh": "没有找到“{q}”。", "en": "Nothing found for “{q}”."},
     "map_search_pick": {"zh": "找到 {n} 个结果,请选择", "en": "{n} matches: pick one"},
@@ -600,6 +601,61 @@ STRINGS: dict[str, dict[str, str]] = {
     "sel_add_all": {"zh": "全部加入清单", "en": "Add all to shortlist"},
     "sel_clear": {"zh": "清除框选", "en": "Clear selection"},
     "sel_none": {"zh": "框选范围内没有符合筛选条件的地块。", "en": "No plot passing the filters inside the drawn shape."},
+    # the map page's heading, tools, search, zoom-to, overlays, tiles, printing (ui/map_page.py, issue 12)
+    "yes": {"zh": "是", "en": "Yes"},
+    "no": {"zh": "否", "en": "No"},
+    "map_help": {"zh": "在左侧选择图层、底图和筛选条件;点击地块查看详情和认定理由,可加入候选清单;"
+                       "用地图左侧工具全屏、框选地块(显示合计亩数)或测量距离和面积;地图下方可导出当前地图。",
+                 "en": "Choose layers, base map and filters on the left; click a plot for its details and reasons, "
+                       "and add it to the shortlist; the tools on the left of the map go full screen, select plots "
+                       "by drawing (with their total area) and measure distances and areas; export the current map "
+                       "below it."},
+    "map_marks": {"zh": "标记", "en": "Marks"},
+    "map_found": {"zh": "搜索结果", "en": "Search result"},
+    "map_shortlisted": {"zh": "已在候选清单", "en": "On the shortlist"},
+    "map_focus": {"zh": "定位范围", "en": "Zoomed-to area"},
+    "map_fullscreen": {"zh": "全屏显示", "en": "Full screen"},
+    "map_fullscreen_exit": {"zh": "退出全屏", "en": "Exit full screen"},
+    "map_search_more": {"zh": "共找到 {n:,} 个结果,只列出前 {k} 个;请输入更多文字缩小范围。",
+                        "en": "{n:,} matches; only the first {k} are listed — type more to narrow the search."},
+    "map_search_outside": {"zh": "地块 {pid} 不符合当前筛选条件,已用青色单独标出;清除筛选即可与其他地块一起显示。",
+                           "en": "Plot {pid} does not pass the current filters; it is marked in cyan on its own. "
+                                 "Clear the filters to show it with the others."},
+    "map_search_kind_plot": {"zh": "地块", "en": "Plot"},
+    "map_search_kind_firm": {"zh": "企业", "en": "Firm"},
+    "map_search_kind_township": {"zh": "镇街", "en": "Township"},
+    "map_search_kind_park": {"zh": "园区", "en": "Park"},
+    "map_zoom_to": {"zh": "缩放至镇街或园区", "en": "Zoom to a township or park"},
+    "map_zoom_to_none": {"zh": "(不定位)", "en": "(none)"},
+    "map_outside_filter": {"zh": "(另有 1 个搜索结果不在筛选范围内,已单独标出)", "en": " (plus 1 search result outside the filters, marked)"},
+    "map_rasters": {"zh": "栅格叠加", "en": "Raster overlays"},
+    "map_rasters_need_server": {
+        "zh": "栅格叠加和本地切片底图需要用 ./run.sh app(即 streamlit run server.py)启动本应用。",
+        "en": "Raster overlays and the local tile base map need the app started with ./run.sh app "
+              "(streamlit run server.py).",
+    },
+    "raster_dem": {"zh": "数字高程", "en": "Elevation"},
+    "raster_slope": {"zh": "坡度", "en": "Slope"},
+    "raster_flood_depth": {"zh": "洪涝淹没水深", "en": "Flood depth"},
+    "raster_other": {"zh": "栅格", "en": "Raster"},
+    "raster_all_values": {"zh": "全部取值", "en": "All values"},
+    "basemap_local": {"zh": "本地切片底图(离线)", "en": "Local tile package (offline)"},
+    "tiles_none": {"zh": "未配置本地切片底图:请将环境变量 PLANNER_TILES 设为 .mbtiles 文件或 {z}/{x}/{y} 切片文件夹。",
+                   "en": "No local tile package: set PLANNER_TILES to an .mbtiles file or a {z}/{x}/{y} folder."},
+    "tiles_in_use": {"zh": "本地切片底图:{name}(缩放级别 {lo}–{hi})", "en": "Local tiles: {name} (zoom {lo}–{hi})"},
+    "sel_area": {"zh": "框选范围 {shape_mu:,.2f} 亩;其中符合筛选条件的地块 {n:,} 块,合计 {plots_mu:,.2f} 亩。",
+                 "en": "Drawn area {shape_mu:,.2f} mu; {n:,} plots passing the filters inside it, {plots_mu:,.2f} mu in total."},
+    "print_title": {"zh": "导出当前地图", "en": "Export the current map"},
+    "print_format": {"zh": "格式", "en": "Format"},
+    "print_make": {"zh": "生成", "en": "Make"},
+    "print_download": {"zh": "下载 {fmt}", "en": "Download {fmt}"},
+    "print_heading": {"zh": "{place}地块图", "en": "Plots · {place}"},
+    "print_county": {"zh": "瑞安市", "en": "Ruian"},
+    "print_made": {"zh": "制图:园区与低效用地再开发规划系统 · {when} · {crs}", "en": "Made with the parks and land-reuse planner · {when} · {crs}"},
+    "print_north": {"zh": "北", "en": "N"},
+    "print_no_view": {"zh": "地图尚未加载完成,请稍候再导出。", "en": "The map has not finished loading; try again in a moment."},
+    "print_hint": {"zh": "按当前视图范围、图层、着色和筛选生成,含图例、比例尺和指北针。",
+                   "en": "The current view, layers, colouring and filters, with legend, scale bar and north arrow."},
 }
 
 _VALUE_LABELS_EN = {
@@ -609,7 +665,14 @@ _VALUE_LABELS_EN = {
     "water_source": "Water-source protection", "river_corridor": "River corridor", "flood_zone": "Flood zone",
     "residential": "Residential", "expressway": "Expressway", "national_road": "National road",
     "provincial_road": "Provincial road", "rail_station": "Rail station", "port": "Port",
-    "logistics_centre": "Logistics centre",
+    "logistics_centre": "Logistics centre", "urban_road": "Urban road",
+    # park levels and kinds, township kinds (stored in Chinese)
+    "国家级": "National", "省级": "Provincial", "温州市级": "Wenzhou municipal", "市级": "City", "镇街级": "Township",
+    "工业集聚区": "Industrial cluster", "镇街工业功能区": "Township industrial zone", "物流园区": "Logistics park",
+    "街道": "Subdistrict", "镇": "Town", "乡": "Township",
+    "温州市示范": "Wenzhou demonstration", "省级示范": "Provincial demonstration",
+    # suitability status of a plot (analysis.redevelopment)
+    "scored": "Scored", "not_candidate": "Not a candidate", "restricted": "Restricted",
 }
 
 
