@@ -395,12 +395,24 @@ def test_aggregate_group_counts_and_legend(layers):
 def test_dynamic_legend_replaces_the_previous_one_on_the_map(results):
     m = folium.Map()
     fg = folium.FeatureGroup(name="legend")
-    DynamicLegend("图例", legend_sections({"plots": results}, "mode", "zh")).add_to(fg)
+    legend = DynamicLegend("图例", legend_sections({"plots": results}, "mode", "zh"))
+    legend.add_to(fg)
     fg.add_to(m)
     html = m.get_root().render()
     assert "window.__plannerLegend.remove()" in html
     assert f"addTo({m.get_name()})" in html
-    assert "连片整合" in json.loads(re.search(r"innerHTML = (\".*?\");", html).group(1))
+    assert legend.html_js in html and "连片整合" in json.loads(legend.html_js)
+
+
+def test_legend_folds_and_remembers_it(results):
+    """The heading folds the legend (the map was 40 % covered); the choice survives reruns (localStorage)."""
+    legend = Legend("图例", legend_sections({"plots": results}, "land_use", "zh"))
+    assert legend.html.startswith('<div class="planner-legend-head"><span>图例</span>')
+    m = folium.Map()
+    legend.add_to(m)
+    html = m.get_root().render()
+    assert "plannerLegendClosed" in html and ".planner-legend.closed .planner-legend-body { display: none; }" in html
+    assert "disableClickPropagation" in html  # a click on the legend is not a click on the map
 
 
 def test_highlight_group_outlines_only(results):

@@ -1,18 +1,31 @@
 """Map page: find plots, see why they matter, pick them for the shortlist.
 
-Screen: sidebar — workspace and run, layer toggles, plot colouring, base map, your name, the
-shared plot filters; main — a search box; the map (legend and layer control inside it) with
-the details panel of the clicked feature beside it; under the map the plots selected by
-drawing a rectangle or polygon, with "add all to shortlist".
+Screen, top to bottom: the page's name and what to do here; messages; a search box (plot id,
+firm name, credit code, township or park name) with "zoom to a township or park" beside it
+and the search's results under it; the map — as high as the window allows, the legend folds,
+tools on its left (zoom, full screen, draw a box or polygon to select plots, measure) — with
+the details panel of the clicked feature beside it; under the map the counts and "export the
+current map" (PNG or PDF with legend, scale bar and north arrow); then the plots selected by
+drawing, with their total 亩 and "add all to shortlist".
+Sidebar: the analysis run (and "run the analyses"), the map's one set of layer toggles
+(vector layers, then raster overlays), plot colouring, base map, your name, the shared filters.
 
-The map stays mounted across reruns: the base map (view, tiles, draw tools) is the same
-script every run, so streamlit-folium keeps the component; layers, legend and selection go
-as dynamic feature groups (``feature_group_to_add``), and the view changes only when a search
-flies somewhere (``center``/``zoom``).  Only what is in view is sent (the returned ``bounds``,
-padded by half a screen each side, and kept while the view stays inside that box); when more
-than :data:`MAX_PLOTS` filtered plots are in view, township totals are drawn instead.
+The map stays mounted across reruns: the base map (view, tiles, tools) is the same script
+every run, so streamlit-folium keeps the component; layers, legend and marks go as dynamic
+feature groups (``feature_group_to_add``).  Nothing above the map appears or disappears
+between reruns (messages and the search's picker live in containers that are always there),
+so the map's place in the page — and with it the component — never changes.  The view
+changes only when the page asks: a search hit, "zoom to", a township or park filter.  When
+the map *is* created anew (another base map or language, or back from another page) the page
+sends the last view the map reported, so the planner stays where they were.
+Only what is in view is sent (the returned ``bounds``, padded by half a screen each side, and
+kept while the view stays inside that box); when more than :data:`MAX_PLOTS` filtered plots
+are in view, township totals are drawn instead.
 """
 from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
 
 import folium
 import geopandas as gpd
@@ -20,31 +33,56 @@ import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
-from streamlit_folium import st_folium
+from streamlit_folium import _get_map_string, generate_js_hash, st_folium
 
 from geo.errors import PlannerError
+from geo.units import m2_to_mu
 from ui import data
 from ui.details import feature_at, feature_details, plot_details
 from ui.filters import PlotFilters, apply, filter_sidebar
 from ui.i18n import layer_label, t
-from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, aggregate_group,
-                        highlight_group, lean_group, legend_sections, mounted_map, ordered_layers, plots_group,
-                        tooltip_frame, view_for_bounds)
+from ui.map_search import Hit, search_places
+from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, LocalTiles,
+                        aggregate_group, highlight_group, lean_group, legend_sections, mark_legend_row, mounted_map,
+                        ordered_layers, plots_group, print_layers, raster_group, tooltip_frame, view_for_bounds)
 from ui.offline import static_base_url
-from ui.shell import (current_lang, display_layer, show_error, layer_stamp, map_layers, open_workspace, tianditu_key,
+from ui.overlays import legend_rows, overlay_image, print_raster, raster_label
+from ui.readable import Names, format_values
+from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key,
                       workspace_path)
+from ui import tileserver
 
-__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box"]
+__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS"]
 
 MAP_KEY = "main_map"
-MAP_HEIGHT = 640
+MAP_HEIGHT = 640  # the component's own height; MAP_CSS then sizes its frame with the window
+# The map takes the window's height less the heading and search rows above it (never under 480 px).
+# Streamlit's top padding (6 rem) is given back to the map on this page.
+MAP_CSS = ('<style>iframe[title="streamlit_folium.st_folium"]'
+           '{height: max(480px, calc(100vh - 230px)) !important;}'
+           '[data-testid="stMainBlockContainer"]{padding-top: 1.2rem !important;}</style>')
 MAX_PLOTS = 6000  # more filtered plots than this in view → township totals (bytes and paint time stay bounded)
 MAX_POINTS = 8000  # enterprises in view above this are left out (a caption says so)
 PAD = 0.5  # the query box reaches half a view beyond each edge, so small pans resend nothing
-# What the page reacts to: clicks (details), the view (what to send), drawings (selection).
+# What the page reacts to: clicks (details), the view (what to send, what to restore), drawings (selection).
 # all_drawings, not last_active_drawing: streamlit-folium also puts a *clicked* feature in the latter.
-RETURNED = ["last_clicked", "bounds", "zoom", "all_drawings"]
+RETURNED = ["last_clicked", "bounds", "zoom", "center", "all_drawings"]
 _VIEWPORT_LAYERS = ("enterprises", "constraints", "infrastructure")
+_PLACE_LAYERS = ("townships", "industrial_parks", "micro_parks")
+# session keys: the last view the map reported, the last fly request and which one was sent, the outlined area
+_VIEW, _FLY, _FLY_NONCE, _FLY_SENT, _FOCUS, _FOUND = (
+    "map_view", "map_fly", "map_fly_nonce", "_map_fly_sent", "map_focus", "map_found")
+
+
+@dataclass(frozen=True)
+class RasterLayer:
+    """A raster overlay to send: its name, image URL, corners ((s, w), (n, e)), opacity and legend section."""
+
+    name: str
+    url: str
+    bounds: tuple
+    opacity: float
+    legend: tuple[str, list]
 
 
 # --- pure helpers (tested without Streamlit) ---------------------------------------------------------
@@ -78,13 +116,16 @@ def query_box(view: tuple[float, float, float, float], previous: tuple | None, p
 def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
                     style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
                     selected: gpd.GeoDataFrame | None = None, max_plots: int = MAX_PLOTS,
-                    tips: pd.DataFrame | None = None) -> dict:
-    """Feature groups for one rerun: other layers, plots (or township totals), selection, legend.
+                    tips: pd.DataFrame | None = None, marks: dict[str, gpd.GeoDataFrame] | None = None,
+                    rasters: tuple[RasterLayer, ...] = ()) -> dict:
+    """Feature groups for one rerun, bottom first: rasters, other layers, plots (or township totals), marks, legend.
 
-    Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"aggregate"|"none", "n_view": int,
-    "shown": int, "legend": sections, "counts": {layer: features sent}}``.
+    ``marks`` are drawn on top in the styles of ``ui.mapview.MARKS`` ("shortlisted", "focus",
+    "found"); ``selected`` is the "selection" mark.  Returns ``{"groups": [FeatureGroup…],
+    "mode": "plots"|"aggregate"|"none", "n_view": int, "shown": int, "legend": sections,
+    "counts": {layer: features sent}}``.
     """
-    groups: list[folium.FeatureGroup] = []
+    groups: list[folium.FeatureGroup] = [raster_group(r.name, r.url, r.bounds, opacity=r.opacity) for r in rasters]
     drawn: dict[str, gpd.GeoDataFrame] = {}
     for name in ordered_layers(others):
         if name == "plots":
@@ -103,16 +144,23 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
             counts = sub.groupby("township_code", observed=True).size()
             area = sub.groupby("township_code", observed=True)["area_mu"].sum()
             group, sections = aggregate_group(townships, counts, area, lang=lang)
-            groups.insert(0, group)
+            groups.insert(len(rasters), group)
             mode = "aggregate"
         else:
             plots = view.iloc[hits]
             groups.append(plots_group(plots, style_by=style_by, lang=lang, township_names=township_names, tips=tips))
             drawn["plots"] = plots
             mode, shown = "plots", n_view
+    marks = dict(marks or {})
     if selected is not None and len(selected):
-        groups.append(highlight_group(selected, label=t("sel_highlight", lang)))
-    sections = sections + legend_sections(drawn, style_by, lang)
+        marks["selection"] = selected
+    mark_rows = []
+    for kind in ("shortlisted", "focus", "selection", "found"):
+        gdf = marks.get(kind)
+        if gdf is not None and len(gdf):
+            groups.append(highlight_group(gdf, name=kind, label=mark_legend_row(kind, lang)[1]))
+            mark_rows.append(mark_legend_row(kind, lang))
+    sections = sections + legend_sections(drawn, style_by, lang, marks=mark_rows, extra=[r.legend for r in rasters])
     legend = folium.FeatureGroup(name="legend", control=False)
     DynamicLegend(t("legend", lang), sections).add_to(legend)
     groups.append(legend)
@@ -120,16 +168,83 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
     return {"groups": groups, "mode": mode, "n_view": n_view, "shown": shown, "legend": sections, "counts": counts}
 
 
-def _initial_bounds(view: gpd.GeoDataFrame | None, others: dict) -> tuple | None:
-    frames = [g for n, g in others.items() if n in ("industrial_parks", "micro_parks") and len(g)]
+def _home_bounds(view: gpd.GeoDataFrame | None, parks: list[gpd.GeoDataFrame], fallback: list) -> tuple | None:
+    """Where the map opens: the plots and parks (the county's islands would halve the mainland's view)."""
+    frames = [g for g in parks if g is not None and len(g)]
     if view is not None and len(view):
         frames.append(view)
     if not frames:
-        frames = [g for g in others.values() if len(g)]
+        frames = [g for g in fallback if g is not None and len(g)]
     if not frames:
         return None
     b = np.array([g.total_bounds for g in frames])
     return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def _fresh_click(ret: dict | None, seen_click, seen_drawing) -> bool:
+    """True when the map reports a click that is the planner's, not the end of drawing a shape.
+
+    Drawing a rectangle ends with a mouse-up on the map, which the browser also reports as a
+    click; Leaflet.draw announces the new shape in the same moment, so both arrive in one
+    update of the component.  A click that comes with changed drawings is that mouse-up.
+    """
+    ret = ret or {}
+    clicked = ret.get("last_clicked")
+    if not clicked or clicked == seen_click:
+        return False
+    # "no drawings" comes as None before any and as [] after a click on a layer: the same thing
+    return (ret.get("all_drawings") or []) == (seen_drawing or [])
+
+
+# --- view: where the map looks, kept across reruns and new maps ----------------------------------------
+def _remember_view(ret: dict | None) -> None:
+    ret = ret or {}
+    c, z = ret.get("center"), ret.get("zoom")
+    try:
+        lat, lng, zoom = float(c["lat"]), float(c["lng"]), float(z)
+    except (KeyError, TypeError, ValueError):
+        return
+    if np.isfinite([lat, lng, zoom]).all():
+        st.session_state[_VIEW] = ((lat, lng), zoom)
+
+
+def _fly_to_bounds(bounds: tuple[float, float, float, float], *, min_span: float = 0.002) -> None:
+    """Ask the map to show ``bounds`` (degrees), padded, on its next run."""
+    w, s, e, n = bounds
+    pad = max(max(e - w, n - s) * 0.15, min_span)
+    center, zoom = view_for_bounds((w - pad, s - pad, e + pad, n + pad), height_px=MAP_HEIGHT)
+    st.session_state[_FLY_NONCE] = st.session_state.get(_FLY_NONCE, 0) + 1
+    st.session_state[_FLY] = (center, zoom)
+
+
+def _view_args(mounted: bool) -> tuple:
+    """``(center, zoom)`` for st_folium: a pending fly, else the remembered view for a new map, else none.
+
+    streamlit-folium moves the map only when the centre or zoom differs from what it last got:
+    a tiny per-request offset (1e-9° ≈ 0.1 mm; 1e-6 of a zoom level, which Leaflet rounds away)
+    makes every request a new one, so a second search for a place at the same zoom still flies.
+    """
+    nonce = st.session_state.get(_FLY_NONCE, 0)
+    fly = st.session_state.get(_FLY)
+    if fly and st.session_state.get(_FLY_SENT) != nonce:
+        st.session_state[_FLY_SENT] = nonce
+        (lat, lng), zoom = fly
+        return (lat + nonce * 1e-9, lng), zoom + (nonce % 1000) * 1e-6
+    remembered = st.session_state.get(_VIEW)
+    if not mounted and remembered:
+        return remembered
+    return None, None
+
+
+def _is_mounted(base: folium.Map) -> bool:
+    """Whether the browser already holds this map (the same base script under the same key).
+
+    streamlit-folium names the component by a hash of the base map's script; Streamlit keeps
+    a component's state only while each run draws it, so the state is absent on the first run
+    after another page, another base map or another language — exactly when the map is new.
+    """
+    base.render()
+    return generate_js_hash(_get_map_string(base), MAP_KEY, False) in st.session_state
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -140,68 +255,253 @@ def _plot_tips(path: str, plots_stamp: tuple, run_id: str | None, lang: str) -> 
     return tooltip_frame("plots", data.plot_view(ws, run_id), lang=lang, township_names=data.township_names(ws))
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _firm_names(path: str, stamp: tuple) -> dict[str, str]:
+    ents = data.enterprises(open_workspace(path))
+    if not {"credit_code", "name"} <= set(ents.columns):
+        return {}
+    return dict(zip(ents["credit_code"].astype(str), ents["name"].astype(str)))
 
-def _sidebar(names: list[str], lang: str, results: bool) -> tuple[list[str], str, str, str]:
+
+def _names(ws) -> Names:
+    stamp = layer_stamp(ws, "enterprises") if ws.has_layer("enterprises") else ()
+    return Names(townships=data.township_names(ws), parks=data.park_names(ws), firms=_firm_names(str(ws.path), stamp))
+
+
+def _heading(lang: str) -> None:
+    st.html(MAP_CSS)
+    st.markdown(f"#### {t('page_map', lang)}")
+    st.caption(t("map_help", lang))
+
+
+@dataclass
+class _Choices:
+    layers: list[str]
+    rasters: list[str]
+    style_by: str
+    basemap: str
+    who: str
+    tiles: LocalTiles | None
+    tianditu: str | None
+
+
+def _sidebar(ws, names: list[str], lang: str, results: bool) -> _Choices:
+    """The sidebar's map settings: the one set of layer toggles, rasters, colouring, base map, your name."""
     sb = st.sidebar
     sb.subheader(t("layers", lang))
     chosen = [n for n in names
               if sb.checkbox(layer_label(n, lang), value=n not in HIDDEN_BY_DEFAULT, key=f"layer_{n}")]
+    rasters = _raster_toggles(ws, lang)
     styles = [k for k in STYLE_BY if results or k not in RESULT_STYLES]
     if st.session_state.get("style_by") not in styles:
         st.session_state.pop("style_by", None)
     style_by = sb.selectbox(t("style_by", lang), styles, key="style_by",
                             format_func=lambda k: t(STYLE_BY[k].title_key, lang))
-    basemap = sb.selectbox(t("basemap", lang), BASEMAPS, key="basemap",
+    tiles = _local_tiles(lang)
+    options = [b for b in BASEMAPS if b != "local" or tiles is not None]
+    if st.session_state.get("basemap") not in options:
+        st.session_state["basemap"] = "local" if tiles is not None else "none"
+    basemap = sb.selectbox(t("basemap", lang), options, key="basemap",
                            format_func=lambda k: t(f"basemap_{k}", lang))
+    key = None
+    if basemap == "local" and tiles is not None:
+        sb.caption(t("tiles_in_use", lang, name=tiles.name, lo=tiles.min_zoom, hi=tiles.max_native_zoom))
+    elif basemap not in ("none", "local"):
+        sb.caption(t("basemap_online_note", lang))
+        if basemap.startswith("tianditu"):
+            key = tianditu_key()
+            if not key:
+                sb.warning(t("tianditu_no_key", lang))
+                basemap = "none"
     who = sb.text_input(t("map_who", lang), key="who", placeholder="planner").strip() or "planner"
-    return chosen, style_by, basemap, who
+    return _Choices(chosen, rasters, style_by, basemap, who, tiles, key)
 
 
-def _fly_to(view: gpd.GeoDataFrame, plot_id: str) -> None:
-    rows = view[view["plot_id"].astype(str) == plot_id]
+def _raster_toggles(ws, lang: str) -> list[str]:
+    """Checkboxes for the workspace's rasters (off by default); they need the app's own routes (server.py)."""
+    rasters = sorted(ws.rasters()) if hasattr(ws, "rasters") else []
+    if not rasters:
+        return []
+    sb = st.sidebar
+    sb.caption(t("map_rasters", lang))
+    served = tileserver.mounted()
+    chosen = [r for r in rasters if sb.checkbox(raster_label(r, lang), value=False, key=f"raster_{r}",
+                                                disabled=not served)]
+    if not served:
+        sb.caption(t("map_rasters_need_server", lang))
+        return []
+    return chosen
+
+
+def _local_tiles(lang: str) -> LocalTiles | None:
+    """The office's tile package when one is set and served (``PLANNER_TILES``, ``server.py``)."""
+    if tileserver.tile_package_path() is None:
+        return None
+    if not tileserver.mounted():
+        st.sidebar.caption(t("map_rasters_need_server", lang))
+        return None
+    try:
+        source = tileserver.tile_source()
+    except PlannerError as exc:
+        show_error(exc, lang, where=st.sidebar)
+        return None
+    base = st.get_option("server.baseUrlPath") or ""
+    return LocalTiles(url=tileserver.tiles_url(source, base), name=source.name, attribution=source.attribution,
+                      min_zoom=source.minzoom, max_native_zoom=source.maxzoom)
+
+
+def _raster_layers(ws, chosen: list[str], lang: str) -> tuple[RasterLayer, ...]:
+    out = []
+    base = st.get_option("server.baseUrlPath") or ""
+    for name in chosen:
+        path = ws.rasters()[name]
+        try:
+            overlay = overlay_image(path, name)
+        except (PlannerError, OSError) as exc:
+            show_error(exc if isinstance(exc, PlannerError) else PlannerError(str(exc)), lang, where=st.sidebar)
+            continue
+        stamp = (path.stat().st_size, path.stat().st_mtime_ns)
+        out.append(RasterLayer(name, tileserver.raster_url(name, stamp, base), overlay.bounds, overlay.style.opacity,
+                               (raster_label(name, lang), legend_rows(overlay.style, lang))))
+    return tuple(out)
+
+
+# --- search and zoom-to -------------------------------------------------------------------------------------
+def _places(ws) -> dict[str, gpd.GeoDataFrame]:
+    return {n: display_layer(ws, n) for n in _PLACE_LAYERS if ws.has_layer(n)}
+
+
+def _focus_shapes(places: dict[str, gpd.GeoDataFrame], townships=(), parks=()) -> gpd.GeoDataFrame | None:
+    """The outlines of the given townships and parks (EPSG:4326), or None."""
+    frames = []
+    tw = places.get("townships")
+    if townships and tw is not None and "code" in tw.columns:
+        frames.append(tw.loc[tw["code"].astype(str).isin(set(townships)), [tw.geometry.name]])
+    for name in ("industrial_parks", "micro_parks"):
+        gdf = places.get(name)
+        if parks and gdf is not None and "park_id" in gdf.columns:
+            frames.append(gdf.loc[gdf["park_id"].astype(str).isin(set(parks)), [gdf.geometry.name]])
+    frames = [f.rename_geometry("geometry") for f in frames if len(f)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
+
+
+def _focus_on(places, *, townships=(), parks=(), why: str) -> None:
+    shapes = _focus_shapes(places, townships, parks)
+    if shapes is None:
+        return
+    st.session_state[_FOCUS] = (why, tuple(townships), tuple(parks))
+    _fly_to_bounds(tuple(shapes.total_bounds))
+
+
+def _go_to_hit(hit: Hit, view, mask, places, lang: str, box) -> None:
+    """Fly to a search hit: a township or park is outlined; a plot (or a firm's plot) is selected."""
+    st.session_state[_FOUND] = None
+    if hit.kind == "township":
+        _focus_on(places, townships=(hit.key,), why="search")
+        return
+    if hit.kind == "park":
+        _focus_on(places, parks=(hit.key,), why="search")
+        return
+    rows = view[view["plot_id"].astype(str) == hit.key]
     if rows.empty:
         return
-    w, s, e, n = rows.total_bounds
-    pad = max(e - w, n - s, 0.002)
-    center, zoom = view_for_bounds((w - pad, s - pad, e + pad, n + pad), height_px=MAP_HEIGHT)
-    # the component only moves when center/zoom differ from what it last got: a tiny nonce re-flies
-    nonce = st.session_state.get("map_fly_nonce", 0) + 1
-    st.session_state["map_fly_nonce"] = nonce
-    st.session_state["map_fly"] = ((center[0] + nonce * 1e-9, center[1]), zoom)
-    st.session_state["map_selected"] = ("plots", plot_id)
+    _fly_to_bounds(tuple(rows.total_bounds))
+    st.session_state["map_selected"] = ("plots", hit.key)
+    if not bool(mask.loc[rows.index].any()):
+        st.session_state[_FOUND] = hit.key
 
 
-def _search(ws, view, lang: str, note) -> None:
-    c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+def _search(ws, view, mask, places, lang: str) -> None:
+    """The search row: a query box, "go", and "zoom to a township or park"; results in a box that is always there."""
+    c1, c2, c3 = st.columns([5, 1, 3], vertical_alignment="bottom")
     q = c1.text_input(t("map_search", lang), key="map_search")
     go = c2.button(t("map_search_go", lang), key="map_search_go")
+    _zoom_to(c3, places, lang)
+    box = st.container()  # picker and messages: inside one container, so the map below never moves
     if not q:
         return
-    matches = data.search(ws, view, q)
-    if not matches:
-        if go or st.session_state.get("_map_last_q") != q:
-            note.warning(t("map_search_none", lang, q=q))
+    ents = data.enterprises(ws)
+    tw, parks = places.get("townships"), [places[n] for n in ("industrial_parks", "micro_parks") if n in places]
+    result = search_places(q, plots=view[["plot_id"]], firms=ents, townships=tw,
+                           parks=pd.concat([pd.DataFrame(p.drop(columns=p.geometry.name)) for p in parks])
+                           if parks else None, lang=lang)
+    if not result.hits:
+        box.warning(t("map_search_none", lang, q=q))
         st.session_state["_map_last_q"] = q
         return
-    if len(matches) == 1:
-        pid = matches[0][0]
+    if result.cut:
+        box.caption(t("map_search_more", lang, n=result.total, k=len(result.hits)))
+    by_ident = {h.ident: h for h in result.hits}
+    if len(result.hits) == 1:
+        hit = result.hits[0]
     else:
-        labels = dict(matches)
-        pid = st.selectbox(t("map_search_pick", lang, n=len(matches)), list(labels), format_func=labels.get,
-                           key="map_search_pick")
-    if go or st.session_state.get("_map_last_pick") != (q, pid):
-        st.session_state["_map_last_pick"] = (q, pid)
+        if st.session_state.get("map_search_pick") not in by_ident:
+            st.session_state.pop("map_search_pick", None)
+        ident = box.selectbox(t("map_search_pick", lang, n=len(result.hits)), list(by_ident),
+                              format_func=lambda i: by_ident[i].label, key="map_search_pick")
+        hit = by_ident[ident]
+    if go or st.session_state.get("_map_last_pick") != (q, hit.ident):
+        st.session_state["_map_last_pick"] = (q, hit.ident)
         st.session_state["_map_last_q"] = q
-        _fly_to(view, pid)
+        _go_to_hit(hit, view, mask, places, lang, box)
+    found = st.session_state.get(_FOUND)
+    if found and found == hit.key and hit.kind in ("plot", "firm"):
+        box.warning(t("map_search_outside", lang, pid=found))
 
 
-def _handle_click(ret: dict | None, layers: dict) -> None:
-    """Turn a new ``last_clicked`` into the selected feature (server-side lookup)."""
-    clicked = (ret or {}).get("last_clicked")
-    if not clicked or clicked == st.session_state.get("_map_last_click"):
+def _zoom_to(col, places, lang: str) -> None:
+    """"Zoom to a township or park": outlines the choice and flies there."""
+    options = [""]
+    labels = {"": t("map_zoom_to_none", lang)}
+    tw = places.get("townships")
+    if tw is not None and {"code", "name"} <= set(tw.columns):
+        for c, n in zip(tw["code"].astype(str), tw["name"].astype(str)):
+            options.append(f"t:{c}")
+            labels[f"t:{c}"] = f"{t('map_search_kind_township', lang)} · {n}"
+    for name in ("industrial_parks", "micro_parks"):
+        gdf = places.get(name)
+        if gdf is not None and {"park_id", "name"} <= set(gdf.columns):
+            for p, n in zip(gdf["park_id"].astype(str), gdf["name"].astype(str)):
+                options.append(f"p:{p}")
+                labels[f"p:{p}"] = f"{t('map_search_kind_park', lang)} · {n}"
+    choice = col.selectbox(t("map_zoom_to", lang), options, key="map_zoom_to", format_func=labels.get)
+    if choice == st.session_state.get("_map_zoom_to_last", ""):
         return
-    st.session_state["_map_last_click"] = clicked
-    hit = feature_at(layers, clicked["lat"], clicked["lng"], zoom=(ret or {}).get("zoom"))
+    st.session_state["_map_zoom_to_last"] = choice
+    if choice.startswith("t:"):
+        _focus_on(places, townships=(choice[2:],), why="zoom")
+    elif choice.startswith("p:"):
+        _focus_on(places, parks=(choice[2:],), why="zoom")
+    elif (st.session_state.get(_FOCUS) or ("",))[0] == "zoom":
+        st.session_state[_FOCUS] = None
+
+
+def _follow_area_filter(flt: PlotFilters, places) -> None:
+    """Filtering to townships or parks zooms to them and outlines them (clearing the filter drops the outline)."""
+    parks = tuple(p for p in flt.parks if p != "none")
+    sig = (flt.townships, parks)
+    if sig == st.session_state.get("_map_area_filter"):
+        return
+    st.session_state["_map_area_filter"] = sig
+    if flt.townships or parks:
+        _focus_on(places, townships=flt.townships, parks=parks, why="filter")
+    elif (st.session_state.get(_FOCUS) or ("",))[0] == "filter":
+        st.session_state[_FOCUS] = None
+
+
+# --- clicks and drawings --------------------------------------------------------------------------------------
+def _handle_click(ret: dict | None, layers: dict) -> None:
+    """Turn a new ``last_clicked`` into the selected feature (server-side lookup); the end of a drawing is no click."""
+    ret = ret or {}
+    clicked = ret.get("last_clicked")
+    fresh = _fresh_click(ret, st.session_state.get("_map_last_click"), st.session_state.get("_map_last_drawing"))
+    if clicked:
+        st.session_state["_map_last_click"] = clicked
+    if not fresh:
+        return
+    hit = feature_at(layers, clicked["lat"], clicked["lng"], zoom=ret.get("zoom"))
     st.session_state["map_selected"] = None if hit is None else (hit.layer, _key_of(layers[hit.layer], hit))
 
 
@@ -211,19 +511,24 @@ def _key_of(gdf: gpd.GeoDataFrame, hit) -> object:
     return hit.index
 
 
+def _drawn_shapes(drawings) -> list:
+    shapes = []
+    for feature in drawings or []:
+        try:
+            shape = shapely.geometry.shape((feature or {}).get("geometry"))
+        except (ValueError, TypeError, AttributeError, KeyError):
+            continue
+        if not shape.is_empty:
+            shapes.append(shape)
+    return shapes
+
+
 def _drawn_selection(ret: dict | None, view: gpd.GeoDataFrame, mask: pd.Series) -> list[str]:
     """Plot ids (passing the filters) inside any rectangle or polygon drawn on the map."""
     drawings = (ret or {}).get("all_drawings")
     if drawings != st.session_state.get("_map_last_drawing"):
         st.session_state["_map_last_drawing"] = drawings
-        shapes = []
-        for feature in drawings or []:
-            try:
-                shape = shapely.geometry.shape((feature or {}).get("geometry"))
-            except (ValueError, TypeError, AttributeError, KeyError):
-                continue
-            if not shape.is_empty:
-                shapes.append(shape)
+        shapes = _drawn_shapes(drawings)
         ids: list[str] = []
         if shapes:
             _, hits = view.sindex.query(shapes, predicate="intersects")
@@ -248,9 +553,30 @@ def _add(ws, ids: list[str], who: str, view, lang: str, note) -> None:
     note.success(" ".join(msgs))
 
 
+def _shortlisted(ws, view) -> gpd.GeoDataFrame | None:
+    """The plots already on the shortlist (display geometry), or None."""
+    if view is None or not ws.has_layer("shortlist"):
+        return None
+    items = data.read_layer(ws, "shortlist")
+    if not {"item_kind", "item_id"} <= set(items.columns):
+        return None
+    ids = set(items.loc[items["item_kind"].astype(str) == "plot", "item_id"].astype(str))
+    return view.loc[view["plot_id"].astype(str).isin(ids), [view.geometry.name]] if ids else None
+
+
+def _in_box(gdf: gpd.GeoDataFrame | None, box) -> gpd.GeoDataFrame | None:
+    if gdf is None or not len(gdf) or box is None:
+        return gdf
+    return gdf.iloc[np.sort(gdf.sindex.query(shapely.box(*box), predicate="intersects"))]
+
+
+# --- render -------------------------------------------------------------------------------------------------
 def render() -> None:
     """Draw the map page."""
+    from ui.pages._common import run_picker
+
     lang = current_lang()
+    _heading(lang)
     path = workspace_path()
     if not path.exists():
         st.error(t("no_workspace", lang, path=path))
@@ -260,52 +586,41 @@ def render() -> None:
     except PlannerError as exc:
         show_error(exc, lang)
         return
+    note = st.container()  # messages go here, above the map, without moving the map's place
     st.sidebar.caption(f"{t('workspace', lang)}: {path.name}")
     names = ordered_layers(map_layers(ws))
     names = [n for n in names if not n.startswith(("run_", "siting_", "integration_")) and n != "shortlist"]
     has_plots = "plots" in names
-    run_id = data.latest_run_id(ws) if has_plots else None
-    if run_id:
-        st.sidebar.caption(t("data_run_id", lang, run=run_id))
+    with note:
+        run_id = run_picker(ws, lang, key="map") if has_plots else None
     with st.spinner(t("loading", lang)):
-        view = data.plot_view(ws) if has_plots else None
+        view = data.plot_view(ws, run_id) if has_plots else None
     results = view is not None and data.has_results(view)
-    chosen, style_by, basemap, who = _sidebar(names, lang, results)
+    choice = _sidebar(ws, names, lang, results)
     flt = filter_sidebar(view, lang) if view is not None else PlotFilters()
-
-    key = None
-    if basemap != "none":
-        st.sidebar.caption(t("basemap_online_note", lang))
-        if basemap.startswith("tianditu"):
-            key = tianditu_key()
-            if not key:
-                st.sidebar.warning(t("tianditu_no_key", lang))
-                basemap = "none"
-
-    note = st.container()  # messages go here, above the map, without moving the map's place
-    if has_plots and not run_id:
-        with note:
-            data.run_offer(ws, lang, key="map_run")
-    if view is not None:
-        _search(ws, view, lang, note)
-
-    others = {n: display_layer(ws, n) for n in chosen if n != "plots"}
-    townships = display_layer(ws, "townships") if "townships" in names else None
-    tnames = data.township_names(ws)
     mask = apply(view, flt) if view is not None else None
-    pick_layers = dict(others)
-    if view is not None and "plots" in chosen:
-        pick_layers["plots"] = view[mask.to_numpy()]
+    places = _places(ws)
+    if view is not None:
+        _search(ws, view, mask, places, lang)
+        _follow_area_filter(flt, places)
+    _draw(ws, view, mask, places, choice, lang, note)
 
+
+def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
+    """The map with the details beside it, the counts and export under it, then the drawn selection."""
+    others = {n: display_layer(ws, n) for n in choice.layers if n != "plots"}
+    tnames = data.township_names(ws)
+    pick_layers = dict(others)
+    if view is not None and "plots" in choice.layers:
+        pick_layers["plots"] = view[mask.to_numpy()]
     ret = st.session_state.get(MAP_KEY)
+    _remember_view(ret)
     _handle_click(ret, pick_layers)
     drawn_ids = _drawn_selection(ret, view, mask) if view is not None else []
 
-    home = _initial_bounds(view, others)
+    home = _home_bounds(view, [places.get("industrial_parks"), places.get("micro_parks")], list(others.values()))
     current = _bounds_of(ret) or home
-    cut = {n: (g if n not in _VIEWPORT_LAYERS or current is None else
-               g.iloc[np.sort(g.sindex.query(shapely.box(*current), predicate="intersects"))])
-           for n, g in others.items()}
+    cut = {n: (_in_box(g, current) if n in _VIEWPORT_LAYERS else g) for n, g in others.items()}
     skipped = [n for n, g in cut.items() if n == "enterprises" and len(g) > MAX_POINTS]
     for n in skipped:
         cut.pop(n)
@@ -313,50 +628,72 @@ def render() -> None:
     st.session_state["_map_box"] = box
 
     sel = st.session_state.get("map_selected")
-    highlight = None
+    marks = _marks(ws, view, drawn_ids, sel, places, box)
+    tips = _plot_tips(str(ws.path), layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
+        if view is not None else None
+    rasters = _raster_layers(ws, choice.rasters, lang)
+    content = dynamic_content(view if "plots" in choice.layers else None, mask, box or (0, 0, 0, 0), others=cut,
+                              style_by=choice.style_by, lang=lang, township_names=tnames,
+                              townships=places.get("townships"), tips=tips, marks=marks, rasters=rasters)
+
+    left, right = st.columns([5, 2], gap="small")
+    with left:
+        try:
+            base = mounted_map(home, basemap=choice.basemap, tianditu_key=choice.tianditu, lang=lang,
+                               static_url=static_base_url(st.get_option("server.baseUrlPath") or ""),
+                               tiles=choice.tiles)
+        except PlannerError as exc:
+            show_error(exc, lang)
+            return
+        center, zoom = _view_args(_is_mounted(base))
+        st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
+                  feature_group_to_add=content["groups"], layer_control=None,
+                  center=center, zoom=zoom, render=False)
+        _captions(content, view, mask, others, skipped, lang)
+        _export(ws, view, mask, choice, marks, content, rasters, lang)
+    with right:
+        _details(ws, view, sel, others, choice.who, lang, note)
+    if view is not None:
+        _selection(ws, view, drawn_ids, choice.who, lang, note)
+
+
+def _marks(ws, view, drawn_ids, sel, places, box) -> dict:
+    """What the map draws on top: the selection, a search hit outside the filters, the shortlist, the outlined area."""
+    marks: dict[str, gpd.GeoDataFrame] = {}
     if view is not None:
         ids = set(drawn_ids)
         if sel and sel[0] == "plots":
             ids.add(sel[1])
         if ids:
-            highlight = view[view["plot_id"].astype(str).isin(ids)]
-    tips = _plot_tips(str(ws.path), layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
-        if view is not None else None
-    content = dynamic_content(view if "plots" in chosen else None, mask, box or (0, 0, 0, 0), others=cut,
-                              style_by=style_by, lang=lang, township_names=tnames, townships=townships,
-                              selected=highlight, tips=tips)
-
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        try:
-            base = mounted_map(home, basemap=basemap, tianditu_key=key, lang=lang,
-                               static_url=static_base_url(st.get_option("server.baseUrlPath") or ""))
-        except PlannerError as exc:
-            show_error(exc, lang)
-            return
-        fly = st.session_state.get("map_fly")
-        st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
-                  feature_group_to_add=content["groups"], layer_control=folium.LayerControl(collapsed=False),
-                  center=fly[0] if fly else None, zoom=fly[1] if fly else None, render=False)
-        if content["counts"]:
-            st.caption(" · ".join(f"{layer_label(n, lang)} {c:,}" for n, c in content["counts"].items()))
-        if content["mode"] == "aggregate":
-            st.caption(t("map_zoom_in", lang, n=content["n_view"]))
-        elif view is not None:
-            st.caption(t("map_shown", lang, shown=content["shown"], n=int(mask.sum()), total=len(view)))
-        if skipped:
-            st.caption(f"{layer_label('enterprises', lang)}: {t('map_zoom_in', lang, n=len(others['enterprises']))}")
-    with right:
-        _details(ws, view, sel, others, run_id, who, lang, note)
-    if view is not None:
-        _selection(ws, view, drawn_ids, who, lang, note)
+            marks["selection"] = view[view["plot_id"].astype(str).isin(ids)]
+        found = st.session_state.get(_FOUND)
+        if found:
+            marks["found"] = view[view["plot_id"].astype(str) == found]
+        marks["shortlisted"] = _in_box(_shortlisted(ws, view), box)
+    focus = st.session_state.get(_FOCUS)
+    if focus:
+        marks["focus"] = _focus_shapes(places, focus[1], focus[2])
+    return {k: v for k, v in marks.items() if v is not None and len(v)}
 
 
-def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
+def _captions(content, view, mask, others, skipped, lang: str) -> None:
+    if content["counts"]:
+        st.caption(" · ".join(f"{layer_label(n, lang)} {c:,}" for n, c in content["counts"].items()))
+    if content["mode"] == "aggregate":
+        st.caption(t("map_zoom_in", lang, n=content["n_view"]))
+    elif view is not None:
+        extra = t("map_outside_filter", lang) if st.session_state.get(_FOUND) else ""
+        st.caption(t("map_shown", lang, shown=content["shown"], n=int(mask.sum()), total=len(view)) + extra)
+    if skipped:
+        st.caption(f"{layer_label('enterprises', lang)}: {t('map_zoom_in', lang, n=len(others['enterprises']))}")
+
+
+def _details(ws, view, sel, others, who, lang, note) -> None:
     if not sel:
         st.info(t("map_click_hint", lang))
         return
     layer, ident = sel
+    names = _names(ws)
     if layer == "plots" and view is not None:
         rows = view[view["plot_id"].astype(str) == ident]
         if rows.empty:
@@ -364,24 +701,91 @@ def _details(ws, view, sel, others, run_id, who, lang, note) -> None:
             return
         if st.button(t("det_add", lang), key="det_add", type="primary"):
             _add(ws, [ident], who, view, lang, note)
+        run_id = view.attrs.get("run_id")
         plot_details(rows.iloc[0], firms=data.firms_on(ws, ident, run_id), lang=lang,
-                     params_json=data.run_parameters(ws, run_id))
+                     params_json=data.run_parameters(ws, run_id), names=names)
     elif layer in others:
         full = data.read_layer(ws, layer)
         row = full.loc[ident] if ident in full.index else others[layer].loc[ident]
-        feature_details(layer, row, lang)
+        feature_details(layer, row, lang, names=names)
+
+
+_SELECTION_COLUMNS = ("plot_id", "township_code", "park_id", "land_use", "status", "area_m2", "final_class",
+                      "tax_per_mu", "is_low_efficiency", "suitability", "mode_key")
 
 
 def _selection(ws, view, ids: list[str], who: str, lang: str, note) -> None:
+    """The plots inside the drawn shapes: how many, their total 亩 and the shapes' own 亩, a table, "add all"."""
     if not st.session_state.get("_map_last_drawing"):
         return
     st.markdown(f"#### {t('sel_title', lang, n=len(ids))}")
+    shapes = _drawn_shapes(st.session_state.get("_map_last_drawing"))
+    shape_mu = float(m2_to_mu(gpd.GeoSeries(shapes, crs=4326).to_crs(ws.crs).union_all().area)) if shapes else 0.0
+    rows = view.loc[view["plot_id"].astype(str).isin(ids)]
+    plots_mu = float(pd.to_numeric(rows.get("area_mu", pd.Series(dtype=float)), errors="coerce").sum())
+    st.caption(t("sel_area", lang, shape_mu=shape_mu, n=len(rows), plots_mu=plots_mu))
     if not ids:
         st.caption(t("sel_none", lang))
         return
-    cols = [c for c in ("plot_id", "township_name", "park_name", "land_use", "status", "area_mu", "final_class",
-                        "tax_per_mu", "is_low_efficiency", "suitability", "mode") if c in view.columns]
-    rows = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids), cols])
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(36 * (len(rows) + 1), 320))
+    st.dataframe(_readable_table(rows, lang, _names(ws)), hide_index=True, width="stretch",
+                 height=min(36 * (len(rows) + 1), 320))
     if st.button(t("sel_add_all", lang), key="sel_add_all"):
         _add(ws, ids, who, view, lang, note)
+
+
+def _readable_table(rows: pd.DataFrame, lang: str, names: Names) -> pd.DataFrame:
+    """The selection under labels in the UI language, every value readable (ui.readable)."""
+    from ui.details import column_label
+
+    cols = [c for c in _SELECTION_COLUMNS if c in rows.columns]
+    return pd.DataFrame({column_label(c, lang): format_values(rows[c], c, lang, names=names).to_numpy()
+                         for c in cols})
+
+
+# --- export the current map -----------------------------------------------------------------------------------
+def _export(ws, view, mask, choice: _Choices, marks, content, rasters, lang: str) -> None:
+    """"Export the current map": the view's extent, layers, colours, filters and marks as PNG or PDF."""
+    with st.expander(t("print_title", lang)):
+        st.caption(t("print_hint", lang))
+        c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+        fmt = c1.radio(t("print_format", lang), ["png", "pdf"], key="print_fmt", horizontal=True,
+                       format_func=str.upper)
+        if c2.button(t("print_make", lang), key="print_make"):
+            bounds = _bounds_of(st.session_state.get(MAP_KEY))
+            if bounds is None:
+                st.warning(t("print_no_view", lang))
+            else:
+                with st.spinner(t("loading", lang)):
+                    st.session_state["_print"] = (fmt, _print(ws, view, mask, choice, marks, content, rasters,
+                                                              bounds, fmt, lang))
+        made = st.session_state.get("_print")
+        if made:
+            kind, blob = made
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
+            st.download_button(t("print_download", lang, fmt=kind.upper()), blob, key="print_download",
+                               file_name=f"{t('page_map', lang)}-{stamp}.{kind}",
+                               mime="application/pdf" if kind == "pdf" else "image/png", on_click="ignore")
+
+
+def _print(ws, view, mask, choice, marks, content, rasters, bounds, fmt: str, lang: str) -> bytes:
+    from exports.map_print import render_map_image
+
+    crs = ws.crs
+    bbox = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=4326).to_crs(crs).total_bounds)
+    layers = {n: data.read_layer(ws, n) for n in choice.layers if n != "plots" and ws.has_layer(n)}
+    if view is not None and "plots" in choice.layers:
+        plots = data.read_layer(ws, "plots").loc[view.index[mask.to_numpy()]]
+        # the colouring needs the run's columns: take them from the view, geometry from the working-CRS layer
+        layers["plots"] = gpd.GeoDataFrame(pd.DataFrame(view.loc[plots.index].drop(columns=view.geometry.name)),
+                                           geometry=plots.geometry.values, crs=crs)
+    marks_w = {k: v.to_crs(crs) for k, v in marks.items()}
+    printed = [print_raster(ws.rasters()[r.name], r.name) for r in rasters]
+    focus = st.session_state.get(_FOCUS)
+    tn = data.township_names(ws)
+    place = "、".join(tn.get(c, c) for c in focus[1]) if focus and focus[1] else t("print_county", lang)
+    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    return render_map_image(print_layers(layers, style_by=choice.style_by, marks=marks_w), bbox=bbox,
+                            title=t("print_heading", lang, place=place), legend_title=t("legend", lang),
+                            legend=content["legend"], rasters=printed, fmt=fmt,
+                            footer=t("print_made", lang, when=when, crs=crs.to_string()),
+                            north=t("print_north", lang), km="km")

@@ -17,22 +17,22 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 import branca.element
 import folium
+from folium.elements import JSCSSMixin
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError, ParameterError
-from geo.units import m2_to_mu
 from geo.web import to_geojson_bytes
-from layers.codes import industry_name
 from layers.schema import SPECS
 from ui.i18n import check_lang, layer_label, t, value_label
+from ui.readable import Names, format_values
 from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
 
 __all__ = [
@@ -57,6 +57,13 @@ __all__ = [
     "tooltip_frame",
     "aggregate_group",
     "highlight_group",
+    "raster_group",
+    "MARKS",
+    "mark_legend_row",
+    "LocalTiles",
+    "MeasureTool",
+    "DRAW_LOCAL_ZH",
+    "print_layers",
     "legend_sections",
     "mounted_map",
     "view_for_bounds",
@@ -65,7 +72,7 @@ __all__ = [
     "ordered_layers",
 ]
 
-BASEMAPS = ("none", "osm", "tianditu_vec", "tianditu_img")
+BASEMAPS = ("none", "local", "osm", "tianditu_vec", "tianditu_img")
 # Draw order, bottom to top: areas under lines under points, big under small.
 LAYER_ORDER = ("townships", "constraints", "industrial_parks", "micro_parks", "plots", "infrastructure", "enterprises")
 # Layers that start hidden in the layer control (busy or context-only); the planner ticks them on.
@@ -177,8 +184,6 @@ TOOLTIP_FIELDS: dict[str, tuple[str, ...]] = {
     "constraints": ("kind", "name"),
     "infrastructure": ("kind", "name"),
 }
-_CATEGORICAL = {"status", "kind"}
-_AREA_FIELDS = {"area_m2", "floor_area_m2", "planned_area_m2", "developed_area_m2", "land_area_m2"}
 _MAX_OTHER_FIELDS = 5
 
 _TIANDITU_LAYERS = {"tianditu_vec": ("vec", "cva"), "tianditu_img": ("img", "cia")}
@@ -217,29 +222,8 @@ def _esc(values: pd.Series) -> pd.Series:
 
 
 def _format_column(name: str, field: str, values: pd.Series, lang: str, township_names: Mapping[str, str]) -> pd.Series:
-    """Display strings for one tooltip column (missing → '—'); escaped by the caller."""
-    missing = values.isna()
-    if field in _AREA_FIELDS:
-        out = (m2_to_mu(pd.to_numeric(values, errors="coerce").astype(float)).round(2)
-               .map(lambda x: f"{x:,.2f} {t('mu', lang)}"))
-    elif pd.api.types.is_bool_dtype(values.dtype):
-        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-        out = values.astype("object").map({True: yes, False: no})
-    elif pd.api.types.is_float_dtype(values.dtype):
-        out = values.astype(float).round(2).map(lambda x: f"{x:,.2f}")
-    elif field == "land_use":
-        keyed = {v: k for v, _, k in STYLE_BY["land_use"].classes}
-        out = values.astype("object").map(lambda v: f"{v} {t(keyed[v], lang)}" if v in keyed else str(v))
-    elif field == "industry_code" and lang == "zh":
-        names = industry_name(values.astype("string")).astype("object").fillna("")
-        out = values.astype("object").astype(str) + " " + names.astype(str)
-    elif field == "township_code" and township_names:
-        out = values.astype("object").map(lambda v: township_names.get(v, v))
-    elif field in _CATEGORICAL:
-        out = values.astype("object").map(lambda v: value_label(str(v), lang))
-    else:
-        out = values.astype("object").astype(str)
-    return out.astype("object").where(~missing, "—")
+    """Display strings for one tooltip column (:func:`ui.readable.format_values`, short form); escaped by the caller."""
+    return format_values(values, field, lang, names=Names(townships=township_names or {}))
 
 
 def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
@@ -250,11 +234,10 @@ def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
 
 
 def _field_label(name: str, field: str, lang: str) -> str:
+    """The field's label without unit: tooltip values carry their unit (ui.readable)."""
     spec = SPECS.get(name)
     if spec is not None and field in spec.field_names:
-        f = spec.field(field)
-        # areas are shown in 亩 whatever the stored unit
-        return f.label(lang, with_unit=field not in _AREA_FIELDS)
+        return spec.field(field).label(lang, with_unit=False)
     return field
 
 
@@ -376,26 +359,57 @@ class _Background(branca.element.MacroElement):
 
 # Legend CSS shared by the static legend and the mounted map's header (the dynamic legend has none).
 LEGEND_CSS = """
-.planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
-    box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
-    sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
-.planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
+.planner-legend { background: rgba(255,255,255,0.93); padding: 5px 8px; border-radius: 4px;
+    box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 "WenQuanYi Zen Hei", "Microsoft YaHei",
+    sans-serif; color: #222; max-height: 45vh; max-width: 260px; overflow-y: auto; }
+.planner-legend-head { cursor: pointer; font-weight: bold; font-size: 13px; user-select: none;
+    display: flex; justify-content: space-between; gap: 10px; }
+.planner-legend-head .tog::after { content: "\\25BE"; }
+.planner-legend.closed .planner-legend-head .tog::after { content: "\\25B8"; }
+.planner-legend.closed .planner-legend-body { display: none; }
 .planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
 .planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
     vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
 .planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
+.planner-legend .sw.dash { height: 0; border: 0; border-top: 3px dashed; }
+.planner-legend .sw.pt { width: 9px; height: 9px; border-radius: 50%; margin: 0 8px 0 2px; }
+.planner-legend .sw.outline { background: transparent !important; border: 2px solid; }
 """
+# The legend control's body, shared by the static and the dynamic legend: the heading folds it
+# (state kept in the browser's localStorage, so it survives reruns and a new map).
+_LEGEND_ON_ADD = """
+function (html) {
+    var closed = false;
+    try { closed = window.localStorage.getItem("plannerLegendClosed") === "1"; } catch (e) {}
+    var div = L.DomUtil.create("div", "planner-legend" + (closed ? " closed" : ""));
+    div.innerHTML = html;
+    var head = div.querySelector(".planner-legend-head");
+    if (head) {
+        L.DomEvent.on(head, "click", function (e) {
+            L.DomEvent.stop(e);
+            var now = !div.classList.contains("closed");
+            div.classList.toggle("closed", now);
+            try { window.localStorage.setItem("plannerLegendClosed", now ? "1" : "0"); } catch (e2) {}
+        });
+    }
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    return div;
+}
+"""
+# Swatch kinds a legend row may use: fill (square), line, dash (dashed line), pt (circle), outline (hollow square).
+_SWATCH_CLASS = {"fill": "sw", "line": "sw line", "dash": "sw dash", "pt": "sw pt", "outline": "sw outline"}
 
 
 class Legend(branca.element.MacroElement):
-    """A legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
+    """A foldable legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
 
     Parameters
     ----------
     title : str
-        Heading (already in the UI language).
+        Heading (already in the UI language); a click on it folds the legend.
     sections : list of (heading, [(colour, label, kind)])
-        ``kind`` is "fill" (square swatch) or "line"; labels are escaped here.
+        ``kind`` is "fill" (square swatch), "line", "dash", "pt" (a point) or "outline"; labels are escaped here.
     """
 
     _template = branca.element.Template(
@@ -407,12 +421,7 @@ class Legend(branca.element.MacroElement):
         {% endmacro %}
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () {
-            var div = L.DomUtil.create("div", "planner-legend");
-            div.innerHTML = {{ this.html_js }};
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
+        {{ this.get_name() }}.onAdd = function () { return ({{ this.on_add }})({{ this.html_js }}); };
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
         {% endmacro %}
         """
@@ -422,6 +431,7 @@ class Legend(branca.element.MacroElement):
         super().__init__()
         self._name = "Legend"
         self.legend_css = LEGEND_CSS
+        self.on_add = _LEGEND_ON_ADD
         self.title = title
         self.sections = sections
         self.html = self.to_html()
@@ -429,21 +439,40 @@ class Legend(branca.element.MacroElement):
         self.html_js = json.dumps(self.html).replace("</", "<\\/")
 
     def to_html(self) -> str:
-        parts = [f"<h4>{html.escape(self.title)}</h4>"]
+        parts = [f'<div class="planner-legend-head"><span>{html.escape(self.title)}</span>'
+                 '<span class="tog"></span></div><div class="planner-legend-body">']
         for heading, rows in self.sections:
             parts.append(f"<h5>{html.escape(heading)}</h5>")
             for colour, label, kind in rows:
-                cls = "sw line" if kind == "line" else "sw"
-                prop = "border-top-color" if kind == "line" else "background"
+                cls = _SWATCH_CLASS.get(kind, "sw")
+                prop = "border-top-color" if kind in ("line", "dash") else (
+                    "border-color" if kind == "outline" else "background")
                 parts.append(
                     f'<div><span class="{cls}" data-color="{html.escape(colour)}" '
                     f'style="{prop}:{html.escape(colour)}"></span>{html.escape(label)}</div>'
                 )
+        parts.append("</div>")
         return "".join(parts)
 
     def colors(self) -> dict[str, str]:
         """label → colour of every swatch (what a test compares with the layer styles)."""
         return {label: colour for _, rows in self.sections for colour, label, _ in rows}
+
+
+class _ScaleBar(branca.element.MacroElement):
+    """A metric scale bar (Leaflet's default adds miles, which planners here never use)."""
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, maxWidth: 150}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "ScaleBar"
 
 
 def base_map(
@@ -452,21 +481,33 @@ def base_map(
     basemap: str = "none",
     tianditu_key: str | None = None,
     lang: str = "zh",
+    tiles: "LocalTiles | None" = None,
 ) -> folium.Map:
-    """The empty map: canvas renderer, scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
+    """The empty map: canvas renderer, metric scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
 
-    ``basemap="none"`` (default) draws a plain background and fetches nothing; "osm" and the
-    Tianditu layers need internet (Tianditu also a key, ``tk``).
+    ``basemap="none"`` (default) draws a plain background and fetches nothing; "local" draws
+    the office's tile package served by the app itself (``tiles``, :class:`LocalTiles`); "osm"
+    and the Tianditu layers need internet (Tianditu also a key, ``tk``).
     """
     check_lang(lang)
     _check_choice("basemap", basemap, BASEMAPS)
     if bounds is not None and not np.all(np.isfinite(bounds)):
         bounds = None
     center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [27.78, 120.63]  # Ruian
-    m = folium.Map(location=center, zoom_start=11, tiles=None, prefer_canvas=True, control_scale=True,
+    m = folium.Map(location=center, zoom_start=11, tiles=None, prefer_canvas=True, control_scale=False,
                    min_zoom=5, max_zoom=19)
+    _ScaleBar().add_to(m)
     if basemap == "none":
         _Background().add_to(m)
+    elif basemap == "local":
+        if tiles is None:
+            raise ParameterError(
+                "basemap='local' needs a tile package: set PLANNER_TILES to an .mbtiles file or a {z}/{x}/{y} folder.",
+                message_zh=t("tiles_none", "zh"),
+            )
+        _Background().add_to(m)
+        folium.TileLayer(tiles=tiles.url, attr=html.escape(tiles.attribution or tiles.name), name="local_tiles",
+                         min_zoom=5, max_zoom=19, max_native_zoom=tiles.max_native_zoom, control=False).add_to(m)
     elif basemap == "osm":
         folium.TileLayer("OpenStreetMap", name=t("basemap_osm", lang), control=False, max_zoom=19).add_to(m)
     else:
@@ -482,7 +523,10 @@ def base_map(
             folium.TileLayer(tiles=tianditu_url(layer, tianditu_key), attr=attr, name=f"tianditu_{layer}",
                              subdomains="01234567", max_zoom=18, overlay=overlay, control=False).add_to(m)
     if bounds:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        fit = folium.map.FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        # no animation: an animated first fit finishes after a view the page sends to a new map, and undoes it
+        fit.options["animate"] = False
+        fit.add_to(m)
     return m
 
 
@@ -546,8 +590,14 @@ def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) ->
     return Legend(t("legend", lang), legend_sections(layers, style_by, lang))
 
 
-def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) -> list:
-    """Legend sections for the layers drawn (the same tables that colour them): see :class:`Legend`."""
+def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str, *,
+                    marks: Sequence[tuple[str, str, str]] = (),
+                    extra: Sequence[tuple[str, list[tuple[str, str, str]]]] = ()) -> list:
+    """Legend sections for the layers drawn (the same tables that colour them): see :class:`Legend`.
+
+    ``marks`` are rows for what the page draws on top (search hit, selection, shortlist,
+    chosen township), shown under "标记"; ``extra`` are whole sections (raster overlays).
+    """
     sections: list[tuple[str, list[tuple[str, str, str]]]] = []
     if "plots" in layers:
         style = STYLE_BY[style_by]
@@ -556,18 +606,69 @@ def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang:
         sections.append((f"{layer_label('plots', lang)} · {t(style.title_key, lang)}", rows))
     rows = [(LAYER_STYLES["_outline"]["color"], layer_label(n, lang), "line")
             for n in layers if n not in SPECS and _OUTLINE_RE.search(n)]
-    rows += [(LAYER_STYLES[n]["color"], layer_label(n, lang), "line") for n in ("townships",) if n in layers]
+    rows += [(LAYER_STYLES[n]["color"], layer_label(n, lang), "dash") for n in ("townships",) if n in layers]
     rows += [(LAYER_STYLES[n]["fillColor"], layer_label(n, lang), "fill")
              for n in ("industrial_parks", "micro_parks") if n in layers]
+    rows += [(LAYER_STYLES[n]["fillColor"], layer_label(n, lang), "pt") for n in ("enterprises",) if n in layers]
     if rows:
         sections.append((t("layers", lang), rows))
     for name, table in (("constraints", CONSTRAINT_COLORS), ("infrastructure", INFRA_COLORS)):
         if name in layers and "kind" in layers[name].columns:
             present = [k for k in table if k in set(layers[name]["kind"].dropna().astype(str))]
+            if not present:
+                continue
             sections.append((layer_label(name, lang), [
                 (table[k], value_label(k, lang), "line" if k in _LINE_KINDS else "fill") for k in present
             ]))
+    sections += list(extra)
+    if marks:
+        sections.append((t("map_marks", lang), list(marks)))
     return sections
+
+
+def print_layers(layers: Mapping[str, gpd.GeoDataFrame], *, style_by: str = "land_use",
+                 marks: Mapping[str, gpd.GeoDataFrame] | None = None) -> list:
+    """The layers as :class:`exports.map_print.PrintLayer` s, coloured by the same tables as the web map.
+
+    ``layers`` may be in any one projected CRS (the print draws in metres); ``marks`` are
+    drawn on top in the styles of :data:`MARKS`.  Plots are coloured by ``style_by``.
+    """
+    from matplotlib.colors import to_rgba
+
+    from exports.map_print import PrintLayer
+
+    out: list = []
+    for name in ordered_layers(layers):
+        gdf = layers[name]
+        if gdf is None or not len(gdf):
+            continue
+        base = _base_style(name)
+        colors = _feature_colors(name, gdf, style_by)
+        points = gdf.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+        lines = gdf.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+        areas = ~points & ~lines
+        dash = "--" if "dashArray" in base else "-"
+        if areas.any():
+            fill = base.get("fillOpacity", 0.0) if base.get("fill", True) else 0.0
+            face = (None if fill == 0 else
+                    [to_rgba(c, fill) for c in colors[areas]] if colors is not None else to_rgba(base["fillColor"], fill))
+            out.append(PrintLayer(gdf[areas], facecolor=face, edgecolor=base.get("color", "#333333"),
+                                  linewidth=max(0.2, base.get("weight", 1.0) * 0.5), linestyle=dash))
+        if lines.any():
+            edge = list(colors[lines]) if colors is not None else base.get("color", "#333333")
+            out.append(PrintLayer(gdf[lines], edgecolor=edge, linewidth=base.get("weight", 1.0) * 0.8, kind="line"))
+        if points.any():
+            face = list(colors[points]) if colors is not None else base.get("fillColor", "#ffffff")
+            out.append(PrintLayer(gdf[points], facecolor=face, edgecolor=base.get("color", "#333333"),
+                                  linewidth=0.5, kind="point", markersize=8 if name == "enterprises" else 22))
+    for kind, gdf in (marks or {}).items():
+        if gdf is None or not len(gdf):
+            continue
+        mark = MARKS[kind]
+        fill = mark.get("fillOpacity", 0.0)
+        out.append(PrintLayer(gdf, facecolor=to_rgba(mark["color"], fill) if fill else None, edgecolor=mark["color"],
+                              linewidth=mark["weight"] * 0.6, linestyle="--" if "dashArray" in mark else "-"))
+    return out
 
 
 def ordered_layers(names: Iterable[str]) -> list[str]:
@@ -751,12 +852,7 @@ class DynamicLegend(Legend):
         {% macro script(this, kwargs) %}
         if (window.__plannerLegend) { window.__plannerLegend.remove(); }
         var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () {
-            var div = L.DomUtil.create("div", "planner-legend");
-            div.innerHTML = {{ this.html_js }};
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
+        {{ this.get_name() }}.onAdd = function () { return ({{ this.on_add }})({{ this.html_js }}); };
         window.__plannerLegend = {{ this.get_name() }}.addTo({{ this.map_name }});
         {% endmacro %}
         """
@@ -768,27 +864,6 @@ class DynamicLegend(Legend):
             parent = getattr(parent, "_parent", None)
         self.map_name = parent.get_name() if parent is not None else "map_div"
         super().render(**kwargs)
-
-
-class _LegendStyle(branca.element.MacroElement):
-    """Legend and tooltip CSS in the base map's header (the dynamic legend has no header of its own)."""
-
-    _template = branca.element.Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>
-        {{ this.legend_css }}
-        table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
-        table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
-        </style>
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self):
-        super().__init__()
-        self._name = "LegendStyle"
-        self.legend_css = LEGEND_CSS
 
 
 def _lean_geojson(gdf: gpd.GeoDataFrame, codes: np.ndarray, tips: pd.DataFrame | None) -> str:
@@ -893,36 +968,239 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     return group, [(t("map_aggregate", lang), rows)]
 
 
-def highlight_group(gdf: gpd.GeoDataFrame, *, name: str = "selection", color: str = "#00e5ff",
+# What the page draws on top of the layers, with its legend row (colour, swatch kind).
+MARKS: dict[str, dict] = {
+    "selection": {"color": "#00e5ff", "weight": 3.5, "label_key": "sel_highlight", "swatch": "outline"},
+    "found": {"color": "#00b8d4", "weight": 3.5, "fillOpacity": 0.35, "label_key": "map_found", "swatch": "fill"},
+    "shortlisted": {"color": "#8e24aa", "weight": 2.5, "dashArray": "6 4", "label_key": "map_shortlisted",
+                    "swatch": "outline"},
+    "focus": {"color": "#111111", "weight": 3.0, "dashArray": "10 6", "label_key": "map_focus", "swatch": "dash"},
+}
+
+
+def mark_legend_row(kind: str, lang: str, label: str | None = None) -> tuple[str, str, str]:
+    """The legend row of a mark of :data:`MARKS`."""
+    mark = MARKS[kind]
+    return mark["color"], label or t(mark["label_key"], lang), mark["swatch"]
+
+
+def highlight_group(gdf: gpd.GeoDataFrame, *, name: str = "selection", color: str | None = None,
                     label: str = "") -> folium.FeatureGroup:
-    """Thick outlines (no fill) around the selected or searched features."""
+    """Features drawn on top in the style of mark ``name`` (:data:`MARKS`): outlines, or a light fill for a search hit.
+
+    ``name`` is also the layer's ``plannerLayer`` (tests and page scripts find it by it).
+    """
     _check_wgs84(name, gdf)
+    mark = MARKS.get(name, MARKS["selection"])
+    style = {"weight": mark["weight"], "opacity": 1.0, "fill": "fillOpacity" in mark,
+             "fillOpacity": mark.get("fillOpacity", 0.0)}
+    if "dashArray" in mark:
+        style["dashArray"] = mark["dashArray"]
+    colour = color or mark["color"]
     group = folium.FeatureGroup(name=html.escape(label or name), show=True)
     LeanGeoJson(_lean_geojson(gdf[gdf.geometry.notna()], np.zeros(len(gdf), dtype=int), None), layer=name,
-                palette=[color], base={"weight": 3.5, "fill": False, "opacity": 1.0}, color_key="color",
-                radius=9).add_to(group)
+                palette=[colour], base=style, color_key="color", radius=9).add_to(group)
     return group
+
+
+class _ImageOverlay(branca.element.MacroElement):
+    """``L.imageOverlay`` of a URL served by the app (never a remote one), tagged with its layer name."""
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.imageOverlay({{ this.url_js }}, {{ this.bounds_js }},
+            {opacity: {{ this.opacity }}, interactive: false, plannerLayer: {{ this.layer_js }},
+             className: "planner-raster"}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str, bounds, *, layer: str, opacity: float):
+        super().__init__()
+        self._name = "ImageOverlay"
+        if "://" in url or url.startswith("//"):
+            raise ParameterError(f"raster overlay URL {url!r} must be served by the app (a path, not a remote URL).",
+                                 message_zh=f"栅格叠加地址 {url!r} 必须由本应用提供(路径),不能是外部网址。")
+        (s, w), (n, e) = bounds
+        self.url_js = json.dumps(url).replace("</", "<\\/")
+        self.bounds_js = json.dumps([[float(s), float(w)], [float(n), float(e)]])
+        self.layer_js = json.dumps(layer)
+        self.opacity = float(opacity)
+
+
+def raster_group(name: str, url: str, bounds, *, opacity: float = 0.6, label: str = "") -> folium.FeatureGroup:
+    """A raster overlay (an image the app renders, ``ui.overlays``) as a feature group; ``bounds`` = ((s, w), (n, e))."""
+    group = folium.FeatureGroup(name=html.escape(label or name), show=True)
+    _ImageOverlay(url, bounds, layer=f"raster:{name}", opacity=opacity).add_to(group)
+    return group
+
+
+@dataclass(frozen=True)
+class LocalTiles:
+    """A local tile package the app serves (``ui.tileserver``): URL template, name and zoom range."""
+
+    url: str
+    name: str
+    attribution: str = ""
+    min_zoom: int = 0
+    max_native_zoom: int = 18
+
+
+# Leaflet.draw's texts (its L.drawLocal object) in Chinese; the English defaults stay for "en".
+DRAW_LOCAL_ZH = {
+    "draw": {
+        "toolbar": {
+            "actions": {"title": "取消绘制", "text": "取消"},
+            "finish": {"title": "完成绘制", "text": "完成"},
+            "undo": {"title": "删除最后一个点", "text": "删除最后一点"},
+            "buttons": {"polygon": "画多边形框选地块", "rectangle": "画矩形框选地块"},
+        },
+        "handlers": {
+            "polygon": {"tooltip": {"start": "单击开始绘制多边形。", "cont": "单击继续绘制。",
+                                    "end": "单击第一个点闭合多边形。"}},
+            "polyline": {"error": "<strong>错误:</strong>边不能相交!",
+                         "tooltip": {"start": "单击开始画线。", "cont": "单击继续画线。", "end": "单击最后一点结束。"}},
+            "rectangle": {"tooltip": {"start": "按住鼠标拖动画矩形。"}},
+            "simpleshape": {"tooltip": {"end": "松开鼠标完成绘制。"}},
+        },
+    },
+    "edit": {
+        "toolbar": {
+            "actions": {"save": {"title": "保存修改", "text": "保存"},
+                        "cancel": {"title": "取消编辑,放弃所有修改", "text": "取消"},
+                        "clearAll": {"title": "清除全部框选", "text": "全部清除"}},
+            "buttons": {"edit": "编辑图形", "editDisabled": "没有可编辑的图形", "remove": "删除框选图形",
+                        "removeDisabled": "没有可删除的图形"},
+        },
+        "handlers": {"edit": {"tooltip": {"text": "拖动控制点编辑图形。", "subtext": "点击取消放弃修改。"}},
+                     "remove": {"tooltip": {"text": "单击要删除的图形。"}}},
+    },
+}
+
+
+class _MapChrome(branca.element.MacroElement):
+    """CSS and small scripts of the mounted map: fill the iframe, legend/tooltip style, tool texts, 亩 while drawing.
+
+    - The map fills its iframe (``100vh``, CSS, so the first fit already sees the final size): the
+      page sizes the iframe with the browser window.
+    - Leaflet.draw speaks the UI language (``L.drawLocal``) and shows a drawn area in 亩 with
+      m² beside (``L.GeometryUtil.readableArea``) — the planner reads the total 亩 of a box
+      while drawing it.
+    Added before the draw control, which reads ``L.drawLocal`` when it is created.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        {{ this.legend_css }}
+        table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
+        table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
+        .leaflet-container { font-family: "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
+        .leaflet-draw-tooltip { font-size: 12px; }
+        /* the map fills its iframe, which the page sizes with the window (set before the map first fits its view) */
+        #map_div.leaflet-container { height: 100vh !important; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            window.addEventListener("resize", function () { map.invalidateSize(); });
+            function merge(into, from) {
+                for (var k in from) {
+                    if (from[k] && typeof from[k] === "object" && into[k]) { merge(into[k], from[k]); }
+                    else { into[k] = from[k]; }
+                }
+            }
+            if (window.L && L.drawLocal) { merge(L.drawLocal, {{ this.draw_local_js }}); }
+            if (window.L && L.GeometryUtil) {
+                L.GeometryUtil.readableArea = function (area) {
+                    var mu = area / (10000 / 15);
+                    return mu.toLocaleString("en-US", {maximumFractionDigits: 2}) + " {{ this.mu }}"
+                        + {{ this.open_js }} + area.toLocaleString("en-US", {maximumFractionDigits: 0}) + " m²"
+                        + {{ this.close_js }};
+                };
+            }
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lang: str):
+        super().__init__()
+        self._name = "MapChrome"
+        self.legend_css = LEGEND_CSS
+        self.draw_local_js = json.dumps(DRAW_LOCAL_ZH if lang == "zh" else {}, ensure_ascii=False).replace("</", "<\\/")
+        self.mu = t("mu", lang)
+        self.open_js, self.close_js = (json.dumps("("), json.dumps(")")) if lang == "zh" else (json.dumps(" ("),
+                                                                                                json.dumps(")"))
+
+
+class MeasureTool(JSCSSMixin, branca.element.MacroElement):
+    """leaflet-measure 3.1.0 (vendored, ``static/leaflet-measure-3.1.0``): distances in m/km, areas in 亩 and m².
+
+    The language build (``leaflet-measure.cn.js`` or ``.en.js``) carries the texts; areas get
+    a custom unit 亩 (1 m² = 0.0015 亩).  The Leaflet ≥ 1.8 work-around is folium's (its
+    ``MeasureControl``, leaflet-measure issue 171).
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.Control.Measure.include({
+            _setCaptureMarkerIcon: function () {
+                this._captureMarker.options.autoPanOnFocus = false;
+                this._captureMarker.setIcon(L.divIcon({iconSize: this._map.getSize().multiplyBy(2)}));
+            },
+        });
+        var {{ this.get_name() }} = new L.Control.Measure({{ this.options_js }});
+        {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lang: str, position: str = "topleft"):
+        super().__init__()
+        self._name = "MeasureTool"
+        build = "cn" if lang == "zh" else "en"
+        self.default_js = [("leaflet_measure_js",
+                            f"https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.{build}.js")]
+        self.default_css = [("leaflet_measure_css",
+                             "https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.css")]
+        options = {
+            "position": position, "primaryLengthUnit": "meters", "secondaryLengthUnit": "kilometers",
+            "primaryAreaUnit": "mu", "secondaryAreaUnit": "sqmeters",
+            "units": {"mu": {"factor": 0.0015, "display": t("mu", lang), "decimals": 2}},
+            "activeColor": "#e67e22", "completedColor": "#d35400", "captureZIndex": 10000,
+        }
+        self.options_js = json.dumps(options, ensure_ascii=False)
 
 
 def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: str = "none",
                 tianditu_key: str | None = None, lang: str = "zh", static_url: str = DEFAULT_BASE_URL,
-                draw: bool = True) -> folium.Map:
-    """The base map the page keeps mounted: view, base tiles, draw tools (rectangle, polygon), CSS.
+                draw: bool = True, tiles: LocalTiles | None = None) -> folium.Map:
+    """The base map the page keeps mounted: view, base tiles, tools, CSS — and no data.
 
-    It holds no data: layers, legend and selection are sent as dynamic feature groups, so
-    changing them never rebuilds the map.  Its script must stay the same across reruns
-    (streamlit-folium keys the component on it): it depends only on the arguments.
+    Tools: fullscreen (Leaflet.fullscreen), draw a rectangle or polygon to select plots
+    (Leaflet.draw, in the UI language, area in 亩 while drawing), measure distances and areas
+    (leaflet-measure), a metric scale bar.  Layers, legend and selection are sent as dynamic
+    feature groups, so changing them never rebuilds the map.  Its script must stay the same
+    across reruns (streamlit-folium keys the component on it): it depends only on the arguments.
     """
-    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang)
-    _LegendStyle().add_to(m)
-    if draw:
-        from folium.plugins import Draw
+    from folium.plugins import Draw, Fullscreen
 
+    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang, tiles=tiles)
+    _MapChrome(lang).add_to(m)
+    Fullscreen(position="topleft", title=t("map_fullscreen", lang), title_cancel=t("map_fullscreen_exit", lang),
+               force_separate_button=True).add_to(m)
+    if draw:
         Draw(export=False, position="topleft",
              draw_options={"polyline": False, "circle": False, "marker": False, "circlemarker": False,
-                           "polygon": {"allowIntersection": False, "shapeOptions": {"color": "#ff00aa"}},
-                           "rectangle": {"shapeOptions": {"color": "#ff00aa"}}},
+                           "polygon": {"allowIntersection": False, "showArea": True, "metric": True,
+                                       "shapeOptions": {"color": "#ff00aa"}},
+                           "rectangle": {"showArea": True, "metric": True, "shapeOptions": {"color": "#ff00aa"}}},
              edit_options={"edit": False, "remove": True}).add_to(m)
+    MeasureTool(lang).add_to(m)
     return use_local_assets(trim_map_assets(m), static_url)
 
 
