@@ -17,8 +17,17 @@ from ui.shell import language_switch
 st.set_page_config(page_title="园区与低效用地再开发规划系统", page_icon="🗺️", layout="wide")
 
 lang = language_switch()
+map_entry = st.Page(map_page.render, title=t("page_map", lang), icon=":material/map:", url_path="map")
+
+
+def _home() -> None:
+    """The app's root URL opens the map at /map (Streamlit serves its default page only at the root)."""
+    st.switch_page(map_entry)
+
+
 pages = [
-    st.Page(map_page.render, title=t("page_map", lang), icon=":material/map:", url_path="map", default=True),
+    st.Page(_home, title=t("page_map", lang), url_path="home", default=True, visibility="hidden"),
+    map_entry,
     st.Page(import_page.render, title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
     st.Page(evaluation.render, title=t("page_evaluation", lang), icon=":material/leaderboard:", url_path="evaluation"),
     st.Page(low_efficiency.render, title=t("page_low_efficiency", lang), icon=":material/report:", url_path="low_efficiency"),
