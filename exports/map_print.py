@@ -35,8 +35,9 @@ A4_LANDSCAPE = (11.69, 8.27)  # inches
 class PrintLayer:
     """One layer to draw (projected CRS).
 
-    ``facecolor`` / ``edgecolor`` are one colour or one per feature (a sequence on the frame's
-    rows); ``facecolor=None`` draws outlines only; ``kind`` "area", "line" or "point".
+    ``facecolor`` / ``edgecolor`` are one colour or one per feature (a list or array of colour
+    strings on the frame's rows, e.g. "#rrggbbaa"); ``facecolor=None`` draws outlines only;
+    ``kind`` "area", "line" or "point".
     """
 
     gdf: gpd.GeoDataFrame
@@ -46,7 +47,7 @@ class PrintLayer:
     kind: str = "area"
     linestyle: str = "-"
     markersize: float = 10.0
-    alpha: float = 1.0
+    alpha: float | None = None  # None: the colours' own alpha ("#rrggbbaa"); a number overrides it
 
 
 @dataclass
@@ -100,9 +101,9 @@ def _draw_layer(ax, layer: PrintLayer, clip) -> None:
     if not len(keep):
         return
 
-    def pick(value):
-        if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "iloc"):
-            return list(np.asarray(value, dtype=object)[keep])
+    def pick(value):  # one colour for all, or one per row (strings such as "#rrggbbaa")
+        if isinstance(value, (list, np.ndarray)) or hasattr(value, "iloc"):
+            return np.asarray(value, dtype=object)[keep].tolist()
         return value
 
     sub = gdf.iloc[keep]
@@ -233,6 +234,8 @@ def render_map_image(layers: Sequence[PrintLayer], *, bbox: tuple[float, float, 
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("")  # geopandas labels the axes from the CRS ("Easting [metre]"): no English on a Chinese map
+    ax.set_ylabel("")
     for spine in ax.spines.values():
         spine.set_edgecolor("#333333")
     _scale_bar(ax, frame, fp, km)

@@ -52,7 +52,8 @@ from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open
                       workspace_path)
 from ui import tileserver
 
-__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS"]
+__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS",
+           "map_size_px"]
 
 MAP_KEY = "main_map"
 MAP_HEIGHT = 640  # the component's own height; MAP_CSS then sizes its frame with the window
@@ -208,11 +209,30 @@ def _remember_view(ret: dict | None) -> None:
         st.session_state[_VIEW] = ((lat, lng), zoom)
 
 
+def map_size_px(ret: dict | None) -> tuple[int, int]:
+    """The map's size in screen pixels, from the bounds and zoom it last reported (else 900 × MAP_HEIGHT).
+
+    Web Mercator: a degree of longitude spans 256 · 2^zoom / 360 pixels; latitude through the
+    Mercator y.  The page sizes the map with the window, so the server cannot know it otherwise.
+    """
+    b, z = _bounds_of(ret), (ret or {}).get("zoom")
+    if b is None or z is None:
+        return 900, MAP_HEIGHT
+    w, s, e, n = b
+    scale = 256 * 2 ** float(z) / 360
+
+    def merc(lat):
+        return np.degrees(np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)))
+
+    return int(round((e - w) * scale)), int(round((merc(n) - merc(s)) * scale))
+
+
 def _fly_to_bounds(bounds: tuple[float, float, float, float], *, min_span: float = 0.002) -> None:
     """Ask the map to show ``bounds`` (degrees), padded, on its next run."""
     w, s, e, n = bounds
-    pad = max(max(e - w, n - s) * 0.15, min_span)
-    center, zoom = view_for_bounds((w - pad, s - pad, e + pad, n + pad), height_px=MAP_HEIGHT)
+    pad = max(max(e - w, n - s) * 0.08, min_span)
+    width, height = map_size_px(st.session_state.get(MAP_KEY))
+    center, zoom = view_for_bounds((w - pad, s - pad, e + pad, n + pad), width_px=width, height_px=height)
     st.session_state[_FLY_NONCE] = st.session_state.get(_FLY_NONCE, 0) + 1
     st.session_state[_FLY] = (center, zoom)
 
@@ -347,7 +367,7 @@ def _local_tiles(lang: str) -> LocalTiles | None:
         return None
     base = st.get_option("server.baseUrlPath") or ""
     return LocalTiles(url=tileserver.tiles_url(source, base), name=source.name, attribution=source.attribution,
-                      min_zoom=source.minzoom, max_native_zoom=source.maxzoom)
+                      min_zoom=source.minzoom, max_native_zoom=source.maxzoom, bounds=source.bounds)
 
 
 def _raster_layers(ws, chosen: list[str], lang: str) -> tuple[RasterLayer, ...]:
@@ -373,18 +393,18 @@ def _places(ws) -> dict[str, gpd.GeoDataFrame]:
 
 def _focus_shapes(places: dict[str, gpd.GeoDataFrame], townships=(), parks=()) -> gpd.GeoDataFrame | None:
     """The outlines of the given townships and parks (EPSG:4326), or None."""
-    frames = []
+    shapes = []
     tw = places.get("townships")
     if townships and tw is not None and "code" in tw.columns:
-        frames.append(tw.loc[tw["code"].astype(str).isin(set(townships)), [tw.geometry.name]])
+        shapes.append(tw.geometry[tw["code"].astype(str).isin(set(townships)).to_numpy()])
     for name in ("industrial_parks", "micro_parks"):
         gdf = places.get(name)
         if parks and gdf is not None and "park_id" in gdf.columns:
-            frames.append(gdf.loc[gdf["park_id"].astype(str).isin(set(parks)), [gdf.geometry.name]])
-    frames = [f.rename_geometry("geometry") for f in frames if len(f)]
-    if not frames:
+            shapes.append(gdf.geometry[gdf["park_id"].astype(str).isin(set(parks)).to_numpy()])
+    shapes = [s for s in shapes if len(s)]
+    if not shapes:
         return None
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
+    return gpd.GeoDataFrame(geometry=pd.concat(shapes, ignore_index=True).values, crs=4326)
 
 
 def _focus_on(places, *, townships=(), parks=(), why: str) -> None:

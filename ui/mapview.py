@@ -506,8 +506,11 @@ def base_map(
                 message_zh=t("tiles_none", "zh"),
             )
         _Background().add_to(m)
+        extra = {} if tiles.bounds is None else {
+            "bounds": [[tiles.bounds[1], tiles.bounds[0]], [tiles.bounds[3], tiles.bounds[2]]]}
         folium.TileLayer(tiles=tiles.url, attr=html.escape(tiles.attribution or tiles.name), name="local_tiles",
-                         min_zoom=5, max_zoom=19, max_native_zoom=tiles.max_native_zoom, control=False).add_to(m)
+                         min_zoom=5, max_zoom=19, max_native_zoom=tiles.max_native_zoom, control=False,
+                         **extra).add_to(m)
     elif basemap == "osm":
         folium.TileLayer("OpenStreetMap", name=t("basemap_osm", lang), control=False, max_zoom=19).add_to(m)
     else:
@@ -633,9 +636,12 @@ def print_layers(layers: Mapping[str, gpd.GeoDataFrame], *, style_by: str = "lan
     ``layers`` may be in any one projected CRS (the print draws in metres); ``marks`` are
     drawn on top in the styles of :data:`MARKS`.  Plots are coloured by ``style_by``.
     """
-    from matplotlib.colors import to_rgba
+    from matplotlib.colors import to_hex, to_rgba
 
     from exports.map_print import PrintLayer
+
+    def translucent(colour: str, alpha: float) -> str:  # "#rrggbbaa": one string per feature, vectorisable
+        return to_hex(to_rgba(colour, alpha), keep_alpha=True)
 
     out: list = []
     for name in ordered_layers(layers):
@@ -650,15 +656,20 @@ def print_layers(layers: Mapping[str, gpd.GeoDataFrame], *, style_by: str = "lan
         dash = "--" if "dashArray" in base else "-"
         if areas.any():
             fill = base.get("fillOpacity", 0.0) if base.get("fill", True) else 0.0
-            face = (None if fill == 0 else
-                    [to_rgba(c, fill) for c in colors[areas]] if colors is not None else to_rgba(base["fillColor"], fill))
+            if fill == 0:
+                face = None
+            elif colors is not None:
+                table = {c: translucent(c, fill) for c in pd.unique(colors[areas])}
+                face = colors[areas].map(table).to_numpy()
+            else:
+                face = translucent(base["fillColor"], fill)
             out.append(PrintLayer(gdf[areas], facecolor=face, edgecolor=base.get("color", "#333333"),
                                   linewidth=max(0.2, base.get("weight", 1.0) * 0.5), linestyle=dash))
         if lines.any():
-            edge = list(colors[lines]) if colors is not None else base.get("color", "#333333")
+            edge = colors[lines].to_numpy() if colors is not None else base.get("color", "#333333")
             out.append(PrintLayer(gdf[lines], edgecolor=edge, linewidth=base.get("weight", 1.0) * 0.8, kind="line"))
         if points.any():
-            face = list(colors[points]) if colors is not None else base.get("fillColor", "#ffffff")
+            face = colors[points].to_numpy() if colors is not None else base.get("fillColor", "#ffffff")
             out.append(PrintLayer(gdf[points], facecolor=face, edgecolor=base.get("color", "#333333"),
                                   linewidth=0.5, kind="point", markersize=8 if name == "enterprises" else 22))
     for kind, gdf in (marks or {}).items():
@@ -666,7 +677,7 @@ def print_layers(layers: Mapping[str, gpd.GeoDataFrame], *, style_by: str = "lan
             continue
         mark = MARKS[kind]
         fill = mark.get("fillOpacity", 0.0)
-        out.append(PrintLayer(gdf, facecolor=to_rgba(mark["color"], fill) if fill else None, edgecolor=mark["color"],
+        out.append(PrintLayer(gdf, facecolor=translucent(mark["color"], fill) if fill else None, edgecolor=mark["color"],
                               linewidth=mark["weight"] * 0.6, linestyle="--" if "dashArray" in mark else "-"))
     return out
 
@@ -1045,6 +1056,7 @@ class LocalTiles:
     attribution: str = ""
     min_zoom: int = 0
     max_native_zoom: int = 18
+    bounds: tuple[float, float, float, float] | None = None  # (west, south, east, north): no requests outside
 
 
 # Leaflet.draw's texts (its L.drawLocal object) in Chinese; the English defaults stay for "en".
