@@ -74,3 +74,17 @@ def test_bad_requests_are_refused(layers):
         render_map_image([], bbox=(0, 0, 1, 1), title="", legend_title="", legend=[], fmt="svg")
     with pytest.raises(ParameterError, match="empty"):
         render_map_image([PrintLayer(layers["plots"])], bbox=(1, 1, 1, 1), title="", legend_title="", legend=[])
+
+
+def test_cli_map_of_a_township_with_slope(sample_path, tmp_path):
+    """``cli.py map``: the same print from the command line, framed on one township and outlined."""
+    import cli
+
+    out = tmp_path / "塘下.pdf"
+    assert cli.main(["map", "--workspace", str(sample_path), "--township", "330381101", "--rasters", "slope",
+                     "--style-by", "final_class", "--out", str(out)]) == 0
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    for expected in ("塘下镇地块图", "亩均评价分类", "坡度(°)", "15–25°", "定位范围", "北", "EPSG:4549"):
+        assert expected in text, expected
+    assert cli.main(["map", "--workspace", str(sample_path), "--park", "NOPE", "--out", str(tmp_path / "x.png")]) == 2
+    assert cli.main(["map", "--workspace", str(sample_path), "--out", str(tmp_path / "x.svg")]) == 2

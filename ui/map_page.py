@@ -44,9 +44,9 @@ from ui.i18n import layer_label, t
 from ui.map_search import Hit, search_places
 from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, LocalTiles,
                         aggregate_group, highlight_group, lean_group, legend_sections, mark_legend_row, mounted_map,
-                        ordered_layers, plots_group, print_layers, raster_group, tooltip_frame, view_for_bounds)
+                        ordered_layers, plots_group, raster_group, tooltip_frame, view_for_bounds)
 from ui.offline import static_base_url
-from ui.overlays import legend_rows, overlay_image, print_raster, raster_label
+from ui.overlays import legend_rows, overlay_image, raster_label
 from ui.readable import Names, format_values
 from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key,
                       workspace_path)
@@ -670,7 +670,7 @@ def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
                   feature_group_to_add=content["groups"], layer_control=None,
                   center=center, zoom=zoom, render=False)
         _captions(content, view, mask, others, skipped, lang)
-        _export(ws, view, mask, choice, marks, content, rasters, lang)
+        _export(ws, view, choice, marks, rasters, lang)
     with right:
         _details(ws, view, sel, others, choice.who, lang, note)
     if view is not None:
@@ -763,7 +763,7 @@ def _readable_table(rows: pd.DataFrame, lang: str, names: Names) -> pd.DataFrame
 
 
 # --- export the current map -----------------------------------------------------------------------------------
-def _export(ws, view, mask, choice: _Choices, marks, content, rasters, lang: str) -> None:
+def _export(ws, view, choice: _Choices, marks, rasters, lang: str) -> None:
     """"Export the current map": the view's extent, layers, colours, filters and marks as PNG or PDF."""
     with st.expander(t("print_title", lang)):
         st.caption(t("print_hint", lang))
@@ -776,8 +776,7 @@ def _export(ws, view, mask, choice: _Choices, marks, content, rasters, lang: str
                 st.warning(t("print_no_view", lang))
             else:
                 with st.spinner(t("loading", lang)):
-                    st.session_state["_print"] = (fmt, _print(ws, view, mask, choice, marks, content, rasters,
-                                                              bounds, fmt, lang))
+                    st.session_state["_print"] = (fmt, _print(ws, view, choice, marks, rasters, bounds, fmt, lang))
         made = st.session_state.get("_print")
         if made:
             kind, blob = made
@@ -787,25 +786,13 @@ def _export(ws, view, mask, choice: _Choices, marks, content, rasters, lang: str
                                mime="application/pdf" if kind == "pdf" else "image/png", on_click="ignore")
 
 
-def _print(ws, view, mask, choice, marks, content, rasters, bounds, fmt: str, lang: str) -> bytes:
-    from exports.map_print import render_map_image
+def _print(ws, view, choice: _Choices, marks, rasters, bounds, fmt: str, lang: str) -> bytes:
+    from ui.filters import current_filters
+    from ui.map_export import map_image
 
-    crs = ws.crs
-    bbox = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=4326).to_crs(crs).total_bounds)
-    layers = {n: data.read_layer(ws, n) for n in choice.layers if n != "plots" and ws.has_layer(n)}
-    if view is not None and "plots" in choice.layers:
-        plots = data.read_layer(ws, "plots").loc[view.index[mask.to_numpy()]]
-        # the colouring needs the run's columns: take them from the view, geometry from the working-CRS layer
-        layers["plots"] = gpd.GeoDataFrame(pd.DataFrame(view.loc[plots.index].drop(columns=view.geometry.name)),
-                                           geometry=plots.geometry.values, crs=crs)
-    marks_w = {k: v.to_crs(crs) for k, v in marks.items()}
-    printed = [print_raster(ws.rasters()[r.name], r.name) for r in rasters]
     focus = st.session_state.get(_FOCUS)
-    tn = data.township_names(ws)
-    place = "、".join(tn.get(c, c) for c in focus[1]) if focus and focus[1] else t("print_county", lang)
-    when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
-    return render_map_image(print_layers(layers, style_by=choice.style_by, marks=marks_w), bbox=bbox,
-                            title=t("print_heading", lang, place=place), legend_title=t("legend", lang),
-                            legend=content["legend"], rasters=printed, fmt=fmt,
-                            footer=t("print_made", lang, when=when, crs=crs.to_string()),
-                            north=t("print_north", lang), km="km")
+    tn, pn = data.township_names(ws), data.park_names(ws)
+    place = "、".join([tn.get(c, c) for c in focus[1]] + [pn.get(p, p) for p in focus[2]]) if focus else None
+    return map_image(ws, bounds=bounds, layers=choice.layers, style_by=choice.style_by, lang=lang, fmt=fmt,
+                     rasters=[r.name for r in rasters], marks=marks, filters=current_filters(view),
+                     run_id=view.attrs.get("run_id") if view is not None else None, place=place or None)
