@@ -142,6 +142,11 @@ def _table(rows: list[tuple[str, str]], lang: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["项目", "值"] if lang == "zh" else ["Field", "Value"])
 
 
+def _key_values(table: pd.DataFrame) -> None:
+    """A two-column label/value table as static text (wraps in the narrow panel; a grid would cut columns)."""
+    st.table(table, hide_index=True, hide_header=True)
+
+
 def _attributes(layer: str, row: pd.Series, lang: str, names: Names | None = None) -> pd.DataFrame:
     """Every attribute of ``row`` under its label (schema fields first, then the rest by name), values readable."""
     lab = labels(layer, lang, with_unit=False) if layer in SPECS else {}
@@ -156,7 +161,7 @@ def feature_details(layer: str, row: pd.Series, lang: str, *, names: Names | Non
     if not isinstance(name, str) and "name_zh" in row.index:  # e.g. the county outline
         name = row.get("name_zh" if lang == "zh" else "name_en")
     st.markdown(f"**{layer_label(layer, lang)}** · {_escape_md(name) if isinstance(name, str) else row.name}")
-    st.dataframe(_attributes(layer, row, lang, names), hide_index=True, width="stretch")
+    _key_values(_attributes(layer, row, lang, names))
 
 
 def _criteria(params_json: str | None) -> dict:
@@ -209,10 +214,9 @@ def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | 
     cls = row.get("final_class")
     score = row.get("suitability")
     # three key figures as one short table: metric tiles cut their labels in a narrow panel
-    st.dataframe(_table([(RESULT_LABELS["final_class"][0 if zh else 1], cls if isinstance(cls, str) else "—"),
-                         (t("style_low_efficiency", lang), badge),
-                         (t("style_suitability", lang), _fmt(score, "suitability", lang))], lang),
-                 hide_index=True, width="stretch")
+    _key_values(_table([(RESULT_LABELS["final_class"][0 if zh else 1], cls if isinstance(cls, str) else "—"),
+                        (t("style_low_efficiency", lang), badge),
+                        (t("style_suitability", lang), _fmt(score, "suitability", lang))], lang))
     st.markdown(f"**{t('det_flags', lang)}**")
     st.markdown(_rules(row, lang))
     reasons = row.get(reasons_column(lang))
@@ -220,7 +224,7 @@ def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | 
         st.markdown(f"**{t('det_reasons', lang)}**: {_escape_md(reasons)}")
     if any(c.startswith("crit_") for c in row.index) and pd.notna(score):
         st.markdown(f"**{t('det_score', lang, score=_fmt(score, 'suitability', lang))}** — {t('det_parts', lang)}")
-        st.dataframe(_score_parts(row, params_json, lang), hide_index=True, width="stretch")
+        st.table(_score_parts(row, params_json, lang), hide_index=True)
         if pd.notna(row.get("restricted")) and bool(row.get("restricted")):
             st.caption(f"{RESULT_LABELS['restricted'][0 if zh else 1]}: {_fmt(row.get('restricted_by'), 'restricted_by', lang)}")
     mode = row.get("mode_key")
@@ -233,7 +237,7 @@ def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | 
     extra = [(v[0 if zh else 1], _fmt(row.get(k), k, lang, names)) for k, v in RESULT_LABELS.items()
              if k in row.index and k not in ("final_class", "is_low_efficiency")]
     with st.expander(t("det_results", lang)):
-        st.dataframe(_table(extra, lang), hide_index=True, width="stretch")
+        _key_values(_table(extra, lang))
 
 
 _FIRM_COLUMNS = ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "tax_10k", "final_class",
@@ -258,10 +262,10 @@ def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json:
         _results(row, lang, params_json, names)
     st.markdown(f"**{t('det_attributes', lang)}**")
     plot_fields = [f for f in labels("plots", lang) if f in row.index]
-    st.dataframe(_attributes("plots", row[plot_fields], lang, names), hide_index=True, width="stretch")
+    _key_values(_attributes("plots", row[plot_fields], lang, names))
     st.markdown(f"**{t('det_firms', lang, n=len(firms))}**")
     if len(firms):
-        st.dataframe(_firms(firms, lang, names), hide_index=True, width="stretch")
+        st.table(_firms(firms, lang, names), hide_index=True)
     else:
         st.caption(t("det_no_firms", lang))
 

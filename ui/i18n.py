@@ -615,6 +615,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "map_shortlisted": {"zh": "已在候选清单", "en": "On the shortlist"},
     "map_focus": {"zh": "定位范围", "en": "Zoomed-to area"},
     "map_fullscreen": {"zh": "全屏显示", "en": "Full screen"},
+    "map_zoom_in_button": {"zh": "放大", "en": "Zoom in"},
+    "map_zoom_out_button": {"zh": "缩小", "en": "Zoom out"},
     "map_fullscreen_exit": {"zh": "退出全屏", "en": "Exit full screen"},
     "map_search_more": {"zh": "共找到 {n:,} 个结果,只列出前 {k} 个;请输入更多文字缩小范围。",
                         "en": "{n:,} matches; only the first {k} are listed — type more to narrow the search."},

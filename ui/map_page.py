@@ -71,8 +71,8 @@ RETURNED = ["last_clicked", "bounds", "zoom", "center", "all_drawings"]
 _VIEWPORT_LAYERS = ("enterprises", "constraints", "infrastructure")
 _PLACE_LAYERS = ("townships", "industrial_parks", "micro_parks")
 # session keys: the last view the map reported, the last fly request and which one was sent, the outlined area
-_VIEW, _FLY, _FLY_NONCE, _FLY_SENT, _FOCUS, _FOUND = (
-    "map_view", "map_fly", "map_fly_nonce", "_map_fly_sent", "map_focus", "map_found")
+_VIEW, _FLY, _FLY_NONCE, _FLY_SENT, _FOCUS, _FOUND, _FLASH = (
+    "map_view", "map_fly", "map_fly_nonce", "_map_fly_sent", "map_focus", "map_found", "_map_flash")
 
 
 @dataclass(frozen=True)
@@ -570,7 +570,9 @@ def _add(ws, ids: list[str], who: str, view, lang: str, note) -> None:
         msgs.append(t("det_added", lang, ids=", ".join(added[:10]) + (" …" if len(added) > 10 else "")))
     if dup:
         msgs.append(t("det_already", lang, ids=", ".join(dup[:10]) + (" …" if len(dup) > 10 else "")))
-    note.success(" ".join(msgs))
+    # run the page again so the map (drawn before this button) marks the new entries; the message follows
+    st.session_state[_FLASH] = " ".join(msgs)
+    st.rerun()
 
 
 def _shortlisted(ws, view) -> gpd.GeoDataFrame | None:
@@ -607,6 +609,8 @@ def render() -> None:
         show_error(exc, lang)
         return
     note = st.container()  # messages go here, above the map, without moving the map's place
+    if st.session_state.get(_FLASH):
+        note.success(st.session_state.pop(_FLASH))
     st.sidebar.caption(f"{t('workspace', lang)}: {path.name}")
     names = ordered_layers(map_layers(ws))
     names = [n for n in names if not n.startswith(("run_", "siting_", "integration_")) and n != "shortlist"]

@@ -262,7 +262,9 @@ def display_columns(name: str) -> list[str] | None:
     if name not in TOOLTIP_FIELDS:
         return None
     cols = list(TOOLTIP_FIELDS[name])
-    extra = {"plots": [s.field for s in STYLE_BY.values()], "constraints": ["kind"], "infrastructure": ["kind"]}
+    # plots: what colours them; parks: their id (search, "zoom to", the park filter's outline)
+    extra = {"plots": [s.field for s in STYLE_BY.values()], "constraints": ["kind"], "infrastructure": ["kind"],
+             "industrial_parks": ["park_id"], "micro_parks": ["park_id"]}
     cols += [c for c in extra.get(name, []) if c not in cols]
     return cols
 
@@ -1118,6 +1120,13 @@ class _MapChrome(branca.element.MacroElement):
         {% macro script(this, kwargs) %}
         (function (map) {
             window.addEventListener("resize", function () { map.invalidateSize(); });
+            // Leaflet's own English: the zoom buttons' titles and the attribution's link to its website
+            var zoom = map.zoomControl;
+            if (zoom) {
+                [[zoom._zoomInButton, {{ this.zoom_in_js }}], [zoom._zoomOutButton, {{ this.zoom_out_js }}]].forEach(
+                    function (b) { b[0].title = b[1]; b[0].setAttribute("aria-label", b[1]); });
+            }
+            if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
             function merge(into, from) {
                 for (var k in from) {
                     if (from[k] && typeof from[k] === "object" && into[k]) { merge(into[k], from[k]); }
@@ -1144,6 +1153,7 @@ class _MapChrome(branca.element.MacroElement):
         self.legend_css = LEGEND_CSS
         self.draw_local_js = json.dumps(DRAW_LOCAL_ZH if lang == "zh" else {}, ensure_ascii=False).replace("</", "<\\/")
         self.mu = t("mu", lang)
+        self.zoom_in_js, self.zoom_out_js = json.dumps(t("map_zoom_in_button", lang)), json.dumps(t("map_zoom_out_button", lang))
         self.open_js, self.close_js = (json.dumps("("), json.dumps(")")) if lang == "zh" else (json.dumps(" ("),
                                                                                                 json.dumps(")"))
 
