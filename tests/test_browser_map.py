@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -117,15 +118,15 @@ def test_several_hits_keep_the_map_and_every_later_search_flies(map_app, offline
     page = offline_page
     frame = _open_map(page, map_app)
     mounted = _mark(frame)
+    _search(page, "机械")
+    page.locator(".st-key-map_search_pick").wait_for(timeout=60_000)
+    _idle(page)
+    assert frame.evaluate("() => window.__mountedMarker") == mounted  # the picker did not rebuild the map
     ws = Workspace.open(workspace_copy, readonly=True)
     parks = pd.concat([pd.DataFrame(ws.read(n)).drop(columns="geometry") for n in ("industrial_parks", "micro_parks")])
     expected = search_places("机械", plots=view_df[["plot_id"]], firms=ws.read("enterprises"),
                              townships=pd.DataFrame(ws.read("townships")).drop(columns="geometry"), parks=parks)
     assert expected.total > 20  # the sample has hundreds of 机械 firms
-    _search(page, "机械")
-    page.locator(".st-key-map_search_pick").wait_for(timeout=60_000)
-    _idle(page)
-    assert frame.evaluate("() => window.__mountedMarker") == mounted  # the picker did not rebuild the map
     assert f"共找到 {expected.total:,} 个结果,只列出前 20 个" in _main_text(page), _main_text(page)[:600]
     frame.wait_for_function("() => window.map.getZoom() >= 13", timeout=60_000)  # flew to the first hit
     for pid in ("P000020", "P000321", "P000020"):  # zoom out between searches; the same place twice still flies
@@ -208,8 +209,8 @@ def test_drawing_a_rectangle_keeps_the_details_and_totals_the_mu(map_app, offlin
     page.mouse.move(x0 + 150, y0 + 120, steps=8)
     assert "亩" in frame.locator(".leaflet-draw-tooltip").inner_text()
     page.mouse.up()
-    page.get_by_text("框选范围", exact=False).wait_for(timeout=60_000)
-    _idle(page)
+    page.wait_for_timeout(1500)
+    _idle(page, 1000)
     assert heading.count() == 1  # the mouse-up that ended the drawing did not pick another feature
     assert re.search(r"框选范围 [\d,.]+ 亩;其中符合筛选条件的地块 [\d,]+ 块,合计 [\d,.]+ 亩", _main_text(page))
     _assert_offline(page)
@@ -416,24 +417,33 @@ def test_no_raw_values_or_english_on_the_chinese_map_and_english_on_the_english_
 
 
 def test_a_run_made_from_the_sidebar_is_the_one_shown_and_says_so(map_app, offline_page, workspace_copy):
-    """Last: it adds a run to the workspace copy that the other tests share."""
+    """On an analysis page (the sidebar's run control is shared by every page).  Last: it adds a run to the
+    workspace copy that the other tests share."""
     from analysis import pipeline
     from layers.workspace import Workspace
 
     page = offline_page
     _open_map(page, map_app)
-    before = set(pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str))
+    page.get_by_role("link", name="亩均效益评价").click()
     sidebar = page.locator("[data-testid='stSidebar']")
+    picker = sidebar.get_by_role("combobox", name="分析运行", exact=True)
+    picker.wait_for(timeout=60_000)
+    _idle(page)
+    before = set(pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str))
     sidebar.get_by_text("运行分析", exact=True).click()
     sidebar.get_by_role("button", name="开始分析").click()
-    sidebar.get_by_text("分析完成", exact=False).wait_for(timeout=300_000)
+    deadline = time.monotonic() + 300
+    while not (set(pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str)) - before):
+        assert time.monotonic() < deadline, "no new run after 300 s"
+        page.wait_for_timeout(1000)
     _idle(page, 1500)
     runs = pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str)
     (new,) = set(runs) - before
-    picker = page.get_by_role("combobox", name="分析运行", exact=True)
-    assert picker.input_value().startswith(new)
-    page.get_by_text("企业", exact=True).click()  # another rerun: the message stays while this run is shown
+    assert picker.input_value().startswith(new)  # the page shows the run just made
+    assert sidebar.get_by_text(f"分析完成:运行 {new}", exact=False).count() == 1
+    _choose(page, "亩均评价分类", "D")  # another rerun: the message stays while this run is shown
     _idle(page, 1500)
+    assert "D" in sidebar.locator(".st-key-w_flt_classes").inner_text()
     assert sidebar.get_by_text(f"分析完成:运行 {new}", exact=False).count() == 1
     assert picker.input_value().startswith(new)
     _assert_offline(page)
