@@ -231,7 +231,7 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     assert "评分构成" in text
     parts = next(d.value for d in at.table if "权重" in d.value.columns)
     assert parts["权重"].notna().all() and (parts["输入值"] != "—").any()  # each part with its weight and input
-    assert parts["得分"].sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
+    assert parts["得分"].astype(float).sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
     # every input carries its unit (道路可达性 470.73 of what?), weights in %
     road = parts.set_index("指标").loc["道路可达性(距道路)"]
     assert re.fullmatch(r"[\d,]+ m", road["输入值"]) and road["权重"] == "20%"
@@ -241,6 +241,10 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     for raw in ("None", "nan", "True", "False", "in_use", "halted", "idle", "tengtui"):
         assert raw not in cells, raw
     assert not [c for c in cells if re.fullmatch(r"-?\d+\.\d{3,}", c)], "unrounded numbers"
+    firms = "\n".join(m.value for m in at.markdown if m.value.startswith("- **"))
+    assert "行业代码(GB/T 4754):" in firms or "地块上没有登记企业" in text
+    for raw in ("None", "nan", "True", "False"):
+        assert not re.search(rf"\b{raw}\b", firms), raw
     attrs = dict(next(d.value for d in at.table if "用地面积" in d.value.iloc[:, 0].tolist()).to_numpy())
     assert attrs["用地面积"].endswith("m²)") and " 亩(" in attrs["用地面积"]
     assert attrs["建筑面积"].endswith(" m²") and "亩" not in attrs["建筑面积"]  # floor area in m², not 亩

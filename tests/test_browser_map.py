@@ -404,6 +404,9 @@ def test_no_raw_values_or_english_on_the_chinese_map_and_english_on_the_english_
     page.get_by_role("heading", name=f"Details · {row['plot_id']}").wait_for(timeout=60_000)
     _idle(page, 1500)
     page.screenshot(path=str(ROOT / "artifacts" / "map_details_en.png"), full_page=True)
+    # choices made in Chinese are shown in English (a select box kept the label it was chosen with)
+    assert page.get_by_role("combobox", name="Colour plots by", exact=True).input_value() == "Land use"
+    assert page.get_by_role("combobox", name="Base map", exact=True).input_value() == "Local tile package (offline)"
     legend = frame.locator(".planner-legend").inner_text()
     titles = frame.evaluate("() => Array.from(document.querySelectorAll('.leaflet-control a[title]')).map(a => a.title)")
     cjk = re.compile(r"[\u4e00-\u9fff]")

@@ -188,7 +188,7 @@ def _score_parts(row: pd.Series, params_json: str | None, lang: str) -> pd.DataF
             ("指标" if zh else "Criterion"): CRITERIA_LABELS.get(name, (name, name))[0 if zh else 1],
             ("输入值" if zh else "Input"): _fmt(row.get(column), column, lang) if column else "—",
             ("权重" if zh else "Weight"): f"{float(weight) * 100:.0f}%" if weight is not None else "—",
-            ("得分" if zh else "Points"): round(float(row[c]), 2) if pd.notna(row[c]) else np.nan,
+            ("得分" if zh else "Points"): f"{float(row[c]):.2f}" if pd.notna(row[c]) else "—",
         })
     return pd.DataFrame(parts)
 
@@ -210,7 +210,7 @@ def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | 
     """The run's results for one plot: class, flag and score; each rule; reasons; score parts; mode; cluster."""
     zh = lang == "zh"
     le = row.get("is_low_efficiency")
-    badge = (t("le_yes", lang) if le is True or le == 1 else t("le_no", lang)) if pd.notna(le) else t("no_result", lang)
+    badge = _fmt(le, "is_low_efficiency", lang) if pd.notna(le) else t("no_result", lang)
     cls = row.get("final_class")
     score = row.get("suitability")
     # three key figures as one short table: metric tiles cut their labels in a narrow panel
@@ -240,15 +240,25 @@ def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | 
         _key_values(_table(extra, lang))
 
 
-_FIRM_COLUMNS = ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "tax_10k", "final_class",
-                 "employees")
+_FIRM_FACTS = ("industry_code", "above_scale", "is_land_holder", "tax_10k", "final_class", "employees")
 
 
-def _firms(firms: pd.DataFrame, lang: str, names: Names | None) -> pd.DataFrame:
-    """The firms on a plot under their labels, values readable (industry names beside codes, units)."""
-    cols = [c for c in _FIRM_COLUMNS if c in firms.columns]
-    return pd.DataFrame({column_label(c, lang, "enterprises"): format_values(firms[c], c, lang, names=names).to_numpy()
-                         for c in cols})
+def _firm_lines(firms: pd.DataFrame, lang: str, names: Names | None) -> list[str]:
+    """One line per firm on the plot: its name and code, then its facts under their labels (values readable).
+
+    A line, not a table: eight columns do not fit the narrow panel beside the map.
+    """
+    zh = lang == "zh"
+    cols = [c for c in _FIRM_FACTS if c in firms.columns]
+    text = {c: format_values(firms[c], c, lang, names=names).to_numpy() for c in cols}
+    label = {c: RESULT_LABELS["final_class"][0 if zh else 1] if c == "final_class" else column_label(c, lang, "enterprises")
+             for c in cols}
+    name = firms["name"].astype(str).to_numpy() if "name" in firms.columns else [""] * len(firms)
+    code = firms["credit_code"].astype(str).to_numpy() if "credit_code" in firms.columns else [""] * len(firms)
+    sep = ":" if zh else ": "
+    return [f"**{_escape_md(n)}**({_escape_md(k)})" + "".join(f" · {label[c]}{sep}{_escape_md(str(text[c][i]))}"
+                                                            for c in cols)
+            for i, (n, k) in enumerate(zip(name, code))]
 
 
 def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json: str | None = None,
@@ -265,7 +275,7 @@ def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json:
     _key_values(_attributes("plots", row[plot_fields], lang, names))
     st.markdown(f"**{t('det_firms', lang, n=len(firms))}**")
     if len(firms):
-        st.table(_firms(firms, lang, names), hide_index=True)
+        st.markdown("\n".join(f"- {line}" for line in _firm_lines(firms, lang, names)))
     else:
         st.caption(t("det_no_firms", lang))
 

@@ -192,6 +192,12 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
     has results), the flags.  Names default to the view's ``township_name`` / ``park_name``.
     """
     box = (container or st.sidebar).expander(t("flt_title", lang), expanded=True)
+    if st.session_state.get("_flt_lang") != lang:
+        # A choice widget shows its values' labels from when they were chosen; drawn anew from the kept
+        # values (_restore), they are labelled in the language now in use.
+        st.session_state["_flt_lang"] = lang
+        for name in STATE_KEYS:
+            st.session_state.pop(_widget_key(name), None)
 
     def names_from(code_col, name_col, given):
         if given is not None:

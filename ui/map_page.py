@@ -305,8 +305,24 @@ class _Choices:
     tianditu: str | None
 
 
+def _relabel_after_language_switch(keys: tuple[str, ...], lang: str) -> None:
+    """Set these choice widgets' values again after a language switch.
+
+    A select box keeps showing its value's label from when it was chosen ("用地分类" in the English
+    UI) until the value is set anew; setting it through session state makes Streamlit send the
+    label in the current language.
+    """
+    if st.session_state.get("_map_lang") == lang:
+        return
+    st.session_state["_map_lang"] = lang
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def _sidebar(ws, names: list[str], lang: str, results: bool) -> _Choices:
     """The sidebar's map settings: the one set of layer toggles, rasters, colouring, base map, your name."""
+    _relabel_after_language_switch(("style_by", "basemap", "map_zoom_to", "map_search_pick"), lang)
     sb = st.sidebar
     sb.subheader(t("layers", lang))
     chosen = [n for n in names
