@@ -1,6 +1,7 @@
 """Streamlit entry point: page config, language switch, navigation. Pages live in ui/.
 
-    streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE)
+    streamlit run server.py         # what ./run.sh app starts: this app plus the tile/raster routes
+    streamlit run app.py            # the app alone; opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE)
 """
 import streamlit as st
 
