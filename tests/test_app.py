@@ -189,6 +189,11 @@ def test_search_says_how_many_matched_and_finds_townships_parks_and_hits_outside
     # a plot outside the township filter: marked on its own and explained
     other = view[view["township_code"] != "330381101"].iloc[0]
     at.sidebar.multiselect(key="w_flt_townships").select("330381101").run()
+    # filtering to a township frames and outlines it too
+    assert at.session_state["map_focus"] == ("filter", ("330381101",), ())
+    (lat, lng), zoom = at.session_state["map_fly"]
+    town = Workspace.open(ws_copy, readonly=True).read("townships").to_crs(4326).set_index("code").geometry["330381101"]
+    assert town.bounds[1] < lat < town.bounds[3] and town.bounds[0] < lng < town.bounds[2] and zoom >= 11
     at.text_input(key="map_search").input(other["plot_id"]).run()
     assert at.session_state["map_found"] == other["plot_id"]
     assert any("不符合当前筛选条件" in w.value for w in at.warning)

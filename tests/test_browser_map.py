@@ -396,6 +396,11 @@ def test_no_raw_values_or_english_on_the_chinese_map_and_english_on_the_english_
     for raw in ("None", "nan", "True", "False", "halted", "in_use", "industrial_park", "tengtui", "not_candidate"):
         assert not re.search(rf"\b{raw}\b", main), raw
     assert not _ascii_words(main + "\n" + chrome), sorted(_ascii_words(main + "\n" + chrome))
+    page.get_by_role("combobox", name="镇街", exact=True).click()  # a filter list, open: no "Select all"
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name="安阳街道").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Select all").count() == 0
+    page.keyboard.press("Escape")
     # (table cells are drawn on a canvas, not in the DOM: their values are checked in test_app and the screenshots)
     # the same screen in English: the map's own texts are English
     page.get_by_text("English", exact=True).click()

@@ -215,25 +215,27 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
 
     towns = options("township_code")
     _restore("townships", towns)
+    # select_all=False on every list: Streamlit's "Select all" entry is English in the Chinese UI, and
+    # "all" is the empty choice here anyway
     box.multiselect(t("flt_townships", lang), towns, key=_widget_key("townships"),
                     format_func=lambda c: tn.get(c, c), placeholder=t("flt_all", lang),
-                    on_change=_keep, args=("townships",))
+                    on_change=_keep, args=("townships",), select_all=False)
     parks = options("park_id") + [NO_CLASS]
     _restore("parks", parks)
     box.multiselect(t("flt_parks", lang), parks, key=_widget_key("parks"),
                     format_func=lambda c: t("flt_no_park", lang) if c == NO_CLASS else f"{c} {pn.get(c, '')}".strip(),
-                    placeholder=t("flt_all", lang), on_change=_keep, args=("parks",))
+                    placeholder=t("flt_all", lang), on_change=_keep, args=("parks",), select_all=False)
     if "final_class" in view.columns:
         classes = list(CLASSES) + [NO_CLASS]
         _restore("classes", classes)
         box.multiselect(t("flt_classes", lang), classes, key=_widget_key("classes"),
                         format_func=lambda c: t("flt_no_class", lang) if c == NO_CLASS else c,
-                        placeholder=t("flt_all", lang), on_change=_keep, args=("classes",))
+                        placeholder=t("flt_all", lang), on_change=_keep, args=("classes",), select_all=False)
     uses = options("land_use")
     _restore("land_uses", uses)
     box.multiselect(t("flt_land_uses", lang), uses, key=_widget_key("land_uses"),
                     format_func=lambda c: _land_use_label(c, lang), placeholder=t("flt_all", lang),
-                    on_change=_keep, args=("land_uses",))
+                    on_change=_keep, args=("land_uses",), select_all=False)
     area_rng = _range(view, "area_mu")
     if area_rng and area_rng[0] < area_rng[1]:
         _restore("area_mu", area_rng)
@@ -248,7 +250,7 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
         _restore("flags", flags)
         box.multiselect(t("flt_flags", lang), flags, key=_widget_key("flags"),
                         format_func=lambda f: flag_label(f, lang), placeholder=t("flt_none", lang),
-                        on_change=_keep, args=("flags",))
+                        on_change=_keep, args=("flags",), select_all=False)
     box.button(t("flt_clear", lang), key="flt_clear_btn", on_click=clear_filters)
     return current_filters(view)
 
