@@ -10,6 +10,9 @@ drawing, with their total 亩 and "add all to shortlist".
 Sidebar: the analysis run (and "run the analyses"), the map's one set of layer toggles
 (vector layers, then raster overlays), plot colouring, base map, your name, the shared filters.
 
+Split by responsibility: where the map looks in :mod:`ui._map_view`, search / zoom-to / area
+filters in :mod:`ui._map_places`; the screen and its content here.
+
 The map stays mounted across reruns: the base map (view, tiles, tools) is the same script
 every run, so streamlit-folium keeps the component; layers, legend and marks go as dynamic
 feature groups (``feature_group_to_add``).  Nothing above the map appears or disappears
@@ -33,30 +36,27 @@ import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
-from streamlit_folium import _get_map_string, generate_js_hash, st_folium
+from streamlit_folium import st_folium
 
 from geo.errors import PlannerError
 from geo.units import m2_to_mu
-from ui import data
+from ui import data, tileserver
+from ui._map_places import focus_shapes, follow_area_filter, places_of, search_row
+from ui._map_view import FOCUS, FOUND, MAP_HEIGHT, MAP_KEY, bounds_of, is_mounted, remember_view, view_args
 from ui.details import feature_at, feature_details, plot_details
 from ui.filters import PlotFilters, apply, filter_sidebar
 from ui.i18n import layer_label, t
-from ui.map_search import Hit, search_places
 from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, LocalTiles,
                         aggregate_group, highlight_group, lean_group, legend_sections, mark_legend_row, mounted_map,
-                        ordered_layers, plots_group, raster_group, tooltip_frame, view_for_bounds)
+                        ordered_layers, plots_group, raster_group, tooltip_frame)
 from ui.offline import static_base_url
 from ui.overlays import legend_rows, overlay_image, raster_label
 from ui.readable import Names, format_values
 from ui.shell import (current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key,
                       workspace_path)
-from ui import tileserver
 
-__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS",
-           "map_size_px"]
+__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS"]
 
-MAP_KEY = "main_map"
-MAP_HEIGHT = 640  # the component's own height; MAP_CSS then sizes its frame with the window
 # The map takes the window's height less the heading and search rows above it (never under 480 px).
 # Streamlit's top padding (6 rem) is given back to the map on this page.
 MAP_CSS = ('<style>iframe[title="streamlit_folium.st_folium"]'
@@ -69,10 +69,7 @@ PAD = 0.5  # the query box reaches half a view beyond each edge, so small pans r
 # all_drawings, not last_active_drawing: streamlit-folium also puts a *clicked* feature in the latter.
 RETURNED = ["last_clicked", "bounds", "zoom", "center", "all_drawings"]
 _VIEWPORT_LAYERS = ("enterprises", "constraints", "infrastructure")
-_PLACE_LAYERS = ("townships", "industrial_parks", "micro_parks")
-# session keys: the last view the map reported, the last fly request and which one was sent, the outlined area
-_VIEW, _FLY, _FLY_NONCE, _FLY_SENT, _FOCUS, _FOUND, _FLASH = (
-    "map_view", "map_fly", "map_fly_nonce", "_map_fly_sent", "map_focus", "map_found", "_map_flash")
+_FLASH = "_map_flash"  # a message to show after the rerun that a write asks for
 
 
 @dataclass(frozen=True)
@@ -87,16 +84,6 @@ class RasterLayer:
 
 
 # --- pure helpers (tested without Streamlit) ---------------------------------------------------------
-def _bounds_of(ret: dict | None) -> tuple[float, float, float, float] | None:
-    b = (ret or {}).get("bounds") or {}
-    try:
-        sw, ne = b["_southWest"], b["_northEast"]
-        out = (float(sw["lng"]), float(sw["lat"]), float(ne["lng"]), float(ne["lat"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return out if all(np.isfinite(out)) and out[0] < out[2] and out[1] < out[3] else None
-
-
 def query_box(view: tuple[float, float, float, float], previous: tuple | None, pad: float = PAD) -> tuple:
     """The box to send features for: ``previous`` while it still holds ``view``, else ``view`` padded.
 
@@ -195,76 +182,6 @@ def _fresh_click(ret: dict | None, seen_click, seen_drawing) -> bool:
         return False
     # "no drawings" comes as None before any and as [] after a click on a layer: the same thing
     return (ret.get("all_drawings") or []) == (seen_drawing or [])
-
-
-# --- view: where the map looks, kept across reruns and new maps ----------------------------------------
-def _remember_view(ret: dict | None) -> None:
-    ret = ret or {}
-    c, z = ret.get("center"), ret.get("zoom")
-    try:
-        lat, lng, zoom = float(c["lat"]), float(c["lng"]), float(z)
-    except (KeyError, TypeError, ValueError):
-        return
-    if np.isfinite([lat, lng, zoom]).all():
-        st.session_state[_VIEW] = ((lat, lng), zoom)
-
-
-def map_size_px(ret: dict | None) -> tuple[int, int]:
-    """The map's size in screen pixels, from the bounds and zoom it last reported (else 900 × MAP_HEIGHT).
-
-    Web Mercator: a degree of longitude spans 256 · 2^zoom / 360 pixels; latitude through the
-    Mercator y.  The page sizes the map with the window, so the server cannot know it otherwise.
-    """
-    b, z = _bounds_of(ret), (ret or {}).get("zoom")
-    if b is None or z is None:
-        return 900, MAP_HEIGHT
-    w, s, e, n = b
-    scale = 256 * 2 ** float(z) / 360
-
-    def merc(lat):
-        return np.degrees(np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)))
-
-    return int(round((e - w) * scale)), int(round((merc(n) - merc(s)) * scale))
-
-
-def _fly_to_bounds(bounds: tuple[float, float, float, float], *, min_span: float = 0.002) -> None:
-    """Ask the map to show ``bounds`` (degrees), padded, on its next run."""
-    w, s, e, n = bounds
-    pad = max(max(e - w, n - s) * 0.08, min_span)
-    width, height = map_size_px(st.session_state.get(MAP_KEY))
-    center, zoom = view_for_bounds((w - pad, s - pad, e + pad, n + pad), width_px=width, height_px=height)
-    st.session_state[_FLY_NONCE] = st.session_state.get(_FLY_NONCE, 0) + 1
-    st.session_state[_FLY] = (center, zoom)
-
-
-def _view_args(mounted: bool) -> tuple:
-    """``(center, zoom)`` for st_folium: a pending fly, else the remembered view for a new map, else none.
-
-    streamlit-folium moves the map only when the centre or zoom differs from what it last got:
-    a tiny per-request offset (1e-9° ≈ 0.1 mm; 1e-6 of a zoom level, which Leaflet rounds away)
-    makes every request a new one, so a second search for a place at the same zoom still flies.
-    """
-    nonce = st.session_state.get(_FLY_NONCE, 0)
-    fly = st.session_state.get(_FLY)
-    if fly and st.session_state.get(_FLY_SENT) != nonce:
-        st.session_state[_FLY_SENT] = nonce
-        (lat, lng), zoom = fly
-        return (lat + nonce * 1e-9, lng), zoom + (nonce % 1000) * 1e-6
-    remembered = st.session_state.get(_VIEW)
-    if not mounted and remembered:
-        return remembered
-    return None, None
-
-
-def _is_mounted(base: folium.Map) -> bool:
-    """Whether the browser already holds this map (the same base script under the same key).
-
-    streamlit-folium names the component by a hash of the base map's script; Streamlit keeps
-    a component's state only while each run draws it, so the state is absent on the first run
-    after another page, another base map or another language — exactly when the map is new.
-    """
-    base.render()
-    return generate_js_hash(_get_map_string(base), MAP_KEY, False) in st.session_state
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -402,131 +319,6 @@ def _raster_layers(ws, chosen: list[str], lang: str) -> tuple[RasterLayer, ...]:
     return tuple(out)
 
 
-# --- search and zoom-to -------------------------------------------------------------------------------------
-def _places(ws) -> dict[str, gpd.GeoDataFrame]:
-    return {n: display_layer(ws, n) for n in _PLACE_LAYERS if ws.has_layer(n)}
-
-
-def _focus_shapes(places: dict[str, gpd.GeoDataFrame], townships=(), parks=()) -> gpd.GeoDataFrame | None:
-    """The outlines of the given townships and parks (EPSG:4326), or None."""
-    shapes = []
-    tw = places.get("townships")
-    if townships and tw is not None and "code" in tw.columns:
-        shapes.append(tw.geometry[tw["code"].astype(str).isin(set(townships)).to_numpy()])
-    for name in ("industrial_parks", "micro_parks"):
-        gdf = places.get(name)
-        if parks and gdf is not None and "park_id" in gdf.columns:
-            shapes.append(gdf.geometry[gdf["park_id"].astype(str).isin(set(parks)).to_numpy()])
-    shapes = [s for s in shapes if len(s)]
-    if not shapes:
-        return None
-    return gpd.GeoDataFrame(geometry=pd.concat(shapes, ignore_index=True).values, crs=4326)
-
-
-def _focus_on(places, *, townships=(), parks=(), why: str) -> None:
-    shapes = _focus_shapes(places, townships, parks)
-    if shapes is None:
-        return
-    st.session_state[_FOCUS] = (why, tuple(townships), tuple(parks))
-    _fly_to_bounds(tuple(shapes.total_bounds))
-
-
-def _go_to_hit(hit: Hit, view, mask, places, lang: str, box) -> None:
-    """Fly to a search hit: a township or park is outlined; a plot (or a firm's plot) is selected."""
-    st.session_state[_FOUND] = None
-    if hit.kind == "township":
-        _focus_on(places, townships=(hit.key,), why="search")
-        return
-    if hit.kind == "park":
-        _focus_on(places, parks=(hit.key,), why="search")
-        return
-    rows = view[view["plot_id"].astype(str) == hit.key]
-    if rows.empty:
-        return
-    _fly_to_bounds(tuple(rows.total_bounds))
-    st.session_state["map_selected"] = ("plots", hit.key)
-    if not bool(mask.loc[rows.index].any()):
-        st.session_state[_FOUND] = hit.key
-
-
-def _search(ws, view, mask, places, lang: str) -> None:
-    """The search row: a query box, "go", and "zoom to a township or park"; results in a box that is always there."""
-    c1, c2, c3 = st.columns([5, 1, 3], vertical_alignment="bottom")
-    q = c1.text_input(t("map_search", lang), key="map_search")
-    go = c2.button(t("map_search_go", lang), key="map_search_go")
-    _zoom_to(c3, places, lang)
-    box = st.container()  # picker and messages: inside one container, so the map below never moves
-    if not q:
-        return
-    ents = data.enterprises(ws)
-    tw, parks = places.get("townships"), [places[n] for n in ("industrial_parks", "micro_parks") if n in places]
-    result = search_places(q, plots=view[["plot_id"]], firms=ents, townships=tw,
-                           parks=pd.concat([pd.DataFrame(p.drop(columns=p.geometry.name)) for p in parks])
-                           if parks else None, lang=lang)
-    if not result.hits:
-        box.warning(t("map_search_none", lang, q=q))
-        st.session_state["_map_last_q"] = q
-        return
-    if result.cut:
-        box.caption(t("map_search_more", lang, n=result.total, k=len(result.hits)))
-    by_ident = {h.ident: h for h in result.hits}
-    if len(result.hits) == 1:
-        hit = result.hits[0]
-    else:
-        if st.session_state.get("map_search_pick") not in by_ident:
-            st.session_state.pop("map_search_pick", None)
-        ident = box.selectbox(t("map_search_pick", lang, n=len(result.hits)), list(by_ident),
-                              format_func=lambda i: by_ident[i].label, key="map_search_pick")
-        hit = by_ident[ident]
-    if go or st.session_state.get("_map_last_pick") != (q, hit.ident):
-        st.session_state["_map_last_pick"] = (q, hit.ident)
-        st.session_state["_map_last_q"] = q
-        _go_to_hit(hit, view, mask, places, lang, box)
-    found = st.session_state.get(_FOUND)
-    if found and found == hit.key and hit.kind in ("plot", "firm"):
-        box.warning(t("map_search_outside", lang, pid=found))
-
-
-def _zoom_to(col, places, lang: str) -> None:
-    """"Zoom to a township or park": outlines the choice and flies there."""
-    options = [""]
-    labels = {"": t("map_zoom_to_none", lang)}
-    tw = places.get("townships")
-    if tw is not None and {"code", "name"} <= set(tw.columns):
-        for c, n in zip(tw["code"].astype(str), tw["name"].astype(str)):
-            options.append(f"t:{c}")
-            labels[f"t:{c}"] = f"{t('map_search_kind_township', lang)} · {n}"
-    for name in ("industrial_parks", "micro_parks"):
-        gdf = places.get(name)
-        if gdf is not None and {"park_id", "name"} <= set(gdf.columns):
-            for p, n in zip(gdf["park_id"].astype(str), gdf["name"].astype(str)):
-                options.append(f"p:{p}")
-                labels[f"p:{p}"] = f"{t('map_search_kind_park', lang)} · {n}"
-    choice = col.selectbox(t("map_zoom_to", lang), options, key="map_zoom_to", format_func=labels.get)
-    if choice == st.session_state.get("_map_zoom_to_last", ""):
-        return
-    st.session_state["_map_zoom_to_last"] = choice
-    if choice.startswith("t:"):
-        _focus_on(places, townships=(choice[2:],), why="zoom")
-    elif choice.startswith("p:"):
-        _focus_on(places, parks=(choice[2:],), why="zoom")
-    elif (st.session_state.get(_FOCUS) or ("",))[0] == "zoom":
-        st.session_state[_FOCUS] = None
-
-
-def _follow_area_filter(flt: PlotFilters, places) -> None:
-    """Filtering to townships or parks zooms to them and outlines them (clearing the filter drops the outline)."""
-    parks = tuple(p for p in flt.parks if p != "none")
-    sig = (flt.townships, parks)
-    if sig == st.session_state.get("_map_area_filter"):
-        return
-    st.session_state["_map_area_filter"] = sig
-    if flt.townships or parks:
-        _focus_on(places, townships=flt.townships, parks=parks, why="filter")
-    elif (st.session_state.get(_FOCUS) or ("",))[0] == "filter":
-        st.session_state[_FOCUS] = None
-
-
 # --- clicks and drawings --------------------------------------------------------------------------------------
 def _handle_click(ret: dict | None, layers: dict) -> None:
     """Turn a new ``last_clicked`` into the selected feature (server-side lookup); the end of a drawing is no click."""
@@ -639,10 +431,10 @@ def render() -> None:
     choice = _sidebar(ws, names, lang, results)
     flt = filter_sidebar(view, lang) if view is not None else PlotFilters()
     mask = apply(view, flt) if view is not None else None
-    places = _places(ws)
+    places = places_of(ws)
     if view is not None:
-        _search(ws, view, mask, places, lang)
-        _follow_area_filter(flt, places)
+        search_row(ws, view, mask, places, lang)
+        follow_area_filter(flt, places)
     _draw(ws, view, mask, places, choice, lang, note)
 
 
@@ -654,12 +446,12 @@ def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
     if view is not None and "plots" in choice.layers:
         pick_layers["plots"] = view[mask.to_numpy()]
     ret = st.session_state.get(MAP_KEY)
-    _remember_view(ret)
+    remember_view(ret)
     _handle_click(ret, pick_layers)
     drawn_ids = _drawn_selection(ret, view, mask) if view is not None else []
 
     home = _home_bounds(view, [places.get("industrial_parks"), places.get("micro_parks")], list(others.values()))
-    current = _bounds_of(ret) or home
+    current = bounds_of(ret) or home
     cut = {n: (_in_box(g, current) if n in _VIEWPORT_LAYERS else g) for n, g in others.items()}
     skipped = [n for n, g in cut.items() if n == "enterprises" and len(g) > MAX_POINTS]
     for n in skipped:
@@ -685,7 +477,7 @@ def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
         except PlannerError as exc:
             show_error(exc, lang)
             return
-        center, zoom = _view_args(_is_mounted(base))
+        center, zoom = view_args(is_mounted(base))
         st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
                   feature_group_to_add=content["groups"], layer_control=None,
                   center=center, zoom=zoom, render=False)
@@ -706,13 +498,13 @@ def _marks(ws, view, drawn_ids, sel, places, box) -> dict:
             ids.add(sel[1])
         if ids:
             marks["selection"] = view[view["plot_id"].astype(str).isin(ids)]
-        found = st.session_state.get(_FOUND)
+        found = st.session_state.get(FOUND)
         if found:
             marks["found"] = view[view["plot_id"].astype(str) == found]
         marks["shortlisted"] = _in_box(_shortlisted(ws, view), box)
-    focus = st.session_state.get(_FOCUS)
+    focus = st.session_state.get(FOCUS)
     if focus:
-        marks["focus"] = _focus_shapes(places, focus[1], focus[2])
+        marks["focus"] = focus_shapes(places, focus[1], focus[2])
     return {k: v for k, v in marks.items() if v is not None and len(v)}
 
 
@@ -722,7 +514,7 @@ def _captions(content, view, mask, others, skipped, lang: str) -> None:
     if content["mode"] == "aggregate":
         st.caption(t("map_zoom_in", lang, n=content["n_view"]))
     elif view is not None:
-        extra = t("map_outside_filter", lang) if st.session_state.get(_FOUND) else ""
+        extra = t("map_outside_filter", lang) if st.session_state.get(FOUND) else ""
         st.caption(t("map_shown", lang, shown=content["shown"], n=int(mask.sum()), total=len(view)) + extra)
     if skipped:
         st.caption(f"{layer_label('enterprises', lang)}: {t('map_zoom_in', lang, n=len(others['enterprises']))}")
@@ -791,7 +583,7 @@ def _export(ws, view, choice: _Choices, marks, rasters, lang: str) -> None:
         fmt = c1.radio(t("print_format", lang), ["png", "pdf"], key="print_fmt", horizontal=True,
                        format_func=str.upper)
         if c2.button(t("print_make", lang), key="print_make"):
-            bounds = _bounds_of(st.session_state.get(MAP_KEY))
+            bounds = bounds_of(st.session_state.get(MAP_KEY))
             if bounds is None:
                 st.warning(t("print_no_view", lang))
             else:
@@ -810,7 +602,7 @@ def _print(ws, view, choice: _Choices, marks, rasters, bounds, fmt: str, lang: s
     from ui.filters import current_filters
     from ui.map_export import map_image
 
-    focus = st.session_state.get(_FOCUS)
+    focus = st.session_state.get(FOCUS)
     tn, pn = data.township_names(ws), data.park_names(ws)
     place = "、".join([tn.get(c, c) for c in focus[1]] + [pn.get(p, p) for p in focus[2]]) if focus else None
     return map_image(ws, bounds=bounds, layers=choice.layers, style_by=choice.style_by, lang=lang, fmt=fmt,

@@ -1,5 +1,10 @@
 """The planner's map as a pure function: layers in (EPSG:4326 display copies), ``folium.Map`` out.
 
+Split by responsibility: the styles, tooltips, static map and the groups of the mounted map
+are here; the legend and marks in :mod:`ui._map_legend`, the lean GeoJSON layers, marks and
+raster overlays in :mod:`ui._map_lean`, the mounted map's tools and texts in
+:mod:`ui._map_chrome` — all re-exported here.
+
 :func:`build_map` knows nothing of Streamlit, files or the workspace: it is tested by
 rendering HTML.  It is put together from parts that the full app (issue 5) reuses when it
 keeps one base map mounted and sends layers as dynamic feature groups:
@@ -22,18 +27,19 @@ from urllib.parse import quote
 
 import branca.element
 import folium
-from folium.elements import JSCSSMixin
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
 
-from geo.errors import CRSMismatchError, MissingCRSError, ParameterError
+from geo.errors import ParameterError
 from geo.web import to_geojson_bytes
 from layers.schema import SPECS
+from ui._map_chrome import DRAW_LOCAL_ZH, LocalTiles, MapChrome, MeasureTool
+from ui._map_lean import LeanGeoJson, check_wgs84, highlight_group, lean_geojson, raster_group
+from ui._map_legend import MARKS, DynamicLegend, Legend, mark_legend_row
 from ui.i18n import check_lang, layer_label, t, value_label
-from ui.readable import Names, format_values
 from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
+from ui.readable import Names, format_values
 
 __all__ = [
     "BASEMAPS",
@@ -201,21 +207,6 @@ def _check_choice(name: str, value: str, choices: Iterable[str]) -> str:
     return value
 
 
-def _check_wgs84(name: str, gdf: gpd.GeoDataFrame) -> None:
-    if gdf.crs is None:
-        raise MissingCRSError(
-            f"Layer {name!r} has no CRS; the map needs EPSG:4326 display copies. "
-            "Set the CRS of the source and convert with gdf.to_crs(4326) (or geo.web.display_copy).",
-            message_zh=f"图层 {name} 没有坐标系;地图需要 EPSG:4326 的显示副本,请先转换。",
-        )
-    if CRS.from_user_input(gdf.crs).to_epsg() != 4326:
-        raise CRSMismatchError(
-            f"Layer {name!r} is in {gdf.crs.to_string()}, but the map needs EPSG:4326. "
-            "Convert the display copy with gdf.to_crs(4326) (or geo.web.display_copy).",
-            message_zh=f"图层 {name} 的坐标系为 {gdf.crs.to_string()},地图需要 EPSG:4326,请先转换。",
-        )
-
-
 def _esc(values: pd.Series) -> pd.Series:
     """HTML-escape every value (strings from users' files reach the browser via innerHTML)."""
     return values.map(lambda v: html.escape(str(v), quote=True))
@@ -359,108 +350,6 @@ class _Background(branca.element.MacroElement):
         self.color = color
 
 
-# Legend CSS shared by the static legend and the mounted map's header (the dynamic legend has none).
-LEGEND_CSS = """
-.planner-legend { background: rgba(255,255,255,0.93); padding: 5px 8px; border-radius: 4px;
-    box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 "WenQuanYi Zen Hei", "Microsoft YaHei",
-    sans-serif; color: #222; max-height: 45vh; max-width: 260px; overflow-y: auto; }
-.planner-legend-head { cursor: pointer; font-weight: bold; font-size: 13px; user-select: none;
-    display: flex; justify-content: space-between; gap: 10px; }
-.planner-legend-head .tog::after { content: "\\25BE"; }
-.planner-legend.closed .planner-legend-head .tog::after { content: "\\25B8"; }
-.planner-legend.closed .planner-legend-body { display: none; }
-.planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
-.planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
-    vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
-.planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
-.planner-legend .sw.dash { height: 0; border: 0; border-top: 3px dashed; }
-.planner-legend .sw.pt { width: 9px; height: 9px; border-radius: 50%; margin: 0 8px 0 2px; }
-.planner-legend .sw.outline { background: transparent !important; border: 2px solid; }
-"""
-# The legend control's body, shared by the static and the dynamic legend: the heading folds it
-# (state kept in the browser's localStorage, so it survives reruns and a new map).
-_LEGEND_ON_ADD = """
-function (html) {
-    var closed = false;
-    try { closed = window.localStorage.getItem("plannerLegendClosed") === "1"; } catch (e) {}
-    var div = L.DomUtil.create("div", "planner-legend" + (closed ? " closed" : ""));
-    div.innerHTML = html;
-    var head = div.querySelector(".planner-legend-head");
-    if (head) {
-        L.DomEvent.on(head, "click", function (e) {
-            L.DomEvent.stop(e);
-            var now = !div.classList.contains("closed");
-            div.classList.toggle("closed", now);
-            try { window.localStorage.setItem("plannerLegendClosed", now ? "1" : "0"); } catch (e2) {}
-        });
-    }
-    L.DomEvent.disableClickPropagation(div);
-    L.DomEvent.disableScrollPropagation(div);
-    return div;
-}
-"""
-# Swatch kinds a legend row may use: fill (square), line, dash (dashed line), pt (circle), outline (hollow square).
-_SWATCH_CLASS = {"fill": "sw", "line": "sw line", "dash": "sw dash", "pt": "sw pt", "outline": "sw outline"}
-
-
-class Legend(branca.element.MacroElement):
-    """A foldable legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
-
-    Parameters
-    ----------
-    title : str
-        Heading (already in the UI language); a click on it folds the legend.
-    sections : list of (heading, [(colour, label, kind)])
-        ``kind`` is "fill" (square swatch), "line", "dash", "pt" (a point) or "outline"; labels are escaped here.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>
-        {{ this.legend_css }}
-        </style>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () { return ({{ this.on_add }})({{ this.html_js }}); };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, title: str, sections: list[tuple[str, list[tuple[str, str, str]]]]):
-        super().__init__()
-        self._name = "Legend"
-        self.legend_css = LEGEND_CSS
-        self.on_add = _LEGEND_ON_ADD
-        self.title = title
-        self.sections = sections
-        self.html = self.to_html()
-        # JSON string literal for the script; "</" broken up so it can never close the <script> tag.
-        self.html_js = json.dumps(self.html).replace("</", "<\\/")
-
-    def to_html(self) -> str:
-        parts = [f'<div class="planner-legend-head"><span>{html.escape(self.title)}</span>'
-                 '<span class="tog"></span></div><div class="planner-legend-body">']
-        for heading, rows in self.sections:
-            parts.append(f"<h5>{html.escape(heading)}</h5>")
-            for colour, label, kind in rows:
-                cls = _SWATCH_CLASS.get(kind, "sw")
-                prop = "border-top-color" if kind in ("line", "dash") else (
-                    "border-color" if kind == "outline" else "background")
-                parts.append(
-                    f'<div><span class="{cls}" data-color="{html.escape(colour)}" '
-                    f'style="{prop}:{html.escape(colour)}"></span>{html.escape(label)}</div>'
-                )
-        parts.append("</div>")
-        return "".join(parts)
-
-    def colors(self) -> dict[str, str]:
-        """label → colour of every swatch (what a test compares with the layer styles)."""
-        return {label: colour for _, rows in self.sections for colour, label, _ in rows}
-
-
 class _ScaleBar(branca.element.MacroElement):
     """A metric scale bar (Leaflet's default adds miles, which planners here never use)."""
 
@@ -551,7 +440,7 @@ def layer_group(
     """
     check_lang(lang)
     _check_choice("style_by", style_by, STYLE_BY)
-    _check_wgs84(name, gdf)
+    check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     names = township_names or {}
     cols = _tooltip_columns(name, gdf)
@@ -729,7 +618,7 @@ def build_map(
     check_lang(lang)
     _check_choice("style_by", style_by, STYLE_BY)
     for name, gdf in layers.items():
-        _check_wgs84(name, gdf)
+        check_wgs84(name, gdf)
     # Open on where the planning happens (plots and parks) when shown: the county and its townships
     # include offshore islands 50 km east that would shrink the view of the mainland by half.
     focus = [g for n, g in layers.items() if n in FIT_LAYERS and len(g)]
@@ -754,139 +643,6 @@ def build_map(
 
 
 # --- the mounted map (issue 5): a base map sent once, content sent as dynamic feature groups ---------------
-class LeanGeoJson(branca.element.MacroElement):
-    """A GeoJSON layer with one small colour code and the tooltip values per feature.
-
-    Each feature carries ``{"c": code, "t": [tooltip values…]}`` (values already escaped);
-    the browser colours it with ``palette[c]`` and builds the tooltip from ``labels`` — no
-    per-feature style objects, no per-id style switch.  The GeoJSON text is inserted as it
-    was serialised (``geo.web.to_geojson_bytes``), not re-encoded by folium.  Points are drawn
-    as circle markers; everything on the map's canvas renderer.
-
-    Parameters
-    ----------
-    geojson : str
-        FeatureCollection text (EPSG:4326).
-    layer : str
-        Layer name, kept as ``options.plannerLayer`` (tests and page scripts find layers by it).
-    palette : list of str
-        Colours indexed by ``properties.c``.
-    base : dict
-        Leaflet path options shared by every feature.
-    color_key : str
-        Path option the palette sets (``fillColor`` for areas, ``color`` for lines).
-    labels : list of str
-        Tooltip row labels (escaped here).
-    radius : float
-        Circle-marker radius in pixels for point features.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = (function () {
-            var pal = {{ this.palette_js }}, base = {{ this.base_js }}, key = {{ this.color_key_js }},
-                labels = {{ this.labels_js }};
-            function style(f) {
-                var s = Object.assign({}, base); s[key] = pal[f.properties.c];
-                if (key === "color") { s.fillColor = s.color; }
-                return s;
-            }
-            var layer = L.geoJson(null, {
-                plannerLayer: {{ this.layer_js }},
-                style: style,
-                pointToLayer: function (f, latlng) {
-                    return L.circleMarker(latlng, Object.assign({radius: {{ this.radius }}}, style(f)));
-                },
-                onEachFeature: function (f, l) {
-                    if (!labels.length) { return; }
-                    l.bindTooltip(function () {
-                        var t = f.properties.t || [], rows = [];
-                        for (var i = 0; i < labels.length; i++) {
-                            rows.push("<tr><th>" + labels[i] + "</th><td>" + (t[i] == null ? "—" : t[i]) + "</td></tr>");
-                        }
-                        return "<table class=\\"planner-tip\\">" + rows.join("") + "</table>";
-                    }, {sticky: true});
-                }
-            });
-            layer.addData({{ this.geojson }});
-            return layer;
-        })();
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, geojson: str, *, layer: str, palette: list[str], base: Mapping, color_key: str = "fillColor",
-                 labels: Iterable[str] = (), radius: float = 5):
-        super().__init__()
-        self._name = "LeanGeoJson"
-        # JSON text inside a <script>: "</" is broken up so a value can never close the tag.
-        safe = lambda obj: json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")  # noqa: E731
-        self.geojson = geojson.replace("</", "<\\/")
-        self.layer_js = safe(layer)
-        self.palette_js = safe(list(palette))
-        self.base_js = safe(dict(base))
-        self.color_key_js = safe(color_key)
-        self.labels_js = safe([html.escape(str(x)) for x in labels])
-        self.radius = float(radius)
-
-
-class _Raw(branca.element.Element):
-    """Already-rendered script text: added to the figure as is (branca would compile it as a Jinja template,
-    lexing megabytes of GeoJSON on every render)."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self._text = text
-
-    def render(self, **kwargs) -> str:
-        return self._text
-
-
-def _render_lean(self, **kwargs) -> None:
-    figure = self.get_root()
-    if isinstance(figure, branca.element.Figure):
-        figure.script.add_child(_Raw(self._template.module.script(self, kwargs)), name=self.get_name())
-
-
-LeanGeoJson.render = _render_lean
-
-
-class DynamicLegend(Legend):
-    """The :class:`Legend` for content sent as a dynamic feature group.
-
-    Rendered inside a ``FeatureGroup`` (so it travels with the dynamic content), it adds its
-    control to the map and removes the previous one, so a rerun replaces the legend in place.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        if (window.__plannerLegend) { window.__plannerLegend.remove(); }
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () { return ({{ this.on_add }})({{ this.html_js }}); };
-        window.__plannerLegend = {{ this.get_name() }}.addTo({{ this.map_name }});
-        {% endmacro %}
-        """
-    )
-
-    def render(self, **kwargs):
-        parent = self._parent
-        while parent is not None and not isinstance(parent, folium.Map):
-            parent = getattr(parent, "_parent", None)
-        self.map_name = parent.get_name() if parent is not None else "map_div"
-        super().render(**kwargs)
-
-
-def _lean_geojson(gdf: gpd.GeoDataFrame, codes: np.ndarray, tips: pd.DataFrame | None) -> str:
-    props = pd.DataFrame({"c": np.asarray(codes, dtype=int)}, index=gdf.index)
-    if tips is not None and len(tips.columns):
-        props["t"] = list(tips.to_numpy(dtype=object).tolist())
-    frame = gpd.GeoDataFrame(props, geometry=gdf.geometry.values, crs=gdf.crs)
-    return to_geojson_bytes(frame, list(props.columns)).decode("utf-8")
-
-
 def lean_group(
     name: str,
     gdf: gpd.GeoDataFrame,
@@ -904,7 +660,7 @@ def lean_group(
     rows are taken by ``gdf``'s index.
     """
     check_lang(lang)
-    _check_wgs84(name, gdf)
+    check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     cols = _tooltip_columns(name, gdf)
     if tips is None:
@@ -924,7 +680,7 @@ def lean_group(
         pal, codes = [base.get(color_key, "#999999")], np.zeros(len(gdf), dtype=int)
     group_label = html.escape(label or layer_label(name, lang))
     group = folium.FeatureGroup(name=group_label, show=True)
-    LeanGeoJson(_lean_geojson(gdf, codes, tips), layer=name, palette=pal, base=base, color_key=color_key,
+    LeanGeoJson(lean_geojson(gdf, codes, tips), layer=name, palette=pal, base=base, color_key=color_key,
                 labels=[_field_label(name, c, lang) for c in cols],
                 radius=3 if name == "enterprises" else 5).add_to(group)
     return group
@@ -954,7 +710,7 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     ``counts`` / ``area_mu`` are indexed by township code.  Five quantile classes of the count
     (YlOrBr); returns the group and its legend section.
     """
-    _check_wgs84("townships", townships)
+    check_wgs84("townships", townships)
     codes = townships["code"].astype(str)
     n = codes.map(counts).fillna(0).astype(int).to_numpy()
     mu = codes.map(area_mu).fillna(0.0).astype(float).to_numpy()
@@ -969,7 +725,7 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     tips = pd.DataFrame({"name": _esc(name_col), "n": [f"{v:,}" for v in n],
                          "mu": [f"{v:,.1f} {unit}" for v in mu]}, index=townships.index, dtype=object)
     group = folium.FeatureGroup(name=html.escape(t("map_aggregate", lang)), show=True)
-    LeanGeoJson(_lean_geojson(townships, code, tips), layer="township_aggregates", palette=pal,
+    LeanGeoJson(lean_geojson(townships, code, tips), layer="township_aggregates", palette=pal,
                 base={"color": "#555555", "weight": 1.0, "fillOpacity": 0.75}, color_key="fillColor",
                 labels=[t("flt_townships", lang), t("map_n_plots", lang), t("map_area_mu", lang)]).add_to(group)
     # class i holds counts in (edges[i-1], edges[i]] (class 0 from 1; the last one above the top edge)
@@ -979,223 +735,6 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
             for i in range(len(pal) - 1) if lows[i] <= highs[i]]
     rows.append((pal[-1], "0", "fill"))
     return group, [(t("map_aggregate", lang), rows)]
-
-
-# What the page draws on top of the layers, with its legend row (colour, swatch kind).
-MARKS: dict[str, dict] = {
-    "selection": {"color": "#00e5ff", "weight": 3.5, "label_key": "sel_highlight", "swatch": "outline"},
-    "found": {"color": "#00b8d4", "weight": 3.5, "fillOpacity": 0.35, "label_key": "map_found", "swatch": "fill"},
-    "shortlisted": {"color": "#8e24aa", "weight": 2.5, "dashArray": "6 4", "label_key": "map_shortlisted",
-                    "swatch": "outline"},
-    "focus": {"color": "#111111", "weight": 3.0, "dashArray": "10 6", "label_key": "map_focus", "swatch": "dash"},
-}
-
-
-def mark_legend_row(kind: str, lang: str, label: str | None = None) -> tuple[str, str, str]:
-    """The legend row of a mark of :data:`MARKS`."""
-    mark = MARKS[kind]
-    return mark["color"], label or t(mark["label_key"], lang), mark["swatch"]
-
-
-def highlight_group(gdf: gpd.GeoDataFrame, *, name: str = "selection", color: str | None = None,
-                    label: str = "") -> folium.FeatureGroup:
-    """Features drawn on top in the style of mark ``name`` (:data:`MARKS`): outlines, or a light fill for a search hit.
-
-    ``name`` is also the layer's ``plannerLayer`` (tests and page scripts find it by it).
-    """
-    _check_wgs84(name, gdf)
-    mark = MARKS.get(name, MARKS["selection"])
-    style = {"weight": mark["weight"], "opacity": 1.0, "fill": "fillOpacity" in mark,
-             "fillOpacity": mark.get("fillOpacity", 0.0)}
-    if "dashArray" in mark:
-        style["dashArray"] = mark["dashArray"]
-    colour = color or mark["color"]
-    group = folium.FeatureGroup(name=html.escape(label or name), show=True)
-    LeanGeoJson(_lean_geojson(gdf[gdf.geometry.notna()], np.zeros(len(gdf), dtype=int), None), layer=name,
-                palette=[colour], base=style, color_key="color", radius=9).add_to(group)
-    return group
-
-
-class _ImageOverlay(branca.element.MacroElement):
-    """``L.imageOverlay`` of a URL served by the app (never a remote one), tagged with its layer name."""
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.imageOverlay({{ this.url_js }}, {{ this.bounds_js }},
-            {opacity: {{ this.opacity }}, interactive: false, plannerLayer: {{ this.layer_js }},
-             className: "planner-raster"}).addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, url: str, bounds, *, layer: str, opacity: float):
-        super().__init__()
-        self._name = "ImageOverlay"
-        if "://" in url or url.startswith("//"):
-            raise ParameterError(f"raster overlay URL {url!r} must be served by the app (a path, not a remote URL).",
-                                 message_zh=f"栅格叠加地址 {url!r} 必须由本应用提供(路径),不能是外部网址。")
-        (s, w), (n, e) = bounds
-        self.url_js = json.dumps(url).replace("</", "<\\/")
-        self.bounds_js = json.dumps([[float(s), float(w)], [float(n), float(e)]])
-        self.layer_js = json.dumps(layer)
-        self.opacity = float(opacity)
-
-
-def raster_group(name: str, url: str, bounds, *, opacity: float = 0.6, label: str = "") -> folium.FeatureGroup:
-    """A raster overlay (an image the app renders, ``ui.overlays``) as a feature group; ``bounds`` = ((s, w), (n, e))."""
-    group = folium.FeatureGroup(name=html.escape(label or name), show=True)
-    _ImageOverlay(url, bounds, layer=f"raster:{name}", opacity=opacity).add_to(group)
-    return group
-
-
-@dataclass(frozen=True)
-class LocalTiles:
-    """A local tile package the app serves (``ui.tileserver``): URL template, name and zoom range."""
-
-    url: str
-    name: str
-    attribution: str = ""
-    min_zoom: int = 0
-    max_native_zoom: int = 18
-    bounds: tuple[float, float, float, float] | None = None  # (west, south, east, north): no requests outside
-
-
-# Leaflet.draw's texts (its L.drawLocal object) in Chinese; the English defaults stay for "en".
-DRAW_LOCAL_ZH = {
-    "draw": {
-        "toolbar": {
-            "actions": {"title": "取消绘制", "text": "取消"},
-            "finish": {"title": "完成绘制", "text": "完成"},
-            "undo": {"title": "删除最后一个点", "text": "删除最后一点"},
-            "buttons": {"polygon": "画多边形框选地块", "rectangle": "画矩形框选地块"},
-        },
-        "handlers": {
-            "polygon": {"tooltip": {"start": "单击开始绘制多边形。", "cont": "单击继续绘制。",
-                                    "end": "单击第一个点闭合多边形。"}},
-            "polyline": {"error": "<strong>错误:</strong>边不能相交!",
-                         "tooltip": {"start": "单击开始画线。", "cont": "单击继续画线。", "end": "单击最后一点结束。"}},
-            "rectangle": {"tooltip": {"start": "按住鼠标拖动画矩形。"}},
-            "simpleshape": {"tooltip": {"end": "松开鼠标完成绘制。"}},
-        },
-    },
-    "edit": {
-        "toolbar": {
-            "actions": {"save": {"title": "保存修改", "text": "保存"},
-                        "cancel": {"title": "取消编辑,放弃所有修改", "text": "取消"},
-                        "clearAll": {"title": "清除全部框选", "text": "全部清除"}},
-            "buttons": {"edit": "编辑图形", "editDisabled": "没有可编辑的图形", "remove": "删除框选图形",
-                        "removeDisabled": "没有可删除的图形"},
-        },
-        "handlers": {"edit": {"tooltip": {"text": "拖动控制点编辑图形。", "subtext": "点击取消放弃修改。"}},
-                     "remove": {"tooltip": {"text": "单击要删除的图形。"}}},
-    },
-}
-
-
-class _MapChrome(branca.element.MacroElement):
-    """CSS and small scripts of the mounted map: fill the iframe, legend/tooltip style, tool texts, 亩 while drawing.
-
-    - The map fills its iframe (``100vh``, CSS, so the first fit already sees the final size): the
-      page sizes the iframe with the browser window.
-    - Leaflet.draw speaks the UI language (``L.drawLocal``) and shows a drawn area in 亩 with
-      m² beside (``L.GeometryUtil.readableArea``) — the planner reads the total 亩 of a box
-      while drawing it.
-    Added before the draw control, which reads ``L.drawLocal`` when it is created.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>
-        {{ this.legend_css }}
-        table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
-        table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
-        .leaflet-container { font-family: "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
-        .leaflet-draw-tooltip { font-size: 12px; }
-        /* the map fills its iframe, which the page sizes with the window (set before the map first fits its view) */
-        #map_div.leaflet-container { height: 100vh !important; }
-        </style>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        (function (map) {
-            window.addEventListener("resize", function () { map.invalidateSize(); });
-            // Leaflet's own English: the zoom buttons' titles and the attribution's link to its website
-            var zoom = map.zoomControl;
-            if (zoom) {
-                [[zoom._zoomInButton, {{ this.zoom_in_js }}], [zoom._zoomOutButton, {{ this.zoom_out_js }}]].forEach(
-                    function (b) { b[0].title = b[1]; b[0].setAttribute("aria-label", b[1]); });
-            }
-            if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
-            function merge(into, from) {
-                for (var k in from) {
-                    if (from[k] && typeof from[k] === "object" && into[k]) { merge(into[k], from[k]); }
-                    else { into[k] = from[k]; }
-                }
-            }
-            if (window.L && L.drawLocal) { merge(L.drawLocal, {{ this.draw_local_js }}); }
-            if (window.L && L.GeometryUtil) {
-                L.GeometryUtil.readableArea = function (area) {
-                    var mu = area / (10000 / 15);
-                    return mu.toLocaleString("en-US", {maximumFractionDigits: 2}) + " {{ this.mu }}"
-                        + {{ this.open_js }} + area.toLocaleString("en-US", {maximumFractionDigits: 0}) + " m²"
-                        + {{ this.close_js }};
-                };
-            }
-        })({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, lang: str):
-        super().__init__()
-        self._name = "MapChrome"
-        self.legend_css = LEGEND_CSS
-        self.draw_local_js = json.dumps(DRAW_LOCAL_ZH if lang == "zh" else {}, ensure_ascii=False).replace("</", "<\\/")
-        self.mu = t("mu", lang)
-        self.zoom_in_js, self.zoom_out_js = json.dumps(t("map_zoom_in_button", lang)), json.dumps(t("map_zoom_out_button", lang))
-        self.open_js, self.close_js = (json.dumps("("), json.dumps(")")) if lang == "zh" else (json.dumps(" ("),
-                                                                                                json.dumps(")"))
-
-
-class MeasureTool(JSCSSMixin, branca.element.MacroElement):
-    """leaflet-measure 3.1.0 (vendored, ``static/leaflet-measure-3.1.0``): distances in m/km, areas in 亩 and m².
-
-    The language build (``leaflet-measure.cn.js`` or ``.en.js``) carries the texts; areas get
-    a custom unit 亩 (1 m² = 0.0015 亩).  The Leaflet ≥ 1.8 work-around is folium's (its
-    ``MeasureControl``, leaflet-measure issue 171).
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        L.Control.Measure.include({
-            _setCaptureMarkerIcon: function () {
-                this._captureMarker.options.autoPanOnFocus = false;
-                this._captureMarker.setIcon(L.divIcon({iconSize: this._map.getSize().multiplyBy(2)}));
-            },
-        });
-        var {{ this.get_name() }} = new L.Control.Measure({{ this.options_js }});
-        {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, lang: str, position: str = "topleft"):
-        super().__init__()
-        self._name = "MeasureTool"
-        build = "cn" if lang == "zh" else "en"
-        self.default_js = [("leaflet_measure_js",
-                            f"https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.{build}.js")]
-        self.default_css = [("leaflet_measure_css",
-                             "https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.css")]
-        options = {
-            "position": position, "primaryLengthUnit": "meters", "secondaryLengthUnit": "kilometers",
-            "primaryAreaUnit": "mu", "secondaryAreaUnit": "sqmeters",
-            "units": {"mu": {"factor": 0.0015, "display": t("mu", lang), "decimals": 2}},
-            "activeColor": "#e67e22", "completedColor": "#d35400", "captureZIndex": 10000,
-        }
-        self.options_js = json.dumps(options, ensure_ascii=False)
 
 
 def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: str = "none",
@@ -1212,7 +751,7 @@ def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: st
     from folium.plugins import Draw, Fullscreen
 
     m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang, tiles=tiles)
-    _MapChrome(lang).add_to(m)
+    MapChrome(lang).add_to(m)
     Fullscreen(position="topleft", title=t("map_fullscreen", lang), title_cancel=t("map_fullscreen_exit", lang),
                force_separate_button=True).add_to(m)
     if draw:
