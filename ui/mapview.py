@@ -39,7 +39,7 @@ from ui._map_lean import LeanGeoJson, check_wgs84, highlight_group, lean_geojson
 from ui._map_legend import MARKS, DynamicLegend, Legend, mark_legend_row
 from ui.i18n import check_lang, layer_label, t, value_label
 from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
-from ui.readable import Names, format_values
+from ui.readable import Names, extra_label, format_values
 
 __all__ = [
     "BASEMAPS",
@@ -217,9 +217,14 @@ def _format_column(name: str, field: str, values: pd.Series, lang: str, township
     return format_values(values, field, lang, names=Names(townships=township_names or {}))
 
 
-def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
+def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame, lang: str = "zh") -> list[str]:
     if name in TOOLTIP_FIELDS:
         return [f for f in TOOLTIP_FIELDS[name] if f in gdf.columns]
+    # a layer outside the schema: its name in the UI language when it has one (the county outline's
+    # name_zh / name_en), else its first fields
+    named = [c for c in (f"name_{lang}", "name") if c in gdf.columns][:1]
+    if named:
+        return named + [c for c in ("adcode", "code") if c in gdf.columns][:1]
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
     return cols[:_MAX_OTHER_FIELDS]
 
@@ -229,7 +234,7 @@ def _field_label(name: str, field: str, lang: str) -> str:
     spec = SPECS.get(name)
     if spec is not None and field in spec.field_names:
         return spec.field(field).label(lang, with_unit=False)
-    return field
+    return extra_label(field, lang) or field
 
 
 def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> dict:
@@ -443,7 +448,7 @@ def layer_group(
     check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     names = township_names or {}
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     # object dtype: pandas would infer Arrow strings, which iterate ~10x slower when building GeoJSON
     props = pd.DataFrame(
         {c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index, dtype=object
@@ -662,7 +667,7 @@ def lean_group(
     check_lang(lang)
     check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     if tips is None:
         tips = tooltip_frame(name, gdf, lang=lang, township_names=township_names)
     else:
@@ -689,7 +694,7 @@ def lean_group(
 def tooltip_frame(name: str, gdf: pd.DataFrame, *, lang: str = "zh",
                   township_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The escaped tooltip strings of layer ``name`` (columns = its tooltip fields), on ``gdf.index``."""
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     names = township_names or {}
     return pd.DataFrame({c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index,
                         dtype=object)

@@ -29,11 +29,27 @@ from layers.codes import industry_name
 from ui.i18n import STRINGS, check_lang, t, value_label
 
 __all__ = ["Unit", "Names", "unit_of", "format_values", "format_value", "unit_suffix", "LAND_AREA_FIELDS",
-           "FLOOR_AREA_FIELDS"]
+           "FLOOR_AREA_FIELDS", "EXTRA_LABELS", "extra_label"]
 
 LAND_AREA_FIELDS = frozenset({"area_m2", "land_area_m2", "planned_area_m2", "developed_area_m2", "release_m2"})
 FLOOR_AREA_FIELDS = frozenset({"floor_area_m2", "added_floor_m2"})
 M2_PER_MU = 10000.0 / 15.0
+
+
+# Labels (zh, en) of fields that no layer spec describes: the plot view's joined columns and the
+# fields of layers outside the schema (the county outline).
+EXTRA_LABELS = {
+    "suitability": ("再开发适宜性评分", "Suitability score"), "mode_key": ("建议方式", "Suggested mode"),
+    "township_name": ("镇街", "Township"), "park_name": ("园区", "Park"), "area_mu": ("用地面积", "Land area"),
+    "name_zh": ("名称", "Name"), "name_en": ("英文名称", "Name"), "adcode": ("行政区划代码", "Division code"),
+    "source": ("数据来源", "Source"),
+}
+
+
+def extra_label(field_name: str, lang: str) -> str | None:
+    """The label of a field of :data:`EXTRA_LABELS` in ``lang`` (None when it has none)."""
+    pair = EXTRA_LABELS.get(field_name)
+    return None if pair is None else pair[0 if lang == "zh" else 1]
 
 
 @dataclass(frozen=True)
