@@ -120,12 +120,10 @@ async def _tile(request):
 
 
 def _raster_png(name: str) -> bytes | None:
-    from layers.workspace import Workspace
     from ui.overlays import overlay_image
-    from ui.shell import workspace_path
+    from ui.shell import open_workspace
 
-    ws = Workspace.open(workspace_path(), readonly=True)
-    path = ws.rasters().get(name)
+    path = open_workspace().rasters().get(name)  # the workspace the pages open, read-only
     return None if path is None else overlay_image(path, name).png
 
 
