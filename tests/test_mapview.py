@@ -434,12 +434,21 @@ def test_mounted_map_script_is_the_same_each_run():
     """streamlit-folium keys the component on the base script: it must not change between reruns."""
     from streamlit_folium import _get_map_string, generate_js_hash
 
-    def script():
-        m = mounted_map((120.6, 27.7, 120.7, 27.8))
+    from ui.mapview import LocalTiles
+
+    tiles = LocalTiles(url="/_planner/tiles/{z}/{x}/{y}?v=1", name="x")
+
+    def script(m=None, **kw):
+        m = m or mounted_map((120.6, 27.7, 120.7, 27.8), **kw)
         m.render()
         return generate_js_hash(_get_map_string(m), "main_map")
 
     assert script() == script()
+    assert script(basemap="local", tiles=tiles) == script(basemap="local", tiles=tiles)
+    # …but only on a map serialised once: a second pass renames a tile layer's elements.  So the page
+    # computes the component's key on a map built for that alone (ui._map_view.is_mounted).
+    m = mounted_map((120.6, 27.7, 120.7, 27.8), basemap="local", tiles=tiles)
+    assert script(m) != script(m)
 
 
 def test_view_for_bounds_fits_the_box():

@@ -25,6 +25,7 @@ MAP_HEIGHT = 640  # the component's own height; the page's CSS then sizes its fr
 # area ((why, township codes, park ids)), a search hit outside the filters
 VIEW, FLY, FLY_NONCE, FLY_SENT, FOCUS, FOUND = (
     "map_view", "map_fly", "map_fly_nonce", "_map_fly_sent", "map_focus", "map_found")
+_LAST_BASE = "_map_base_key"  # streamlit-folium's key of the base map the page drew last
 
 
 def bounds_of(ret: dict | None) -> tuple[float, float, float, float] | None:
@@ -95,12 +96,21 @@ def view_args(mounted: bool) -> tuple:
     return None, None
 
 
-def is_mounted(base: folium.Map) -> bool:
+def is_mounted(fresh: folium.Map) -> bool:
     """Whether the browser already holds this map (the same base script under the same key).
 
-    streamlit-folium names the component by a hash of the base map's script; Streamlit keeps
-    a component's state only while each run draws it, so the state is absent on the first run
-    after another page, another base map or another language — exactly when the map is new.
+    ``fresh`` must be a base map built for this check only, identical to the one given to
+    ``st_folium``: streamlit-folium renames elements while it serialises a map, so a map with a
+    tile layer serialises differently the second time — the key must be computed the way
+    ``st_folium`` computes it, on a map rendered once.
+
+    streamlit-folium names the component by a hash of the base map's script.  The map is new
+    when that hash differs from the one the page drew last (another base map or language), or
+    when Streamlit holds no state under it — it keeps a component's state only while each run
+    draws it, so the state is gone after a run of another page.  (The state alone is not
+    enough: a run interrupted by the next click keeps the previous base map's state.)
     """
-    base.render()
-    return generate_js_hash(_get_map_string(base), MAP_KEY, False) in st.session_state
+    fresh.render()
+    key = generate_js_hash(_get_map_string(fresh), MAP_KEY, False)
+    last, st.session_state[_LAST_BASE] = st.session_state.get(_LAST_BASE), key
+    return key == last and key in st.session_state

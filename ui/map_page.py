@@ -470,14 +470,14 @@ def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
 
     left, right = st.columns([5, 2], gap="small")
     with left:
+        args = dict(basemap=choice.basemap, tianditu_key=choice.tianditu, lang=lang, tiles=choice.tiles,
+                    static_url=static_base_url(st.get_option("server.baseUrlPath") or ""))
         try:
-            base = mounted_map(home, basemap=choice.basemap, tianditu_key=choice.tianditu, lang=lang,
-                               static_url=static_base_url(st.get_option("server.baseUrlPath") or ""),
-                               tiles=choice.tiles)
+            base = mounted_map(home, **args)
         except PlannerError as exc:
             show_error(exc, lang)
             return
-        center, zoom = view_args(is_mounted(base))
+        center, zoom = view_args(is_mounted(mounted_map(home, **args)))
         st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
                   feature_group_to_add=content["groups"], layer_control=None,
                   center=center, zoom=zoom, render=False)
