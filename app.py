@@ -1,9 +1,10 @@
 """Streamlit entry point: page config, language switch, sign-in, navigation. Pages live in ui/.
 
-    streamlit run app.py            # opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE: a path or a DSN)
+    streamlit run server.py         # what ./run.sh app starts: this app plus the tile/raster routes
+    streamlit run app.py            # the app alone; opens data/ruian/ruian.gpkg (or $PLANNER_WORKSPACE: a path or a DSN)
 
 Until a user signs in, the sign-in page is the only page (every URL shows it); then the
-pages of the user's role (:func:`ui.nav.page_specs`).
+pages of the user's role (:func:`ui.nav.page_specs`), the root URL opening the map at /map.
 """
 import streamlit as st
 
@@ -29,5 +30,12 @@ if actor is None:
                            default=path == "login") for path in paths], position="hidden").run()
 else:
     login.sidebar_user(actor, lang)
-    st.navigation([st.Page(p.render, title=t(p.title_key, lang), icon=p.icon, url_path=p.url_path, default=p.default)
-                   for p in page_specs(actor)]).run()
+    specs = page_specs(actor)
+    pages = [st.Page(p.render, title=t(p.title_key, lang), icon=p.icon, url_path=p.url_path) for p in specs]
+    home = pages[[p.default for p in specs].index(True)]
+
+    def _home() -> None:
+        """The root URL opens the default page at its own address (Streamlit serves a default page only at /)."""
+        st.switch_page(home)
+
+    st.navigation([st.Page(_home, title=home.title, url_path="home", default=True, visibility="hidden"), *pages]).run()

@@ -1,5 +1,5 @@
 """Headless commands of the planner: sample, evaluate, site, integrate, membership, compare, import, export,
-shortlist, workspace, runs, user, audit.
+map, shortlist, workspace, runs, user, audit.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
 that declares its options; ``COMMANDS`` lists them.  Errors of the system's own family are
@@ -725,6 +725,78 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# --- map ---------------------------------------------------------------------------------
+def _add_map(sub) -> None:
+    p = sub.add_parser("map", help="print a map (PNG or PDF, A4 landscape, legend, scale bar, north arrow)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--out", required=True, help="file to write: .png or .pdf")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--township", default=None, help="township code: frame and outline it")
+    where.add_argument("--park", default=None, help="park id (industrial park or micro-park): frame and outline it")
+    where.add_argument("--bbox", default=None, help="west,south,east,north in degrees (default: plots and parks)")
+    p.add_argument("--layers", default=",".join(_print_layers()),
+                   help="layers to draw, comma-separated (default %(default)s)")
+    p.add_argument("--style-by", default="land_use", help="plot colouring: land_use, status, final_class, "
+                   "low_efficiency, suitability, mode (default %(default)s)")
+    p.add_argument("--rasters", default="", help="rasters to draw under the layers, e.g. slope,flood_depth")
+    p.add_argument("--map-lang", choices=("zh", "en"), default="zh", help="language of the map (default zh)")
+
+
+def _print_layers() -> tuple[str, ...]:
+    from ui.map_export import DEFAULT_PRINT_LAYERS
+
+    return DEFAULT_PRINT_LAYERS
+
+
+def cmd_map(args) -> int:
+    import geopandas as gpd
+
+    from geo.errors import ParameterError
+    from ui.map_export import map_image
+    from ui.mapview import STYLE_BY
+
+    fmt = args.out.rsplit(".", 1)[-1].lower()
+    if fmt not in ("png", "pdf") or args.style_by not in STYLE_BY:
+        raise ParameterError(f"--out must end in .png or .pdf and --style-by be one of {list(STYLE_BY)}; "
+                             f"got {args.out!r}, {args.style_by!r}.",
+                             message_zh=f"--out 应以 .png 或 .pdf 结尾,--style-by 可选 {list(STYLE_BY)};"
+                                        f"收到 {args.out!r}、{args.style_by!r}。")
+    ws = _open(args, write=False)
+    place, focus = None, None
+    if args.township or args.park:
+        key, value = ("code", args.township) if args.township else ("park_id", args.park)
+        names = ("townships",) if args.township else ("industrial_parks", "micro_parks")
+        frames = [ws.read(n) for n in names if ws.has_layer(n)]
+        hit = _concat([f[f[key].astype(str) == value] for f in frames])
+        if hit is None or not len(hit):
+            raise ParameterError(f"No {key} {value!r} in {ws.describe()}.", message_zh=f"{ws.describe()} 中没有 {value!r}。")
+        focus, place = hit.to_crs(4326), "、".join(hit["name"].astype(str))
+        w, s, e, n = focus.total_bounds
+        pad = max(e - w, n - s) * 0.08
+        bounds = (w - pad, s - pad, e + pad, n + pad)
+    elif args.bbox:
+        bounds = tuple(float(v) for v in args.bbox.split(","))
+    else:
+        frames = [ws.read(n, columns=[]) for n in ("plots", "industrial_parks", "micro_parks") if ws.has_layer(n)]
+        bounds = tuple(gpd.GeoSeries(_concat(frames).geometry).to_crs(4326).total_bounds)
+    blob = map_image(ws, bounds=bounds, layers=[x for x in args.layers.split(",") if x], style_by=args.style_by,
+                     lang=args.map_lang, fmt=fmt, rasters=[x for x in args.rasters.split(",") if x],
+                     marks={"focus": focus} if focus is not None else None, place=place)
+    with open(args.out, "wb") as fh:
+        fh.write(blob)
+    print(f"wrote {args.out} ({fmt}, {len(blob):,} bytes)")
+    return 0
+
+
+def _concat(frames):
+    """Concatenate frames of one CRS (None when there are none)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frames = [f for f in frames if f is not None]
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs) if frames else None
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
@@ -739,6 +811,7 @@ COMMANDS = {
     "user": (_add_user, cmd_user),
     "audit": (_add_audit, cmd_audit),
     "compare": (_add_compare, cmd_compare),
+    "map": (_add_map, cmd_map),
 }
 
 

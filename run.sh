@@ -42,8 +42,9 @@ case "${1:-}" in
     install_debs "${APP_DEBS[@]}"
     install_python requirements.txt
     [ -f data/ruian/ruian.gpkg ] || "$VENV/bin/python" cli.py sample
-    # 127.0.0.1 unless PLANNER_ADDRESS says otherwise (an office server behind its HTTPS proxy).
-    exec "$VENV/bin/streamlit" run app.py --server.headless true --server.address "${PLANNER_ADDRESS:-127.0.0.1}" \
+    # server.py = app.py plus the local tile and raster routes. 127.0.0.1 unless PLANNER_ADDRESS says
+    # otherwise (an office server behind its HTTPS proxy).
+    exec "$VENV/bin/streamlit" run server.py --server.headless true --server.address "${PLANNER_ADDRESS:-127.0.0.1}" \
       --server.port "${PLANNER_PORT:-8501}" "${@:2}"
     ;;
   test)

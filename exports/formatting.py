@@ -119,6 +119,11 @@ VALUE_LABELS_EN: dict[str, str] = {
     "plot": "Plot", "cluster": "Cluster", "site": "Site",
     "entered": "Entered the list", "left": "Left the list",
     "candidate": "Candidate", "verified": "Verified", "reported": "Reported", "disposed": "Disposed",
+    # park levels and kinds, township kinds (stored in Chinese)
+    "国家级": "National", "省级": "Provincial", "温州市级": "Wenzhou municipal", "市级": "City", "镇街级": "Township",
+    "工业集聚区": "Industrial cluster", "镇街工业功能区": "Township industrial zone", "物流园区": "Logistics park",
+    "街道": "Subdistrict", "镇": "Town", "乡": "Township",
+    "温州市示范": "Wenzhou demonstration", "省级示范": "Provincial demonstration",
 }
 _MORE_ZH: dict[str, str] = {
     "industrial_park": "工业集聚区/功能区", "industrial_parks": "工业集聚区/功能区",
@@ -127,7 +132,7 @@ _MORE_ZH: dict[str, str] = {
     "evaluated": "参评", "not_evaluated": "未参评", "excluded": "不在评价范围", "merged": "并入土地使用权人",
     "above_scale": "规上企业", "below_scale": "规下企业",
     "pass": "达标", "fail": "未达标", "no_firms": "无企业", "no_leading_industry": "未设主导产业",
-    "scored": "已评分", "not_candidate": "非候选", "restricted": "限制开发",
+    "scored": "已评分", "not_candidate": "非再开发候选", "restricted": "限制开发",
     "computed": "已计算", "not_computed": "未计算",
     "jigai": "零增地技改", "lianpian": "连片整合", "tengtui": "腾退收储", "tui_er_jin_san": "退二进三",
     "plot": "地块", "cluster": "连片区", "site": "选址",

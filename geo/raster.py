@@ -27,7 +27,8 @@ from geo.crs import require_crs
 from geo.errors import CRSError, CRSMismatchError, ImportDataError, MissingCRSError, UnsafeInputError
 from geo.io import atomic_path
 
-__all__ = ["RasterData", "open_raster", "read_raster", "write_geotiff", "zonal_stats", "slope_degrees"]
+__all__ = ["RasterData", "open_raster", "read_raster", "write_geotiff", "zonal_stats", "slope_degrees",
+           "warp_to_web_mercator"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _EXTENSIONS = (".tif", ".tiff")
@@ -311,3 +312,38 @@ def slope_degrees(dem: np.ndarray, transform: Affine) -> np.ndarray:
     slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
     slope[np.isnan(z)] = np.nan  # Horn ignores the centre cell; a nodata cell has no slope
     return slope
+
+
+def warp_to_web_mercator(raster: RasterData, *, resampling: str = "bilinear") -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The raster resampled into Web Mercator (EPSG:3857), and its ``(west, south, east, north)`` in degrees.
+
+    What a browser map needs to lay the raster as one image over the base map: Leaflet
+    stretches an image linearly between two corners in Web-Mercator pixels, so the image must
+    be in EPSG:3857, north-up, and its corners given in degrees.  The grid keeps about the
+    source's cell count; NaN (nodata) stays NaN.
+
+    Parameters
+    ----------
+    raster : RasterData
+    resampling : {"bilinear", "nearest"}
+        "nearest" for class rasters.
+    """
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+
+    choices = {"bilinear": Resampling.bilinear, "nearest": Resampling.nearest}
+    if resampling not in choices:
+        raise ValueError(f"resampling={resampling!r}; choose one of {sorted(choices)}")
+    rows, cols = raster.array.shape
+    west, north = raster.transform * (0, 0)
+    east, south = raster.transform * (cols, rows)
+    dst_crs = CRS.from_epsg(3857)
+    transform, width, height = calculate_default_transform(raster.crs, dst_crs, cols, rows,
+                                                           min(west, east), min(south, north),
+                                                           max(west, east), max(south, north))
+    out = np.full((height, width), np.nan, dtype="float64")
+    reproject(raster.array, out, src_transform=raster.transform, src_crs=raster.crs, src_nodata=np.nan,
+              dst_transform=transform, dst_crs=dst_crs, dst_nodata=np.nan, resampling=choices[resampling])
+    x0, y1 = transform * (0, 0)
+    x1, y0 = transform * (width, height)
+    w, s, e, n = transform_bounds(dst_crs, CRS.from_epsg(4326), x0, y0, x1, y1)
+    return out, (w, s, e, n)

@@ -51,6 +51,7 @@ __all__ = [
     "LOCK_MINUTES",
     "open_session",
     "resume_session",
+    "session_signed_in",
     "touch_session",
     "close_session",
 ]
@@ -623,25 +624,41 @@ def open_session(ws, actor: Actor, *, method: str = "password") -> str:
     return token
 
 
-def resume_session(ws, token: str, *, idle_s: float, max_s: float) -> Actor | None:
-    """The actor of a session token still valid (not idle too long, not too old, account enabled), else None."""
-    if not isinstance(token, str) or not token:
+def _live_session(r, token, idle_s: float, max_s: float) -> tuple[str, str] | None:
+    """(username, method) of a session token neither idle too long nor too old, else None."""
+    if not isinstance(token, str) or not token or not r.table_exists("sessions"):
         return None
+    rows = r.execute("SELECT username, method, created_at, last_seen FROM sessions WHERE token_hash = ?",
+                     (_token_hash(token),))
+    if not rows:
+        return None
+    username, method, created, seen = rows[0]
     now = _now()
-    with ws.reading() as r:
-        if not r.table_exists("sessions"):
-            return None
-        rows = r.execute("SELECT username, method, created_at, last_seen FROM sessions WHERE token_hash = ?",
-                         (_token_hash(token),))
-        if not rows:
-            return None
-        username, method, created, seen = rows[0]
-        if (now - _parse(seen)).total_seconds() > idle_s or (now - _parse(created)).total_seconds() > max_s:
-            return None
-        user = _user_rows(r, username)
-    if user is None or user["disabled"] or method != "password":
+    if (now - _parse(seen)).total_seconds() > idle_s or (now - _parse(created)).total_seconds() > max_s:
         return None
-    return Actor(username, user["role"], user["township"], user["display_name"] or username)
+    return username, method
+
+
+def resume_session(ws, token: str, *, idle_s: float, max_s: float) -> Actor | None:
+    """The actor of a password session still valid (not idle too long, not too old, account enabled), else
+    None.  A single-sign-on session is resumed by the identity provider's cookie instead (``st.user``)."""
+    with ws.reading() as r:
+        live = _live_session(r, token, idle_s, max_s)
+        user = _user_rows(r, live[0]) if live else None
+    if live is None or user is None or user["disabled"] or live[1] != "password":
+        return None
+    return Actor(live[0], user["role"], user["township"], user["display_name"] or live[0])
+
+
+def session_signed_in(ws, token: str, *, idle_s: float, max_s: float) -> bool:
+    """True while ``token`` is a valid session of an enabled user, password or single sign-on (what the
+    map's tile and raster routes ask before they answer)."""
+    with ws.reading() as r:
+        live = _live_session(r, token, idle_s, max_s)
+        user = _user_rows(r, live[0]) if live else None
+    if live is None:
+        return False
+    return not (user["disabled"] if user is not None else live[1] == "password")
 
 
 def touch_session(ws, token: str) -> None:

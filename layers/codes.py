@@ -29,6 +29,7 @@ import pandas as pd
 
 __all__ = [
     "DIVISIONS_ZH",
+    "DIVISIONS_EN",
     "POLLUTING_PREFIXES",
     "POLLUTING_GROUPS_ZH",
     "CODE_LIST_SEPARATORS",
@@ -87,21 +88,25 @@ CLASSES_ZH = {
     "582": "运输代理业", "5920": "通用仓储",
 }
 
-# Short English titles of the divisions above (our translation; GB/T 4754 has no official English text).
+# The same divisions in English (short forms of the ISIC Rev.4 titles GB/T 4754-2017 corresponds to).
 DIVISIONS_EN = {
-    "06": "Coal mining", "07": "Oil and gas extraction", "08": "Ferrous ore mining", "09": "Non-ferrous ore mining",
-    "10": "Non-metal ore mining", "11": "Mining support", "12": "Other mining",
-    "13": "Agri-food processing", "14": "Food", "15": "Beverages and tea", "16": "Tobacco", "17": "Textiles",
-    "18": "Apparel", "19": "Leather, fur and footwear", "20": "Wood, bamboo and straw products", "21": "Furniture",
-    "22": "Paper", "23": "Printing", "24": "Stationery, crafts, sports goods and toys", "25": "Petroleum and coal fuels",
-    "26": "Chemicals", "27": "Pharmaceuticals", "28": "Chemical fibres", "29": "Rubber and plastics",
-    "30": "Non-metallic mineral products", "31": "Ferrous smelting and rolling", "32": "Non-ferrous smelting and rolling",
-    "33": "Metal products", "34": "General machinery", "35": "Special machinery", "36": "Motor vehicles",
-    "37": "Rail, ship, aerospace and other transport equipment", "38": "Electrical machinery",
-    "39": "Computers, communication and electronics", "40": "Instruments", "41": "Other manufacturing",
-    "42": "Waste recycling", "43": "Repair of metal products and machinery", "44": "Power and heat supply",
-    "45": "Gas supply", "46": "Water supply", "58": "Multimodal transport and forwarding",
-    "59": "Cargo handling and warehousing",
+    "06": "Coal mining", "07": "Oil and gas extraction", "08": "Ferrous metal ore mining",
+    "09": "Non-ferrous metal ore mining", "10": "Non-metallic mineral mining", "11": "Mining support services",
+    "12": "Other mining", "13": "Agricultural products processing", "14": "Food manufacturing",
+    "15": "Beverages and refined tea", "16": "Tobacco products", "17": "Textiles", "18": "Apparel and clothing",
+    "19": "Leather, fur, feathers and footwear", "20": "Wood, bamboo, rattan, palm and straw products",
+    "21": "Furniture", "22": "Paper and paper products", "23": "Printing and recording media",
+    "24": "Articles for culture, education, crafts, sports and entertainment",
+    "25": "Petroleum, coal and other fuel processing", "26": "Chemical raw materials and products",
+    "27": "Pharmaceuticals", "28": "Chemical fibres", "29": "Rubber and plastic products",
+    "30": "Non-metallic mineral products", "31": "Ferrous metal smelting and rolling",
+    "32": "Non-ferrous metal smelting and rolling", "33": "Fabricated metal products", "34": "General-purpose machinery",
+    "35": "Special-purpose machinery", "36": "Motor vehicles", "37": "Railway, ship, aerospace and other transport equipment",
+    "38": "Electrical machinery and equipment", "39": "Computers, communication and other electronic equipment",
+    "40": "Instruments and meters", "41": "Other manufacturing", "42": "Waste resources recycling",
+    "43": "Repair of metal products, machinery and equipment", "44": "Electricity and heat supply",
+    "45": "Gas supply", "46": "Water supply", "58": "Multimodal transport and freight agency",
+    "59": "Loading, unloading and warehousing",
 }
 
 # Prefixes of GB/T 4754-2017 codes named as polluting by the policy (DOMAIN.md §2).  The one list:
@@ -198,9 +203,9 @@ def prefix_matrix(codes, code_sets: list[tuple[str, ...]]) -> np.ndarray:
     return (firm_u @ set_u.T) > 0
 
 
-def industry_name(codes) -> pd.Series:
-    """Chinese division name of each code (by its first two digits)."""
-    return industry_division(codes).map(DIVISIONS_ZH)
+def industry_name(codes, lang: str = "zh") -> pd.Series:
+    """Division name of each code (by its first two digits), Chinese by default or ``lang="en"``."""
+    return industry_division(codes).map(DIVISIONS_EN if lang == "en" else DIVISIONS_ZH)
 
 
 def industry_title(code, lang: str = "zh") -> str | None:

@@ -2,6 +2,7 @@
 language, layers, filters, search, click, draw-select, add to the shortlist as the signed-in user."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -70,9 +71,9 @@ def test_unticking_a_layer_removes_it(monkeypatch, tiny_workspace):
     at = _run(monkeypatch, tiny_workspace)
     at.sidebar.checkbox(key="layer_plots").uncheck().run()
     assert not at.exception
-    assert at.main.caption[0].value == "镇街 2"
+    assert "镇街 2" in [c.value for c in at.main.caption]
     at.sidebar.checkbox(key="layer_plots").check().run()
-    assert at.main.caption[0].value == "镇街 2 · 地块 6"
+    assert "镇街 2 · 地块 6" in [c.value for c in at.main.caption]
 
 
 def test_tianditu_without_a_key_warns_and_falls_back(monkeypatch, tiny_workspace):
@@ -188,7 +189,7 @@ def test_search_by_plot_id_firm_name_and_credit_code_flies_there(monkeypatch, ws
         if expected is None:  # a name may match several firms: pick the one we mean
             picks = [s for s in at.selectbox if s.key == "map_search_pick"]
             if picks:
-                picks[0].set_value(firm["plot_id"]).run()
+                picks[0].set_value(f"firm:{firm['credit_code']}").run()
             expected = firm["plot_id"]
         assert at.session_state["map_selected"] == ("plots", expected)
         (lat, lng), zoom = at.session_state["map_fly"]
@@ -198,6 +199,46 @@ def test_search_by_plot_id_firm_name_and_credit_code_flies_there(monkeypatch, ws
         assert any(expected in m.value for m in at.markdown)
     at.text_input(key="map_search").input("没有这个企业").run()
     assert any("没有找到" in w.value for w in at.warning)
+
+
+def test_search_says_how_many_matched_and_finds_townships_parks_and_hits_outside_the_filters(monkeypatch, ws_copy):
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    at.text_input(key="map_search").input("机械").run()
+    assert any(re.fullmatch(r"共找到 [\d,]+ 个结果,只列出前 20 个;请输入更多文字缩小范围。", c.value) for c in at.caption)
+    at.text_input(key="map_search").input("塘下镇").run()
+    assert at.session_state["map_focus"] == ("search", ("330381101",), ())
+    # a plot outside the township filter: marked on its own and explained
+    other = view[view["township_code"] != "330381101"].iloc[0]
+    at.sidebar.multiselect(key="w_flt_townships").select("330381101").run()
+    # filtering to a township frames and outlines it too
+    assert at.session_state["map_focus"] == ("filter", ("330381101",), ())
+    (lat, lng), zoom = at.session_state["map_fly"]
+    town = open_workspace(ws_copy).read("townships").to_crs(4326).set_index("code").geometry["330381101"]
+    assert town.bounds[1] < lat < town.bounds[3] and town.bounds[0] < lng < town.bounds[2] and zoom >= 11
+    at.text_input(key="map_search").input(other["plot_id"]).run()
+    assert at.session_state["map_found"] == other["plot_id"]
+    assert any("不符合当前筛选条件" in w.value for w in at.warning)
+    assert any("另有 1 个搜索结果不在筛选范围内" in c.value for c in at.caption)
+
+
+def test_the_mouse_up_that_ends_a_drawing_is_not_a_click(monkeypatch, ws_copy):
+    at = _run(monkeypatch, ws_copy)
+    view = _view(ws_copy)
+    p = view.geometry.iloc[10].representative_point()
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": p.y, "lng": p.x}, "zoom": 17, "bounds": None,
+                                 "all_drawings": None}
+    at.run()
+    assert at.session_state["map_selected"] == ("plots", view["plot_id"].iloc[10])
+    w, s, e, n = view.iloc[:3].total_bounds
+    rect = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+        [[w, s], [e, s], [e, n], [w, n], [w, s]]]}}
+    # Leaflet.draw's mouse-up: a new drawing and a new click (at a corner of it) in the same update
+    at.session_state[MAP_KEY] = {"last_clicked": {"lat": n, "lng": e}, "zoom": 17, "bounds": None,
+                                 "all_drawings": [rect]}
+    at.run()
+    assert at.session_state["map_selected"] == ("plots", view["plot_id"].iloc[10])
+    assert any(c.value.startswith("框选范围 ") and c.value.endswith(" 亩。") for c in at.caption)
 
 
 def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_copy):
@@ -215,9 +256,26 @@ def test_click_is_looked_up_on_the_server_and_shows_the_details(monkeypatch, ws_
     assert f"要素详情 · {row['plot_id']}" in text
     assert "低效认定规则" in text and "触发" in text
     assert "评分构成" in text
-    parts = next(d.value for d in at.dataframe if "权重" in d.value.columns)
+    parts = next(d.value for d in at.table if "权重" in d.value.columns)
     assert parts["权重"].notna().all() and (parts["输入值"] != "—").any()  # each part with its weight and input
-    assert parts["得分"].sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
+    assert parts["得分"].astype(float).sum() == pytest.approx(row["suitability"], abs=0.05 * len(parts))
+    # every input carries its unit (道路可达性 470.73 of what?), weights in %
+    road = parts.set_index("指标").loc["道路可达性(距道路)"]
+    assert re.fullmatch(r"[\d,]+ m", road["输入值"]) and road["权重"] == "20%"
+    assert parts.set_index("指标").loc["地块规模", "输入值"].endswith(" 亩")
+    # no raw value anywhere in the panel: None, NaN, True/False, English enums, unrounded numbers
+    cells = [str(v) for d in at.table for v in d.value.to_numpy().ravel()]
+    for raw in ("None", "nan", "True", "False", "in_use", "halted", "idle", "tengtui"):
+        assert raw not in cells, raw
+    assert not [c for c in cells if re.fullmatch(r"-?\d+\.\d{3,}", c)], "unrounded numbers"
+    firms = "\n".join(m.value for m in at.markdown if m.value.startswith("- **"))
+    assert "行业代码(GB/T 4754):" in firms or "地块上没有登记企业" in text
+    for raw in ("None", "nan", "True", "False"):
+        assert not re.search(rf"\b{raw}\b", firms), raw
+    attrs = dict(next(d.value for d in at.table if "用地面积" in d.value.iloc[:, 0].tolist()).to_numpy())
+    assert attrs["用地面积"].endswith("m²)") and " 亩(" in attrs["用地面积"]
+    assert attrs["建筑面积"].endswith(" m²") and "亩" not in attrs["建筑面积"]  # floor area in m², not 亩
+    assert re.fullmatch(r"\d{4} \S+", attrs["行业代码"])  # GB/T 4754 code with its name
     # a click on a park outside every plot picks the park (any layer works)
     parks = open_workspace(ws_copy, readonly=True).read("industrial_parks").to_crs(4326)
     free = parks.geometry.iloc[0].difference(view.geometry.union_all())

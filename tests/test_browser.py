@@ -223,12 +223,14 @@ def test_the_planners_loop_in_the_browser(app_url, offline_page, artifacts_dir, 
     page.screenshot(path=str(artifacts_dir / "loop_1_map.png"))
     mounted = frame.evaluate("() => { window.__mountedMarker = 42; return window.__mountedMarker; }")
 
-    # toggle the plots layer off and on in the map's layer control
-    box_plots = frame.locator(".leaflet-control-layers-overlays label", has_text="地块").first.locator("input")
-    box_plots.uncheck()
-    assert frame.evaluate(JS_ON_MAP, "plots") is False
-    box_plots.check()
-    assert frame.evaluate(JS_ON_MAP, "plots") is True
+    # toggle the plots layer off and on with the sidebar's layer toggles (the map's one set of toggles)
+    box_plots = page.locator("[data-testid='stSidebar']").get_by_text("地块", exact=True)
+    box_plots.click()
+    frame.wait_for_function(f"() => !({JS_ON_MAP})('plots')", timeout=60_000)
+    box_plots.click()
+    frame.wait_for_function(f"() => ({JS_ON_MAP})('plots')", timeout=60_000)
+    _idle(page)
+    assert frame.evaluate("() => window.__mountedMarker") == mounted  # toggling a layer does not rebuild the map
 
     # filter to class D: the map keeps only those plots, without reloading the map
     _choose(page, "亩均评价分类", "D")
@@ -257,7 +259,7 @@ def test_the_planners_loop_in_the_browser(app_url, offline_page, artifacts_dir, 
     panel = page.locator("section.main, [data-testid='stMain']").first.inner_text()
     assert "低效认定规则" in panel and "触发" in panel and "评分构成" in panel
     assert "地块上的企业" in panel
-    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=30_000)
+    page.get_by_text("低效认定规则", exact=True).wait_for(timeout=30_000)
     page.wait_for_timeout(1500)  # let the tables paint before the screenshot
     page.screenshot(path=str(artifacts_dir / "loop_2_details.png"))
 

@@ -58,7 +58,7 @@ def test_industry_codes_read_with_their_gb_t_4754_title():
     assert fmt.industry_label("3670", "en") == "3670 Motor vehicles"
     assert fmt.industry_label("ZZ") == "ZZ"
     assert fmt.industry_mix("26:13, 33:7") == "26 化学原料和化学制品制造业 13 家、33 金属制品业 7 家"
-    assert fmt.industry_mix("36,34", "en") == "36 Motor vehicles, 34 General machinery"
+    assert fmt.industry_mix("36,34", "en") == "36 Motor vehicles, 34 General-purpose machinery"
     assert fmt.industries_in_text("容积率 0.72 < 0.80(行业 23)") == "容积率 0.72 < 0.80(行业 23 印刷和记录媒介复制业)"
     # every division of the 亩均 scope 06–46 has a Chinese and an English title
     for div in (f"{d:02d}" for d in range(6, 47)):

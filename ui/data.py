@@ -69,7 +69,6 @@ __all__ = [
     "run_offer",
     "run_parameters",
     "firms_on",
-    "search",
     "add_plots_to_shortlist",
     "reasons_column",
     "mode_rule_column",
@@ -332,36 +331,6 @@ def firms_on(ws: Workspace, plot_id: str, run_id: str | None = None) -> pd.DataF
     if "is_land_holder" in firms.columns:
         firms = firms.sort_values("is_land_holder", ascending=False, kind="stable")
     return firms
-
-
-def search(ws: Workspace, view: pd.DataFrame, query: str, *, limit: int = 20) -> list[tuple[str, str]]:
-    """Plots matching ``query``: ``[(plot_id, label), ...]`` (at most ``limit``).
-
-    A plot id (case-insensitive, exact or prefix), a credit code (exact or prefix, 4+
-    characters) or part of a firm's name (the firm's plot is returned).
-    """
-    q = (query or "").strip()
-    if not q:
-        return []
-    out: dict[str, str] = {}
-    ids = view["plot_id"].astype(str)
-    up = q.upper()
-    exact = ids[ids.str.upper() == up]
-    pref = ids[ids.str.upper().str.startswith(up)] if len(up) >= 2 else ids.iloc[:0]
-    for pid in list(exact) + list(pref):
-        out.setdefault(pid, pid)
-    ents = enterprises(ws)
-    if len(ents) and "plot_id" in ents.columns:
-        codes = ents["credit_code"].astype(str).str.upper() if "credit_code" in ents.columns else None
-        hit = pd.Series(False, index=ents.index)
-        if codes is not None and len(up) >= 4:
-            hit |= codes.str.startswith(up)
-        if "name" in ents.columns:
-            hit |= ents["name"].astype(str).str.contains(q, regex=False)
-        for _, r in ents.loc[hit & ents["plot_id"].notna()].head(limit).iterrows():
-            out.setdefault(str(r["plot_id"]), f"{r['plot_id']} · {r.get('name', '')} ({r.get('credit_code', '')})")
-    known = set(ids)
-    return [(k, v) for k, v in out.items() if k in known][:limit]
 
 
 def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, actor, view: pd.DataFrame,

@@ -24,19 +24,20 @@ import shapely
 import streamlit as st
 
 from analysis.low_efficiency import RULE_LABELS
-from geo.units import m2_to_mu
 from layers.schema import SPECS, labels
 from ui.data import RULES, reasons_column, mode_rule_column
-from ui.i18n import layer_label, t, value_label
+from ui.i18n import layer_label, t
+from ui.readable import Names, extra_label, format_value, format_values
 
 __all__ = ["Hit", "feature_at", "click_tolerance_deg", "plot_details", "feature_details", "CRITERIA_LABELS",
-           "RESULT_LABELS"]
+           "RESULT_LABELS", "column_label"]
 
 # Suitability criteria of analysis.redevelopment (names as in the presets' [redevelopment.criteria]).
 CRITERIA_LABELS = {
-    "road": ("道路可达性", "Road access"), "park": ("距园区", "Distance to a park"),
-    "logistics": ("距物流中心", "Distance to logistics"), "slope": ("坡度", "Slope"),
-    "flood": ("洪涝风险", "Flood depth"), "size": ("地块规模", "Plot size"),
+    "road": ("道路可达性(距道路)", "Road access (distance to a road)"),
+    "park": ("距园区", "Distance to a park"),
+    "logistics": ("距物流中心", "Distance to logistics"), "slope": ("坡度(平均)", "Slope (mean)"),
+    "flood": ("洪涝风险(最大水深)", "Flood risk (max depth)"), "size": ("地块规模", "Plot size"),
     "soft": ("软约束占比", "Soft-constraint share"),
 }
 # Result columns of the per-plot view shown in the panel, with their labels (zh, en).
@@ -113,39 +114,45 @@ def feature_at(layers: Mapping[str, gpd.GeoDataFrame], lat: float, lng: float, *
 
 
 # --- formatting ------------------------------------------------------------------------------------------
-def _fmt(value, field: str, lang: str) -> str:
-    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
-    if field.endswith("_m2") and isinstance(value, (int, float, np.number)):
-        return f"{float(value):,.1f} m² ({float(m2_to_mu(float(value))):,.2f} {t('mu', lang)})"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):,.2f}"
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if field in ("status", "kind"):
-        return value_label(str(value), lang)
-    return str(value)
+def column_label(field: str, lang: str, layer: str = "plots") -> str:
+    """Label of a column of the plot view (or of ``layer``) in ``lang``, without unit (values carry theirs)."""
+    zh = lang == "zh"
+    spec = SPECS.get(layer)
+    if spec is not None and field in spec.field_names:
+        return spec.field(field).label(lang, with_unit=False)
+    if field in RESULT_LABELS:
+        return RESULT_LABELS[field][0 if zh else 1]
+    return extra_label(field, lang) or field
+
+
+def _fmt(value, field: str, lang: str, names: Names | None = None) -> str:
+    return format_value(value, field, lang, names=names)
 
 
 def _table(rows: list[tuple[str, str]], lang: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["项目", "值"] if lang == "zh" else ["Field", "Value"])
 
 
-def _attributes(layer: str, row: pd.Series, lang: str) -> pd.DataFrame:
-    """Every attribute of ``row`` under its label (schema fields first, then the rest by name)."""
-    lab = labels(layer, lang) if layer in SPECS else {}
+def _key_values(table: pd.DataFrame) -> None:
+    """A two-column label/value table as static text (wraps in the narrow panel; a grid would cut columns)."""
+    st.table(table, hide_index=True, hide_header=True)
+
+
+def _attributes(layer: str, row: pd.Series, lang: str, names: Names | None = None) -> pd.DataFrame:
+    """Every attribute of ``row`` under its label (schema fields first, then the rest by name), values readable."""
+    lab = labels(layer, lang, with_unit=False) if layer in SPECS else {}
     geom = row.index[row.map(lambda v: isinstance(v, shapely.Geometry))]
     fields = [f for f in lab if f in row.index] + [c for c in row.index if c not in lab and c not in geom]
-    return _table([(lab.get(f, f), _fmt(row[f], f, lang)) for f in fields], lang)
+    return _table([(lab.get(f) or column_label(f, lang, layer), _fmt(row[f], f, lang, names)) for f in fields], lang)
 
 
-def feature_details(layer: str, row: pd.Series, lang: str) -> None:
+def feature_details(layer: str, row: pd.Series, lang: str, *, names: Names | None = None) -> None:
     """A non-plot feature: its layer and every attribute under its label."""
     name = row.get("name") if "name" in row.index else None
-    st.markdown(f"**{layer_label(layer, lang)}** · {name if isinstance(name, str) else row.name}")
-    st.dataframe(_attributes(layer, row, lang), hide_index=True, width="stretch")
+    if not isinstance(name, str) and "name_zh" in row.index:  # e.g. the county outline
+        name = row.get("name_zh" if lang == "zh" else "name_en")
+    st.markdown(f"**{layer_label(layer, lang)}** · {_escape_md(name) if isinstance(name, str) else row.name}")
+    _key_values(_attributes(layer, row, lang, names))
 
 
 def _criteria(params_json: str | None) -> dict:
@@ -158,80 +165,108 @@ def _criteria(params_json: str | None) -> dict:
         return {}
 
 
-def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json: str | None = None) -> None:
-    """Everything about one plot of the view (:func:`ui.data.plot_view` row): see the module docstring."""
+def _score_parts(row: pd.Series, params_json: str | None, lang: str) -> pd.DataFrame:
+    """One row per criterion: its name, the plot's input with its unit, the weight (%), the points."""
     zh = lang == "zh"
+    spec = _criteria(params_json)
+    parts = []
+    for c in [c for c in row.index if c.startswith("crit_")]:
+        name = c[len("crit_"):]
+        info = spec.get(name, {})
+        column = info.get("column")
+        weight = info.get("weight")
+        parts.append({
+            ("指标" if zh else "Criterion"): CRITERIA_LABELS.get(name, (name, name))[0 if zh else 1],
+            ("输入值" if zh else "Input"): _fmt(row.get(column), column, lang) if column else "—",
+            ("权重" if zh else "Weight"): f"{float(weight) * 100:.0f}%" if weight is not None else "—",
+            ("得分" if zh else "Points"): f"{float(row[c]):.2f}" if pd.notna(row[c]) else "—",
+        })
+    return pd.DataFrame(parts)
+
+
+def _rules(row: pd.Series, lang: str) -> str:
+    zh = lang == "zh"
+    rule_rows = []
+    for r in RULES:
+        col = f"rule_{r}"
+        if col in row.index:
+            en, zh_label = RULE_LABELS[r]
+            fired = bool(row[col]) if pd.notna(row[col]) else False
+            rule_rows.append(("⚠️ " if fired else "· ") + (zh_label if zh else en) + " — "
+                             + t("det_flag_on" if fired else "det_flag_off", lang))
+    return "\n".join(f"- {x}" for x in rule_rows) if rule_rows else t("det_no_flags", lang)
+
+
+def _results(row: pd.Series, lang: str, params_json: str | None, names: Names | None) -> None:
+    """The run's results for one plot: class, flag and score; each rule; reasons; score parts; mode; cluster."""
+    zh = lang == "zh"
+    le = row.get("is_low_efficiency")
+    badge = _fmt(le, "is_low_efficiency", lang) if pd.notna(le) else t("no_result", lang)
+    cls = row.get("final_class")
+    score = row.get("suitability")
+    # three key figures as one short table: metric tiles cut their labels in a narrow panel
+    _key_values(_table([(RESULT_LABELS["final_class"][0 if zh else 1], cls if isinstance(cls, str) else "—"),
+                        (t("style_low_efficiency", lang), badge),
+                        (t("style_suitability", lang), _fmt(score, "suitability", lang))], lang))
+    st.markdown(f"**{t('det_flags', lang)}**")
+    st.markdown(_rules(row, lang))
+    reasons = row.get(reasons_column(lang))
+    if isinstance(reasons, str) and reasons:
+        st.markdown(f"**{t('det_reasons', lang)}**: {_escape_md(reasons)}")
+    if any(c.startswith("crit_") for c in row.index) and pd.notna(score):
+        st.markdown(f"**{t('det_score', lang, score=_fmt(score, 'suitability', lang))}** — {t('det_parts', lang)}")
+        st.table(_score_parts(row, params_json, lang), hide_index=True)
+        if pd.notna(row.get("restricted")) and bool(row.get("restricted")):
+            st.caption(f"{RESULT_LABELS['restricted'][0 if zh else 1]}: {_fmt(row.get('restricted_by'), 'restricted_by', lang)}")
+    mode = row.get("mode_key")
+    if isinstance(mode, str):
+        st.markdown(t("det_mode", lang, mode=t(f"mode_{mode}", lang),
+                      rule=_escape_md(str(row.get(mode_rule_column(lang)) or "—"))))
+    cid = row.get("cluster_id")
+    if pd.notna(cid):
+        st.caption(t("det_cluster", lang, cid=_fmt(cid, "cluster_id", lang)))
+    extra = [(v[0 if zh else 1], _fmt(row.get(k), k, lang, names)) for k, v in RESULT_LABELS.items()
+             if k in row.index and k not in ("final_class", "is_low_efficiency")]
+    with st.expander(t("det_results", lang)):
+        _key_values(_table(extra, lang))
+
+
+_FIRM_FACTS = ("industry_code", "above_scale", "is_land_holder", "tax_10k", "final_class", "employees")
+
+
+def _firm_lines(firms: pd.DataFrame, lang: str, names: Names | None) -> list[str]:
+    """One line per firm on the plot: its name and code, then its facts under their labels (values readable).
+
+    A line, not a table: eight columns do not fit the narrow panel beside the map.
+    """
+    zh = lang == "zh"
+    cols = [c for c in _FIRM_FACTS if c in firms.columns]
+    text = {c: format_values(firms[c], c, lang, names=names).to_numpy() for c in cols}
+    label = {c: RESULT_LABELS["final_class"][0 if zh else 1] if c == "final_class" else column_label(c, lang, "enterprises")
+             for c in cols}
+    name = firms["name"].astype(str).to_numpy() if "name" in firms.columns else [""] * len(firms)
+    code = firms["credit_code"].astype(str).to_numpy() if "credit_code" in firms.columns else [""] * len(firms)
+    sep = ":" if zh else ": "
+    return [f"**{_escape_md(n)}**({_escape_md(k)})" + "".join(f" · {label[c]}{sep}{_escape_md(str(text[c][i]))}"
+                                                            for c in cols)
+            for i, (n, k) in enumerate(zip(name, code))]
+
+
+def plot_details(row: pd.Series, *, firms: pd.DataFrame, lang: str, params_json: str | None = None,
+                 names: Names | None = None) -> None:
+    """Everything about one plot of the view (:func:`ui.data.plot_view` row): see the module docstring."""
     st.markdown(f"### {t('map_details', lang)} · {row['plot_id']}")
     place = " · ".join(str(v) for v in (row.get("township_name"), row.get("park_name")) if isinstance(v, str))
     if place:
         st.caption(place)
-    has_results = "is_low_efficiency" in row.index
-    if has_results:
-        le = row.get("is_low_efficiency")
-        badge = (t("le_yes", lang) if le is True or le == 1 else t("le_no", lang)) if pd.notna(le) else t("no_result", lang)
-        cls = row.get("final_class")
-        score = row.get("suitability")
-        c1, c2, c3 = st.columns(3)
-        c1.metric(RESULT_LABELS["final_class"][0 if zh else 1], cls if isinstance(cls, str) else "—")
-        c2.metric(t("style_low_efficiency", lang), badge)
-        c3.metric(t("style_suitability", lang), f"{float(score):.1f}" if pd.notna(score) else "—")
-        # each flag with its rule
-        st.markdown(f"**{t('det_flags', lang)}**")
-        rule_rows = []
-        for r in RULES:
-            col = f"rule_{r}"
-            if col in row.index:
-                en, zh_label = RULE_LABELS[r]
-                fired = bool(row[col]) if pd.notna(row[col]) else False
-                rule_rows.append(("⚠️ " if fired else "· ") + (zh_label if zh else en) + " — "
-                                 + t("det_flag_on" if fired else "det_flag_off", lang))
-        st.markdown("\n".join(f"- {x}" for x in rule_rows) if rule_rows else t("det_no_flags", lang))
-        reasons = row.get(reasons_column(lang))
-        if isinstance(reasons, str) and reasons:
-            st.markdown(f"**{t('det_reasons', lang)}**: {_escape_md(reasons)}")
-        # the score with its parts
-        crit = [c for c in row.index if c.startswith("crit_")]
-        if crit and pd.notna(score):
-            spec = _criteria(params_json)
-            parts = []
-            for c in crit:
-                name = c[len("crit_"):]
-                info = spec.get(name, {})
-                column = info.get("column")
-                value = row.get(column) if column else None
-                parts.append({
-                    ("指标" if zh else "Criterion"): CRITERIA_LABELS.get(name, (name, name))[0 if zh else 1],
-                    ("输入值" if zh else "Input"): _fmt(value, column or "", lang) if column else "—",
-                    ("权重" if zh else "Weight"): info.get("weight", np.nan),
-                    ("得分" if zh else "Points"): round(float(row[c]), 2) if pd.notna(row[c]) else np.nan,
-                })
-            st.markdown(f"**{t('det_score', lang, score=f'{float(score):.1f}')}** — {t('det_parts', lang)}")
-            st.dataframe(pd.DataFrame(parts), hide_index=True, width="stretch")
-            if bool(row.get("restricted")) and pd.notna(row.get("restricted")):
-                st.caption(f"{RESULT_LABELS['restricted'][0 if zh else 1]}: {row.get('restricted_by')}")
-        mode = row.get("mode_key")
-        if isinstance(mode, str):
-            st.markdown(t("det_mode", lang, mode=t(f"mode_{mode}", lang),
-                          rule=_escape_md(str(row.get(mode_rule_column(lang)) or "—"))))
-        cid = row.get("cluster_id")
-        if pd.notna(cid):
-            st.caption(t("det_cluster", lang, cid=int(cid) if float(cid).is_integer() else cid))
-        extra = [(v[0 if zh else 1], _fmt(row.get(k), k, lang)) for k, v in RESULT_LABELS.items()
-                 if k in row.index and k not in ("final_class", "is_low_efficiency")]
-        with st.expander(t("det_results", lang)):
-            st.dataframe(_table(extra, lang), hide_index=True, width="stretch")
+    if "is_low_efficiency" in row.index:
+        _results(row, lang, params_json, names)
     st.markdown(f"**{t('det_attributes', lang)}**")
-    plot_fields = [f for f in labels("plots", lang) if f in row.index] + \
-        [c for c in ("township_name", "park_name") if c in row.index]
-    st.dataframe(_attributes("plots", row[plot_fields], lang), hide_index=True, width="stretch")
-    # the firms on the plot
+    plot_fields = [f for f in labels("plots", lang) if f in row.index]
+    _key_values(_attributes("plots", row[plot_fields], lang, names))
     st.markdown(f"**{t('det_firms', lang, n=len(firms))}**")
     if len(firms):
-        lab = labels("enterprises", lang)
-        cols = [c for c in ("name", "credit_code", "industry_code", "above_scale", "is_land_holder", "tax_10k",
-                            "final_class", "employees") if c in firms.columns]
-        shown = pd.DataFrame(firms[cols]).rename(columns={**lab, "final_class": RESULT_LABELS["final_class"][0 if zh else 1]})
-        st.dataframe(shown, hide_index=True, width="stretch")
+        st.markdown("\n".join(f"- {line}" for line in _firm_lines(firms, lang, names)))
     else:
         st.caption(t("det_no_firms", lang))
 

@@ -198,6 +198,12 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
         return only is None or name in only
 
     box = (container or st.sidebar).expander(t("flt_title", lang), expanded=True)
+    if st.session_state.get("_flt_lang") != lang:
+        # A choice widget shows its values' labels from when they were chosen; drawn anew from the kept
+        # values (_restore), they are labelled in the language now in use.
+        st.session_state["_flt_lang"] = lang
+        for name in STATE_KEYS:
+            st.session_state.pop(_widget_key(name), None)
 
     def names_from(code_col, name_col, given):
         if given is not None:
@@ -214,29 +220,31 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
         return sorted(view[column].dropna().astype(str).unique()) if column in view.columns else []
 
     towns = options("township_code")
+    # select_all=False on every list: Streamlit's "Select all" entry is English in the Chinese UI, and
+    # "all" is the empty choice here anyway
     if wanted("townships"):
         _restore("townships", towns)
         box.multiselect(t("flt_townships", lang), towns, key=_widget_key("townships"),
                         format_func=lambda c: tn.get(c, c), placeholder=t("flt_all", lang),
-                        on_change=_keep, args=("townships",))
+                        on_change=_keep, args=("townships",), select_all=False)
     parks = options("park_id") + [NO_CLASS]
     if wanted("parks"):
         _restore("parks", parks)
         box.multiselect(t("flt_parks", lang), parks, key=_widget_key("parks"),
                         format_func=lambda c: t("flt_no_park", lang) if c == NO_CLASS else f"{c} {pn.get(c, '')}".strip(),
-                        placeholder=t("flt_all", lang), on_change=_keep, args=("parks",))
+                        placeholder=t("flt_all", lang), on_change=_keep, args=("parks",), select_all=False)
     if "final_class" in view.columns and wanted("classes"):
         classes = list(CLASSES) + [NO_CLASS]
         _restore("classes", classes)
         box.multiselect(t("flt_classes", lang), classes, key=_widget_key("classes"),
                         format_func=lambda c: t("flt_no_class", lang) if c == NO_CLASS else c,
-                        placeholder=t("flt_all", lang), on_change=_keep, args=("classes",))
+                        placeholder=t("flt_all", lang), on_change=_keep, args=("classes",), select_all=False)
     uses = options("land_use")
     if wanted("land_uses"):
         _restore("land_uses", uses)
         box.multiselect(t("flt_land_uses", lang), uses, key=_widget_key("land_uses"),
                         format_func=lambda c: _land_use_label(c, lang), placeholder=t("flt_all", lang),
-                        on_change=_keep, args=("land_uses",))
+                        on_change=_keep, args=("land_uses",), select_all=False)
     area_rng = _range(view, "area_mu")
     if area_rng and area_rng[0] < area_rng[1] and wanted("area_mu"):
         _restore("area_mu", area_rng)
@@ -253,7 +261,7 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
         _restore("flags", flags)
         box.multiselect(t("flt_flags", lang), flags, key=_widget_key("flags"),
                         format_func=lambda f: flag_label(f, lang), placeholder=t("flt_none", lang),
-                        on_change=_keep, args=("flags",))
+                        on_change=_keep, args=("flags",), select_all=False)
     box.button(t("flt_clear", lang), key="flt_clear_btn", on_click=clear_filters)
     return current_filters(view)
 

@@ -37,7 +37,8 @@ from layers.access import ROLE_LABELS, Actor
 from ui.i18n import t
 from ui.shell import plain, show_error, workspace_location
 
-__all__ = ["SESSION_KEY", "current_actor", "require_login", "render", "sidebar_user", "session_for", "logout"]
+__all__ = ["SESSION_KEY", "COOKIE", "MAX_SESSION_S", "current_actor", "require_login", "render", "sidebar_user",
+           "session_for", "logout", "idle_limit_s"]
 
 SESSION_KEY = "_planner_auth"
 COOKIE = "planner_session"
@@ -49,7 +50,8 @@ ADMIN_FOR_PATHS = Actor("-", "admin")
 MAX_SESSION_S = 12 * 3600
 
 
-def _idle_limit_s() -> float:
+def idle_limit_s() -> float:
+    """Idle seconds before a session must sign in again (``PLANNER_SESSION_MINUTES``, default 120)."""
     try:
         return max(1.0, float(os.environ.get("PLANNER_SESSION_MINUTES", "120"))) * 60.0
     except ValueError:
@@ -70,7 +72,7 @@ def current_actor() -> Actor | None:
     if not rec:
         return None
     now = time.time()
-    if now - rec["last_seen"] > _idle_limit_s() or now - rec["since"] > MAX_SESSION_S:
+    if now - rec["last_seen"] > idle_limit_s() or now - rec["since"] > MAX_SESSION_S:
         st.session_state.pop(SESSION_KEY, None)
         st.session_state["_planner_expired"] = True
         if rec.get("method") == "sso":
@@ -103,7 +105,7 @@ def _resume_from_cookie() -> Actor | None:
     if not isinstance(token, str) or not token:  # (AppTest hands out a stand-in object)
         return None
     try:
-        actor = access.resume_session(open_workspace(workspace_location()), token, idle_s=_idle_limit_s(),
+        actor = access.resume_session(open_workspace(workspace_location()), token, idle_s=idle_limit_s(),
                                       max_s=MAX_SESSION_S)
     except PlannerError:
         return None
@@ -188,12 +190,15 @@ def require_login(lang: str) -> Actor | None:
     try:
         from layers.store import open_workspace
 
-        actor = access.sso_actor(open_workspace(workspace_location(), readonly=False), claims, **_sso_options())
+        ws = open_workspace(workspace_location(), readonly=False)
+        actor = access.sso_actor(ws, claims, **_sso_options())
+        token = access.open_session(ws, actor, method="sso")  # the cookie the map's tile and raster routes ask for
     except PlannerError as exc:  # no role here, a disabled mapping, or no workspace to open: the page says why
         st.session_state[SSO_REFUSED_KEY] = {"sub": who, "zh": exc.localized("zh"), "en": exc.localized("en")}
         return None
     st.session_state.pop(SSO_REFUSED_KEY, None)
-    st.session_state[SESSION_KEY] = session_for(actor, method="sso")
+    st.session_state[SESSION_KEY] = session_for(actor, method="sso", token=token)
+    _cookie_script(token)
     return actor
 
 

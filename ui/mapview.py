@@ -1,5 +1,10 @@
 """The planner's map as a pure function: layers in (EPSG:4326 display copies), ``folium.Map`` out.
 
+Split by responsibility: the styles, tooltips, static map and the groups of the mounted map
+are here; the legend and marks in :mod:`ui._map_legend`, the lean GeoJSON layers, marks and
+raster overlays in :mod:`ui._map_lean`, the mounted map's tools and texts in
+:mod:`ui._map_chrome` — all re-exported here.
+
 :func:`build_map` knows nothing of Streamlit, files or the workspace: it is tested by
 rendering HTML.  It is put together from parts that the full app (issue 5) reuses when it
 keeps one base map mounted and sends layers as dynamic feature groups:
@@ -17,7 +22,7 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 import branca.element
@@ -25,15 +30,16 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
 
-from geo.errors import CRSMismatchError, MissingCRSError, ParameterError
-from geo.units import m2_to_mu
+from geo.errors import ParameterError
 from geo.web import to_geojson_bytes
-from layers.codes import industry_name
 from layers.schema import SPECS
+from ui._map_chrome import DRAW_LOCAL_ZH, LocalTiles, MapChrome, MeasureTool
+from ui._map_lean import LeanGeoJson, check_wgs84, highlight_group, lean_geojson, raster_group
+from ui._map_legend import MARKS, DynamicLegend, Legend, mark_legend_row
 from ui.i18n import check_lang, layer_label, t, value_label
 from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
+from ui.readable import Names, extra_label, format_values
 
 __all__ = [
     "BASEMAPS",
@@ -57,6 +63,13 @@ __all__ = [
     "tooltip_frame",
     "aggregate_group",
     "highlight_group",
+    "raster_group",
+    "MARKS",
+    "mark_legend_row",
+    "LocalTiles",
+    "MeasureTool",
+    "DRAW_LOCAL_ZH",
+    "print_layers",
     "legend_sections",
     "mounted_map",
     "view_for_bounds",
@@ -65,7 +78,7 @@ __all__ = [
     "ordered_layers",
 ]
 
-BASEMAPS = ("none", "osm", "tianditu_vec", "tianditu_img")
+BASEMAPS = ("none", "local", "osm", "tianditu_vec", "tianditu_img")
 # Draw order, bottom to top: areas under lines under points, big under small.
 LAYER_ORDER = ("townships", "constraints", "industrial_parks", "micro_parks", "plots", "infrastructure", "enterprises")
 # Layers that start hidden in the layer control (busy or context-only); the planner ticks them on.
@@ -177,8 +190,6 @@ TOOLTIP_FIELDS: dict[str, tuple[str, ...]] = {
     "constraints": ("kind", "name"),
     "infrastructure": ("kind", "name"),
 }
-_CATEGORICAL = {"status", "kind"}
-_AREA_FIELDS = {"area_m2", "floor_area_m2", "planned_area_m2", "developed_area_m2", "land_area_m2"}
 _MAX_OTHER_FIELDS = 5
 
 _TIANDITU_LAYERS = {"tianditu_vec": ("vec", "cva"), "tianditu_img": ("img", "cia")}
@@ -196,66 +207,34 @@ def _check_choice(name: str, value: str, choices: Iterable[str]) -> str:
     return value
 
 
-def _check_wgs84(name: str, gdf: gpd.GeoDataFrame) -> None:
-    if gdf.crs is None:
-        raise MissingCRSError(
-            f"Layer {name!r} has no CRS; the map needs EPSG:4326 display copies. "
-            "Set the CRS of the source and convert with gdf.to_crs(4326) (or geo.web.display_copy).",
-            message_zh=f"图层 {name} 没有坐标系;地图需要 EPSG:4326 的显示副本,请先转换。",
-        )
-    if CRS.from_user_input(gdf.crs).to_epsg() != 4326:
-        raise CRSMismatchError(
-            f"Layer {name!r} is in {gdf.crs.to_string()}, but the map needs EPSG:4326. "
-            "Convert the display copy with gdf.to_crs(4326) (or geo.web.display_copy).",
-            message_zh=f"图层 {name} 的坐标系为 {gdf.crs.to_string()},地图需要 EPSG:4326,请先转换。",
-        )
-
-
 def _esc(values: pd.Series) -> pd.Series:
     """HTML-escape every value (strings from users' files reach the browser via innerHTML)."""
     return values.map(lambda v: html.escape(str(v), quote=True))
 
 
 def _format_column(name: str, field: str, values: pd.Series, lang: str, township_names: Mapping[str, str]) -> pd.Series:
-    """Display strings for one tooltip column (missing → '—'); escaped by the caller."""
-    missing = values.isna()
-    if field in _AREA_FIELDS:
-        out = (m2_to_mu(pd.to_numeric(values, errors="coerce").astype(float)).round(2)
-               .map(lambda x: f"{x:,.2f} {t('mu', lang)}"))
-    elif pd.api.types.is_bool_dtype(values.dtype):
-        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-        out = values.astype("object").map({True: yes, False: no})
-    elif pd.api.types.is_float_dtype(values.dtype):
-        out = values.astype(float).round(2).map(lambda x: f"{x:,.2f}")
-    elif field == "land_use":
-        keyed = {v: k for v, _, k in STYLE_BY["land_use"].classes}
-        out = values.astype("object").map(lambda v: f"{v} {t(keyed[v], lang)}" if v in keyed else str(v))
-    elif field == "industry_code" and lang == "zh":
-        names = industry_name(values.astype("string")).astype("object").fillna("")
-        out = values.astype("object").astype(str) + " " + names.astype(str)
-    elif field == "township_code" and township_names:
-        out = values.astype("object").map(lambda v: township_names.get(v, v))
-    elif field in _CATEGORICAL:
-        out = values.astype("object").map(lambda v: value_label(str(v), lang))
-    else:
-        out = values.astype("object").astype(str)
-    return out.astype("object").where(~missing, "—")
+    """Display strings for one tooltip column (:func:`ui.readable.format_values`, short form); escaped by the caller."""
+    return format_values(values, field, lang, names=Names(townships=township_names or {}))
 
 
-def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
+def _tooltip_columns(name: str, gdf: gpd.GeoDataFrame, lang: str = "zh") -> list[str]:
     if name in TOOLTIP_FIELDS:
         return [f for f in TOOLTIP_FIELDS[name] if f in gdf.columns]
+    # a layer outside the schema: its name in the UI language when it has one (the county outline's
+    # name_zh / name_en), else its first fields
+    named = [c for c in (f"name_{lang}", "name") if c in gdf.columns][:1]
+    if named:
+        return named + [c for c in ("adcode", "code") if c in gdf.columns][:1]
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
     return cols[:_MAX_OTHER_FIELDS]
 
 
 def _field_label(name: str, field: str, lang: str) -> str:
+    """The field's label without unit: tooltip values carry their unit (ui.readable)."""
     spec = SPECS.get(name)
     if spec is not None and field in spec.field_names:
-        f = spec.field(field)
-        # areas are shown in 亩 whatever the stored unit
-        return f.label(lang, with_unit=field not in _AREA_FIELDS)
-    return field
+        return spec.field(field).label(lang, with_unit=False)
+    return extra_label(field, lang) or field
 
 
 def _feature_collection(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> dict:
@@ -279,7 +258,9 @@ def display_columns(name: str) -> list[str] | None:
     if name not in TOOLTIP_FIELDS:
         return None
     cols = list(TOOLTIP_FIELDS[name])
-    extra = {"plots": [s.field for s in STYLE_BY.values()], "constraints": ["kind"], "infrastructure": ["kind"]}
+    # plots: what colours them; parks: their id (search, "zoom to", the park filter's outline)
+    extra = {"plots": [s.field for s in STYLE_BY.values()], "constraints": ["kind"], "infrastructure": ["kind"],
+             "industrial_parks": ["park_id"], "micro_parks": ["park_id"]}
     cols += [c for c in extra.get(name, []) if c not in cols]
     return cols
 
@@ -374,76 +355,20 @@ class _Background(branca.element.MacroElement):
         self.color = color
 
 
-# Legend CSS shared by the static legend and the mounted map's header (the dynamic legend has none).
-LEGEND_CSS = """
-.planner-legend { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
-    box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.45 "WenQuanYi Zen Hei", "Microsoft YaHei",
-    sans-serif; color: #222; max-height: 60vh; overflow-y: auto; }
-.planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
-.planner-legend h5 { margin: 6px 0 2px; font-size: 12px; color: #555; }
-.planner-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 6px;
-    vertical-align: middle; border: 1px solid rgba(0,0,0,0.35); }
-.planner-legend .sw.line { height: 0; border: 0; border-top: 3px solid; }
-"""
-
-
-class Legend(branca.element.MacroElement):
-    """A legend drawn as a Leaflet control; every swatch carries ``data-color`` for tests.
-
-    Parameters
-    ----------
-    title : str
-        Heading (already in the UI language).
-    sections : list of (heading, [(colour, label, kind)])
-        ``kind`` is "fill" (square swatch) or "line"; labels are escaped here.
-    """
+class _ScaleBar(branca.element.MacroElement):
+    """A metric scale bar (Leaflet's default adds miles, which planners here never use)."""
 
     _template = branca.element.Template(
         """
-        {% macro header(this, kwargs) %}
-        <style>
-        {{ this.legend_css }}
-        </style>
-        {% endmacro %}
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () {
-            var div = L.DomUtil.create("div", "planner-legend");
-            div.innerHTML = {{ this.html_js }};
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        L.control.scale({metric: true, imperial: false, maxWidth: 150}).addTo({{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, title: str, sections: list[tuple[str, list[tuple[str, str, str]]]]):
+    def __init__(self):
         super().__init__()
-        self._name = "Legend"
-        self.legend_css = LEGEND_CSS
-        self.title = title
-        self.sections = sections
-        self.html = self.to_html()
-        # JSON string literal for the script; "</" broken up so it can never close the <script> tag.
-        self.html_js = json.dumps(self.html).replace("</", "<\\/")
-
-    def to_html(self) -> str:
-        parts = [f"<h4>{html.escape(self.title)}</h4>"]
-        for heading, rows in self.sections:
-            parts.append(f"<h5>{html.escape(heading)}</h5>")
-            for colour, label, kind in rows:
-                cls = "sw line" if kind == "line" else "sw"
-                prop = "border-top-color" if kind == "line" else "background"
-                parts.append(
-                    f'<div><span class="{cls}" data-color="{html.escape(colour)}" '
-                    f'style="{prop}:{html.escape(colour)}"></span>{html.escape(label)}</div>'
-                )
-        return "".join(parts)
-
-    def colors(self) -> dict[str, str]:
-        """label → colour of every swatch (what a test compares with the layer styles)."""
-        return {label: colour for _, rows in self.sections for colour, label, _ in rows}
+        self._name = "ScaleBar"
 
 
 def base_map(
@@ -452,21 +377,36 @@ def base_map(
     basemap: str = "none",
     tianditu_key: str | None = None,
     lang: str = "zh",
+    tiles: "LocalTiles | None" = None,
 ) -> folium.Map:
-    """The empty map: canvas renderer, scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
+    """The empty map: canvas renderer, metric scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
 
-    ``basemap="none"`` (default) draws a plain background and fetches nothing; "osm" and the
-    Tianditu layers need internet (Tianditu also a key, ``tk``).
+    ``basemap="none"`` (default) draws a plain background and fetches nothing; "local" draws
+    the office's tile package served by the app itself (``tiles``, :class:`LocalTiles`); "osm"
+    and the Tianditu layers need internet (Tianditu also a key, ``tk``).
     """
     check_lang(lang)
     _check_choice("basemap", basemap, BASEMAPS)
     if bounds is not None and not np.all(np.isfinite(bounds)):
         bounds = None
     center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [27.78, 120.63]  # Ruian
-    m = folium.Map(location=center, zoom_start=11, tiles=None, prefer_canvas=True, control_scale=True,
+    m = folium.Map(location=center, zoom_start=11, tiles=None, prefer_canvas=True, control_scale=False,
                    min_zoom=5, max_zoom=19)
+    _ScaleBar().add_to(m)
     if basemap == "none":
         _Background().add_to(m)
+    elif basemap == "local":
+        if tiles is None:
+            raise ParameterError(
+                "basemap='local' needs a tile package: set PLANNER_TILES to an .mbtiles file or a {z}/{x}/{y} folder.",
+                message_zh=t("tiles_none", "zh"),
+            )
+        _Background().add_to(m)
+        extra = {} if tiles.bounds is None else {
+            "bounds": [[tiles.bounds[1], tiles.bounds[0]], [tiles.bounds[3], tiles.bounds[2]]]}
+        folium.TileLayer(tiles=tiles.url, attr=html.escape(tiles.attribution or tiles.name), name="local_tiles",
+                         min_zoom=5, max_zoom=19, max_native_zoom=tiles.max_native_zoom, control=False,
+                         **extra).add_to(m)
     elif basemap == "osm":
         folium.TileLayer("OpenStreetMap", name=t("basemap_osm", lang), control=False, max_zoom=19).add_to(m)
     else:
@@ -482,7 +422,10 @@ def base_map(
             folium.TileLayer(tiles=tianditu_url(layer, tianditu_key), attr=attr, name=f"tianditu_{layer}",
                              subdomains="01234567", max_zoom=18, overlay=overlay, control=False).add_to(m)
     if bounds:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        fit = folium.map.FitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+        # no animation: an animated first fit finishes after a view the page sends to a new map, and undoes it
+        fit.options["animate"] = False
+        fit.add_to(m)
     return m
 
 
@@ -502,10 +445,10 @@ def layer_group(
     """
     check_lang(lang)
     _check_choice("style_by", style_by, STYLE_BY)
-    _check_wgs84(name, gdf)
+    check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     names = township_names or {}
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     # object dtype: pandas would infer Arrow strings, which iterate ~10x slower when building GeoJSON
     props = pd.DataFrame(
         {c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index, dtype=object
@@ -546,8 +489,14 @@ def _legend(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) ->
     return Legend(t("legend", lang), legend_sections(layers, style_by, lang))
 
 
-def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str) -> list:
-    """Legend sections for the layers drawn (the same tables that colour them): see :class:`Legend`."""
+def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang: str, *,
+                    marks: Sequence[tuple[str, str, str]] = (),
+                    extra: Sequence[tuple[str, list[tuple[str, str, str]]]] = ()) -> list:
+    """Legend sections for the layers drawn (the same tables that colour them): see :class:`Legend`.
+
+    ``marks`` are rows for what the page draws on top (search hit, selection, shortlist,
+    chosen township), shown under "标记"; ``extra`` are whole sections (raster overlays).
+    """
     sections: list[tuple[str, list[tuple[str, str, str]]]] = []
     if "plots" in layers:
         style = STYLE_BY[style_by]
@@ -556,18 +505,77 @@ def legend_sections(layers: Mapping[str, gpd.GeoDataFrame], style_by: str, lang:
         sections.append((f"{layer_label('plots', lang)} · {t(style.title_key, lang)}", rows))
     rows = [(LAYER_STYLES["_outline"]["color"], layer_label(n, lang), "line")
             for n in layers if n not in SPECS and _OUTLINE_RE.search(n)]
-    rows += [(LAYER_STYLES[n]["color"], layer_label(n, lang), "line") for n in ("townships",) if n in layers]
+    rows += [(LAYER_STYLES[n]["color"], layer_label(n, lang), "dash") for n in ("townships",) if n in layers]
     rows += [(LAYER_STYLES[n]["fillColor"], layer_label(n, lang), "fill")
              for n in ("industrial_parks", "micro_parks") if n in layers]
+    rows += [(LAYER_STYLES[n]["fillColor"], layer_label(n, lang), "pt") for n in ("enterprises",) if n in layers]
     if rows:
         sections.append((t("layers", lang), rows))
     for name, table in (("constraints", CONSTRAINT_COLORS), ("infrastructure", INFRA_COLORS)):
         if name in layers and "kind" in layers[name].columns:
             present = [k for k in table if k in set(layers[name]["kind"].dropna().astype(str))]
+            if not present:
+                continue
             sections.append((layer_label(name, lang), [
                 (table[k], value_label(k, lang), "line" if k in _LINE_KINDS else "fill") for k in present
             ]))
+    sections += list(extra)
+    if marks:
+        sections.append((t("map_marks", lang), list(marks)))
     return sections
+
+
+def print_layers(layers: Mapping[str, gpd.GeoDataFrame], *, style_by: str = "land_use",
+                 marks: Mapping[str, gpd.GeoDataFrame] | None = None) -> list:
+    """The layers as :class:`exports.map_print.PrintLayer` s, coloured by the same tables as the web map.
+
+    ``layers`` may be in any one projected CRS (the print draws in metres); ``marks`` are
+    drawn on top in the styles of :data:`MARKS`.  Plots are coloured by ``style_by``.
+    """
+    from matplotlib.colors import to_hex, to_rgba
+
+    from exports.map_print import PrintLayer
+
+    def translucent(colour: str, alpha: float) -> str:  # "#rrggbbaa": one string per feature, vectorisable
+        return to_hex(to_rgba(colour, alpha), keep_alpha=True)
+
+    out: list = []
+    for name in ordered_layers(layers):
+        gdf = layers[name]
+        if gdf is None or not len(gdf):
+            continue
+        base = _base_style(name)
+        colors = _feature_colors(name, gdf, style_by)
+        points = gdf.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+        lines = gdf.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+        areas = ~points & ~lines
+        dash = "--" if "dashArray" in base else "-"
+        if areas.any():
+            fill = base.get("fillOpacity", 0.0) if base.get("fill", True) else 0.0
+            if fill == 0:
+                face = None
+            elif colors is not None:
+                table = {c: translucent(c, fill) for c in pd.unique(colors[areas])}
+                face = colors[areas].map(table).to_numpy()
+            else:
+                face = translucent(base["fillColor"], fill)
+            out.append(PrintLayer(gdf[areas], facecolor=face, edgecolor=base.get("color", "#333333"),
+                                  linewidth=max(0.2, base.get("weight", 1.0) * 0.5), linestyle=dash))
+        if lines.any():
+            edge = colors[lines].to_numpy() if colors is not None else base.get("color", "#333333")
+            out.append(PrintLayer(gdf[lines], edgecolor=edge, linewidth=base.get("weight", 1.0) * 0.8, kind="line"))
+        if points.any():
+            face = colors[points].to_numpy() if colors is not None else base.get("fillColor", "#ffffff")
+            out.append(PrintLayer(gdf[points], facecolor=face, edgecolor=base.get("color", "#333333"),
+                                  linewidth=0.5, kind="point", markersize=8 if name == "enterprises" else 22))
+    for kind, gdf in (marks or {}).items():
+        if gdf is None or not len(gdf):
+            continue
+        mark = MARKS[kind]
+        fill = mark.get("fillOpacity", 0.0)
+        out.append(PrintLayer(gdf, facecolor=translucent(mark["color"], fill) if fill else None, edgecolor=mark["color"],
+                              linewidth=mark["weight"] * 0.6, linestyle="--" if "dashArray" in mark else "-"))
+    return out
 
 
 def ordered_layers(names: Iterable[str]) -> list[str]:
@@ -615,7 +623,7 @@ def build_map(
     check_lang(lang)
     _check_choice("style_by", style_by, STYLE_BY)
     for name, gdf in layers.items():
-        _check_wgs84(name, gdf)
+        check_wgs84(name, gdf)
     # Open on where the planning happens (plots and parks) when shown: the county and its townships
     # include offshore islands 50 km east that would shrink the view of the mainland by half.
     focus = [g for n, g in layers.items() if n in FIT_LAYERS and len(g)]
@@ -640,165 +648,6 @@ def build_map(
 
 
 # --- the mounted map (issue 5): a base map sent once, content sent as dynamic feature groups ---------------
-class LeanGeoJson(branca.element.MacroElement):
-    """A GeoJSON layer with one small colour code and the tooltip values per feature.
-
-    Each feature carries ``{"c": code, "t": [tooltip values…]}`` (values already escaped);
-    the browser colours it with ``palette[c]`` and builds the tooltip from ``labels`` — no
-    per-feature style objects, no per-id style switch.  The GeoJSON text is inserted as it
-    was serialised (``geo.web.to_geojson_bytes``), not re-encoded by folium.  Points are drawn
-    as circle markers; everything on the map's canvas renderer.
-
-    Parameters
-    ----------
-    geojson : str
-        FeatureCollection text (EPSG:4326).
-    layer : str
-        Layer name, kept as ``options.plannerLayer`` (tests and page scripts find layers by it).
-    palette : list of str
-        Colours indexed by ``properties.c``.
-    base : dict
-        Leaflet path options shared by every feature.
-    color_key : str
-        Path option the palette sets (``fillColor`` for areas, ``color`` for lines).
-    labels : list of str
-        Tooltip row labels (escaped here).
-    radius : float
-        Circle-marker radius in pixels for point features.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = (function () {
-            var pal = {{ this.palette_js }}, base = {{ this.base_js }}, key = {{ this.color_key_js }},
-                labels = {{ this.labels_js }};
-            function style(f) {
-                var s = Object.assign({}, base); s[key] = pal[f.properties.c];
-                if (key === "color") { s.fillColor = s.color; }
-                return s;
-            }
-            var layer = L.geoJson(null, {
-                plannerLayer: {{ this.layer_js }},
-                style: style,
-                pointToLayer: function (f, latlng) {
-                    return L.circleMarker(latlng, Object.assign({radius: {{ this.radius }}}, style(f)));
-                },
-                onEachFeature: function (f, l) {
-                    if (!labels.length) { return; }
-                    l.bindTooltip(function () {
-                        var t = f.properties.t || [], rows = [];
-                        for (var i = 0; i < labels.length; i++) {
-                            rows.push("<tr><th>" + labels[i] + "</th><td>" + (t[i] == null ? "—" : t[i]) + "</td></tr>");
-                        }
-                        return "<table class=\\"planner-tip\\">" + rows.join("") + "</table>";
-                    }, {sticky: true});
-                }
-            });
-            layer.addData({{ this.geojson }});
-            return layer;
-        })();
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, geojson: str, *, layer: str, palette: list[str], base: Mapping, color_key: str = "fillColor",
-                 labels: Iterable[str] = (), radius: float = 5):
-        super().__init__()
-        self._name = "LeanGeoJson"
-        # JSON text inside a <script>: "</" is broken up so a value can never close the tag.
-        safe = lambda obj: json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")  # noqa: E731
-        self.geojson = geojson.replace("</", "<\\/")
-        self.layer_js = safe(layer)
-        self.palette_js = safe(list(palette))
-        self.base_js = safe(dict(base))
-        self.color_key_js = safe(color_key)
-        self.labels_js = safe([html.escape(str(x)) for x in labels])
-        self.radius = float(radius)
-
-
-class _Raw(branca.element.Element):
-    """Already-rendered script text: added to the figure as is (branca would compile it as a Jinja template,
-    lexing megabytes of GeoJSON on every render)."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self._text = text
-
-    def render(self, **kwargs) -> str:
-        return self._text
-
-
-def _render_lean(self, **kwargs) -> None:
-    figure = self.get_root()
-    if isinstance(figure, branca.element.Figure):
-        figure.script.add_child(_Raw(self._template.module.script(self, kwargs)), name=self.get_name())
-
-
-LeanGeoJson.render = _render_lean
-
-
-class DynamicLegend(Legend):
-    """The :class:`Legend` for content sent as a dynamic feature group.
-
-    Rendered inside a ``FeatureGroup`` (so it travels with the dynamic content), it adds its
-    control to the map and removes the previous one, so a rerun replaces the legend in place.
-    """
-
-    _template = branca.element.Template(
-        """
-        {% macro script(this, kwargs) %}
-        if (window.__plannerLegend) { window.__plannerLegend.remove(); }
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
-        {{ this.get_name() }}.onAdd = function () {
-            var div = L.DomUtil.create("div", "planner-legend");
-            div.innerHTML = {{ this.html_js }};
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        window.__plannerLegend = {{ this.get_name() }}.addTo({{ this.map_name }});
-        {% endmacro %}
-        """
-    )
-
-    def render(self, **kwargs):
-        parent = self._parent
-        while parent is not None and not isinstance(parent, folium.Map):
-            parent = getattr(parent, "_parent", None)
-        self.map_name = parent.get_name() if parent is not None else "map_div"
-        super().render(**kwargs)
-
-
-class _LegendStyle(branca.element.MacroElement):
-    """Legend and tooltip CSS in the base map's header (the dynamic legend has no header of its own)."""
-
-    _template = branca.element.Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>
-        {{ this.legend_css }}
-        table.planner-tip th { text-align: left; padding-right: 8px; color: #555; font-weight: normal; }
-        table.planner-tip { font: 12px "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; }
-        </style>
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self):
-        super().__init__()
-        self._name = "LegendStyle"
-        self.legend_css = LEGEND_CSS
-
-
-def _lean_geojson(gdf: gpd.GeoDataFrame, codes: np.ndarray, tips: pd.DataFrame | None) -> str:
-    props = pd.DataFrame({"c": np.asarray(codes, dtype=int)}, index=gdf.index)
-    if tips is not None and len(tips.columns):
-        props["t"] = list(tips.to_numpy(dtype=object).tolist())
-    frame = gpd.GeoDataFrame(props, geometry=gdf.geometry.values, crs=gdf.crs)
-    return to_geojson_bytes(frame, list(props.columns)).decode("utf-8")
-
-
 def lean_group(
     name: str,
     gdf: gpd.GeoDataFrame,
@@ -816,9 +665,9 @@ def lean_group(
     rows are taken by ``gdf``'s index.
     """
     check_lang(lang)
-    _check_wgs84(name, gdf)
+    check_wgs84(name, gdf)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     if tips is None:
         tips = tooltip_frame(name, gdf, lang=lang, township_names=township_names)
     else:
@@ -836,7 +685,7 @@ def lean_group(
         pal, codes = [base.get(color_key, "#999999")], np.zeros(len(gdf), dtype=int)
     group_label = html.escape(label or layer_label(name, lang))
     group = folium.FeatureGroup(name=group_label, show=True)
-    LeanGeoJson(_lean_geojson(gdf, codes, tips), layer=name, palette=pal, base=base, color_key=color_key,
+    LeanGeoJson(lean_geojson(gdf, codes, tips), layer=name, palette=pal, base=base, color_key=color_key,
                 labels=[_field_label(name, c, lang) for c in cols],
                 radius=3 if name == "enterprises" else 5).add_to(group)
     return group
@@ -845,7 +694,7 @@ def lean_group(
 def tooltip_frame(name: str, gdf: pd.DataFrame, *, lang: str = "zh",
                   township_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The escaped tooltip strings of layer ``name`` (columns = its tooltip fields), on ``gdf.index``."""
-    cols = _tooltip_columns(name, gdf)
+    cols = _tooltip_columns(name, gdf, lang)
     names = township_names or {}
     return pd.DataFrame({c: _esc(_format_column(name, c, gdf[c], lang, names)) for c in cols}, index=gdf.index,
                         dtype=object)
@@ -866,7 +715,7 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     ``counts`` / ``area_mu`` are indexed by township code.  Five quantile classes of the count
     (YlOrBr); returns the group and its legend section.
     """
-    _check_wgs84("townships", townships)
+    check_wgs84("townships", townships)
     codes = townships["code"].astype(str)
     n = codes.map(counts).fillna(0).astype(int).to_numpy()
     mu = codes.map(area_mu).fillna(0.0).astype(float).to_numpy()
@@ -881,7 +730,7 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     tips = pd.DataFrame({"name": _esc(name_col), "n": [f"{v:,}" for v in n],
                          "mu": [f"{v:,.1f} {unit}" for v in mu]}, index=townships.index, dtype=object)
     group = folium.FeatureGroup(name=html.escape(t("map_aggregate", lang)), show=True)
-    LeanGeoJson(_lean_geojson(townships, code, tips), layer="township_aggregates", palette=pal,
+    LeanGeoJson(lean_geojson(townships, code, tips), layer="township_aggregates", palette=pal,
                 base={"color": "#555555", "weight": 1.0, "fillOpacity": 0.75}, color_key="fillColor",
                 labels=[t("flt_townships", lang), t("map_n_plots", lang), t("map_area_mu", lang)]).add_to(group)
     # class i holds counts in (edges[i-1], edges[i]] (class 0 from 1; the last one above the top edge)
@@ -893,36 +742,31 @@ def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.
     return group, [(t("map_aggregate", lang), rows)]
 
 
-def highlight_group(gdf: gpd.GeoDataFrame, *, name: str = "selection", color: str = "#00e5ff",
-                    label: str = "") -> folium.FeatureGroup:
-    """Thick outlines (no fill) around the selected or searched features."""
-    _check_wgs84(name, gdf)
-    group = folium.FeatureGroup(name=html.escape(label or name), show=True)
-    LeanGeoJson(_lean_geojson(gdf[gdf.geometry.notna()], np.zeros(len(gdf), dtype=int), None), layer=name,
-                palette=[color], base={"weight": 3.5, "fill": False, "opacity": 1.0}, color_key="color",
-                radius=9).add_to(group)
-    return group
-
-
 def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: str = "none",
                 tianditu_key: str | None = None, lang: str = "zh", static_url: str = DEFAULT_BASE_URL,
-                draw: bool = True) -> folium.Map:
-    """The base map the page keeps mounted: view, base tiles, draw tools (rectangle, polygon), CSS.
+                draw: bool = True, tiles: LocalTiles | None = None) -> folium.Map:
+    """The base map the page keeps mounted: view, base tiles, tools, CSS — and no data.
 
-    It holds no data: layers, legend and selection are sent as dynamic feature groups, so
-    changing them never rebuilds the map.  Its script must stay the same across reruns
-    (streamlit-folium keys the component on it): it depends only on the arguments.
+    Tools: fullscreen (Leaflet.fullscreen), draw a rectangle or polygon to select plots
+    (Leaflet.draw, in the UI language, area in 亩 while drawing), measure distances and areas
+    (leaflet-measure), a metric scale bar.  Layers, legend and selection are sent as dynamic
+    feature groups, so changing them never rebuilds the map.  Its script must stay the same
+    across reruns (streamlit-folium keys the component on it): it depends only on the arguments.
     """
-    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang)
-    _LegendStyle().add_to(m)
-    if draw:
-        from folium.plugins import Draw
+    from folium.plugins import Draw, Fullscreen
 
+    m = base_map(bounds, basemap=basemap, tianditu_key=tianditu_key, lang=lang, tiles=tiles)
+    MapChrome(lang).add_to(m)
+    Fullscreen(position="topleft", title=t("map_fullscreen", lang), title_cancel=t("map_fullscreen_exit", lang),
+               force_separate_button=True).add_to(m)
+    if draw:
         Draw(export=False, position="topleft",
              draw_options={"polyline": False, "circle": False, "marker": False, "circlemarker": False,
-                           "polygon": {"allowIntersection": False, "shapeOptions": {"color": "#ff00aa"}},
-                           "rectangle": {"shapeOptions": {"color": "#ff00aa"}}},
+                           "polygon": {"allowIntersection": False, "showArea": True, "metric": True,
+                                       "shapeOptions": {"color": "#ff00aa"}},
+                           "rectangle": {"showArea": True, "metric": True, "shapeOptions": {"color": "#ff00aa"}}},
              edit_options={"edit": False, "remove": True}).add_to(m)
+    MeasureTool(lang).add_to(m)
     return use_local_assets(trim_map_assets(m), static_url)
 
 

@@ -28,7 +28,7 @@ from geo.errors import PlannerError
 
 __all__ = [
     "LOCAL_ASSETS", "STATIC_DIR", "DEFAULT_BASE_URL", "LEAFLET_ONLY", "use_local_assets", "trim_map_assets",
-    "asset_links", "static_base_url",
+    "asset_links", "static_base_url", "base_prefix",
 ]
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -62,6 +62,10 @@ LOCAL_ASSETS: dict[str, str] = {
         "leaflet.fullscreen-3.0.0/Control.FullScreen.js",
     "npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css":
         "leaflet.fullscreen-3.0.0/Control.FullScreen.css",
+    # ui.mapview.MeasureTool: leaflet-measure in the UI language (its npm package builds one file per locale)
+    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.cn.js": "leaflet-measure-3.1.0/leaflet-measure.cn.js",
+    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.en.js": "leaflet-measure-3.1.0/leaflet-measure.en.js",
+    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.css": "leaflet-measure-3.1.0/leaflet-measure.css",
 }
 
 
@@ -76,8 +80,16 @@ def static_base_url(base_url_path: str = "") -> str:
     >>> static_base_url("/planner/")
     '/planner/app/static/'
     """
-    prefix = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
-    return f"{prefix}{DEFAULT_BASE_URL}"
+    return f"{base_prefix(base_url_path)}{DEFAULT_BASE_URL}"
+
+
+def base_prefix(base_url_path: str = "") -> str:
+    """``server.baseUrlPath`` as a URL prefix: "" at the root, "/planner" under /planner/.
+
+    >>> base_prefix("/planner/")
+    '/planner'
+    """
+    return "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
 
 
 def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:

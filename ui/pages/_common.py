@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _RUN_KEY = "planner_run"
+_RUN_DONE_KEY = "planner_run_done"  # (run id, message) of the run made in this session, shown while it is picked
 
 
 def open_ws(lang: str) -> Workspace | None:
@@ -143,8 +144,11 @@ def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
             return None
-        box.update(label=t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values())), state="complete")
+        done = t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values()))
+        box.update(label=done, state="complete")
+    # the page shows the new run (not the one its picker held) and says so until another run is picked
     st.session_state[_RUN_KEY] = run_id
+    st.session_state[_RUN_DONE_KEY] = (run_id, done)
     return run_id
 
 
@@ -223,11 +227,23 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
     chosen = None
     if ids:
         wanted = st.session_state.get(_RUN_KEY)
-        index = ids.index(wanted) if wanted in ids else 0
-        chosen = sb.selectbox(t("pg_run", lang), ids, index=index, key=f"{key}_run",
+        wkey = f"{key}_run"
+        # The run the session looks at is _RUN_KEY (set by a pick here or on another page, or by a new run):
+        # the widget follows it, else a picker that already exists would keep showing the old run.
+        if wanted in ids and st.session_state.get(wkey) != wanted:
+            st.session_state[wkey] = wanted
+        elif wanted not in ids:
+            st.session_state.pop(wkey, None)
+
+        def _picked() -> None:
+            st.session_state[_RUN_KEY] = st.session_state[wkey]
+
+        chosen = sb.selectbox(t("pg_run", lang), ids, key=wkey, on_change=_picked,
                               format_func=lambda r: f"{r} · {runs.loc[ids.index(r), 'preset']}")
         st.session_state[_RUN_KEY] = chosen
-    if chosen:
+        done = st.session_state.get(_RUN_DONE_KEY)
+        if done and done[0] == chosen:
+            sb.success(done[1])
         stale_note(ws, chosen, lang, where=sb)
     with sb.expander(t("pg_new_run", lang), expanded=not ids):
         default = presets.index("ruian_default") if "ruian_default" in presets else 0
