@@ -81,16 +81,18 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve_app(workspace: Path, log_dir: Path, *, args: tuple[str, ...] = (), **env_extra: str):
-    """``streamlit run app.py`` on a free 127.0.0.1 port with ``workspace`` (no Tianditu key);
-    ``args`` are more Streamlit options, ``env_extra`` more environment.  Yields the app's URL."""
+def serve_app(workspace: Path, log_dir: Path, *, args: tuple[str, ...] = (), script: str = "app.py",
+              **env_extra: str):
+    """``streamlit run app.py`` (or ``script``: ``server.py`` adds the tile and raster routes) on a free
+    127.0.0.1 port with ``workspace`` (no Tianditu key); ``args`` are more Streamlit options,
+    ``env_extra`` more environment.  Yields the app's URL."""
     port = _free_port()
     log = log_dir / "streamlit.log"
     env = dict(os.environ, PLANNER_WORKSPACE=str(workspace), **env_extra)
     env.pop("TIANDITU_KEY", None)
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
              "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              *(a.replace("{port}", str(port)) for a in args)],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
@@ -185,6 +187,8 @@ def sign_in(page, url: str, user: str, password: str) -> None:
     page.get_by_label("密码", exact=True).fill(password)
     page.get_by_role("button", name="登录", exact=True).click()
     page.get_by_text("当前用户", exact=False).first.wait_for(timeout=90_000)
+    # the session cookie (a reload or a new tab resumes the sign-in) is set by a script the page runs next
+    page.wait_for_function("() => document.cookie.includes('planner_session=')", timeout=30_000)
 
 
 def _choose(page, label: str, option: str) -> None:

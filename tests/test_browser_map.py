@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    JS_GEO, JS_GO_TO, JS_POINT_OF, MAP_IFRAME, ROOT, _choose, _free_port, _idle, _map_frame,
-    _wait_until_up, offline_page, workspace_copy,
+    JS_GEO, JS_GO_TO, JS_POINT_OF, MAP_IFRAME, ROOT, _choose, _idle, _map_frame, offline_page, serve_app, sign_in,
+    workspace_copy,
 )
 
 pytestmark = pytest.mark.browser
@@ -51,38 +51,23 @@ def tile_package(sample_path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def map_app(workspace_copy, tile_package, tmp_path_factory):
     """``streamlit run server.py`` (app + tile and raster routes) with the sample copy and the tile package."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    env = dict(os.environ, PLANNER_WORKSPACE=str(workspace_copy), PLANNER_TILES=str(tile_package))
-    env.pop("TIANDITU_KEY", None)
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, proc, log)
+    with serve_app(workspace_copy, tmp_path_factory.mktemp("streamlit"), script="server.py",
+                   PLANNER_TILES=str(tile_package)) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
 def view_df(workspace_copy):
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
     from ui.data import plot_view
 
-    return plot_view(Workspace.open(workspace_copy, readonly=True))
+    return plot_view(open_workspace(workspace_copy))
 
 
 def _open_map(page, url):
+    if not getattr(page, "signed_in", False):
+        sign_in(page, url, "planner", "ruian-planner")  # a demo account of the sample
+        page.signed_in = True
     page.goto(url + "map")
     frame = _map_frame(page)
     _idle(page, 800)
@@ -112,7 +97,7 @@ def _main_text(page) -> str:
 
 # --- bug 2: search ----------------------------------------------------------------------------------------------
 def test_several_hits_keep_the_map_and_every_later_search_flies(map_app, offline_page, view_df, workspace_copy):
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
     from ui.map_search import search_places
 
     page = offline_page
@@ -122,7 +107,7 @@ def test_several_hits_keep_the_map_and_every_later_search_flies(map_app, offline
     page.locator(".st-key-map_search_pick").wait_for(timeout=60_000)
     _idle(page)
     assert frame.evaluate("() => window.__mountedMarker") == mounted  # the picker did not rebuild the map
-    ws = Workspace.open(workspace_copy, readonly=True)
+    ws = open_workspace(workspace_copy)
     parks = pd.concat([pd.DataFrame(ws.read(n)).drop(columns="geometry") for n in ("industrial_parks", "micro_parks")])
     expected = search_places("机械", plots=view_df[["plot_id"]], firms=ws.read("enterprises"),
                              townships=pd.DataFrame(ws.read("townships")).drop(columns="geometry"), parks=parks)
@@ -141,9 +126,9 @@ def test_several_hits_keep_the_map_and_every_later_search_flies(map_app, offline
 
 
 def test_townships_and_parks_are_found_framed_and_outlined(map_app, offline_page, workspace_copy):
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
 
-    ws = Workspace.open(workspace_copy, readonly=True)
+    ws = open_workspace(workspace_copy)
     town = ws.read("townships").to_crs(4326).set_index("name").loc["塘下镇"]
     park = ws.read("industrial_parks").to_crs(4326).iloc[0]
     page = offline_page
@@ -262,6 +247,8 @@ def test_the_view_survives_page_switches_base_maps_and_languages(map_app, offlin
 # --- the tools planners expect ---------------------------------------------------------------------------------------
 def test_root_opens_the_map_on_the_local_tile_package(map_app, offline_page):
     page = offline_page
+    sign_in(page, map_app, "planner", "ruian-planner")
+    page.signed_in = True
     page.goto(map_app)
     frame = _map_frame(page)
     assert urlparse(page.url).path == "/map"
@@ -272,10 +259,11 @@ def test_root_opens_the_map_on_the_local_tile_package(map_app, offline_page):
     assert frame.locator(".leaflet-control-layers").count() == 0  # one set of layer toggles: the sidebar's
     _idle(page, 800)
     page.screenshot(path=str(ROOT / "artifacts" / "map_local_tiles.png"))
-    with pytest.raises(urllib.error.HTTPError) as err:  # a tile outside the package
+    assert page.request.get(map_app + "_planner/tiles/0/0/0").status == 404  # a tile outside the package
+    with pytest.raises(urllib.error.HTTPError) as err:  # a browser that has not signed in: refused
         urllib.request.urlopen(map_app + "_planner/tiles/0/0/0")
     err.value.close()
-    assert err.value.code == 404
+    assert err.value.code == 403
     _assert_offline(page)
 
 
@@ -437,7 +425,7 @@ def test_a_run_made_from_the_sidebar_is_the_one_shown_and_says_so(map_app, offli
     """On an analysis page (the sidebar's run control is shared by every page).  Last: it adds a run to the
     workspace copy that the other tests share."""
     from analysis import pipeline
-    from layers.workspace import Workspace
+    from layers.store import open_workspace
 
     page = offline_page
     _open_map(page, map_app)
@@ -446,15 +434,15 @@ def test_a_run_made_from_the_sidebar_is_the_one_shown_and_says_so(map_app, offli
     picker = sidebar.get_by_role("combobox", name="分析运行", exact=True)
     picker.wait_for(timeout=60_000)
     _idle(page)
-    before = set(pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str))
+    before = set(pipeline.list_runs(open_workspace(workspace_copy))["run_id"].astype(str))
     sidebar.get_by_text("运行分析", exact=True).click()
     sidebar.get_by_role("button", name="开始分析").click()
     deadline = time.monotonic() + 300
-    while not (set(pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str)) - before):
+    while not (set(pipeline.list_runs(open_workspace(workspace_copy))["run_id"].astype(str)) - before):
         assert time.monotonic() < deadline, "no new run after 300 s"
         page.wait_for_timeout(1000)
     _idle(page, 1500)
-    runs = pipeline.list_runs(Workspace.open(workspace_copy, readonly=True))["run_id"].astype(str)
+    runs = pipeline.list_runs(open_workspace(workspace_copy))["run_id"].astype(str)
     (new,) = set(runs) - before
     assert picker.input_value().startswith(new)  # the page shows the run just made
     assert sidebar.get_by_text(f"分析完成:运行 {new}", exact=False).count() == 1

@@ -115,14 +115,16 @@ def _resume_from_cookie() -> Actor | None:
 
 
 def _cookie_script(token: str | None) -> None:
-    """Set (or, with None, clear) the session cookie from the page (Streamlit has no server-side cookie API)."""
-    import streamlit.components.v1 as components
+    """Set (or, with None, clear) the session cookie from the page (Streamlit has no server-side cookie API).
 
+    Drawn on every run while signed in, not once: a run that ends in ``st.switch_page`` (the root
+    URL opening the map) drops what it drew, and an unchanged element costs nothing to redraw.
+    """
     value = f"{COOKIE}={token}; max-age={MAX_SESSION_S}" if token else f"{COOKIE}=; max-age=0"
-    components.html(
-        "<script>const p = window.parent.location;"
-        f"window.parent.document.cookie = '{value}; path=/; SameSite=Strict' + (p.protocol === 'https:' ? '; Secure' : '');"
-        "</script>", height=0)
+    st.sidebar.html(
+        "<script>"
+        f"document.cookie = '{value}; path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '');"
+        "</script>", unsafe_allow_javascript=True)
 
 
 def _sso_configured() -> bool:
@@ -166,7 +168,7 @@ def require_login(lang: str) -> Actor | None:
     workspace's mapping or the token's claim).  None means the sign-in screen must be shown."""
     actor = current_actor()
     if actor is not None:
-        if (token := st.session_state.pop("_planner_set_cookie", None)):
+        if (token := (st.session_state.get(SESSION_KEY) or {}).get("token")):
             _cookie_script(token)
         return actor
     if st.session_state.pop("_planner_clear_cookie", False):
@@ -264,7 +266,6 @@ def _sign_in(username: str, password: str, lang: str) -> None:
         return
     token = access.open_session(ws, actor)
     st.session_state[SESSION_KEY] = session_for(actor, token=token)
-    st.session_state["_planner_set_cookie"] = token
     st.session_state.pop("login_password", None)
     st.rerun()
 
