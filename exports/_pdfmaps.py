@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 
 import geopandas as gpd
 import numpy as np
@@ -25,8 +24,9 @@ import shapely
 from exports._common import STATUS_COLOURS, STATUS_ORDER
 from exports._fonts import cjk_font_path
 from exports._labels import place_labels
+from exports._mapgeom import fit_aspect, scale_bar_length
 
-__all__ = ["render_map", "render_item_map", "ItemMapper", "nice_length"]
+__all__ = ["render_map", "render_item_map", "ItemMapper"]
 
 _ROAD_COLOURS = {"expressway": "#d95f02", "national_road": "#e6832a", "provincial_road": "#f0a04b",
                  "urban_road": "#b0b0b0"}
@@ -41,13 +41,6 @@ def _font():
 
     path, _ = cjk_font_path()
     return FontProperties(fname=str(path))
-
-
-def nice_length(span_m: float) -> float:
-    """A round scale-bar length (1, 2 or 5 × 10ⁿ m) near a fifth of the map width."""
-    target = max(span_m / 5, 1.0)
-    exp = 10 ** math.floor(math.log10(target))
-    return max(m * exp for m in (1, 2, 5) if m * exp <= target)
 
 
 def _figure(size, dpi):
@@ -69,14 +62,7 @@ def _frame(bounds, size, pad_share: float = 0.06, least: float = 400.0):
     """(minx, miny, maxx, maxy) around ``bounds``, padded and widened to the figure's aspect."""
     minx, miny, maxx, maxy = bounds
     pad = max(maxx - minx, maxy - miny, least) * pad_share
-    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
-    aspect = size[0] / size[1]
-    w, h = maxx - minx, maxy - miny
-    if w / h < aspect:
-        grow = (h * aspect - w) / 2
-        return minx - grow, miny, maxx + grow, maxy
-    grow = (w / aspect - h) / 2
-    return minx, miny - grow, maxx, maxy + grow
+    return fit_aspect((minx - pad, miny - pad, maxx + pad, maxy + pad), size[0] / size[1])
 
 
 def _polygons(ax, geoms, **style) -> None:
@@ -110,7 +96,7 @@ def _scale_and_north(ax, frame, *, fontsize: float = 7, arrow: float = 0.11) -> 
     from matplotlib.patches import Rectangle
 
     minx, miny, maxx, maxy = frame
-    length = nice_length(maxx - minx)
+    length = scale_bar_length(maxx - minx)
     x0, y0 = minx + (maxx - minx) * 0.04, miny + (maxy - miny) * 0.05
     bar_h = (maxy - miny) * 0.012
     for k in range(2):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 
 from exports._fonts import cjk_font_path
+from exports._mapgeom import fit_aspect, scale_bar_length
 from geo.errors import ParameterError
 
 __all__ = ["PrintLayer", "PrintRaster", "render_map_image", "scale_bar_length", "FORMATS", "A4_LANDSCAPE"]
@@ -65,30 +65,6 @@ def _font():
 
     path, _ = cjk_font_path()
     return FontProperties(fname=str(path))
-
-
-def scale_bar_length(span_m: float) -> float:
-    """A round scale-bar length (1, 2 or 5 × 10ⁿ m) of at most a fifth of ``span_m``.
-
-    >>> scale_bar_length(12_000)
-    2000.0
-    >>> scale_bar_length(700)
-    100.0
-    """
-    target = max(float(span_m) / 5, 1e-9)
-    exp = 10 ** math.floor(math.log10(target))
-    return float(max(m * exp for m in (1, 2, 5) if m * exp <= target))
-
-
-def _fit(bbox, aspect: float) -> tuple[float, float, float, float]:
-    """Widen the shorter side of ``bbox`` so its shape matches the axes' aspect (equal metres per inch)."""
-    minx, miny, maxx, maxy = bbox
-    w, h = maxx - minx, maxy - miny
-    if w / h < aspect:
-        grow = (h * aspect - w) / 2
-        return minx - grow, miny, maxx + grow, maxy
-    grow = (w / aspect - h) / 2
-    return minx, miny - grow, maxx, maxy + grow
 
 
 def _draw_layer(ax, layer: PrintLayer, clip) -> None:
@@ -223,7 +199,7 @@ def render_map_image(layers: Sequence[PrintLayer], *, bbox: tuple[float, float, 
     fig.text(0.02, 0.975, title, fontproperties=fp, fontsize=15, fontweight="bold", va="top")
     map_box = [0.02, 0.06, 0.72, 0.86]
     ax = fig.add_axes(map_box)
-    frame = _fit((minx, miny, maxx, maxy), (map_box[2] * size[0]) / (map_box[3] * size[1]))
+    frame = fit_aspect((minx, miny, maxx, maxy), (map_box[2] * size[0]) / (map_box[3] * size[1]))
     clip = shapely.box(*frame)
     for r in rasters:
         ax.imshow(r.rgba, extent=r.extent, alpha=r.alpha, interpolation="nearest", zorder=0)
