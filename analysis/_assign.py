@@ -138,8 +138,8 @@ def _groups(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-STRATEGIES = ("auto", "direct", "lp_fix")
-DIRECT_MAX_PAIRS = 15_000
+STRATEGIES = ("auto", "direct", "lp_fix", "lagrange")
+DIRECT_MAX_PAIRS = 2_000
 # Free the firms at LP-contested sites only while those are at most half the sites; beyond that
 # the residual model is nearly the whole model and gains nothing (measured on the benchmark).
 CONTESTED_MAX_SHARE = 0.5
@@ -182,8 +182,13 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
     if hint is None:
         hint = greedy_assignment(data)
     if strategy == "auto":
-        strategy = "direct" if len(data.pi) <= DIRECT_MAX_PAIRS else "lp_fix"
-    if strategy == "direct":
+        strategy = "direct" if len(data.pi) <= DIRECT_MAX_PAIRS else "lagrange"
+    if strategy == "lagrange":
+        from analysis import _assign_lagrange
+
+        res = _assign_lagrange.solve(data, solver=solver, time_limit_s=time_limit_s, gap=gap, workers=workers,
+                                     hint=hint, t0=t0)
+    elif strategy == "direct":
         res = _solve_exact(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint)
     else:
         res = _solve_lp_fix(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint, t0=t0)
@@ -373,10 +378,23 @@ def _residual(data: AssignmentData, fixed: np.ndarray, free: np.ndarray) -> tupl
     return sub, firm_map
 
 
+def int_unit(data: AssignmentData) -> float:
+    """Grid of CP-SAT's integer needs and capacities: a power of two putting the largest finite
+    need or capacity near 2³⁰ units (m² or any other unit; powers of two keep data already on
+    the grid exact through the division)."""
+    values = [np.abs(np.asarray(a, float)) for a in (data.need_land, data.need_floor, data.cap_land, data.cap_floor)]
+    top = max([float(v[np.isfinite(v)].max(initial=0.0)) for v in values] + [1.0])
+    return 2.0 ** math.ceil(math.log2(top / 2 ** 30))
+
+
 def _int_data(data: AssignmentData):
-    need_land = np.ceil(data.need_land - 1e-9).astype(np.int64)
-    need_floor = np.ceil(data.need_floor - 1e-9).astype(np.int64)
-    return need_land, need_floor
+    """Needs rounded up and finite capacities down to whole grid units (a restriction: every
+    integer solution fits the real capacities)."""
+    unit = int_unit(data)
+    needs = [np.ceil(np.asarray(x, float) / unit - 1e-9).astype(np.int64) for x in (data.need_land, data.need_floor)]
+    caps = [np.floor(np.where(np.isfinite(c), c, 0.0) / unit + 1e-9).astype(np.int64)
+            for c in (np.asarray(data.cap_land, float), np.asarray(data.cap_floor, float))]
+    return needs[0], needs[1], caps[0], caps[1]
 
 
 def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
@@ -389,7 +407,7 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
     scale = 1e7 / top
     icoef = np.rint(data.cost * scale).astype(np.int64)
     ipen = np.rint(data.penalty * scale).astype(np.int64)
-    need_land, need_floor = _int_data(data)
+    need_land, need_floor, cap_land, cap_floor = _int_data(data)
     by_i, si = _groups(data.pi, data.n)
     # Explicit "unassigned" variables u_i keep the objective Σ c x + Σ pen u non-negative, so the
     # solver's relative-gap stop means the same as the gap we report (a constant shift would not).
@@ -408,10 +426,10 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
             continue
         vs = [x[p] for p in ps]
         firms = data.pi[ps]
-        if np.isfinite(data.cap_land[j]) and need_land[firms].sum() > data.cap_land[j]:
-            model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(math.floor(data.cap_land[j])))
-        if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > data.cap_floor[j]:
-            model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(math.floor(data.cap_floor[j])))
+        if np.isfinite(data.cap_land[j]) and need_land[firms].sum() > cap_land[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(cap_land[j]))
+        if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > cap_floor[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(cap_floor[j]))
     pg, delta = data.pair_group(), data.share_delta()
     by_g, sg = _groups(np.where(pg >= 0, pg, data.n_groups), data.n_groups + 1)
     for g in range(data.n_groups):
