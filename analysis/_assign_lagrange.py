@@ -7,36 +7,34 @@ group's row ``Σ_{p∈g} (a_p − s) x_p ≥ r_g`` with μ_g ≥ 0 leaves one sm
     K_j     = min Σ_{p∋j} rc_p x_p   s.t.  Σ L_i x_p ≤ C_j,  Σ F_i x_p ≤ G_j,  x ∈ {0, 1}
     rc_p    = c_p − λ_i − μ_g (a_p − s)
 
-For every (λ, μ), L is a lower bound of the model's optimum (weak duality); because each K_j
+For every (λ, μ), L is a lower bound of the model's optimum (weak duality: the relaxed rows
+only enter with the multipliers' signs that cannot raise the minimum); because each K_j
 keeps its integrality, the best L is at least the LP bound (Geoffrion 1974), and it is what
-the solver reports.  K_j is a two-row knapsack over the pairs with rc_p < 0; it is bounded
-from below, never guessed:
+the solver reports.  K_j is a two-row knapsack over the pairs with rc_p < 0 (the others are
+never worth taking); its value is proven, never estimated:
 
 * if every such pair fits in land and floor, K_j is the sum of their rc_p (exact);
-* otherwise a dynamic programme per site over a capacity grid of ``units`` steps: each
-  need is rounded *down* to whole steps (``⌊L_i·units/C_j⌋``), so every set that fits the real
-  capacity fits the grid — the grid problem is a relaxation and its minimum is ≤ K_j.  With
-  both rows binding it is run for land and for floor, and the larger of the two minima is
-  kept (each is a relaxation);
-* :meth:`SiteKnapsacks.solve` with ``exact=True`` instead asks OR-Tools' multidimensional
-  branch-and-bound knapsack solver (integer data: needs rounded down to whole m², profits
-  −rc_p rounded up in units of 1e-6, both of which can only lower the minimum) and keeps its
-  value where it proves optimality within its time limit, the grid value elsewhere.
+* otherwise OR-Tools' branch-and-bound knapsack solver on integer data: each row scaled so
+  its largest value is 2³⁰ units, needs rounded down and capacities up, profits −rc_p
+  rounded up (2⁴⁰ units for the largest) — every rounding can only lower the minimum, so
+  the integer problem is a relaxation of K_j.  The land row alone first; if its optimum
+  fits the floor row too, it is the two-row optimum.  Else the surrogate row
+  ``L + θF ≤ C + θG`` (θ = C/G; every set that fits both rows fits it) in the same way,
+  then both rows together;
+* a site whose solve hits ``SITE_TIME_S`` keeps the largest proven minimum of those
+  relaxations and of a dynamic programme over a capacity grid of ``GRID_UNITS`` steps with
+  needs rounded *down* to whole steps (``⌊L_i·units/C_j⌋``: every set that fits the real row
+  fits the grid, so the grid problem is a relaxation too).
 
-The multipliers start at the LP relaxation's duals (HiGHS dual simplex through SciPy, so
-the first L is already at least the LP value up to the knapsacks' gain) and follow a
-subgradient method with Polyak steps toward the best known objective.
+The multipliers start at the LP relaxation's duals (HiGHS dual simplex through SciPy), so
+the first L is at least the LP value up to the knapsacks' gain, and follow a deflected
+subgradient ascent (:class:`DualAscent`).
 """
 from __future__ import annotations
 
-import logging
-import time
-
 import numpy as np
 
-log = logging.getLogger(__name__)
-
-__all__ = ["SiteKnapsacks", "LagrangianBound", "lp_relaxation"]
+__all__ = ["SiteKnapsacks", "LagrangianBound", "DualAscent", "lp_relaxation"]
 
 PROFIT_UNITS = 2.0 ** 40  # exact knapsack: the largest profit of a call in integer units
 NO_LIMIT = 2 ** 62        # integer stand-in for an unlimited capacity
@@ -278,6 +276,10 @@ class LagrangianBound:
             self.best_sites, self.best_chosen = site_val, chosen
         return value, chosen
 
+    def best_value_choice(self):
+        """The best L and the knapsacks' choice there (for a restart from the best multipliers)."""
+        return self.best, self.best_chosen
+
     def subgradient(self, lam, mu, chosen):
         """Subgradient of L at (λ, μ) given the knapsacks' choice (μ's part projected on μ ≥ 0)."""
         d = self.data
@@ -297,6 +299,7 @@ ALPHA0 = 0.1            # first Polyak step factor (the LP duals start close to 
 PATIENCE = 5            # halve the factor after this many evaluations without a better bound
 ALPHA_MIN = 1e-4        # below this the multipliers have converged
 DEFLECTION = 1.5        # Camerini–Fratta–Maffioli deflection of the subgradient direction
+STALL_EVALS, STALL_REL = 20, 1e-4   # the bound has stalled: < 0.01 % better over 20 evaluations
 
 
 class DualAscent:
@@ -313,15 +316,28 @@ class DualAscent:
         self.alpha, self.stale = ALPHA0, 0
         self.d_lam, self.d_mu = np.zeros_like(self.lam), np.zeros_like(self.mu)
         self.converged = False
+        self.history = []   # best L after each evaluation
+
+    def stalled(self, evaluations: int = STALL_EVALS, rel: float = STALL_REL) -> bool:
+        """Converged, or (after the first ``2 × evaluations``, when steps may still overshoot)
+        the best bound rose by less than ``rel`` over the last ``evaluations``."""
+        h = self.history
+        if self.converged:
+            return True
+        return len(h) > 2 * evaluations and h[-1] - h[-1 - evaluations] <= rel * abs(h[-1])
 
     def step(self, upper: float):
         """Evaluate L at the current multipliers, then move them; returns (L, knapsack choice)."""
         b = self.bound
         before = b.best
         value, chosen = b.evaluate(self.lam, self.mu)
+        self.history.append(b.best)
         self.stale = 0 if b.best > before + 1e-9 else self.stale + 1
-        if self.stale >= PATIENCE:
+        if self.stale >= PATIENCE:   # halve the steps and go back to the best multipliers
             self.alpha, self.stale = self.alpha / 2, 0
+            self.lam, self.mu = b.best_lam.copy(), b.best_mu.copy()
+            self.d_lam, self.d_mu = np.zeros_like(self.lam), np.zeros_like(self.mu)
+            value, chosen = b.best_value_choice()
         g_lam, g_mu = b.subgradient(self.lam, self.mu, chosen)
         prev = float((self.d_lam ** 2).sum() + (self.d_mu ** 2).sum())
         beta = 0.0
@@ -332,232 +348,9 @@ class DualAscent:
         if norm == 0 or self.alpha < ALPHA_MIN:   # norm 0: the knapsacks' choice is feasible and optimal
             self.converged = True
             return value, chosen
-        if not np.isfinite(upper):   # no solution known yet: aim 2 % above the bound
-            upper = value + 0.02 * abs(value)
+        if not np.isfinite(upper):   # no solution known yet: aim 1 % above the bound
+            upper = value + 0.01 * abs(value)
         step = self.alpha * max(upper - value, 1e-6 * abs(upper)) / norm
         self.lam = self.lam + step * self.d_lam
         self.mu = np.maximum(0.0, self.mu + step * self.d_mu)
         return value, chosen
-
-
-def _dual_process(conn, data, lam, mu, upper: float, stop_at: float) -> None:
-    """Child process: dual ascent until ``stop_at`` (wall clock), a "stop" message or convergence.
-
-    Receives ("upper", U) updates; sends ("bound", L, λ, μ, K_j, chosen pairs) on each better
-    bound (at most every half second) and a last one when it ends.
-    """
-    bound = LagrangianBound(data)
-    ascent = DualAscent(bound, lam, mu)
-    sent, last = -np.inf, 0.0
-
-    def send():
-        conn.send(("bound", bound.best, bound.best_lam, bound.best_mu, bound.best_sites,
-                   np.flatnonzero(bound.best_chosen), bound.evaluations))
-
-    try:
-        while time.time() < stop_at and not ascent.converged:
-            stop = False
-            while conn.poll():
-                msg = conn.recv()
-                if msg[0] == "stop":
-                    stop = True
-                else:
-                    upper = msg[1]
-            if stop:
-                break
-            ascent.step(upper)
-            if bound.best > sent and time.time() - last > 0.5:
-                send()
-                sent, last = bound.best, time.time()
-        if bound.best_lam is not None and bound.best > sent:
-            send()
-        conn.send(("done",))
-    except (EOFError, BrokenPipeError):
-        pass
-    finally:
-        conn.close()
-
-
-class DualRunner:
-    """Runs :class:`DualAscent` beside the primal search: in a child process (two cores), or
-    interleaved in this one, taking at most ``share`` of the elapsed time."""
-
-    def __init__(self, data, bound: "LagrangianBound", lam, mu, *, upper: float, deadline: float, parallel: bool,
-                 share: float = 0.4):
-        self.bound, self.deadline, self.share = bound, deadline, share
-        self.proc = self.conn = None
-        self.spent, self.t0, self.done, self.evaluations = 0.0, time.perf_counter(), False, 0
-        self.inline = DualAscent(bound, lam, mu)
-        if parallel:
-            try:
-                self._spawn(data, lam, mu, upper)
-            except (OSError, RuntimeError, ValueError) as exc:  # no child process here: stay inline
-                log.info("dual ascent inline: %s", exc)
-
-    def _spawn(self, data, lam, mu, upper):
-        import multiprocessing as mp
-
-        from scale.partitioned import _plain_main   # spawned children must not re-run a page script
-
-        parent, child = mp.get_context("spawn").Pipe()
-        stop_at = time.time() + (self.deadline - time.perf_counter()) - 0.3
-        with _plain_main():
-            proc = mp.get_context("spawn").Process(target=_dual_process, args=(child, data, lam, mu, upper, stop_at),
-                                                   daemon=True)
-            proc.start()
-        child.close()
-        self.proc, self.conn = proc, parent
-
-    def advance(self, upper: float) -> bool:
-        """Take in the child's news, or do one inline step when due; True if the bound rose."""
-        before = self.bound.best
-        if self.conn is not None:
-            self._send(("upper", upper))
-            self._receive()
-        elif not self.done and self.spent <= self.share * (time.perf_counter() - self.t0):
-            t = time.perf_counter()
-            self.inline.step(upper)
-            self.evaluations += 1
-            self.spent += time.perf_counter() - t
-            self.done = self.inline.converged
-        return self.bound.best > before + 1e-9
-
-    def _send(self, msg):
-        try:
-            self.conn.send(msg)
-        except (BrokenPipeError, OSError):
-            self.conn = None
-            self.done = True
-
-    def _receive(self):
-        try:
-            while self.conn is not None and self.conn.poll():
-                msg = self.conn.recv()
-                if msg[0] == "done":
-                    self.done = True
-                    continue
-                _, value, lam, mu, sites, chosen, self.evaluations = msg
-                if value > self.bound.best:
-                    mask = np.zeros(len(self.bound.data.pi), bool)
-                    mask[chosen] = True
-                    b = self.bound
-                    b.best, b.best_lam, b.best_mu, b.best_sites, b.best_chosen = value, lam, mu, sites, mask
-        except (EOFError, OSError):
-            self.conn, self.done = None, True
-
-    def finish(self, wait_s: float = 2.0) -> None:
-        """Stop the child and take in its last bound."""
-        if self.proc is None:
-            return
-        if self.conn is not None:
-            self._send(("stop",))
-            end = time.perf_counter() + wait_s
-            while self.conn is not None and not self.done and time.perf_counter() < end:
-                if self.conn.poll(0.05):
-                    self._receive()
-        self.proc.join(timeout=1.0)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join()
-
-
-# -- the strategy --------------------------------------------------------------------------------
-LS_EVERY = 20           # local search on the incumbent every k LNS steps
-HEURISTIC_ROUNDS = 3    # Lagrangian heuristic on the first k better multipliers
-
-
-def primal_data(data):
-    """The model with needs rounded up and capacities down to CP-SAT's integer grid
-    (:func:`analysis._assign.int_unit`, ~2⁻³⁰ of the largest value) for the primal side.
-
-    Every solution of it is a solution of ``data``; the local search and both exact
-    sub-solvers then agree on feasibility, so warm starts are always accepted.
-    """
-    import dataclasses
-
-    from analysis._assign import int_unit
-
-    unit = int_unit(data)
-    need = [np.ceil(np.asarray(x, float) / unit - 1e-9) * unit for x in (data.need_land, data.need_floor)]
-    cap = [np.floor(np.asarray(x, float) / unit + 1e-9) * unit for x in (data.cap_land, data.cap_floor)]
-    return dataclasses.replace(data, need_land=need[0], need_floor=need[1], cap_land=cap[0], cap_floor=cap[1])
-
-
-class _Incumbent:
-    def __init__(self, data, assign):
-        from analysis._assign import objective_of
-
-        self.data, self.objective_of = data, objective_of
-        self.assign, self.objective = assign, objective_of(data, assign)
-
-    def offer(self, candidate) -> bool:
-        obj = self.objective_of(self.data, candidate)
-        if obj < self.objective - 1e-9:
-            self.assign, self.objective = candidate, obj
-            return True
-        return False
-
-
-def solve(data, *, solver: str, time_limit_s: float, gap: float, workers: int, hint: np.ndarray | None,
-          t0: float):
-    """Lagrangian bound beside local search and guided LNS; see :func:`analysis._assign.solve_assignment`."""
-    from analysis import _assign
-    from analysis._assign_search import GuidedLNS, Moves, local_search, repair
-
-    deadline = t0 + time_limit_s
-    moves = Moves(primal_data(data))
-    start = hint if hint is not None else _assign.greedy_assignment(moves.data)
-    inc = _Incumbent(data, _feasible_part(moves, start))   # the warm start, a fallback
-    # multipliers: LP duals (L there is at least the LP bound), then the dual ascent
-    _, _, lam, mu, ok = lp_relaxation(data, time_limit_s=max(1.0, 0.4 * (deadline - time.perf_counter())))
-    if not ok:
-        lam, mu = _cheapest_cost(data), np.zeros(data.n_groups)
-    bound = LagrangianBound(data)
-    _, chosen = bound.evaluate(lam, mu)
-    log.info("start %.1f, LP %s, L %.1f (%.1f s)", inc.objective, ok, bound.best, time.perf_counter() - t0)
-    dual = DualRunner(data, bound, bound.best_lam, bound.best_mu, upper=inc.objective, deadline=deadline,
-                      parallel=workers >= 2)
-    inc.offer(local_search(moves, repair(moves, chosen, bound.reduced_costs(lam, mu)), deadline=deadline))
-    log.info("Lagrangian heuristic: %.1f (%.1f s)", inc.objective, time.perf_counter() - t0)
-    lns = GuidedLNS(moves, bound.reduced_costs(lam, mu), bound.best_sites, bound.best_chosen, solver=solver)
-    current, rounds = inc.assign, 1
-    while time.perf_counter() < deadline - 0.05 and _assign._gap(inc.objective, bound.best) > gap:
-        if dual.advance(inc.objective):
-            rc = bound.reduced_costs(bound.best_lam, bound.best_mu)
-            lns.guide(rc, bound.best_sites, bound.best_chosen)
-            if rounds < HEURISTIC_ROUNDS:
-                rounds += 1
-                if inc.offer(local_search(moves, repair(moves, bound.best_chosen, rc), deadline=deadline)):
-                    current = inc.assign
-                log.info("L %.1f, heuristic: %.1f (%.1f s)", bound.best, inc.objective, time.perf_counter() - t0)
-        current, gained = lns.step(current, deadline)
-        if lns.exhausted:
-            inc.offer(current)
-            break
-        if lns.steps % LS_EVERY == 0:
-            current = local_search(moves, current, deadline=deadline)
-        inc.offer(current)
-    dual.finish()
-    log.info("L %.1f after %d evaluations; LNS %d steps, %d improved, size %d; primal %.1f (%.1f s)",
-             bound.best, dual.evaluations, lns.steps, lns.improved, lns.max_sites, inc.objective,
-             time.perf_counter() - t0)
-    lower = min(bound.best, inc.objective)
-    g = _assign._gap(inc.objective, lower)
-    status = "OPTIMAL" if g <= 1e-9 else ("WITHIN_GAP" if g <= gap else "FEASIBLE")
-    return _assign.AssignmentResult(inc.assign, status, inc.objective, lower, g, 0.0, f"lagrange+{solver}",
-                                    len(data.pi))
-
-
-def _feasible_part(moves, assign):
-    """``assign`` with firms removed where the rounded primal data finds a site over capacity."""
-    from analysis._assign_search import repair
-
-    d = moves.data
-    chosen = (assign[d.pi] == d.pj) & (assign[d.pi] >= 0)
-    return repair(moves, chosen, d.cost)
-
-
-def _cheapest_cost(data):
-    best = np.full(data.n, np.inf)
-    np.minimum.at(best, data.pi, data.cost)
-    return np.minimum(best, np.where(data.allow_unassigned, data.penalty, np.inf))

@@ -36,6 +36,9 @@ class Moves:
         self.cap_land = np.append(np.asarray(data.cap_land, float), np.inf)
         self.cap_floor = np.append(np.asarray(data.cap_floor, float), np.inf)
         self.pen = np.where(data.allow_unassigned, data.penalty, np.inf).astype(float)
+        self.share_delta = data.share_delta()   # share-row coefficient per pair, thousandths
+        self.by_site = np.argsort(data.pj, kind="stable")
+        self.site_start = np.searchsorted(data.pj[self.by_site], np.arange(m + 1))
         self.cheapest = self.pen.copy()   # each firm's cheapest option (a site or unassigned)
         np.minimum.at(self.cheapest, data.pi, data.cost)
 
@@ -86,31 +89,28 @@ class Moves:
         return firms, to, gains, site
 
     def apply_shifts(self, assign) -> float:
-        """One batch of improving shifts, best gain first, on disjoint firms, receiving sites and
-        share groups (capacity was checked against the room before the batch; a site that only
-        loses firms gains room, so is not limited)."""
+        """One batch of improving shifts: each firm's best move, best gain first, on disjoint
+        firms, receiving sites and share groups (capacity was checked against the room before
+        the batch; a site that only loses firms gains room, so is not limited)."""
         d = self.data
         firms, to, gains, site = self.shift_moves(assign)
         if len(firms) == 0:
             return 0.0
         order = np.argsort(-gains, kind="stable")
-        taken_site = np.zeros(d.m + 1, bool)
-        taken_firm = np.zeros(d.n, bool)
-        taken_group = np.zeros(max(d.n_groups, 1), bool)
-        total = 0.0
-        for f, t, s, g in zip(firms[order].tolist(), to[order].tolist(), site[firms[order]].tolist(),
-                              gains[order].tolist()):
-            if taken_firm[f] or (t < d.m and taken_site[t]):
-                continue
-            gs = [x for x in (self.group[s], self.group[t]) if x >= 0]
-            if any(taken_group[x] for x in gs):
-                continue
-            taken_firm[f] = True
-            taken_site[t] = t < d.m
-            taken_group[gs] = True
-            assign[f] = t if t < d.m else -1
-            total += g
-        return total
+        order = order[_first_of_each(firms[order])]                    # each firm's best move
+        order = order[_first_of_each(np.where(to[order] < d.m, to[order], -1 - np.arange(len(order))))]
+        firms, to, gains = firms[order], to[order], gains[order]       # one move per receiving site
+        keep = np.ones(len(firms), bool)
+        gs, gt = self.group[site[firms]], self.group[to]
+        used = np.zeros(max(d.n_groups, 1), bool)
+        for k in np.flatnonzero((gs >= 0) | (gt >= 0)).tolist():      # one move per share group
+            g = [x for x in (gs[k], gt[k]) if x >= 0]
+            if used[g].any():
+                keep[k] = False
+            else:
+                used[g] = True
+        assign[firms[keep]] = np.where(to[keep] < d.m, to[keep], -1)
+        return float(gains[keep].sum())
 
     # -- swap -----------------------------------------------------------------------------------
     def swap_moves(self, assign, *, max_members: int = 64):
@@ -239,6 +239,7 @@ class Moves:
         if len(fi) == 0:
             return 0.0
         order = np.argsort(-gain, kind="stable")
+        order = order[_first_of_each(fi[order])][:4 * d.m + 16]   # each firm's best, a bounded batch
         used_firm = np.zeros(d.n, bool)
         used_site = np.zeros(d.m + 1, bool)
         used_group = np.zeros(max(d.n_groups, 1), bool)
@@ -260,6 +261,11 @@ class Moves:
             assign[b] = z if z < d.m else -1
             total += float(gain[o])
         return total
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each key, in their original order."""
+    return np.sort(np.unique(keys, return_index=True)[1])
 
 
 def local_search(moves: Moves, assign: np.ndarray, *, deadline: float, max_rounds: int = 200) -> np.ndarray:
@@ -320,35 +326,45 @@ def repair(moves: Moves, chosen: np.ndarray, rc: np.ndarray) -> np.ndarray:
 
 
 # -- large-neighbourhood search ------------------------------------------------------------------
-def sub_model(data, assign: np.ndarray, sites: np.ndarray):
+def sub_model(moves: Moves, assign: np.ndarray, sites: np.ndarray, *, rc: np.ndarray | None = None,
+              per_firm: int | None = None):
     """The model restricted to ``sites``: every firm placed there, or unplaced but eligible there.
 
     Returns ``(sub, firms)``: the sub-model (sites renumbered 0..len(sites)−1, share groups
     renumbered, their right-hand sides net of the firms that stay put elsewhere in the
     group) and the original index of each of its firms.  The other firms do not move.
+    With ``per_firm``, each firm keeps only its ``per_firm`` pairs of lowest ``rc`` there
+    (and its current one).  Costs O(firms + pairs at the sites), not O(all pairs).
     """
     from analysis._assign import AssignmentData
 
-    d = data
+    d = moves.data
     local = np.full(d.m, -1, dtype=np.int64)
     local[sites] = np.arange(len(sites))
     at_s = (assign >= 0) & (local[np.maximum(assign, 0)] >= 0)
-    in_s = local[d.pj] >= 0
-    unplaced_here = np.zeros(d.n, bool)
-    unplaced_here[d.pi[in_s]] = True
-    firms = np.flatnonzero(at_s | ((assign < 0) & unplaced_here))
+    ps = np.concatenate([moves.by_site[moves.site_start[j]:moves.site_start[j + 1]] for j in sites])
+    eligible_here = np.zeros(d.n, bool)
+    eligible_here[d.pi[ps]] = True
+    firms = np.flatnonzero(at_s | ((assign < 0) & eligible_here))
     new_id = np.full(d.n, -1, dtype=np.int64)
     new_id[firms] = np.arange(len(firms))
-    keep = in_s & (new_id[d.pi] >= 0)
-    groups = np.unique(d.share_group[sites][d.share_group[sites] >= 0])
+    keep = ps[new_id[d.pi[ps]] >= 0]
+    if per_firm is not None and len(keep):
+        keep = keep[np.lexsort((rc[keep], d.pi[keep]))]
+        first = np.searchsorted(d.pi[keep], d.pi[keep])           # start of each firm's run
+        rank = np.arange(len(keep)) - first
+        keep = keep[(rank < per_firm) | (assign[d.pi[keep]] == d.pj[keep])]
+    sg = d.share_group[sites]
+    groups = np.unique(sg[sg >= 0])
     g_local = np.full(max(d.n_groups, 1), -1, dtype=np.int64)
     g_local[groups] = np.arange(len(groups))
     rhs = np.zeros(len(groups))
     if len(groups):  # firms staying in the group's other sites already use or give slack
-        chosen = (assign[d.pi] == d.pj) & (d.share_group[d.pj] >= 0) & ~at_s[d.pi]
-        used = np.bincount(d.share_group[d.pj[chosen]], weights=d.share_delta()[chosen], minlength=d.n_groups)
+        stay = np.flatnonzero((assign >= 0) & ~at_s)
+        stay = stay[np.isin(d.share_group[assign[stay]], groups)]
+        g = d.share_group[assign[stay]]
+        used = np.bincount(g, weights=moves.share_delta[moves.pair_at[stay, assign[stay]]], minlength=d.n_groups)
         rhs = np.floor(np.asarray(d.share_rhs, float)[groups] - used[groups])
-    sg = d.share_group[sites]
     sub = AssignmentData(
         n=len(firms), m=len(sites), pi=new_id[d.pi[keep]], pj=local[d.pj[keep]], cost=d.cost[keep],
         penalty=d.penalty[firms], need_land=d.need_land[firms], cap_land=np.asarray(d.cap_land, float)[sites],
@@ -373,15 +389,19 @@ class GuidedLNS:
     """
 
     def __init__(self, moves: Moves, rc: np.ndarray, site_value: np.ndarray, pattern: np.ndarray, *,
-                 solver: str, max_sites: int = 5, step_s: float = 0.5, workers: int = 1, seed: int = 0):
+                 solver: str, max_sites: int = 5, step_s: float = 0.5, workers: int = 1, seed: int = 0,
+                 per_firm: int | None = None, first: bool = False):
         self.moves, self.rc, self.site_value, self.pattern = moves, rc, site_value, pattern
+        self.first = first
         self.solver, self.max_sites, self.step_s, self.workers = solver, max_sites, step_s, workers
+        self.per_firm = per_firm
         self.rng = np.random.default_rng(seed)
         d = moves.data
         order = np.argsort(d.pi, kind="stable")
         self.by_firm, self.firm_start = order, np.searchsorted(d.pi[order], np.arange(d.n + 1))
         self.steps = self.improved = 0
         self.exhausted = False
+        self.last_move = None   # (firms, old sites, new sites) of the last improving step
         self.proven = []   # recent steps: solved to optimality within the step's time?
 
     def guide(self, rc, site_value, pattern) -> None:
@@ -404,7 +424,8 @@ class GuidedLNS:
         j0 = int(self.rng.choice(d.m, p=weight / weight.sum()))
         score = np.zeros(d.m)
         # sites holding the firms j0's knapsack optimum would take
-        want = d.pi[self.pattern & (d.pj == j0)]
+        at_j0 = self.moves.by_site[self.moves.site_start[j0]:self.moves.site_start[j0 + 1]]
+        want = d.pi[at_j0[self.pattern[at_j0]]]
         held = assign[want]
         np.add.at(score, held[held >= 0], 2.0)
         # cheapest alternatives (by reduced cost) of the firms at j0
@@ -438,24 +459,29 @@ class GuidedLNS:
 
         d = self.moves.data
         sites = self.neighbourhood(assign)
-        sub, firms = sub_model(d, assign, sites)
+        sub, firms = sub_model(self.moves, assign, sites, rc=self.rc, per_firm=self.per_firm)
         local = np.full(d.m, -1, dtype=np.int64)
         local[sites] = np.arange(len(sites))
         current = np.where(assign[firms] >= 0, local[np.maximum(assign[firms], 0)], -1)
-        whole = len(sites) == d.m   # a small model: the neighbourhood is all of it
+        whole = len(sites) == d.m and self.per_firm is None   # a small model: the neighbourhood is all of it
         left = deadline - time.perf_counter() if whole else min(self.step_s, deadline - time.perf_counter())
         self.steps += 1
         if left <= 0.05 or sub.n == 0:
             return assign, 0.0
-        res = _assign._solve_exact(sub, self.solver, time_limit_s=left, gap=0.0, workers=self.workers, hint=current)
-        self._adapt(res.status == "OPTIMAL")
-        self.exhausted = whole and res.status == "OPTIMAL"   # nothing left to search
+        now = _assign.objective_of(sub, current)
+        res = _assign._solve_exact(sub, self.solver, time_limit_s=left, gap=0.0, workers=self.workers, hint=None,
+                                   cutoff=now - max(1e-6, 1e-9 * abs(now)), first=self.first and not whole)
+        # the best, or proof that nothing is better (or, with ``first``, any improvement found)
+        proven = res.status in ("OPTIMAL", "INFEASIBLE") or (self.first and res.status == "FEASIBLE")
+        self._adapt(proven)
+        self.exhausted = whole and proven   # nothing left to search
         if res.status not in ("OPTIMAL", "FEASIBLE"):
             return assign, 0.0
-        gain = _assign.objective_of(sub, current) - res.objective
+        gain = now - res.objective
         if gain <= 1e-6:
             return assign, 0.0
         new = assign.copy()
         new[firms] = np.where(res.assign >= 0, sites[np.maximum(res.assign, 0)], -1)
         self.improved += 1
+        self.last_move = (firms, assign[firms], new[firms])
         return new, gain

@@ -533,3 +533,37 @@ def test_auto_strategy_is_lagrange_for_larger_models():
     assert siting.SitingParams().strategy == "auto"
     assert prob.solver == "lagrange+scip"
     assert prob.bound <= prob.objective
+
+
+def test_sub_model_nets_out_the_share_group_outside_the_neighbourhood():
+    """Sites 0 and 1 are one park; re-solving site 0 alone must count the firms kept at site 1."""
+    from analysis._assign_search import Moves, sub_model
+
+    n, m = 4, 3
+    pi, pj = np.nonzero(np.ones((n, m), bool))
+    lead = np.array([True, False, False, True])
+    group = np.array([0, 0, -1])
+    data = AssignmentData(n, m, pi, pj, np.ones(len(pi)), np.full(n, 50.0), np.ones(n), np.full(m, 5.0), np.ones(n),
+                          np.full(m, np.inf), group, 0.7, lead[pi] & (group[pj] == 0), np.array([-400.0]))
+    assign = np.array([1, 1, 2, 0])        # site 1: one leading, one not; site 0: one leading
+    sub, firms = sub_model(Moves(data), assign, np.array([0]))
+    assert firms.tolist() == [3]
+    # kept at site 1: +300 (leading) − 700 (not) = −400 thousandths; rhs −400 − (−400) = 0
+    assert sub.share_rhs.tolist() == [0.0]
+    assert sub.share_group.tolist() == [0]
+    assert sub.m == 1 and sub.n == 1 and sub.cost.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_lagrange_places_every_firm_when_it_must(seed):
+    """allow_unassigned = False: the search may pass through incomplete solutions, the result may not."""
+    import dataclasses
+
+    data = dataclasses.replace(tiny_model(seed), cap_land=np.array([9.0, 8.0, 8.0]), cap_floor=np.full(3, np.inf),
+                               allow_unassigned=False)
+    best, _ = model_brute_force(dataclasses.replace(data, penalty=np.full(data.n, 1e6)))
+    res = solve_assignment(data, solver="scip", strategy="lagrange", time_limit_s=5, gap=0.0, workers=1)
+    check_feasible(data, res.assign)
+    assert (res.assign >= 0).all()
+    assert res.objective == pytest.approx(best, rel=1e-9)
+    assert res.bound <= best + 1e-6
