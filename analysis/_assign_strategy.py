@@ -58,9 +58,9 @@ def _helper(conn, data, search, lam, mu, upper: float, stop_at: float, dual_unti
     """Child process: dual ascent with the Lagrangian heuristic, then LNS on the shared incumbent.
 
     Sends ("bound", L, λ, μ, K_j, chosen pair indices, evaluations) on a better bound (at most
-    every half second); ("solution", sites) when the heuristic at the current multipliers
-    (repair + local search, every ``HEURISTIC_EVERY`` evaluations) beats the best objective it
-    knows; ("search",) when the bound has stalled and it turns to LNS, then ("move", firms,
+    every half second); ("solution", sites) when the heuristic (repair + local search, every
+    ``HEURISTIC_EVERY`` evaluations, at the best multipliers when they are new, else at the
+    current ones) beats the best objective it knows; ("search",) when the bound has stalled and it turns to LNS, then ("move", firms,
     their old sites, their new sites) for each improvement found.  Receives ("upper", U) and
     ("stop",).
     """
@@ -69,7 +69,7 @@ def _helper(conn, data, search, lam, mu, upper: float, stop_at: float, dual_unti
     bound = LagrangianBound(data)
     ascent = DualAscent(bound, lam, mu)
     moves = Moves(primal_data(search))
-    sent, last, state = -np.inf, 0.0, {"upper": upper, "stop": False}
+    sent, last, tried, state = -np.inf, 0.0, -np.inf, {"upper": upper, "stop": False}
 
     def read_messages():
         while conn.poll():
@@ -94,6 +94,8 @@ def _helper(conn, data, search, lam, mu, upper: float, stop_at: float, dual_unti
                 send_bound()
                 sent, last = bound.best, time.time()
             if bound.evaluations % HEURISTIC_EVERY == 0:
+                if bound.best > tried:   # the best multipliers are new: the heuristic there, else here
+                    tried, chosen, lam_now, mu_now = bound.best, bound.best_chosen, bound.best_lam, bound.best_mu
                 assign = local_search(moves, repair(moves, chosen, bound.reduced_costs(lam_now, mu_now)),
                                       deadline=time.perf_counter() + (stop_at - time.time()))
                 value = objective_of(search, assign)
