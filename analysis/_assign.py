@@ -13,12 +13,42 @@ Private to :mod:`analysis.siting`; knows no geography.  The model, over eligible
                                              has room, else 0)
                x_p ∈ {0, 1}
 
-Two real solvers are wired: OR-Tools CP-SAT (default) and SCIP through ``pywraplp``.
+Strategies (:func:`solve_assignment`; ``auto``, the default, takes ``direct`` up to
+``DIRECT_MAX_PAIRS`` eligible pairs and ``lagrange`` above):
+
+``lagrange`` (:mod:`analysis._assign_strategy`)
+    The bound is Lagrangian.  Relaxing each firm's row with a free multiplier λ_i and each
+    share group's row with μ_g ≥ 0 leaves one two-row knapsack per site::
+
+        L(λ, μ) = Σ_i λ_i + Σ_i min(0, pen_i − λ_i) + Σ_g μ_g r_g
+                  + Σ_j min { Σ_{p∋j} (c_p − λ_i − μ_g (a_p − s)) x_p : land and floor rows of j, x ∈ {0,1} }
+
+    Every (λ, μ) gives a lower bound (weak duality); keeping each site's knapsack integral
+    makes the best of them at least the LP bound (Geoffrion 1974).  Each knapsack is solved
+    exactly by OR-Tools' branch-and-bound knapsack solver on data rounded so that it can
+    only lower the minimum (needs down, capacities and profits up); a site it cannot close
+    within its time limit takes the value of a relaxation instead (a capacity-grid dynamic
+    programme with needs rounded down), so the reported bound is always valid, never
+    estimated (details and proofs of each step in :mod:`analysis._assign_lagrange`).  λ, μ
+    start at the LP duals (HiGHS) and follow a deflected subgradient ascent in a helper
+    process.  Meanwhile the main process repairs the knapsacks' choice into a solution,
+    improves it by vectorised local search (shift, swap, ejection) and by a large-
+    neighbourhood search that re-solves 3–12 sites at a time exactly with ``solver``,
+    choosing them where the duality gap Σ_j (Σ_{i at j} rc_ij − K_j) concentrates; once the
+    bound stalls, the helper searches too.  The gap reported is (objective − best L) /
+    objective.
+``direct``
+    The whole model goes to ``solver``; its own bound and gap are reported.
+``lp_fix``
+    The previous default, kept as a benchmark baseline (:func:`_solve_lp_fix`).
+
+Four real solvers are wired through OR-Tools: CP-SAT, SCIP, HiGHS and CBC (``pywraplp``).
 CP-SAT needs integer data, so costs are scaled to integers (relative resolution 1e-7 of
-the largest coefficient), land/floor needs rounded up and capacities down to whole m²,
-and the share rule uses coefficients in thousandths (0.1 % resolution).  The reported
-objective is always recomputed from the float costs of the solution found; the bound is
-the solver's bound translated back into the same units.
+the largest coefficient), land/floor needs rounded up and capacities down to a power-of-two
+grid near 2⁻³⁰ of the largest value (:func:`int_unit`), and the share rule uses
+coefficients in thousandths (0.1 % resolution).  The reported objective is always
+recomputed from the float costs of the solution found; the bound is the solver's bound
+translated back into the same units.
 
 The greedy heuristic here is the baseline of the benchmark and the warm start (hint) of
 the solvers; it never replaces them.  It is inherently sequential (each firm sees the
@@ -138,8 +168,9 @@ def _groups(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-STRATEGIES = ("auto", "direct", "lp_fix")
-DIRECT_MAX_PAIRS = 15_000
+STRATEGIES = ("auto", "direct", "lp_fix", "lagrange")
+# Up to this size SCIP or CP-SAT on the whole model usually proves optimality within seconds.
+DIRECT_MAX_PAIRS = 2_000
 # Free the firms at LP-contested sites only while those are at most half the sites; beyond that
 # the residual model is nearly the whole model and gains nothing (measured on the benchmark).
 CONTESTED_MAX_SHARE = 0.5
@@ -160,6 +191,9 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
 
     Strategies
     ----------
+    lagrange
+        Lagrangian bound, local search and guided LNS; see the module docstring.  ``workers``
+        ≥ 2 runs the dual ascent (then a second search) in a helper process.
     direct
         The whole model goes to the solver; its own bound and gap are reported.
     lp_fix
@@ -172,7 +206,7 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
         (:func:`_improve_lns`).  The gap is reported against the LP bound, so it is honest
         (and conservative: the true optimum may lie above the LP value).
     auto
-        ``direct`` up to ``DIRECT_MAX_PAIRS`` eligible pairs, else ``lp_fix``.
+        ``direct`` up to ``DIRECT_MAX_PAIRS`` eligible pairs, else ``lagrange``.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r} is not one of {SOLVERS}")
@@ -182,8 +216,13 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
     if hint is None:
         hint = greedy_assignment(data)
     if strategy == "auto":
-        strategy = "direct" if len(data.pi) <= DIRECT_MAX_PAIRS else "lp_fix"
-    if strategy == "direct":
+        strategy = "direct" if len(data.pi) <= DIRECT_MAX_PAIRS else "lagrange"
+    if strategy == "lagrange":
+        from analysis import _assign_strategy
+
+        res = _assign_strategy.solve(data, solver=solver, time_limit_s=time_limit_s, gap=gap, workers=workers,
+                                     hint=hint, t0=t0)
+    elif strategy == "direct":
         res = _solve_exact(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint)
     else:
         res = _solve_lp_fix(data, solver, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint, t0=t0)
@@ -193,10 +232,16 @@ def solve_assignment(data: AssignmentData, *, solver: str = "cp_sat", time_limit
     return res
 
 
-def _solve_exact(data, solver, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
+def _solve_exact(data, solver, *, time_limit_s, gap, workers, hint, cutoff: float | None = None,
+                 first: bool = False) -> AssignmentResult:
+    """The whole ``data`` with a real solver.  ``cutoff``: only solutions of objective ≤ cutoff
+    are wanted (a row on the objective; INFEASIBLE then means none exists) — the large-
+    neighbourhood search asks for strictly better ones, which prunes far more than a hint.
+    ``first``: stop at the first solution found (with a cutoff: the first improvement)."""
     if solver == "cp_sat":
-        return _solve_cpsat(data, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint)
-    return _solve_mip(data, solver, time_limit_s=time_limit_s, gap=gap, hint=hint)
+        return _solve_cpsat(data, time_limit_s=time_limit_s, gap=gap, workers=workers, hint=hint, cutoff=cutoff,
+                            first=first)
+    return _solve_mip(data, solver, time_limit_s=time_limit_s, gap=gap, hint=hint, cutoff=cutoff, first=first)
 
 
 def _solve_lp_fix(data, solver, *, time_limit_s, gap, workers, hint, t0) -> AssignmentResult:
@@ -373,13 +418,26 @@ def _residual(data: AssignmentData, fixed: np.ndarray, free: np.ndarray) -> tupl
     return sub, firm_map
 
 
+def int_unit(data: AssignmentData) -> float:
+    """Grid of CP-SAT's integer needs and capacities: a power of two putting the largest finite
+    need or capacity near 2³⁰ units (m² or any other unit; powers of two keep data already on
+    the grid exact through the division)."""
+    values = [np.abs(np.asarray(a, float)) for a in (data.need_land, data.need_floor, data.cap_land, data.cap_floor)]
+    top = max([float(v[np.isfinite(v)].max(initial=0.0)) for v in values] + [1.0])
+    return 2.0 ** math.ceil(math.log2(top / 2 ** 30))
+
+
 def _int_data(data: AssignmentData):
-    need_land = np.ceil(data.need_land - 1e-9).astype(np.int64)
-    need_floor = np.ceil(data.need_floor - 1e-9).astype(np.int64)
-    return need_land, need_floor
+    """Needs rounded up and finite capacities down to whole grid units (a restriction: every
+    integer solution fits the real capacities)."""
+    unit = int_unit(data)
+    needs = [np.ceil(np.asarray(x, float) / unit - 1e-9).astype(np.int64) for x in (data.need_land, data.need_floor)]
+    caps = [np.floor(np.where(np.isfinite(c), c, 0.0) / unit + 1e-9).astype(np.int64)
+            for c in (np.asarray(data.cap_land, float), np.asarray(data.cap_floor, float))]
+    return needs[0], needs[1], caps[0], caps[1]
 
 
-def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
+def _solve_cpsat(data, *, time_limit_s, gap, workers, hint, cutoff=None, first=False) -> AssignmentResult:
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -389,7 +447,7 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
     scale = 1e7 / top
     icoef = np.rint(data.cost * scale).astype(np.int64)
     ipen = np.rint(data.penalty * scale).astype(np.int64)
-    need_land, need_floor = _int_data(data)
+    need_land, need_floor, cap_land, cap_floor = _int_data(data)
     by_i, si = _groups(data.pi, data.n)
     # Explicit "unassigned" variables u_i keep the objective Σ c x + Σ pen u non-negative, so the
     # solver's relative-gap stop means the same as the gap we report (a constant shift would not).
@@ -408,20 +466,21 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
             continue
         vs = [x[p] for p in ps]
         firms = data.pi[ps]
-        if np.isfinite(data.cap_land[j]) and need_land[firms].sum() > data.cap_land[j]:
-            model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(math.floor(data.cap_land[j])))
-        if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > data.cap_floor[j]:
-            model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(math.floor(data.cap_floor[j])))
+        if np.isfinite(data.cap_land[j]) and need_land[firms].sum() > cap_land[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_land[firms].tolist()) <= int(cap_land[j]))
+        if np.isfinite(data.cap_floor[j]) and need_floor[firms].sum() > cap_floor[j]:
+            model.add(cp_model.LinearExpr.weighted_sum(vs, need_floor[firms].tolist()) <= int(cap_floor[j]))
     pg, delta = data.pair_group(), data.share_delta()
     by_g, sg = _groups(np.where(pg >= 0, pg, data.n_groups), data.n_groups + 1)
     for g in range(data.n_groups):
         ps = by_g[sg[g]:sg[g + 1]]
         if len(ps):
             model.add(cp_model.LinearExpr.weighted_sum([x[p] for p in ps], delta[ps].tolist()) >= int(data.share_rhs[g]))
-    if data.allow_unassigned:
-        model.minimize(cp_model.LinearExpr.weighted_sum(x + u, icoef.tolist() + ipen.tolist()))
-    else:
-        model.minimize(cp_model.LinearExpr.weighted_sum(x, icoef.tolist()))
+    objective = (cp_model.LinearExpr.weighted_sum(x + u, icoef.tolist() + ipen.tolist()) if data.allow_unassigned
+                 else cp_model.LinearExpr.weighted_sum(x, icoef.tolist()))
+    model.minimize(objective)
+    if cutoff is not None:
+        model.add(objective <= int(math.floor(cutoff * scale)))
     if hint is not None:
         chosen = _chosen_pairs(data, hint)
         for p in range(P):
@@ -432,6 +491,7 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = max(1, int(workers))
     solver.parameters.relative_gap_limit = float(gap)
+    solver.parameters.stop_after_first_solution = bool(first)
     st = solver.solve(model)
     name = solver.status_name(st)
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -447,7 +507,7 @@ def _solve_cpsat(data, *, time_limit_s, gap, workers, hint) -> AssignmentResult:
     return AssignmentResult(assign, name, obj, bound, _gap(obj, bound), 0.0, "cp_sat", P)
 
 
-def _solve_mip(data, name, *, time_limit_s, gap, hint) -> AssignmentResult:
+def _solve_mip(data, name, *, time_limit_s, gap, hint, cutoff=None, first=False) -> AssignmentResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver(name.upper())
@@ -469,9 +529,15 @@ def _solve_mip(data, name, *, time_limit_s, gap, hint) -> AssignmentResult:
     for i, ui in enumerate(u):
         objective.SetCoefficient(ui, float(data.penalty[i]))
     objective.SetMinimization()
+    if cutoff is not None:
+        ct = s.Constraint(-s.infinity(), float(cutoff))
+        for v, c in zip(x + u, np.concatenate([data.cost, data.penalty[:len(u)]]).tolist()):
+            ct.SetCoefficient(v, c)
     if hint is not None and name == "scip":
         chosen = _chosen_pairs(data, hint)
         s.SetHint(x + u, [1.0 if c else 0.0 for c in chosen] + [1.0 if a < 0 else 0.0 for a in hint[:len(u)]])
+    if first and name == "scip":
+        s.SetSolverSpecificParametersAsString("limits/solutions = 1\n")
     s.SetTimeLimit(int(time_limit_s * 1000))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(params.RELATIVE_MIP_GAP, float(gap))

@@ -45,6 +45,7 @@ from analysis import low_efficiency, pipeline, redevelopment
 from analysis._common import num, positions, text
 from analysis.params import Params
 from geo.errors import ParameterError
+from geo.spawn import plain_main as _plain_main
 from geo.units import M2_PER_MU
 
 __all__ = ["run_chain_distributed", "local_client", "hilbert_partitions", "county_tax_average",
@@ -62,26 +63,6 @@ def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: boo
     with _plain_main(), LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                      processes=processes, dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
-
-
-@contextlib.contextmanager
-def _plain_main() -> Iterator[None]:
-    """Hide a script ``__main__`` while worker processes are spawned.
-
-    Spawned workers re-run ``__main__`` from its path. Under Streamlit (and its AppTest) that is
-    the page script, which must not run inside a worker (it fails, and the nanny with it); the
-    workers need nothing from ``__main__``, so they get an empty one.
-    """
-    import sys
-    import types
-
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
 
 
 def hilbert_partitions(geoms: gpd.GeoSeries, npartitions: int) -> list[np.ndarray]:

@@ -352,7 +352,7 @@ def test_sample_end_to_end_cli(sample_copy, capsys):
 
 
 @pytest.mark.parametrize("solver", ["scip", "cp_sat"])
-@pytest.mark.parametrize("strategy", ["direct", "lp_fix"])
+@pytest.mark.parametrize("strategy", ["direct", "lp_fix", "lagrange"])
 def test_share_group_spans_several_sites(solver, strategy):
     """Two sites of one park form one share group: the ≥ 70 % rule holds over the park, not per site."""
     rng = np.random.default_rng(3)
@@ -383,3 +383,191 @@ def test_share_group_spans_several_sites(solver, strategy):
     g = greedy_assignment(data)
     in_park = (g == 0) | (g == 1)
     assert lead[in_park].sum() >= 0.7 * in_park.sum() - 1e-9
+
+
+# --- solver core: the Lagrangian strategy ------------------------------------------------------
+def check_feasible(data, assign):
+    """Independent check of eligibility, land and floor capacity and every share group."""
+    chosen = (assign[data.pi] == data.pj) & (assign[data.pi] >= 0)
+    assert chosen.sum() == (assign >= 0).sum(), "placed at a site that is not eligible"
+    placed = assign >= 0
+    for need, cap in ((data.need_land, data.cap_land), (data.need_floor, data.cap_floor)):
+        assert (np.bincount(assign[placed], weights=need[placed], minlength=data.m) <= cap + 1e-6).all()
+    g = data.pair_group()
+    sel = chosen & (g >= 0)
+    share = np.bincount(g[sel], weights=data.share_delta()[sel], minlength=data.n_groups)
+    assert (share >= data.share_rhs - 1e-6).all(), "a share group below its rule"
+
+
+def model_brute_force(data):
+    """Exhaustive optimum of a tiny model (every firm: each eligible site or unassigned)."""
+    options = [[-1] + sorted(data.pj[data.pi == i].tolist()) for i in range(data.n)]
+    grid = np.array(list(itertools.product(*options)))                      # (combinations, n)
+    placed = grid >= 0
+    site = np.where(placed, grid, data.m)
+    ok = np.ones(len(grid), bool)
+    for need, cap in ((data.need_land, data.cap_land), (data.need_floor, data.cap_floor)):
+        use = np.zeros((len(grid), data.m + 1))
+        np.add.at(use, (np.repeat(np.arange(len(grid)), data.n), site.ravel()), np.tile(need, len(grid)))
+        ok &= (use[:, :data.m] <= cap[None, :] + 1e-9).all(axis=1)
+    lookup = {(i, j): p for p, (i, j) in enumerate(zip(data.pi.tolist(), data.pj.tolist()))}
+    pair = np.array([[lookup.get((i, j), -1) for i, j in enumerate(row)] for row in grid])
+    cost = np.where(placed, data.cost[np.maximum(pair, 0)], data.penalty[None, :]).sum(axis=1)
+    if data.n_groups:
+        g = np.where(placed, data.share_group[np.maximum(grid, 0)], -1)
+        delta = np.where(placed & (g >= 0), data.share_delta()[np.maximum(pair, 0)], 0)
+        for k in range(data.n_groups):
+            ok &= np.where(g == k, delta, 0).sum(axis=1) >= data.share_rhs[k]
+    best = int(np.argmin(np.where(ok, cost, np.inf)))
+    return float(cost[best]), grid[best]
+
+
+def tiny_model(seed, n=7, m=3):
+    """Random tiny model: sparse eligibility, floor rows that bind, sites 0 and 1 one share group."""
+    rng = np.random.default_rng(seed)
+    elig = rng.random((n, m)) < 0.8
+    pi, pj = np.nonzero(elig)
+    need = rng.integers(1, 5, n).astype(float)
+    floor_need = need * rng.integers(1, 3, n)
+    lead = rng.random(n) < 0.6
+    group = np.array([0, 0, -1])[:m]
+    return AssignmentData(n, m, pi, pj, rng.uniform(1, 100, len(pi)).round(1), np.full(n, 120.0), need,
+                          np.array([5.0, 4.0, 4.0])[:m], floor_need, np.array([8.0, 9.0, 6.0])[:m], group, 0.7,
+                          lead[pi] & (group[pj] == 0), np.array([-300.0]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrange_brackets_brute_force(seed):
+    """Bound ≤ exhaustive optimum ≤ objective, the optimum found, every row respected."""
+    data = tiny_model(seed)
+    best, _ = model_brute_force(data)
+    res = solve_assignment(data, solver="scip", strategy="lagrange", time_limit_s=5, gap=0.0, workers=1)
+    assert res.solver == "lagrange+scip"
+    check_feasible(data, res.assign)
+    assert res.bound <= best + 1e-6
+    assert res.objective == pytest.approx(best, rel=1e-9)
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("site_time_s", [0.1, 0.0])
+def test_site_knapsacks_never_exceed_the_site_minimum(seed, site_time_s):
+    """Each K_j is a lower bound of the site's two-row knapsack; exact when the solver has time
+    (0 s forces the capacity-grid fallback, which must stay a bound)."""
+    from analysis._assign_lagrange import SiteKnapsacks
+
+    rng = np.random.default_rng(seed)
+    n, m = 12, 2
+    pi, pj = np.nonzero(np.ones((n, m), bool))
+    # needs in m² (whole-m² rounding inside the exact solver is then far below the tolerance)
+    data = AssignmentData(n, m, pi, pj, np.zeros(len(pi)), np.zeros(n), rng.uniform(1, 9, n) * 1000,
+                          np.array([20.0, 15.0]) * 1000, rng.uniform(1, 9, n) * 1000, np.array([25.0, 12.0]) * 1000,
+                          np.full(m, -1), 0.7, np.zeros(len(pi), bool), np.zeros(0))
+    rc = rng.uniform(-10, 3, len(pi))
+    value, chosen = SiteKnapsacks(data).solve(rc, site_time_s=site_time_s)
+    for j in range(m):
+        ps = np.flatnonzero(pj == j)
+        best = min(sum(rc[ps[list(c)]]) for r in range(n + 1) for c in itertools.combinations(range(n), r)
+                   if data.need_land[pi[ps[list(c)]]].sum() <= data.cap_land[j]
+                   and data.need_floor[pi[ps[list(c)]]].sum() <= data.cap_floor[j])
+        assert value[j] <= best + 1e-9
+        if site_time_s > 0:
+            assert value[j] == pytest.approx(best, abs=1e-5)
+            assert rc[chosen & (pj == j)].sum() == pytest.approx(best, abs=1e-5)
+
+
+def test_lagrangian_bound_at_any_multipliers_is_below_the_optimum():
+    from analysis._assign_lagrange import LagrangianBound
+
+    data = tiny_model(11)
+    best, _ = model_brute_force(data)
+    bound = LagrangianBound(data)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        value, _ = bound.evaluate(rng.uniform(-50, 200, data.n), rng.uniform(0, 80, data.n_groups))
+        assert value <= best + 1e-6
+
+
+def test_knapsack_bound_closes_the_lp_gap():
+    """Two firms of 6 m² compete for one 10 m² site (cost 1 each) or stay out (penalty 10).
+    The LP takes 1 + 4/6 firms (5.0); the site knapsack takes one whole firm: bound 11 = optimum."""
+    from analysis._assign_lagrange import lp_relaxation
+
+    data = AssignmentData(2, 1, np.array([0, 1]), np.array([0, 0]), np.array([1.0, 1.0]), np.array([10.0, 10.0]),
+                          np.array([6.0, 6.0]), np.array([10.0]), np.zeros(2), np.array([np.inf]), np.array([-1]),
+                          0.7, np.zeros(2, bool), np.zeros(0))
+    lp_value, *_ = lp_relaxation(data)
+    assert lp_value == pytest.approx(5.0)
+    res = solve_assignment(data, solver="scip", strategy="lagrange", time_limit_s=5, gap=0.0, workers=1)
+    assert res.objective == pytest.approx(11.0)
+    assert res.bound == pytest.approx(11.0)
+    assert res.status == "OPTIMAL"
+    assert sorted(res.assign.tolist()) == [-1, 0]
+
+
+def test_lagrange_with_the_bound_in_a_second_process():
+    """workers = 2: the multipliers are improved in a child process; its bound comes back."""
+    from analysis._assign_lagrange import lp_relaxation
+
+    rng = np.random.default_rng(5)
+    n, m = 80, 12
+    elig = rng.random((n, m)) < 0.5
+    pi, pj = np.nonzero(elig)
+    need = rng.uniform(1, 6, n)
+    group = np.where(np.arange(m) < 3, 0, -1)
+    lead = rng.random(n) < 0.7
+    data = AssignmentData(n, m, pi, pj, rng.uniform(1, 100, len(pi)), np.full(n, 150.0), need,
+                          np.full(m, need.sum() * 1.1 / m), need * 1.5, np.full(m, need.sum() * 1.5 * 1.2 / m), group,
+                          0.7, lead[pi] & (group[pj] == 0), np.array([-500.0]))
+    lp_value, *_ = lp_relaxation(data)
+    res = solve_assignment(data, solver="scip", strategy="lagrange", time_limit_s=6, gap=0.0, workers=2)
+    check_feasible(data, res.assign)
+    assert lp_value - 1e-6 * abs(lp_value) <= res.bound <= res.objective + 1e-9
+    assert res.objective <= objective_of(data, greedy_assignment(data)) + 1e-9
+
+
+def test_auto_strategy_is_lagrange_for_larger_models():
+    rng = np.random.default_rng(2)
+    n, m = 120, 30
+    cost = rng.uniform(1, 100, (n, m))
+    need = rng.integers(1, 5, n).astype(float) * 1000
+    cap = np.full(m, need.sum() * 1.15 / m)
+    prob = siting.RelocationProblem.from_cost_matrix(cost, need, cap, params=params(time_limit_s=3.0, gap=0.01))
+    prob.solve()
+    assert siting.SitingParams().strategy == "auto"
+    assert prob.solver == "lagrange+scip"
+    assert prob.bound <= prob.objective
+
+
+def test_sub_model_nets_out_the_share_group_outside_the_neighbourhood():
+    """Sites 0 and 1 are one park; re-solving site 0 alone must count the firms kept at site 1."""
+    from analysis._assign_search import Moves, sub_model
+
+    n, m = 4, 3
+    pi, pj = np.nonzero(np.ones((n, m), bool))
+    lead = np.array([True, False, False, True])
+    group = np.array([0, 0, -1])
+    data = AssignmentData(n, m, pi, pj, np.ones(len(pi)), np.full(n, 50.0), np.ones(n), np.full(m, 5.0), np.ones(n),
+                          np.full(m, np.inf), group, 0.7, lead[pi] & (group[pj] == 0), np.array([-400.0]))
+    assign = np.array([1, 1, 2, 0])        # site 1: one leading, one not; site 0: one leading
+    sub, firms = sub_model(Moves(data), assign, np.array([0]))
+    assert firms.tolist() == [3]
+    # kept at site 1: +300 (leading) − 700 (not) = −400 thousandths; rhs −400 − (−400) = 0
+    assert sub.share_rhs.tolist() == [0.0]
+    assert sub.share_group.tolist() == [0]
+    assert sub.m == 1 and sub.n == 1 and sub.cost.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_lagrange_places_every_firm_when_it_must(seed):
+    """allow_unassigned = False: the search may pass through incomplete solutions, the result may not."""
+    import dataclasses
+
+    data = dataclasses.replace(tiny_model(seed), cap_land=np.array([9.0, 8.0, 8.0]), cap_floor=np.full(3, np.inf),
+                               allow_unassigned=False)
+    best, _ = model_brute_force(dataclasses.replace(data, penalty=np.full(data.n, 1e6)))
+    res = solve_assignment(data, solver="scip", strategy="lagrange", time_limit_s=5, gap=0.0, workers=1)
+    check_feasible(data, res.assign)
+    assert (res.assign >= 0).all()
+    assert res.objective == pytest.approx(best, rel=1e-9)
+    assert res.bound <= best + 1e-6
