@@ -2,7 +2,8 @@
 
 On a copy of the sample with its demo accounts (admin, planner, feiyun = 飞云街道's official,
 viewer) and shortlist entries in two townships:
-sign in and out; wrong passwords slowed, then the account locked; a township official sees and
+sign in and out; wrong passwords slowed, then the account locked; a viewer's add to the shortlist,
+forced through a button the page shows disabled, is refused by the server; a township official sees and
 exports only their township; two browser sessions editing one entry — the second gets the
 conflict message with who and when; the audit page lists each action with the right user and
 Beijing time.
@@ -93,6 +94,96 @@ def test_sign_in_and_out(url, browser, artifacts_dir):
     page.get_by_role("button", name="登录", exact=True).wait_for(timeout=60_000)
     other_tab.reload()  # signing out ended the session everywhere
     other_tab.get_by_role("button", name="登录", exact=True).wait_for(timeout=90_000)
+
+
+class _StreamTap:
+    """Sits on the page's Streamlit WebSocket: passes every message through, remembers the buttons the
+    server drew (id, label, disabled) and the client's last rerun request, and can send a hand-made one."""
+
+    def __init__(self, page):
+        self.buttons: dict[str, tuple[str, bool]] = {}
+        self.last_rerun = None
+        self.server = None
+        page.route_web_socket("**/_stcore/stream", self._route)
+
+    def _route(self, ws) -> None:
+        self.server = ws.connect_to_server()
+        ws.on_message(lambda m: self._from_client(m, ws))
+        self.server.on_message(lambda m: self._from_server(m, ws))
+
+    def _from_client(self, message, ws) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        if isinstance(message, bytes):
+            msg = BackMsg.FromString(message)
+            if msg.WhichOneof("type") == "rerun_script":
+                self.last_rerun = msg
+        self.server.send(message)
+
+    def _from_server(self, message, ws) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(message, bytes):
+            msg = ForwardMsg.FromString(message)
+            if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                if element.WhichOneof("type") == "button":
+                    self.buttons[element.button.id] = (element.button.label, element.button.disabled)
+        ws.send(message)
+
+    def click(self, button_id: str) -> None:
+        """Send the rerun a click on ``button_id`` would send, whatever the page allows."""
+        msg = type(self.last_rerun)()
+        msg.CopyFrom(self.last_rerun)
+        state = msg.rerun_script.widget_states.widgets.add()
+        state.id = button_id
+        state.trigger_value = True
+        self.server.send(msg.SerializeToString())
+
+
+def test_a_viewers_forced_write_is_refused_on_the_server(url, browser, access_ws, artifacts_dir):
+    """The page shows a viewer "加入清单" disabled.  A click on it sent straight over the app's WebSocket
+    (what a hand-made client would do) is discarded by the server (Streamlit enforces ``disabled``), and
+    the library call itself, made with the identity the browser's session cookie carries, is refused by
+    the role check: nothing is written either way."""
+    from layers import shortlist
+    from layers.store import open_workspace
+
+    before = len(shortlist.load(open_workspace(access_ws)))
+    page = _session(browser)
+    tap = _StreamTap(page)
+    sign_in(page, url, "viewer", "ruian-viewer")
+    page.get_by_role("link", name="低效用地清单").click()
+    grid = page.locator('[class*="st-key-le_table"] [data-testid="stDataFrame"]').last
+    grid.wait_for(timeout=90_000)
+    grid.scroll_into_view_if_needed()
+    _idle(page, 600)
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # tick the first row (viewers may tick and export)
+    button = page.locator(".st-key-le_add button").first
+    button.get_by_text("加入清单 (1)").wait_for(timeout=30_000)
+    _idle(page, 600)
+    assert button.is_disabled()
+    add_id = next(i for i, (label, disabled) in tap.buttons.items() if label.startswith("加入清单 (1)") and disabled)
+    tap.click(add_id)
+    _idle(page, 3000)
+    page.screenshot(path=str(artifacts_dir / "access_2b_viewer_refused.png"))
+    assert len(shortlist.load(open_workspace(access_ws))) == before  # the forged click wrote nothing
+    # the write itself, made directly with the browser session's identity: refused by the library
+    from geo.errors import AccessDeniedError
+    from layers import access
+    from ui.login import COOKIE
+
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == COOKIE)
+    ws = open_workspace(access_ws, readonly=False)
+    viewer = access.resume_session(ws, token, idle_s=3600, max_s=3600)
+    assert viewer is not None and viewer.role == "viewer"
+    plot = ws.read("plots", columns=["plot_id"])["plot_id"].iloc[-1]
+    with pytest.raises(AccessDeniedError, match="viewer"):
+        shortlist.add(ws, [plot], kind="plot", actor=viewer)
+    assert len(shortlist.load(ws)) == before
+    log = ws.read_table("audit_log")
+    assert not ((log["username"] == "viewer") & log["action"].str.startswith("shortlist")).any()
 
 
 def test_wrong_passwords_are_slowed_then_locked(url, browser, artifacts_dir):

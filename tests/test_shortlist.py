@@ -195,7 +195,7 @@ def test_readonly_workspace_refuses(ws):
 
 def test_empty_shortlist_loads_with_every_field(ws):
     got = sl.load(ws)
-    assert got.empty and list(got.columns) == list(sl.ITEM_FIELDS) + ["geometry"]
+    assert got.empty and list(got.columns) == list(sl.ITEM_FIELDS) + ["geometry", "item_missing"]
     sl.add(ws, ["P1"], kind="plot", actor=A("a"))
     assert sl.remove(ws, "plot:P1", actor=A("a")).empty
     assert sl.load(ws).empty and len(sl.history(ws)) == 2

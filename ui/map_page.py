@@ -52,6 +52,7 @@ from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, Dy
                         ordered_layers, plots_group, raster_group, tooltip_frame)
 from ui.offline import static_base_url
 from ui.overlays import legend_rows, overlay_image, raster_label
+from ui.pages._common import permitted
 from ui.readable import Names, format_values
 from ui.shell import current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key
 
@@ -529,7 +530,7 @@ def _details(ws, view, sel, others, actor, lang, note) -> None:
         if rows.empty:
             st.info(t("map_nothing_here", lang))
             return
-        if st.button(t("det_add", lang), key="det_add", type="primary"):
+        if st.button(t("det_add", lang), key="det_add", type="primary", **permitted("shortlist.add", lang, actor=actor)):
             _add(ws, [ident], actor, view, lang, note)
         run_id = view.attrs.get("run_id")
         plot_details(rows.iloc[0], firms=data.firms_on(ws, ident, run_id), lang=lang,
@@ -559,7 +560,7 @@ def _selection(ws, view, ids: list[str], actor, lang: str, note) -> None:
         return
     st.dataframe(_readable_table(rows, lang, _names(ws)), hide_index=True, width="stretch",
                  height=min(36 * (len(rows) + 1), 320))
-    if st.button(t("sel_add_all", lang), key="sel_add_all"):
+    if st.button(t("sel_add_all", lang), key="sel_add_all", **permitted("shortlist.add", lang, actor=actor)):
         _add(ws, ids, actor, view, lang, note)
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "picked_key",
     "add_to_shortlist",
     "stale_note",
+    "permitted",
     "filter_note",
 ]
 
@@ -73,6 +74,16 @@ def acting_user() -> Actor:
     if actor is None:  # a page reached without signing in (expired meanwhile): back to the sign-in screen
         st.rerun()
     return actor
+
+
+def permitted(action: str, lang: str, *, actor: Actor | None = None) -> dict:
+    """``st.button``/``form_submit_button`` keywords for a control that writes: nothing when the signed-in
+    user's role may do ``action``, else disabled with the reason.  For clarity only — the library refuses
+    the write anyway, and Streamlit discards a forged click on a disabled control."""
+    from layers import access
+
+    actor = actor if actor is not None else acting_user()
+    return {} if access.allowed(actor, action) else {"disabled": True, "help": t("role_readonly_note", lang)}
 
 
 def mu(m2) -> pd.Series | float:
@@ -248,7 +259,7 @@ def run_picker(ws: Workspace, lang: str, *, key: str) -> str | None:
     with sb.expander(t("pg_new_run", lang), expanded=not ids):
         default = presets.index("ruian_default") if "ruian_default" in presets else 0
         preset = st.selectbox(t("pg_preset", lang), presets, index=default, key=f"{key}_preset")
-        if st.button(t("pg_run_button", lang), key=f"{key}_run_button"):
+        if st.button(t("pg_run_button", lang), key=f"{key}_run_button", **permitted("run.chain", lang)):
             new = _run_analysis(ws, preset, lang)
             if new:
                 st.rerun()
@@ -402,7 +413,9 @@ def add_to_shortlist(ws: Workspace, ids: list, *, kind: str, source_layer: str, 
     from layers import shortlist
 
     label = f"{t('pg_add_to_shortlist', lang)} ({len(ids)})"
-    if not st.button(label, key=key, disabled=not ids, help=None if ids else t("pg_pick_rows", lang)):
+    rights = permitted("shortlist.add", lang, actor=actor)
+    if not st.button(label, key=key, disabled=not ids or bool(rights), help=rights.get("help") or (
+            None if ids else t("pg_pick_rows", lang))):
         return
     try:
         before = len(shortlist.load(ws))

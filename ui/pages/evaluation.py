@@ -38,7 +38,7 @@ from ui import data
 from ui.filters import filter_sidebar
 from ui.format import Col, label_axis, show, tall, tooltip
 from ui.i18n import t
-from ui.pages._common import (REGRADES_TABLE, acting_user, effective_regrades, page_start, plain,
+from ui.pages._common import (REGRADES_TABLE, acting_user, effective_regrades, page_start, permitted, plain,
                               regrade_log as _regrade_log, run_params, show_error, writable)
 from ui.shell import current_lang, layer_stamp
 
@@ -269,7 +269,7 @@ def _weights(ws: Workspace, ev: pd.DataFrame, run_id: str, lang: str) -> None:
     st.dataframe(cross, width="content")
     moved = both[changed].assign(shift=both["score"] - both["score_run"]).sort_values("shift", key=abs, ascending=False)
     show(moved.reset_index(), MOVED_COLUMNS, lang, height=300)
-    if st.button(t("ev_save_run", lang), key="ev_save_run"):
+    if st.button(t("ev_save_run", lang), key="ev_save_run", **permitted("run.chain", lang)):
         custom = dataclasses.replace(base, per_mu=params, name=f"{base.name}_custom")
         with st.status(t("pg_running", lang)) as box:
             try:
@@ -329,7 +329,7 @@ def _regrade(ws: Workspace, ev: pd.DataFrame, run_id: str, actor, lang: str) -> 
         new_class = st.selectbox(t("ev_new_class", lang), options, key=f"ev_new_class|{code}",
                                  format_func=lambda c: t("ev_withdraw", lang) if c == "__withdraw__" else c)
         reason = st.text_input(t("ev_regrade_reason", lang), key=f"ev_regrade_reason|{code}")
-        go = st.form_submit_button(t("ev_regrade_save", lang), type="primary")
+        go = st.form_submit_button(t("ev_regrade_save", lang), type="primary", **permitted("regrade", lang))
     if go:
         try:
             _save_regrade(ws, ev, code, None if new_class == "__withdraw__" else new_class, reason, run_id, actor,

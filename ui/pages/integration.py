@@ -26,7 +26,7 @@ from ui.format import Col, show, tooltip
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import acting_user, open_ws, run_layers, runs_of_kind, show_error, writable
+from ui.pages._common import acting_user, open_ws, permitted, run_layers, runs_of_kind, show_error, writable
 from ui.shell import current_lang
 
 __all__ = ["render", "integration_runs", "JOINT_COLUMNS", "LINK_COLUMNS"]
@@ -92,7 +92,7 @@ def render() -> None:
     if ids:
         wanted = st.session_state.get(_RUN_KEY)
         run_id = sb.selectbox(t("ig_run", lang), ids, index=ids.index(wanted) if wanted in ids else 0, key="ig_run")
-    if sb.button(t("ig_run_button", lang), key="ig_run_button"):
+    if sb.button(t("ig_run_button", lang), key="ig_run_button", **permitted("run.integration", lang)):
         _run(ws, lang)
     if run_id is None:
         st.info(t("ig_no_run", lang))

@@ -41,7 +41,7 @@ from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
 from ui.pages._common import (acting_user, add_to_shortlist, filter_note, open_ws, pick_rows, pipeline_runs, run_layers,
-                              runs_of_kind, show_error, stale_note, writable)
+                              permitted, runs_of_kind, show_error, stale_note, writable)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column", "TABS_KEY"]
@@ -107,7 +107,7 @@ def _run_form(ws: Workspace, lang: str) -> None:
                             format_func=lambda r: t(f"st_rule_{r}", lang))
         limit = c2.slider(t("st_time_limit", lang), 5, 120, 20, step=5, key="st_time_limit")
         clusters = c3.checkbox(t("st_use_clusters", lang), key="st_use_clusters", disabled=not has_run)
-        go = st.form_submit_button(t("st_run_button", lang), type="primary")
+        go = st.form_submit_button(t("st_run_button", lang), type="primary", **permitted("run.siting", lang))
     if not go:
         return
     if rule == "d_class" and not has_run:
