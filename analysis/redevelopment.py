@@ -8,7 +8,8 @@ Per candidate plot (the low-efficiency plots, or every industrial plot):
   provincial road (and the nearest road of any class), logistics centre, port, rail
   station and residential area — one STRtree ``query_nearest`` per target kind;
 * ``slope_mean`` (raster units, degrees) and ``flood_depth_max`` (m) by exact zonal
-  statistics (exactextract: fractional pixel coverage, no per-pixel Python);
+  statistics (each cell weighted by the fraction the plot covers, exactextract's numbers; both
+  rasters in one pass, :func:`geo.raster.zonal_stats_many`);
 * ``share_<kind>``: share of the plot's area under each constraint kind (kinds dissolved
   first so overlaps are not counted twice; pairs from one STRtree query, areas from one
   vectorised intersection);
@@ -145,13 +146,29 @@ def constraint_shares(geoms: np.ndarray, constraints: gpd.GeoDataFrame | None, k
 def zonal_stats(geoms: gpd.GeoSeries, raster: str | os.PathLike, stat: str) -> np.ndarray:
     """One exact zonal statistic (``mean``, ``max``…) of a raster per polygon (NaN outside the raster).
 
-    Delegates to :func:`geo.raster.zonal_stats` (exactextract: each cell weighted by the
-    fraction of it the polygon covers), so no per-pixel Python runs here.
+    Delegates to :func:`geo.raster.zonal_stats` (each cell weighted by the fraction of it the
+    polygon covers), so no per-pixel Python runs here.
     """
     if len(geoms) == 0:
         return np.zeros(0)
     zones = gpd.GeoDataFrame(geometry=geoms.reset_index(drop=True), crs=geoms.crs)
     return georaster.zonal_stats(raster, zones, [stat], name="plots")[stat].to_numpy(dtype=float)
+
+
+_RASTER_CRITERIA = {"slope": "mean", "flood_depth": "max"}   # raster kind → statistic, column <kind>_<stat>
+
+
+def _raster_criteria(c: gpd.GeoDataFrame, rasters: Mapping[str, str | os.PathLike] | None) -> pd.DataFrame:
+    """``slope_mean`` and ``flood_depth_max`` of each plot (NaN where the raster is absent), both rasters
+    in one pass (:func:`geo.raster.zonal_stats_many`: plots on one grid share the cell coverage)."""
+    rasters = {k: v for k, v in (rasters or {}).items() if k in _RASTER_CRITERIA}
+    out = pd.DataFrame({f"{k}_{stat}": np.full(len(c), np.nan) for k, stat in _RASTER_CRITERIA.items()}, index=c.index)
+    if rasters and len(c):
+        zones = gpd.GeoDataFrame(geometry=c.geometry.reset_index(drop=True), crs=c.crs)
+        found = georaster.zonal_stats_many(rasters, zones, {k: [_RASTER_CRITERIA[k]] for k in rasters}, name="plots")
+        for col in found.columns:
+            out[col] = found[col].to_numpy()
+    return out
 
 
 def suitability(frame: pd.DataFrame, params: RedevelopmentParams) -> pd.DataFrame:
@@ -212,9 +229,7 @@ def plot_criteria(c: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gp
     geoms = c.geometry.to_numpy()
     d = distances(geoms, parks=parks, infrastructure=infrastructure, constraints=constraints)
     d.index = c.index
-    rasters = dict(rasters or {})
-    for kind, stat, col in (("slope", "mean", "slope_mean"), ("flood_depth", "max", "flood_depth_max")):
-        d[col] = zonal_stats(c.geometry, rasters[kind], stat) if kind in rasters else np.full(len(c), np.nan)
+    d = d.join(_raster_criteria(c, rasters))
     from layers.schema import CONSTRAINT_KINDS
 
     kinds = tuple(k for k in CONSTRAINT_KINDS if k != "residential") + ("residential",)
