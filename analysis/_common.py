@@ -13,6 +13,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError
@@ -76,11 +78,16 @@ def boolean(frame: pd.DataFrame, col: str, default: bool) -> np.ndarray:
 
 
 def positions(keys, universe) -> np.ndarray:
-    """Position of each key in ``universe`` (−1 when absent): one hash lookup, no Python loop.
+    """Position of each key in ``universe`` (−1 when absent; the first position of a repeated
+    value; a missing key finds a missing value): one hash lookup, no Python loop.
 
-    Both sides are compared as plain objects, which is much faster than Arrow-backed string
-    ``isin``/``map`` on large frames.
+    Text on both sides is looked up in Arrow (``pyarrow.compute.index_in``), never turned into
+    Python strings — at a million keys that is most of the cost; anything else is compared as
+    plain objects.
     """
+    k, u = _arrow_text(keys), _arrow_text(universe)
+    if k is not None and u is not None:
+        return pc.index_in(k, value_set=u).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     k = pd.Series(keys).astype(object).to_numpy()
     u = pd.Index(pd.Series(universe).astype(object).to_numpy())
     if u.is_unique:
@@ -89,6 +96,22 @@ def positions(keys, universe) -> np.ndarray:
     where = np.flatnonzero(first)
     hit = u[first].get_indexer(k)
     return np.where(hit >= 0, where[hit], -1)
+
+
+def _arrow_text(values) -> pa.Array | None:
+    """``values`` as one Arrow large-string array (missing values null), or None when they are not
+    all text (or missing)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.array
+    try:
+        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+        return None
+    return arr.cast(pa.large_string())
 
 
 def fmt(values: np.ndarray, spec: str = "%.2f") -> np.ndarray:

@@ -47,7 +47,7 @@ def firm_land_m2(enterprises: pd.DataFrame, plots: pd.DataFrame | None) -> np.nd
     """Land of each firm in m²: ``land_area_m2``, else its plot's area when it holds the land, else 0."""
     land = num(enterprises, "land_area_m2")
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         area = num(plots, "area_m2")
         plot_area = np.where(ppos >= 0, area[np.maximum(ppos, 0)] if len(area) else np.nan, np.nan)
         holder = enterprises["is_land_holder"].astype("boolean").fillna(True).to_numpy(dtype=bool) \

@@ -163,7 +163,7 @@ def firm_park_pairs(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame | None,
     ppos = np.full(n, -1, dtype=np.int64)
     parts_park, parts_firm = [], []
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         park_of_plot, plot = plot_park_pairs(parks, plots)
         # firms × their plot's parks: a merge on plot position
         pairs = pd.DataFrame({"plot": plot, "park": park_of_plot})
@@ -193,7 +193,7 @@ def firm_parks(enterprises: pd.DataFrame, plots: gpd.GeoDataFrame | None,
     out = np.full(n, None, dtype=object)
     ppos = np.full(n, -1, dtype=np.int64)
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         park = plot_parks(plots, parks).to_numpy(dtype=object)
         out[ppos >= 0] = park[ppos[ppos >= 0]]
     loose = np.flatnonzero(ppos < 0)
