@@ -10,6 +10,10 @@ first anniversary itself.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Callable, Iterator
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -19,12 +23,49 @@ from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError
 
-__all__ = ["Reasons", "TOLERANCE", "num", "text", "boolean", "fmt", "fmt_against", "at_least", "below", "calendar_years",
+__all__ = ["Reasons", "TOLERANCE", "shared_steps", "once", "num", "text", "boolean", "fmt", "fmt_against", "at_least", "below", "calendar_years",
            "positions", "check_crs", "combine_parks", "empty_like"]
 
 #: Relative tolerance of threshold comparisons (areas in 亩, FAR, shares): far below any
 #: measurement precision, far above float rounding (1e-16).
 TOLERANCE = 1e-9
+
+
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("analysis_shared_steps", default=None)
+
+
+@contextlib.contextmanager
+def shared_steps() -> Iterator[None]:
+    """Within the block, :func:`once` computes a step on a set of geometries only the first time.
+
+    The chain (:func:`analysis.pipeline.run_chain`) opens one around its stages: the per-mu
+    evaluation, the low-efficiency rules and both park assessments each place the plots in
+    their parks from the same representative points, which then cost one GEOS pass instead of six.
+    Outside a block every call computes.  Per thread and task (a context variable).
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def once(step: str, geoms: np.ndarray, compute: Callable[[np.ndarray], object]):
+    """``compute(geoms)``, or what it returned for the same geometry objects earlier in the
+    :func:`shared_steps` block.  Never mutate the result: callers share it.
+
+    The key is the geometries' identity — the addresses in the object array, compared in one
+    ``memcmp`` — not their values; the block keeps the geometries alive, so no address is reused
+    for another geometry while it is open.
+    """
+    memo = _SHARED.get()
+    geoms = np.asarray(geoms, dtype=object)
+    if memo is None:
+        return compute(geoms)
+    key = (step, geoms.tobytes())
+    if key not in memo:
+        memo[key] = (geoms, compute(geoms))
+    return memo[key][1]
 
 
 class Reasons:

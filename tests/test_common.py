@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis._common import positions
+import shapely
+
+from analysis._common import once, positions, shared_steps
 
 
 def _positions_by_objects(keys, universe) -> np.ndarray:
@@ -40,3 +42,42 @@ def test_positions_equal_the_object_lookup(key_dtype, universe_kind):
         u = (pd.Series(universe, dtype="string").to_numpy(dtype=object) if universe_kind == "ndarray"
              else pd.Series(universe, dtype=universe_kind))
         assert positions(keys, u).tolist() == _positions_by_objects(keys, u).tolist()
+
+
+def test_once_computes_a_step_once_per_geometries_inside_shared_steps():
+    geoms = shapely.points(np.arange(3.0), 0.0)
+    calls = []
+
+    def centroids(g):
+        calls.append(len(g))
+        return shapely.centroid(g)
+
+    assert once("c", geoms, centroids) is not once("c", geoms, centroids)        # outside a block: every time
+    assert len(calls) == 2
+    with shared_steps():
+        first = once("c", geoms, centroids)
+        assert once("c", geoms.copy(), centroids) is first                       # same objects, another array
+        assert once("other step", geoms, centroids) is not first
+        equal_but_new = shapely.points(np.arange(3.0), 0.0)
+        assert once("c", equal_but_new, centroids) is not first                  # identity, not equality
+    assert len(calls) == 5
+    with shared_steps():
+        once("c", geoms, centroids)
+    assert len(calls) == 6                                                       # each block starts empty
+
+
+def test_the_chain_places_the_plots_in_their_parks_from_one_pass(monkeypatch):
+    from analysis import membership, pipeline
+    from analysis.params import load_preset
+    from tests.analysis_frames import firm, firms, parks, plot, plots
+
+    passes = []
+    real = shapely.point_on_surface
+    monkeypatch.setattr(membership.shapely, "point_on_surface", lambda g: passes.append(len(g)) or real(g))
+    layers = {"plots": plots([plot("A", 0, 0, park_id="IP1"), plot("B", 300, 0)]),
+              "enterprises": firms([firm("F1", plot_id="A"), firm("F2", plot_id="B")]),
+              "industrial_parks": parks([("IP1", "industrial_park", False, -50, -50, 150, 150)]).drop(columns="park_kind")}
+    result = pipeline.run_chain(layers, load_preset("ruian_default"), as_of="2026-06-30")
+    assert passes == [2]
+    park = result.frames["plots"]["park_id"]
+    assert park.iloc[0] == "IP1" and pd.isna(park.iloc[1])
