@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import low_efficiency, membership, parks as parks_mod, per_mu, redevelopment
-from analysis._common import combine_parks
+from analysis._common import combine_parks, shared_steps
 from analysis.params import CLASSES, Params, load_preset
 from geo.errors import WorkspaceError
 from layers import runs as runs_store
@@ -70,6 +70,11 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
         if name not in layers:
             raise WorkspaceError(f"the analysis chain needs layer {name!r}; got {sorted(layers)}",
                                  message_zh=f"分析需要图层 {name!r}")
+    with shared_steps():     # steps the stages repeat on the same plots (their parks) run once
+        return _run_stages(layers, params, rasters=rasters, as_of=as_of, regrades=regrades, stages=stages)
+
+
+def _run_stages(layers, params, *, rasters, as_of, regrades, stages) -> RunResult:
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     plots = layers["plots"]

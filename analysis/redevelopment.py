@@ -8,7 +8,8 @@ Per candidate plot (the low-efficiency plots, or every industrial plot):
   provincial road (and the nearest road of any class), logistics centre, port, rail
   station and residential area — one STRtree ``query_nearest`` per target kind;
 * ``slope_mean`` (raster units, degrees) and ``flood_depth_max`` (m) by exact zonal
-  statistics (exactextract: fractional pixel coverage, no per-pixel Python);
+  statistics (each cell weighted by the fraction the plot covers, exactextract's numbers; both
+  rasters in one pass, :func:`geo.raster.zonal_stats_many`);
 * ``share_<kind>``: share of the plot's area under each constraint kind (kinds dissolved
   first so overlaps are not counted twice; pairs from one STRtree query, areas from one
   vectorised intersection);
@@ -25,7 +26,7 @@ Per candidate plot (the low-efficiency plots, or every industrial plot):
   otherwise 零增地技改.
 
 Clusters: non-restricted candidates that touch or lie within ``cluster_gap_m`` of each
-other, found with one STRtree ``dwithin`` query and scipy's connected components.
+other, found with one STRtree query, one vectorised ``dwithin`` and scipy's connected components.
 """
 from __future__ import annotations
 
@@ -145,13 +146,29 @@ def constraint_shares(geoms: np.ndarray, constraints: gpd.GeoDataFrame | None, k
 def zonal_stats(geoms: gpd.GeoSeries, raster: str | os.PathLike, stat: str) -> np.ndarray:
     """One exact zonal statistic (``mean``, ``max``…) of a raster per polygon (NaN outside the raster).
 
-    Delegates to :func:`geo.raster.zonal_stats` (exactextract: each cell weighted by the
-    fraction of it the polygon covers), so no per-pixel Python runs here.
+    Delegates to :func:`geo.raster.zonal_stats` (each cell weighted by the fraction of it the
+    polygon covers), so no per-pixel Python runs here.
     """
     if len(geoms) == 0:
         return np.zeros(0)
     zones = gpd.GeoDataFrame(geometry=geoms.reset_index(drop=True), crs=geoms.crs)
     return georaster.zonal_stats(raster, zones, [stat], name="plots")[stat].to_numpy(dtype=float)
+
+
+_RASTER_CRITERIA = {"slope": "mean", "flood_depth": "max"}   # raster kind → statistic, column <kind>_<stat>
+
+
+def _raster_criteria(c: gpd.GeoDataFrame, rasters: Mapping[str, str | os.PathLike] | None) -> pd.DataFrame:
+    """``slope_mean`` and ``flood_depth_max`` of each plot (NaN where the raster is absent), both rasters
+    in one pass (:func:`geo.raster.zonal_stats_many`: plots on one grid share the cell coverage)."""
+    rasters = {k: v for k, v in (rasters or {}).items() if k in _RASTER_CRITERIA}
+    out = pd.DataFrame({f"{k}_{stat}": np.full(len(c), np.nan) for k, stat in _RASTER_CRITERIA.items()}, index=c.index)
+    if rasters and len(c):
+        zones = gpd.GeoDataFrame(geometry=c.geometry.reset_index(drop=True), crs=c.crs)
+        found = georaster.zonal_stats_many(rasters, zones, {k: [_RASTER_CRITERIA[k]] for k in rasters}, name="plots")
+        for col in found.columns:
+            out[col] = found[col].to_numpy()
+    return out
 
 
 def suitability(frame: pd.DataFrame, params: RedevelopmentParams) -> pd.DataFrame:
@@ -180,14 +197,22 @@ def suitability(frame: pd.DataFrame, params: RedevelopmentParams) -> pd.DataFram
 def clusters(geoms: np.ndarray, gap_m: float) -> np.ndarray:
     """Cluster label (0…k−1) of each geometry: connected components of 'within ``gap_m``'.
 
-    One STRtree ``dwithin`` query gives all pairs; scipy's connected components labels them.
-    Membership is symmetric by construction (an undirected graph).
+    One STRtree query of the bounding boxes grown by ``gap_m`` gives the candidate pairs (a
+    superset: geometries within the gap have boxes within it); each pair is kept once (i < j,
+    the graph is undirected) and tested exactly by one vectorised ``dwithin`` — half the exact
+    tests of a ``dwithin`` tree query, which tests both orders.  scipy's connected components
+    labels the graph; membership is symmetric by construction.
     """
     n = len(geoms)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     tree = shapely.STRtree(geoms)
-    i, j = tree.query(geoms, predicate="dwithin", distance=gap_m)
+    b = shapely.bounds(geoms)
+    i, j = tree.query(shapely.box(b[:, 0] - gap_m, b[:, 1] - gap_m, b[:, 2] + gap_m, b[:, 3] + gap_m))
+    once = i < j
+    i, j = i[once], j[once]
+    near = shapely.dwithin(geoms[i], geoms[j], gap_m)
+    i, j = i[near], j[near]
     graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)
@@ -212,9 +237,7 @@ def plot_criteria(c: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gp
     geoms = c.geometry.to_numpy()
     d = distances(geoms, parks=parks, infrastructure=infrastructure, constraints=constraints)
     d.index = c.index
-    rasters = dict(rasters or {})
-    for kind, stat, col in (("slope", "mean", "slope_mean"), ("flood_depth", "max", "flood_depth_max")):
-        d[col] = zonal_stats(c.geometry, rasters[kind], stat) if kind in rasters else np.full(len(c), np.nan)
+    d = d.join(_raster_criteria(c, rasters))
     from layers.schema import CONSTRAINT_KINDS
 
     kinds = tuple(k for k in CONSTRAINT_KINDS if k != "residential") + ("residential",)
@@ -403,19 +426,55 @@ def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, p
     outline = shapely.multipolygons(parts[o], indices=part_label[o])
     site = table["is_candidate_site"].to_numpy()
     if site.any():
-        sel = site[labels]
-        frame = gpd.GeoDataFrame({"label": labels[sel]}, geometry=geoms[sel], crs=crs)
-        # Plots form a coverage (no overlaps), so the fast coverage union applies; where the union's
-        # area falls short of the members' sum, plots overlap and the general union is used instead.
-        try:
-            diss = frame.dissolve(by="label", method="coverage")
-        except shapely.errors.GEOSException:  # edges not noded alike (partial shared edges): general union
-            diss = frame.dissolve(by="label")
-        lab_ids = diss.index.to_numpy()
-        short = np.abs(diss.area.to_numpy() - table["area_m2"].to_numpy()[lab_ids]) > 1e-6 * table["area_m2"].to_numpy()[lab_ids] + 1e-3
-        if short.any():
-            redo = frame.loc[np.isin(frame["label"].to_numpy(), lab_ids[short])].dissolve(by="label")
-            diss.loc[redo.index, "geometry"] = redo.geometry.to_numpy()
-        outline[lab_ids] = diss.geometry.to_numpy()
+        outline[site] = _site_outlines(geoms, labels, site, table["area_m2"].to_numpy())
     table = table[list(_CLUSTER_COLUMNS)]
     return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(outline, crs=crs), crs=crs)
+
+
+def _site_outlines(geoms: np.ndarray, labels: np.ndarray, site: np.ndarray, area_m2: np.ndarray) -> np.ndarray:
+    """Dissolved outline of each candidate site (``site`` over the cluster labels), in label order.
+
+    Plots form a coverage (no overlaps), so the fast coverage union applies; if GEOS refuses it
+    (edges not noded alike) every site takes the general union, and a site whose union falls
+    short of its members' area (overlapping plots) takes the general union too.
+    """
+    sel = site[labels]
+    members, member_label = geoms[sel], labels[sel]
+    try:
+        out = _union_by_label(members, member_label, site, shapely.coverage_union_all)
+    except shapely.errors.GEOSException:  # edges not noded alike (partial shared edges): general union
+        out = _union_by_label(members, member_label, site, shapely.union_all)
+    ids = np.flatnonzero(site)
+    want = area_m2[ids]
+    short = np.abs(shapely.area(out) - want) > 1e-6 * want + 1e-3
+    if short.any():
+        redo = site.copy()
+        redo[ids[~short]] = False
+        keep = redo[member_label]
+        out[short] = _union_by_label(members[keep], member_label[keep], redo, shapely.union_all)
+    return out
+
+
+def _union_by_label(geoms: np.ndarray, labels: np.ndarray, wanted: np.ndarray, union_all) -> np.ndarray:
+    """``union_all`` of each wanted label's geometries (in their order), for the wanted labels in order.
+
+    One vectorised call per size class instead of one call per label: the members of the labels
+    whose size is in (w/2, w] are laid out in a (labels × w) array padded with None, which the
+    union ignores, and reduced along its rows — so each label's union is GEOS's union of exactly
+    its members, as ``GeoDataFrame.dissolve`` would give.  Memory: at most twice the members.
+    """
+    ids = np.flatnonzero(wanted)
+    count = np.bincount(labels, minlength=len(wanted))[ids]
+    order = np.argsort(labels, kind="stable")                       # members grouped by label, in order
+    start = np.searchsorted(labels[order], ids)
+    width = 1 << np.ceil(np.log2(np.maximum(count, 1))).astype(np.int64)
+    out = np.empty(len(ids), dtype=object)
+    for w in np.unique(width):                                     # a handful of size classes, not the labels
+        rows = np.flatnonzero(width == w)
+        k = count[rows]
+        row = np.repeat(np.arange(len(rows)), k)
+        col = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        grid = np.full((len(rows), int(w)), None, dtype=object)
+        grid[row, col] = geoms[order[start[rows][row] + col]]
+        out[rows] = union_all(grid, axis=1)
+    return out
