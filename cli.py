@@ -100,23 +100,42 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--run-id", default=None, help="id of the stored run (default: a timestamp)")
     p.add_argument("--as-of", default=None, help="reference date of the year-based rules, YYYY-MM-DD (default today)")
     p.add_argument("--no-store", action="store_true", help="print the summary without storing the run")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the partitioned chain on the dask cluster of this scheduler "
+                        "(default $PLANNER_SCHEDULER; neither: in this process)")
 
 
 def cmd_evaluate(args) -> int:
     from analysis import pipeline
     from analysis.params import load_preset
+    from scale import cluster
 
     params = load_preset(args.preset)  # unknown preset → ParameterError listing the known ones
+    address = cluster.scheduler_address(args.scheduler)
+    where = f" on the dask cluster at {address}" if address else ""
     ws = _open(args, write=not args.no_store)
     if args.no_store:
-        layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
-        result = pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=args.as_of)
-        print(f"preset {params.name} (not stored)")
+        result = _evaluate_unstored(ws, params, args.as_of, address)
+        print(f"preset {params.name} (not stored){where}")
     else:
-        run_id, result = pipeline.run(ws, params, run_id=args.run_id, as_of=args.as_of, actor=_actor(args, ws))
-        print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*)")
+        run_id, result = cluster.run(ws, params, scheduler=address, run_id=args.run_id, as_of=args.as_of,
+                                     actor=_actor(args, ws))
+        print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*){where}")
     print(pipeline.summary_text(result))
     return 0
+
+
+def _evaluate_unstored(ws, params, as_of, address):
+    from analysis import pipeline
+
+    layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
+    if address is None:
+        return pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=as_of)
+    from scale import cluster
+    from scale.partitioned import run_chain_distributed
+
+    with cluster.connect(address) as client:
+        return run_chain_distributed(layers, params, rasters=ws.rasters(), as_of=as_of, client=client)
 
 
 # --- site ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -136,7 +136,7 @@ def _layer_name(run_id: str, kind: str) -> str:
 
 
 def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: str | None = None,
-        regrades: pd.DataFrame | None = None) -> tuple[str, RunResult]:
+        regrades: pd.DataFrame | None = None, chain: Callable[..., RunResult] | None = None) -> tuple[str, RunResult]:
     """Run the chain on a workspace and store the results under a run id (one transaction).
 
     Parameters
@@ -154,6 +154,10 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
         sample records 2026-06-30), else today.
     regrades : DataFrame, optional
         Re-grades to apply; default the workspace's re-grades in force (:mod:`layers.regrades`).
+    chain : callable, optional
+        What runs the chain on the layers read: :func:`run_chain` (default) or a function with
+        its signature (``layers, params, *, rasters, as_of, regrades``) — ``scale.cluster.run``
+        passes the partitioned chain on a dask cluster; the run is stored the same way.
     """
     from layers import access, regrades as regrades_store
 
@@ -168,7 +172,7 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
     if regrades is None:
         regrades = regrades_store.effective(ws, or_none=True)
     t0 = time.perf_counter()
-    result = run_chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
+    result = (chain or run_chain)(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
     elapsed = time.perf_counter() - t0
     rid = runs_store.store_run(ws, kind="chain", frames=result.frames, actor=actor, run_id=run_id, preset=params.name,
                                parameters=params.to_dict(), counts=result.counts, seconds=elapsed, as_of=str(as_of),
