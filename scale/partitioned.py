@@ -49,7 +49,7 @@ from geo.units import M2_PER_MU
 from scale import rasters as worker_rasters
 
 __all__ = ["run_chain_distributed", "local_client", "hilbert_partitions", "county_tax_average",
-           "PARTITIONERS"]
+           "county_tax_totals", "PARTITIONERS"]
 
 PARTITIONERS = ("hilbert", "dask_geopandas")
 _CRITERIA_RASTERS = ("slope", "flood_depth")        # what redevelopment.plot_criteria reads
@@ -107,6 +107,12 @@ def county_tax_average(plots: pd.DataFrame, params, enterprises: pd.DataFrame | 
     in 亩 — the arithmetic of :func:`analysis.low_efficiency.assess` (same arrays, same order,
     so the float is bit-identical to the single-process run).
     """
+    tax, area_mu = county_tax_totals(plots, params, enterprises)
+    return float(tax / area_mu) if area_mu > 0 else float("nan")
+
+
+def county_tax_totals(plots: pd.DataFrame, params, enterprises: pd.DataFrame | None) -> tuple[float, float]:
+    """(Σ tax in 万元, Σ area in 亩) behind :func:`county_tax_average`; partitions' totals add up."""
     n = len(plots)
     pid = text(plots, "plot_id")
     area_mu = num(plots, "area_m2") / M2_PER_MU
@@ -121,7 +127,7 @@ def county_tax_average(plots: pd.DataFrame, params, enterprises: pd.DataFrame | 
         cnt = np.bincount(ep[on][has], minlength=n)
         tax_sum = np.where(cnt > 0, s, np.nan)
     ok = in_scope & ~np.isnan(tax_sum) & (area_mu > 0)
-    return float(tax_sum[ok].sum() / area_mu[ok].sum()) if ok.any() else float("nan")
+    return float(tax_sum[ok].sum()), float(area_mu[ok].sum())
 
 
 # --- work done on a worker (module-level so it pickles by reference) -------------------------
