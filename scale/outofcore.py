@@ -404,24 +404,25 @@ def _write_record(out: Path, cs: CountySet, params: Params, as_of: str, counts: 
     (out / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
-def read_results(out: str | Path) -> dict[str, pd.DataFrame]:
+def read_results(out: str | Path, *, kinds: tuple[str, ...] = RESULTS) -> dict[str, pd.DataFrame]:
     """The results of :func:`run_chain_out_of_core` in memory, shaped as ``RunResult.frames``
-    (partitions concatenated in county order; clusters by id)."""
+    (partitions concatenated in county order; clusters by id) — all of them, or ``kinds``."""
     out = Path(out)
     if not (out / "run.json").exists():
         raise ParameterError(f"{out} holds no out-of-core run (run.json is missing)",
                              message_zh=f"{out} 中没有分区运行结果(缺少 run.json)")
     frames: dict[str, pd.DataFrame] = {}
-    for kind in _PARTITIONED:
+    for kind in set(kinds) & set(_PARTITIONED):
         files = sorted((out / kind).glob("part-*.parquet"))
         frames[kind] = pd.concat([_read(f) for f in files]) if files else pd.DataFrame()
-    cl = [_read(f) for f in sorted((out / "clusters").glob("*.parquet"))]
-    cl = [c for c in cl if len(c)] or cl[:1]
-    frames["clusters"] = pd.concat(cl).sort_values("cluster_id").reset_index(drop=True)
-    for kind in ("parks", "townships"):
+    if "clusters" in kinds:
+        cl = [_read(f) for f in sorted((out / "clusters").glob("*.parquet"))]
+        cl = [c for c in cl if len(c)] or cl[:1]
+        frames["clusters"] = pd.concat(cl).sort_values("cluster_id").reset_index(drop=True)
+    for kind in set(kinds) & {"parks", "townships"}:
         if (out / f"{kind}.parquet").exists():
             frames[kind] = _read(out / f"{kind}.parquet")
-    return frames
+    return {k: frames[k] for k in RESULTS if k in frames}
 
 
 def _read(path: Path) -> pd.DataFrame:
