@@ -27,7 +27,8 @@ from analysis._common import at_least, num, positions, text
 from analysis.membership import firm_park_pairs
 from layers.codes import parse_code_list, prefix_pairs
 
-__all__ = ["STATUSES", "leading_codes", "firm_land_m2", "park_firm_table", "share_table", "share_status"]
+__all__ = ["STATUSES", "leading_codes", "firm_land_m2", "park_firm_table", "share_table", "share_totals",
+           "share_figures", "share_status"]
 
 #: share_status values with their words (English, Chinese).
 STATUSES = {"pass": ("pass", "达标"), "fail": ("below the minimum", "未达标"), "no_firms": ("no firms", "无企业"),
@@ -87,14 +88,26 @@ def share_table(table: pd.DataFrame, k: int, *, codes: list[tuple[str, ...]], mi
     ``leading_share``, ``leading_land_share`` (NaN without firms / land), ``leading_status``,
     ``leading_land_status``, ``leading_shortfall_firms`` = ⌈min × n − leading⌉ (≥ 0).
     """
+    return share_figures(share_totals(table, k, weights=weights), codes=codes, minimum=minimum)
+
+
+def share_totals(table: pd.DataFrame, k: int, *, weights: np.ndarray | None = None) -> pd.DataFrame:
+    """The additive part of :func:`share_table` per park: ``n_firms``, ``n_leading_firms``,
+    ``firm_land_m2``, ``leading_land_m2`` (float: weighted counts) — partitions' totals add up."""
     w = np.ones(len(table)) if weights is None else np.asarray(weights, float)
     p = table["park"].to_numpy(dtype=np.int64)
     lead = table["leading"].to_numpy(dtype=bool)
     land = table["land_m2"].to_numpy(dtype=float)
-    n = np.bincount(p, weights=w, minlength=k)
-    n_lead = np.bincount(p[lead], weights=w[lead], minlength=k)
-    area = np.bincount(p, weights=w * land, minlength=k)
-    area_lead = np.bincount(p[lead], weights=(w * land)[lead], minlength=k)
+    return pd.DataFrame({"n_firms": np.bincount(p, weights=w, minlength=k),
+                         "n_leading_firms": np.bincount(p[lead], weights=w[lead], minlength=k),
+                         "firm_land_m2": np.bincount(p, weights=w * land, minlength=k),
+                         "leading_land_m2": np.bincount(p[lead], weights=(w * land)[lead], minlength=k)})
+
+
+def share_figures(totals: pd.DataFrame, *, codes: list[tuple[str, ...]], minimum: float) -> pd.DataFrame:
+    """:func:`share_table` from (summed) :func:`share_totals`."""
+    n, n_lead = totals["n_firms"].to_numpy(dtype=float), totals["n_leading_firms"].to_numpy(dtype=float)
+    area, area_lead = totals["firm_land_m2"].to_numpy(dtype=float), totals["leading_land_m2"].to_numpy(dtype=float)
     has_lead = np.array([len(c) > 0 for c in codes], dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(n > 0, n_lead / n, np.nan)

@@ -46,8 +46,9 @@ from geo import raster as georaster
 from geo.errors import SchemaError
 from geo.units import M2_PER_MU
 
-__all__ = ["MODES", "Redevelopment", "assess", "candidates", "plot_criteria", "distances", "constraint_shares",
-           "suitability", "clusters", "zonal_stats"]
+__all__ = ["MODES", "Redevelopment", "assess", "check_input", "candidates", "plot_criteria", "potential",
+           "attach_clusters", "suggest_modes", "plot_frame", "cluster_parts", "cluster_table", "distances",
+           "constraint_shares", "suitability", "clusters", "zonal_stats"]
 
 MODES = {
     "restricted": ("限制开发", "restricted (no redevelopment)"),
@@ -252,6 +253,12 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
            criteria: pd.DataFrame | None = None) -> Redevelopment:
     """Potential, suitability, suggested mode and clusters of candidate plots.
 
+    The steps, each its own function so that ``scale.outofcore`` can run the row-wise ones on
+    partitions and the clusters across them: :func:`candidates` → :func:`plot_criteria` →
+    :func:`potential` (potential, restriction, suitability) → :func:`clusters` of the
+    non-restricted candidates and their table (:func:`cluster_parts`, :func:`cluster_table`) →
+    :func:`attach_clusters` → :func:`suggest_modes` → :func:`plot_frame`.
+
     Parameters
     ----------
     plots : GeoDataFrame
@@ -278,27 +285,41 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
         ``cluster_id``, ``n_plots``, ``area_m2``, ``area_mu``, ``members`` (plot ids),
         ``added_floor_m2``, ``release_m2``, ``is_candidate_site`` and the dissolved outline.
     """
+    check_input(plots, parks=parks, infrastructure=infrastructure, constraints=constraints)
+    cand = candidates(plots, params)
+    c = plots.loc[cand]
+    if criteria is None:
+        criteria = plot_criteria(c, params, parks=parks, infrastructure=infrastructure, constraints=constraints,
+                                 rasters=rasters)
+    res = potential(c, params, criteria)
+    free = ~res["restricted"].to_numpy(dtype=bool)
+    labels = np.full(len(c), -1, dtype=np.int64)
+    labels[free] = clusters(c.geometry.to_numpy()[free], params.cluster_gap_m)
+    cl = cluster_table(cluster_parts(c.loc[free], labels[free], res.loc[free], params), params, plots.crs)
+    attach_clusters(res, labels, cl["n_plots"].to_numpy(), cl["area_mu"].to_numpy())
+    suggest_modes(res, c, params)
+    return Redevelopment(plot_frame(plots, cand, res), cl)
+
+
+def check_input(plots: gpd.GeoDataFrame, *, parks=None, infrastructure=None, constraints=None) -> None:
+    """Refuse plots that are not a low-efficiency result, or layers in another CRS."""
     for col in ("plot_id", "area_m2", "is_low_efficiency", "in_scope"):
         if col not in plots.columns:
             raise SchemaError(f"redevelopment needs the low-efficiency result; plots lack {col!r}. "
                               "Run analysis.low_efficiency.assess first.",
                               message_zh=f"再开发分析需要低效用地认定结果(缺少 {col!r})")
     check_crs(plots, ("parks", parks), ("infrastructure", infrastructure), ("constraints", constraints))
-    n = len(plots)
-    idx = plots.index
-    cand = candidates(plots, params)
-    c = plots.loc[cand]
-    geoms = c.geometry.to_numpy()
+
+
+def potential(c: gpd.GeoDataFrame, params: RedevelopmentParams, criteria: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate plot (row-wise, on ``c.index``): ``area_mu``, ``added_floor_m2``, ``release_m2``, the
+    criteria, ``restricted``/``restricted_by``, each criterion's contribution, ``suitability`` and its status."""
     area = num(c, "area_m2")
     far = num(c, "far")
-
     res = pd.DataFrame(index=c.index)
     res["area_mu"] = area / M2_PER_MU
     res["added_floor_m2"] = np.maximum(params.target_far - np.nan_to_num(far, nan=0.0), 0.0) * area
     res["release_m2"] = area
-    if criteria is None:
-        criteria = plot_criteria(c, params, parks=parks, infrastructure=infrastructure, constraints=constraints,
-                                 rasters=rasters)
     res = res.join(criteria.reindex(c.index))
     share_restricted = np.zeros(len(c))
     restricted_by = np.full(len(c), "", dtype=object)
@@ -313,21 +334,25 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     res = res.join(suitability(res, params))
     res["suitability"] = np.where(restricted, 0.0, res["suitability_raw"].to_numpy())
     res["suitability_status"] = np.where(restricted, "restricted", "scored")
+    return res
 
-    # clusters of non-restricted candidates
-    free = ~restricted
-    labels = np.full(len(c), -1, dtype=np.int64)
-    labels[free] = clusters(geoms[free], params.cluster_gap_m)
-    cl = _cluster_table(c.loc[free], labels[free], res.loc[free], params, plots.crs)
-    size = pd.Series(cl["n_plots"].to_numpy(), index=np.arange(len(cl)))
-    area_mu_cl = pd.Series(cl["area_mu"].to_numpy(), index=np.arange(len(cl)))
+
+def attach_clusters(res: pd.DataFrame, labels: np.ndarray, n_plots: np.ndarray, area_mu: np.ndarray) -> None:
+    """Each candidate's ``cluster_id`` (label + 1; missing when restricted, ``labels`` −1), and its
+    cluster's ``cluster_n_plots`` and ``cluster_area_mu`` (per label: ``n_plots``, ``area_mu``), in place."""
+    free = labels >= 0
     lab = pd.Series(labels)
-    res["cluster_id"] = pd.array(np.where(labels >= 0, labels + 1, 0), dtype="Int64")
+    res["cluster_id"] = pd.array(np.where(free, labels + 1, 0), dtype="Int64")
     res.loc[~free, "cluster_id"] = pd.NA
-    res["cluster_n_plots"] = lab.map(size).to_numpy()
-    res["cluster_area_mu"] = lab.map(area_mu_cl).to_numpy()
+    res["cluster_n_plots"] = lab.map(pd.Series(n_plots, index=np.arange(len(n_plots)))).to_numpy()
+    res["cluster_area_mu"] = lab.map(pd.Series(area_mu, index=np.arange(len(area_mu)))).to_numpy()
 
-    # suggested mode, first matching rule wins
+
+def suggest_modes(res: pd.DataFrame, c: gpd.GeoDataFrame, params: RedevelopmentParams) -> None:
+    """The suggested mode of each candidate, first matching rule wins (see the module doc): ``mode``,
+    ``mode_key``, ``mode_rule_en``, ``mode_rule_zh``, in place.  Row-wise given the clusters."""
+    restricted = res["restricted"].to_numpy(dtype=bool)
+    restricted_by = res["restricted_by"].fillna("").to_numpy(dtype=object)
     m = len(c)
     mode = np.full(m, "jigai", dtype=object)
     why = Reasons(m)
@@ -371,13 +396,16 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     res["mode_rule_en"] = why.series(c.index, "en")
     res["mode_rule_zh"] = why.series(c.index, "zh")
 
+
+def plot_frame(plots: gpd.GeoDataFrame, cand: np.ndarray, res: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The per-plot result on ``plots.index``: ``plot_id``, ``candidate`` and the candidates' columns."""
     out = gpd.GeoDataFrame({"plot_id": text(plots, "plot_id"), "candidate": cand}, geometry=plots.geometry.copy(),
-                           crs=plots.crs, index=idx)
+                           crs=plots.crs, index=plots.index)
     res = res.astype({"mode": "string", "mode_key": "string", "suitability_status": "string"})
     out = out.join(res)
     out["suitability_status"] = out["suitability_status"].fillna("not_candidate")
     out["restricted"] = out["restricted"].astype("boolean").fillna(False).astype(bool)
-    return Redevelopment(out, cl)
+    return out
 
 
 _CLUSTER_COLUMNS = {"cluster_id": "int64", "n_plots": "int64", "area_m2": "float64", "area_mu": "float64",
@@ -385,20 +413,24 @@ _CLUSTER_COLUMNS = {"cluster_id": "int64", "n_plots": "int64", "area_m2": "float
                     "mean_suitability": "float64", "is_candidate_site": "bool"}
 
 
-def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, params: RedevelopmentParams,
-                   crs) -> gpd.GeoDataFrame:
-    """One row per cluster; sums by ``np.bincount``, member lists by one ``reduceat`` over the
-    plots sorted by cluster.  Candidate sites (≥ ``cluster_min_mu``) get a dissolved outline;
-    smaller clusters keep their member polygons as one MultiPolygon (built in one vectorised
-    call), which avoids a union per cluster where nobody looks at the outline."""
-    if len(c) == 0:
-        return gpd.GeoDataFrame({k: pd.Series([], dtype=v) for k, v in _CLUSTER_COLUMNS.items()},
-                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    k = int(labels.max()) + 1
+def cluster_parts(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, params: RedevelopmentParams, *,
+                  sites: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """The additive part of the cluster table, one row per label 0…k−1 of the plots ``c`` (non-restricted
+    candidates; ``labels`` dense): ``n_plots``, ``area_m2``, ``members`` (plot ids in row order),
+    ``added_floor_m2``, ``release_m2``, ``suitability_sum`` and the outline — dissolved for candidate
+    sites (``sites`` per label; default: ≥ ``cluster_min_mu`` by these plots' area), else the members'
+    polygons as one MultiPolygon.
+
+    Sums by ``np.bincount``, member lists by one ``reduceat`` over the plots sorted by cluster.
+    Dissolving only the candidate sites avoids a union per cluster where nobody looks at the
+    outline.  Parts of one cluster from several partitions add up (members joined in partition
+    order, outlines united): ``scale.outofcore``.
+    """
+    k = int(labels.max()) + 1 if len(labels) else 0
     area = num(c, "area_m2")
     n_plots = np.bincount(labels, minlength=k)
     order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(n_plots)[:-1]])
+    starts = np.concatenate([[0], np.cumsum(n_plots)[:-1]]).astype(np.int64)
     ids = text(c, "plot_id").fillna("").to_numpy(dtype=object)[order]
     # One join over the plots sorted by cluster, then one slice per cluster at the cumulative
     # character offsets (linear; repeated concatenation would be quadratic in a big cluster).
@@ -406,29 +438,31 @@ def _cluster_table(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, p
     ends = np.cumsum(lengths)
     big = ",".join(ids) + ","
     char_start = np.r_[0, ends][starts]
-    char_end = ends[starts + n_plots - 1] - 1
+    char_end = ends[starts + n_plots - 1] - 1 if k else np.zeros(0, dtype=np.int64)
     members = [big[a:b] for a, b in zip(char_start.tolist(), char_end.tolist())]
     table = pd.DataFrame({
-        "cluster_id": np.arange(1, k + 1, dtype=np.int64),
         "n_plots": n_plots.astype(np.int64),
         "area_m2": np.bincount(labels, weights=area, minlength=k),
         "members": pd.Series(members, dtype="string"),
         "added_floor_m2": np.bincount(labels, weights=res["added_floor_m2"].to_numpy(), minlength=k),
         "release_m2": np.bincount(labels, weights=res["release_m2"].to_numpy(), minlength=k),
-        "mean_suitability": np.bincount(labels, weights=res["suitability_raw"].to_numpy(), minlength=k) / n_plots,
+        "suitability_sum": np.bincount(labels, weights=res["suitability_raw"].to_numpy(), minlength=k),
     })
-    table["area_mu"] = table["area_m2"] / M2_PER_MU
-    table["is_candidate_site"] = at_least(table["area_mu"].to_numpy(), params.cluster_min_mu)
+    if sites is None:
+        sites = at_least(table["area_m2"].to_numpy() / M2_PER_MU, params.cluster_min_mu)
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(_outlines(c, labels, k, sites, table), crs=c.crs),
+                            crs=c.crs)
+
+
+def _outlines(c: gpd.GeoDataFrame, labels: np.ndarray, k: int, sites: np.ndarray, table: pd.DataFrame) -> np.ndarray:
     geoms = c.geometry.to_numpy()
     parts, part_of = shapely.get_parts(geoms, return_index=True)
     part_label = labels[part_of]
     o = np.argsort(part_label, kind="stable")
-    outline = shapely.multipolygons(parts[o], indices=part_label[o])
-    site = table["is_candidate_site"].to_numpy()
-    if site.any():
-        outline[site] = _site_outlines(geoms, labels, site, table["area_m2"].to_numpy())
-    table = table[list(_CLUSTER_COLUMNS)]
-    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(outline, crs=crs), crs=crs)
+    outline = shapely.multipolygons(parts[o], indices=part_label[o]) if k else np.zeros(0, dtype=object)
+    if np.any(sites):
+        outline[sites] = _site_outlines(geoms, labels, sites, table["area_m2"].to_numpy())
+    return outline
 
 
 def _site_outlines(geoms: np.ndarray, labels: np.ndarray, site: np.ndarray, area_m2: np.ndarray) -> np.ndarray:
@@ -478,3 +512,20 @@ def _union_by_label(geoms: np.ndarray, labels: np.ndarray, wanted: np.ndarray, u
         grid[row, col] = geoms[order[start[rows][row] + col]]
         out[rows] = union_all(grid, axis=1)
     return out
+
+
+def cluster_table(parts: gpd.GeoDataFrame, params: RedevelopmentParams, crs) -> gpd.GeoDataFrame:
+    """The cluster table from :func:`cluster_parts` (row i = cluster i + 1): ``cluster_id``, sums,
+    ``area_mu``, ``mean_suitability`` and ``is_candidate_site`` (≥ ``cluster_min_mu`` 亩)."""
+    if len(parts) == 0:
+        return gpd.GeoDataFrame({k: pd.Series([], dtype=v) for k, v in _CLUSTER_COLUMNS.items()},
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    table = pd.DataFrame({"cluster_id": np.arange(1, len(parts) + 1, dtype=np.int64)})
+    for col in ("n_plots", "area_m2", "members", "added_floor_m2", "release_m2"):
+        table[col] = parts[col].to_numpy()
+    table["members"] = table["members"].astype("string")
+    table["mean_suitability"] = parts["suitability_sum"].to_numpy() / parts["n_plots"].to_numpy()
+    table["area_mu"] = table["area_m2"] / M2_PER_MU
+    table["is_candidate_site"] = at_least(table["area_mu"].to_numpy(), params.cluster_min_mu)
+    table = table[list(_CLUSTER_COLUMNS)]
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(parts.geometry.to_numpy(), crs=crs), crs=crs)
