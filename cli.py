@@ -73,6 +73,11 @@ def _add_sample(sub) -> None:
     p.add_argument("--no-rasters", action="store_true", help="skip the DEM/slope/flood rasters")
     p.add_argument("--no-run", action="store_true",
                    help="do not store the analysis run 'sample' (ruian_default) in the new workspace")
+    p.add_argument("--parquet", default=None, metavar="DIR",
+                   help="write a county set (partitioned GeoParquet, one partition in memory at a time) to DIR "
+                        "instead of a workspace; needs --plots")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="partitions of the --parquet set (default: one per 100,000 plots, at least 2)")
 
 
 def cmd_sample(args) -> int:
@@ -80,6 +85,8 @@ def cmd_sample(args) -> int:
     from layers import access, sample
     from layers.store import open_workspace
 
+    if args.parquet:
+        return _sample_county_set(args)
     kwargs = {k: v for k, v in {"n_plots": args.plots, "seed": args.seed}.items() if v is not None}
     summary = sample.build_workspace(args.out, rasters=not args.no_rasters, **kwargs)
     for name, count in summary.items():
@@ -92,6 +99,42 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _sample_county_set(args) -> int:
+    from geo.errors import ParameterError
+    from scale.countyset import sample_county_set
+
+    if not args.plots:
+        raise ParameterError("sample --parquet needs --plots N", message_zh="sample --parquet 需要指定 --plots 地块数")
+    partitions = args.partitions or max(2, args.plots // 100_000)
+    cs = sample_county_set(args.parquet, n_plots=args.plots, partitions=partitions, seed=args.seed,
+                           rasters=not args.no_rasters)
+    counts = cs.counts()
+    print(f"county set {cs.directory}: {counts['plots']} plots, {counts['enterprises']} firms in "
+          f"{len(cs.partitions)} partitions")
+    return 0
+
+
+# --- partition ----------------------------------------------------------------------------
+def _add_partition(sub) -> None:
+    p = sub.add_parser("partition", help="write a workspace's layers as a county set (partitioned GeoParquet) "
+                                         "for evaluate --parquet")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--out", required=True, metavar="DIR", help="the county set's directory (new or empty)")
+    p.add_argument("--partitions", type=int, required=True, help="number of partitions (compact pieces of the county)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty DIR")
+
+
+def cmd_partition(args) -> int:
+    from scale.countyset import county_set_from_workspace
+
+    cs = county_set_from_workspace(_open(args, write=False), args.out, partitions=args.partitions,
+                                   overwrite=args.overwrite)
+    counts = cs.counts()
+    print(f"county set {cs.directory}: {counts['plots']} plots, {counts['enterprises']} firms in "
+          f"{len(cs.partitions)} partitions")
+    return 0
+
+
 # --- evaluate -----------------------------------------------------------------------------
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="run 亩均 evaluation, low-efficiency rules, redevelopment and park analyses")
@@ -100,23 +143,71 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--run-id", default=None, help="id of the stored run (default: a timestamp)")
     p.add_argument("--as-of", default=None, help="reference date of the year-based rules, YYYY-MM-DD (default today)")
     p.add_argument("--no-store", action="store_true", help="print the summary without storing the run")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the partitioned chain on the dask cluster of this scheduler "
+                        "(default $PLANNER_SCHEDULER; neither: in this process)")
+    p.add_argument("--parquet", default=None, metavar="DIR",
+                   help="analyse the county set in DIR (cli.py sample --parquet / partition) out of core, "
+                        "a partition per task, instead of a workspace; results as GeoParquet in --out")
+    p.add_argument("--out", default=None, metavar="DIR", help="with --parquet: the results directory (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="with --parquet: replace a non-empty --out")
 
 
 def cmd_evaluate(args) -> int:
     from analysis import pipeline
     from analysis.params import load_preset
+    from scale import cluster
 
     params = load_preset(args.preset)  # unknown preset → ParameterError listing the known ones
+    address = cluster.scheduler_address(args.scheduler)
+    where = f" on the dask cluster at {address}" if address else ""
+    if args.parquet:
+        return _evaluate_county_set(args, params, address, where)
     ws = _open(args, write=not args.no_store)
     if args.no_store:
-        layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
-        result = pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=args.as_of)
-        print(f"preset {params.name} (not stored)")
+        result = _evaluate_unstored(ws, params, args.as_of, address)
+        print(f"preset {params.name} (not stored){where}")
     else:
-        run_id, result = pipeline.run(ws, params, run_id=args.run_id, as_of=args.as_of, actor=_actor(args, ws))
-        print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*)")
+        run_id, result = cluster.run(ws, params, scheduler=address, run_id=args.run_id, as_of=args.as_of,
+                                     actor=_actor(args, ws))
+        print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*){where}")
     print(pipeline.summary_text(result))
     return 0
+
+
+def _evaluate_county_set(args, params, address, where) -> int:
+    import contextlib
+
+    from analysis import pipeline
+    from geo.errors import ParameterError
+    from scale import cluster
+    from scale.outofcore import read_results, run_chain_out_of_core
+    from scale.partitioned import local_client
+
+    if not args.out:
+        raise ParameterError("evaluate --parquet needs --out DIR for the results",
+                             message_zh="evaluate --parquet 需要用 --out 指定结果目录")
+    with (cluster.connect(address) if address else local_client()) as client:
+        run = run_chain_out_of_core(args.parquet, params, out=args.out, client=client, as_of=args.as_of,
+                                    overwrite=args.overwrite)
+    print(f"county set {args.parquet} evaluated out of core in {run.partitions} partitions{where or ' (local cluster)'}; "
+          f"results in {run.out} (preset {params.name}; {sum(run.timings.values()):.1f} s)")
+    frames = read_results(run.out, kinds=("clusters", "parks"))
+    print(pipeline.summary_text(pipeline.RunResult(frames, run.counts, run.timings)))
+    return 0
+
+
+def _evaluate_unstored(ws, params, as_of, address):
+    from analysis import pipeline
+
+    layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
+    if address is None:
+        return pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=as_of)
+    from scale import cluster
+    from scale.partitioned import run_chain_distributed
+
+    with cluster.connect(address) as client:
+        return run_chain_distributed(layers, params, rasters=ws.rasters(), as_of=as_of, client=client)
 
 
 # --- site ---------------------------------------------------------------------------------
@@ -800,6 +891,7 @@ def _concat(frames):
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
+    "partition": (_add_partition, cmd_partition),
     "site": (_add_site, cmd_site),
     "integrate": (_add_integrate, cmd_integrate),
     "membership": (_add_membership, cmd_membership),

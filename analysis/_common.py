@@ -10,19 +10,62 @@ first anniversary itself.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Callable, Iterator
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import CRS
 
 from geo.errors import CRSMismatchError, MissingCRSError
 
-__all__ = ["Reasons", "TOLERANCE", "num", "text", "boolean", "fmt", "fmt_against", "at_least", "below", "calendar_years",
+__all__ = ["Reasons", "TOLERANCE", "shared_steps", "once", "num", "text", "boolean", "fmt", "fmt_against", "at_least", "below", "calendar_years",
            "positions", "check_crs", "combine_parks", "empty_like"]
 
 #: Relative tolerance of threshold comparisons (areas in 亩, FAR, shares): far below any
 #: measurement precision, far above float rounding (1e-16).
 TOLERANCE = 1e-9
+
+
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("analysis_shared_steps", default=None)
+
+
+@contextlib.contextmanager
+def shared_steps() -> Iterator[None]:
+    """Within the block, :func:`once` computes a step on a set of geometries only the first time.
+
+    The chain (:func:`analysis.pipeline.run_chain`) opens one around its stages: the per-mu
+    evaluation, the low-efficiency rules and both park assessments each place the plots in
+    their parks from the same representative points, which then cost one GEOS pass instead of six.
+    Outside a block every call computes.  Per thread and task (a context variable).
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def once(step: str, geoms: np.ndarray, compute: Callable[[np.ndarray], object]):
+    """``compute(geoms)``, or what it returned for the same geometry objects earlier in the
+    :func:`shared_steps` block.  Never mutate the result: callers share it.
+
+    The key is the geometries' identity — the addresses in the object array, compared in one
+    ``memcmp`` — not their values; the block keeps the geometries alive, so no address is reused
+    for another geometry while it is open.
+    """
+    memo = _SHARED.get()
+    geoms = np.asarray(geoms, dtype=object)
+    if memo is None:
+        return compute(geoms)
+    key = (step, geoms.tobytes())
+    if key not in memo:
+        memo[key] = (geoms, compute(geoms))
+    return memo[key][1]
 
 
 class Reasons:
@@ -76,11 +119,16 @@ def boolean(frame: pd.DataFrame, col: str, default: bool) -> np.ndarray:
 
 
 def positions(keys, universe) -> np.ndarray:
-    """Position of each key in ``universe`` (−1 when absent): one hash lookup, no Python loop.
+    """Position of each key in ``universe`` (−1 when absent; the first position of a repeated
+    value; a missing key finds a missing value): one hash lookup, no Python loop.
 
-    Both sides are compared as plain objects, which is much faster than Arrow-backed string
-    ``isin``/``map`` on large frames.
+    Text on both sides is looked up in Arrow (``pyarrow.compute.index_in``), never turned into
+    Python strings — at a million keys that is most of the cost; anything else is compared as
+    plain objects.
     """
+    k, u = _arrow_text(keys), _arrow_text(universe)
+    if k is not None and u is not None:
+        return pc.index_in(k, value_set=u).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     k = pd.Series(keys).astype(object).to_numpy()
     u = pd.Index(pd.Series(universe).astype(object).to_numpy())
     if u.is_unique:
@@ -89,6 +137,22 @@ def positions(keys, universe) -> np.ndarray:
     where = np.flatnonzero(first)
     hit = u[first].get_indexer(k)
     return np.where(hit >= 0, where[hit], -1)
+
+
+def _arrow_text(values) -> pa.Array | None:
+    """``values`` as one Arrow large-string array (missing values null), or None when they are not
+    all text (or missing)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.array
+    try:
+        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type)):
+        return None
+    return arr.cast(pa.large_string())
 
 
 def fmt(values: np.ndarray, spec: str = "%.2f") -> np.ndarray:

@@ -8,7 +8,7 @@ siting "before" column show the same numbers.
 * **Which firms are in a park**: :func:`analysis.membership.firm_park_pairs` (the firm's plot's
   park; tenants included).
 * **Which are leading**: GB/T 4754 prefix matching of the firm's code against the park's
-  leading codes (:func:`layers.codes.prefix_matrix`) — the same rule for firms already there
+  leading codes (:func:`layers.codes.prefix_pairs`) — the same rule for firms already there
   and for incoming ones; codes are read by :func:`layers.codes.parse_code_list` (any separator).
 * **Shares**: ``leading_share`` = leading firms ÷ firms (the rule); ``leading_land_share`` =
   land of leading firms ÷ land of all firms, where a firm's land is its ``land_area_m2``, else
@@ -25,9 +25,10 @@ import pandas as pd
 
 from analysis._common import at_least, num, positions, text
 from analysis.membership import firm_park_pairs
-from layers.codes import parse_code_list, prefix_matrix
+from layers.codes import parse_code_list, prefix_pairs
 
-__all__ = ["STATUSES", "leading_codes", "firm_land_m2", "park_firm_table", "share_table", "share_status"]
+__all__ = ["STATUSES", "leading_codes", "firm_land_m2", "park_firm_table", "share_table", "share_totals",
+           "share_figures", "share_status"]
 
 #: share_status values with their words (English, Chinese).
 STATUSES = {"pass": ("pass", "达标"), "fail": ("below the minimum", "未达标"), "no_firms": ("no firms", "无企业"),
@@ -47,7 +48,7 @@ def firm_land_m2(enterprises: pd.DataFrame, plots: pd.DataFrame | None) -> np.nd
     """Land of each firm in m²: ``land_area_m2``, else its plot's area when it holds the land, else 0."""
     land = num(enterprises, "land_area_m2")
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         area = num(plots, "area_m2")
         plot_area = np.where(ppos >= 0, area[np.maximum(ppos, 0)] if len(area) else np.nan, np.nan)
         holder = enterprises["is_land_holder"].astype("boolean").fillna(True).to_numpy(dtype=bool) \
@@ -64,9 +65,9 @@ def park_firm_table(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame | None,
     if enterprises is None or len(enterprises) == 0 or len(parks) == 0:
         return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in cols.items()})
     park, firm = firm_park_pairs(parks, plots, enterprises)
-    lead = prefix_matrix(text(enterprises, "industry_code"), leading_codes(parks))
+    lead = prefix_pairs(text(enterprises, "industry_code"), leading_codes(parks), firm, park)
     land = firm_land_m2(enterprises, plots)
-    return pd.DataFrame({"park": park, "firm": firm, "leading": lead[firm, park], "land_m2": land[firm]}).astype(cols)
+    return pd.DataFrame({"park": park, "firm": firm, "leading": lead, "land_m2": land[firm]}).astype(cols)
 
 
 def share_status(n_firms, share, has_lead, minimum: float) -> np.ndarray:
@@ -87,14 +88,26 @@ def share_table(table: pd.DataFrame, k: int, *, codes: list[tuple[str, ...]], mi
     ``leading_share``, ``leading_land_share`` (NaN without firms / land), ``leading_status``,
     ``leading_land_status``, ``leading_shortfall_firms`` = ⌈min × n − leading⌉ (≥ 0).
     """
+    return share_figures(share_totals(table, k, weights=weights), codes=codes, minimum=minimum)
+
+
+def share_totals(table: pd.DataFrame, k: int, *, weights: np.ndarray | None = None) -> pd.DataFrame:
+    """The additive part of :func:`share_table` per park: ``n_firms``, ``n_leading_firms``,
+    ``firm_land_m2``, ``leading_land_m2`` (float: weighted counts) — partitions' totals add up."""
     w = np.ones(len(table)) if weights is None else np.asarray(weights, float)
     p = table["park"].to_numpy(dtype=np.int64)
     lead = table["leading"].to_numpy(dtype=bool)
     land = table["land_m2"].to_numpy(dtype=float)
-    n = np.bincount(p, weights=w, minlength=k)
-    n_lead = np.bincount(p[lead], weights=w[lead], minlength=k)
-    area = np.bincount(p, weights=w * land, minlength=k)
-    area_lead = np.bincount(p[lead], weights=(w * land)[lead], minlength=k)
+    return pd.DataFrame({"n_firms": np.bincount(p, weights=w, minlength=k),
+                         "n_leading_firms": np.bincount(p[lead], weights=w[lead], minlength=k),
+                         "firm_land_m2": np.bincount(p, weights=w * land, minlength=k),
+                         "leading_land_m2": np.bincount(p[lead], weights=(w * land)[lead], minlength=k)})
+
+
+def share_figures(totals: pd.DataFrame, *, codes: list[tuple[str, ...]], minimum: float) -> pd.DataFrame:
+    """:func:`share_table` from (summed) :func:`share_totals`."""
+    n, n_lead = totals["n_firms"].to_numpy(dtype=float), totals["n_leading_firms"].to_numpy(dtype=float)
+    area, area_lead = totals["firm_land_m2"].to_numpy(dtype=float), totals["leading_land_m2"].to_numpy(dtype=float)
     has_lead = np.array([len(c) > 0 for c in codes], dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(n > 0, n_lead / n, np.nan)

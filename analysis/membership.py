@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analysis._common import positions, text
+from analysis._common import once, positions, text
 
 __all__ = ["CHECKS", "DISAGREEMENTS", "plot_membership", "plot_parks", "plot_park_pairs", "firm_park_pairs", "firm_parks",
            "membership_report"]
@@ -46,6 +46,11 @@ CHECKS = {
                      "属性所填园区不在园区图层中,已按园区范围判定"),
 }
 DISAGREEMENTS = ("outside_named_park", "unknown_park")
+
+
+def _representative_points(plots: gpd.GeoDataFrame) -> np.ndarray:
+    """``shapely.point_on_surface`` of each plot, computed once per chain (:func:`analysis._common.once`)."""
+    return once("point_on_surface", plots.geometry.to_numpy(), shapely.point_on_surface)
 
 
 def _geometry_pairs(points: np.ndarray, parks: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +103,7 @@ def plot_membership(plots: gpd.GeoDataFrame, parks: gpd.GeoDataFrame | None) -> 
     attr = _attribute(plots)
     parks = parks if parks is not None else gpd.GeoDataFrame({"park_id": []}, geometry=gpd.GeoSeries([]))
     ids = text(parks, "park_id").to_numpy(dtype=object)
-    pts = shapely.point_on_surface(plots.geometry.to_numpy()) if n else np.zeros(0, dtype=object)
+    pts = _representative_points(plots) if n else np.zeros(0, dtype=object)
     i, j = _geometry_pairs(pts, parks)
     geo_pos = _primary(i, j, parks, n)
     geo_id = np.where(geo_pos >= 0, ids[np.maximum(geo_pos, 0)] if len(ids) else None, None)
@@ -140,7 +145,7 @@ def plot_park_pairs(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame) -> tuple[n
     n = len(plots)
     if len(parks) == 0 or n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, j = _geometry_pairs(shapely.point_on_surface(plots.geometry.to_numpy()), parks)
+    i, j = _geometry_pairs(_representative_points(plots), parks)
     a = positions(_attribute(plots).fillna(""), text(parks, "park_id").to_numpy(dtype=object))
     named_here = np.zeros(n, dtype=bool)
     named_here[i[j == a[i]]] = True
@@ -163,7 +168,7 @@ def firm_park_pairs(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame | None,
     ppos = np.full(n, -1, dtype=np.int64)
     parts_park, parts_firm = [], []
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         park_of_plot, plot = plot_park_pairs(parks, plots)
         # firms × their plot's parks: a merge on plot position
         pairs = pd.DataFrame({"plot": plot, "park": park_of_plot})
@@ -193,7 +198,7 @@ def firm_parks(enterprises: pd.DataFrame, plots: gpd.GeoDataFrame | None,
     out = np.full(n, None, dtype=object)
     ppos = np.full(n, -1, dtype=np.int64)
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id").to_numpy(dtype=object))
+        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
         park = plot_parks(plots, parks).to_numpy(dtype=object)
         out[ppos >= 0] = park[ppos[ppos >= 0]]
     loose = np.flatnonzero(ppos < 0)

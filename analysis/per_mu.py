@@ -26,6 +26,8 @@ then credit code, so quotas are exact and reproducible.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -42,10 +44,16 @@ __all__ = [
     "GROUPS",
     "FIGURES",
     "evaluate",
+    "GroupFigures",
+    "group_average",
+    "group_totals",
     "assign_classes",
+    "rank_within_groups",
     "apply_regrade",
     "price_ledger",
     "aggregate",
+    "aggregate_totals",
+    "aggregate_ratios",
     "aggregate_plots",
 ]
 
@@ -80,8 +88,77 @@ def _str(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].astype("string").str.strip()
 
 
+def group_average(numerator_sum: float, denominator_sum: float) -> float:
+    """A group-average benchmark: Σ numerator ÷ Σ denominator over the group's valid firms (NaN if Σ ≤ 0)."""
+    return numerator_sum / denominator_sum if denominator_sum > 0 else np.nan
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """County-wide figures of the scoring groups, for evaluating the firms one partition at a time.
+
+    Keys are ``(group, indicator key)``.  ``has_valid``: whether some firm of the group has the
+    (imputable) indicator — missing keys count as True; ``benchmarks``: the group averages of the
+    indicators without a preset benchmark (:func:`group_average`); ``imputed_sub``: the mean
+    sub-score given to firms missing an imputable indicator.  A None field is computed from the
+    firms at hand.  Build them from :func:`group_totals` of every partition with
+    :meth:`from_totals` (``scale.outofcore`` does, in three passes).
+    """
+
+    has_valid: Mapping[tuple[str, str], bool] | None = None
+    benchmarks: Mapping[tuple[str, str], float] | None = None
+    imputed_sub: Mapping[tuple[str, str], float] | None = None
+
+    @classmethod
+    def from_totals(cls, totals: pd.DataFrame, *, with_imputed_sub: bool = False) -> GroupFigures:
+        """From the summed :func:`group_totals` (rows ``(group, key)``): whether some firm has each
+        indicator, the group averages and, with ``with_imputed_sub``, the mean sub-scores."""
+        t = totals.groupby(level=["group", "key"]).sum()
+        keys = list(t.index)
+        n, nums, dens, subs = (t[c].to_numpy() for c in ("n_valid", "numerator_sum", "denominator_sum", "sub_sum"))
+        return cls(has_valid={k: bool(v > 0) for k, v in zip(keys, n)},
+                   benchmarks={k: group_average(a, b) for k, a, b in zip(keys, nums, dens)},
+                   imputed_sub={k: s / v for k, s, v in zip(keys, subs, n) if v > 0} if with_imputed_sub else None)
+
+    def accept_every_indicator(self) -> GroupFigures:
+        """The same figures, but no group is found lacking an indicator (the first, counting pass)."""
+        return replace(self, has_valid={})
+
+
+def _group_has_valid(figures: GroupFigures | None, group: str, key: str, valid_here: np.ndarray) -> bool:
+    if figures is None or figures.has_valid is None:
+        return bool(valid_here.any())
+    return figures.has_valid.get((group, key), True)
+
+
+def group_totals(evaluation: pd.DataFrame, params: PerMuParams) -> pd.DataFrame:
+    """Per ``(group, key)`` of the scored indicators: how many evaluated firms have the indicator
+    themselves (not imputed), and the sums of its numerator, denominator and sub-score over them.
+
+    Summed over partitions these give :class:`GroupFigures` — the arithmetic of :func:`evaluate`
+    over the whole county (up to the order of floating-point additions).
+    """
+    status = evaluation["status"].astype("string").fillna("").to_numpy(dtype=object)
+    group = evaluation["group"].astype("string").fillna("").to_numpy(dtype=object)
+    imputed = ("," + evaluation["imputed"].astype("string").fillna("") + ",").astype(object)
+    values = {"land_mu": evaluation["land_mu"].to_numpy(dtype=float),
+              **{f: evaluation[f"unit_{f}"].to_numpy(dtype=float) for f in FIGURES}}
+    rows = []
+    for gname, gp in (("above_scale", params.above_scale), ("below_scale", params.below_scale)):
+        in_group = (status == "evaluated") & (group == gname)
+        for ind in gp.indicators:
+            num, den, _ = _GROUP_CATALOGUE[gname][ind.key]
+            valid = in_group & ~imputed.str.contains(f",{ind.key},", regex=False).to_numpy(dtype=bool)
+            sub = evaluation[f"sub_{ind.key}"].to_numpy(dtype=float)
+            rows.append((gname, ind.key, int(valid.sum()), values[num][valid].sum(), values[den][valid].sum(),
+                         sub[valid].sum()))
+    return pd.DataFrame(rows, columns=["group", "key", "n_valid", "numerator_sum", "denominator_sum", "sub_sum"]
+                        ).set_index(["group", "key"])
+
+
 def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.GeoDataFrame | None = None,
-             micro_parks: gpd.GeoDataFrame | None = None, parks: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+             micro_parks: gpd.GeoDataFrame | None = None, parks: gpd.GeoDataFrame | None = None,
+             group_figures: GroupFigures | None = None) -> gpd.GeoDataFrame:
     """Evaluate firms per mu of land and class them A–D.
 
     Parameters
@@ -100,6 +177,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     parks : GeoDataFrame, optional
         All parks (:func:`analysis._common.combine_parks`): a plot without a ``park_id``
         attribute is placed by the park outlines; without them only the attribute is read.
+    group_figures : GroupFigures, optional
+        County-wide figures of the groups (which imputable indicators some firm has, group-average
+        benchmarks, imputed sub-scores) when ``enterprises`` is one partition of the county
+        (``scale.outofcore``); default: computed from ``enterprises`` itself.
 
     Returns
     -------
@@ -248,7 +329,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
             num, den, _ = cat[key]
             bad = g & live & ~((values[num] >= 0) & (values[den] > 0))
             imputed_flags[key] = imputed_flags.get(key, np.zeros(n, dtype=bool)) | bad
-            if bad.any() and not (g & live & ~bad).any():
+            if bad.any() and not _group_has_valid(group_figures, gname, key, g & live & ~bad):
                 exclude(bad, f"{key} missing and no firm of the group has it to average",
                         "指标缺失且同组无可参照的平均值", "not_evaluated")
                 imputed_flags[key] &= live
@@ -266,9 +347,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
             valid = g & ~imp
             with np.errstate(divide="ignore", invalid="ignore"):
                 val = np.where(valid, values[num] / values[den], np.nan)
-            if ind.benchmark is None:
-                dsum = values[den][valid].sum()
-                bench = values[num][valid].sum() / dsum if dsum > 0 else np.nan
+            if ind.benchmark is None and group_figures is not None and group_figures.benchmarks is not None:
+                bench = group_figures.benchmarks[(gname, ind.key)]
+            elif ind.benchmark is None:
+                bench = group_average(values[num][valid].sum(), values[den][valid].sum())
             else:
                 bench = ind.benchmark
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -277,7 +359,8 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
                 ratio = np.minimum(ratio, ind.cap)
             sub = ratio * ind.weight
             if imp.any():
-                sub[imp] = sub[valid].mean()
+                sub[imp] = (sub[valid].mean() if group_figures is None or group_figures.imputed_sub is None
+                            else group_figures.imputed_sub[(gname, ind.key)])
             sub = np.where(g, sub, np.nan)
             for name, arr in ((f"ind_{ind.key}", val), (f"sub_{ind.key}", sub)):
                 base = cols.setdefault(name, np.full(n, np.nan))
@@ -407,12 +490,26 @@ def assign_classes(evaluation: pd.DataFrame, params: PerMuParams, *, veto: np.nd
     return pd.Series(by_score, index=idx, dtype="string"), pd.Series(final, index=idx, dtype="string")
 
 
+_RANKS = (("rank_county", ("group",)), ("rank_township", ("group", "township_code")),
+          ("rank_industry", ("group", "industry_div")))
+
+
+def rank_within_groups(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Ranks of the evaluated firms by score (1 = best, ties share the lowest rank) within their
+    group, group and township, group and 2-digit industry: ``rank_county``, ``rank_township``,
+    ``rank_industry`` (Int64, missing for firms not evaluated), on ``evaluation.index``."""
+    ev = evaluation["status"] == "evaluated"
+    out = pd.DataFrame(index=evaluation.index)
+    for col, keys in _RANKS:
+        r = evaluation.loc[ev].groupby(list(keys), dropna=False)["score"].rank(method="min", ascending=False)
+        out[col] = r.reindex(evaluation.index).astype("Int64")
+    return out
+
+
 def _add_ranks(out: pd.DataFrame) -> None:
-    ev = out["status"] == "evaluated"
-    for col, keys in (("rank_county", ["group"]), ("rank_township", ["group", "township_code"]),
-                      ("rank_industry", ["group", "industry_div"])):
-        r = out.loc[ev].groupby(keys, dropna=False)["score"].rank(method="min", ascending=False)
-        out[col] = r.reindex(out.index).astype("Int64")
+    ranks = rank_within_groups(out)
+    for col in ranks.columns:
+        out[col] = ranks[col]
 
 
 def apply_regrade(evaluation: gpd.GeoDataFrame, regrades: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -551,6 +648,12 @@ def aggregate(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     DataFrame indexed by the group key: ``n_evaluated``, ``land_mu``, ``tax_10k``,
     ``value_added_10k``, ``tax_per_mu``, ``va_per_mu``, ``n_A``…``n_D``, ``share_A``…``share_D``.
     """
+    return aggregate_ratios(aggregate_totals(evaluation, by))
+
+
+def aggregate_totals(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
+    """The additive part of :func:`aggregate`: ``n_evaluated``, ``land_mu``, ``tax_10k``,
+    ``value_added_10k`` and ``n_A``…``n_D`` per group key — partitions' totals add up."""
     ev = evaluation.loc[evaluation["status"] == "evaluated"]
     key = ev[by] if isinstance(by, str) else by.reindex(ev.index)
     name = by if isinstance(by, str) else (by.name or "key")
@@ -561,15 +664,23 @@ def aggregate(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     g = df.groupby("key")
     agg = pd.DataFrame({"n_evaluated": g.size(), "land_mu": g["land_mu"].sum(), "tax_10k": g["tax_10k"].sum(),
                         "value_added_10k": g["value_added_10k"].sum()})
-    with np.errstate(divide="ignore", invalid="ignore"):
-        agg["tax_per_mu"] = np.where(agg["land_mu"] > 0, agg["tax_10k"] / agg["land_mu"], np.nan)
-        agg["va_per_mu"] = np.where(agg["land_mu"] > 0, agg["value_added_10k"] / agg["land_mu"], np.nan)
     # groupby-size, not crosstab: crosstab counts with a Python len per group
     mix = df.groupby(["key", "cls"]).size().unstack(fill_value=0).reindex(columns=list(CLASSES), fill_value=0)
     for c in CLASSES:
         agg[f"n_{c}"] = mix[c].reindex(agg.index, fill_value=0).astype("int64") if len(mix) else 0
-        agg[f"share_{c}"] = agg[f"n_{c}"] / agg["n_evaluated"]
     agg.index.name = name
+    return agg
+
+
+def aggregate_ratios(totals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`aggregate` from (summed) :func:`aggregate_totals`: 亩均税收, 亩均增加值 and class shares."""
+    agg = totals[["n_evaluated", "land_mu", "tax_10k", "value_added_10k"]].copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agg["tax_per_mu"] = np.where(agg["land_mu"] > 0, agg["tax_10k"] / agg["land_mu"], np.nan)
+        agg["va_per_mu"] = np.where(agg["land_mu"] > 0, agg["value_added_10k"] / agg["land_mu"], np.nan)
+    for c in CLASSES:
+        agg[f"n_{c}"] = totals[f"n_{c}"]
+        agg[f"share_{c}"] = agg[f"n_{c}"] / agg["n_evaluated"]
     return agg
 
 

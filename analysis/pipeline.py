@@ -14,20 +14,20 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from analysis import low_efficiency, membership, parks as parks_mod, per_mu, redevelopment
-from analysis._common import combine_parks
+from analysis._common import combine_parks, shared_steps
 from analysis.params import CLASSES, Params, load_preset
 from geo.errors import WorkspaceError
 from layers import runs as runs_store
 
 __all__ = ["RunResult", "RESULT_KINDS", "RUN_KINDS", "INPUT_LAYERS", "run_chain", "run", "load_run", "list_runs", "compare", "compare_runs",
-           "summary_text"]
+           "summary_text", "plots_result", "parks_result", "chain_counts", "cluster_counts"]
 
 RESULT_KINDS = ("per_mu", "plots", "clusters", "parks", "ledger", "townships")
 INPUT_LAYERS = ("plots", "enterprises", "industrial_parks", "micro_parks", "constraints", "infrastructure",
@@ -70,6 +70,11 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
         if name not in layers:
             raise WorkspaceError(f"the analysis chain needs layer {name!r}; got {sorted(layers)}",
                                  message_zh=f"分析需要图层 {name!r}")
+    with shared_steps():     # steps the stages repeat on the same plots (their parks) run once
+        return _run_stages(layers, params, rasters=rasters, as_of=as_of, regrades=regrades, stages=stages)
+
+
+def _run_stages(layers, params, *, rasters, as_of, regrades, stages) -> RunResult:
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     plots = layers["plots"]
@@ -95,27 +100,43 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
     t["redevelopment"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    park_frames = []
-    for kind in ("industrial_parks", "micro_parks"):
-        gdf = layers.get(kind)
-        if gdf is not None and len(gdf):
-            pf = parks_mod.assess(gdf, params.parks, plots=le, enterprises=ents, evaluation=ev)
-            pf.insert(1, "park_kind", kind)
-            park_frames.append(pf)
-    parks_out = (gpd.GeoDataFrame(pd.concat(park_frames, ignore_index=True), geometry="geometry", crs=plots.crs)
-                 if park_frames else None)
+    parks_out = parks_result({kind: parks_mod.assess(gdf, params.parks, plots=le, enterprises=ents, evaluation=ev)
+                              for kind in ("industrial_parks", "micro_parks")
+                              if (gdf := layers.get(kind)) is not None and len(gdf)}, plots.crs)
     t["parks"] = time.perf_counter() - t0
 
-    plot_cols = [c for c in red.plots.columns if c not in le.columns or c == "plot_id"]
-    plots_out = le.join(red.plots[plot_cols].drop(columns="plot_id"))
-    pm = per_mu.aggregate_plots(ev, plots)
-    plots_out = plots_out.join(pm.drop(columns=["plot_id", "geometry"]).add_prefix("pm_"))
-    frames: dict[str, pd.DataFrame] = {"per_mu": ev, "plots": plots_out, "clusters": red.clusters, "ledger": ledger,
-                                       "townships": town}
+    frames: dict[str, pd.DataFrame] = {"per_mu": ev, "plots": plots_result(le, red.plots, ev, plots),
+                                       "clusters": red.clusters, "ledger": ledger, "townships": town}
     if parks_out is not None:
         frames["parks"] = parks_out
+    counts = {**chain_counts(ev, le, red.plots), **cluster_counts(red.clusters)}
+    return RunResult(frames, counts, t)
+
+
+def plots_result(le: gpd.GeoDataFrame, red_plots: gpd.GeoDataFrame, ev: pd.DataFrame,
+                 plots: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The run's per-plot frame: the low-efficiency result, the redevelopment columns it lacks and the
+    firms' 亩均 aggregates per plot (``pm_*``), on the plots' index."""
+    plot_cols = [c for c in red_plots.columns if c not in le.columns or c == "plot_id"]
+    out = le.join(red_plots[plot_cols].drop(columns="plot_id"))
+    pm = per_mu.aggregate_plots(ev, plots)
+    return out.join(pm.drop(columns=["plot_id", "geometry"]).add_prefix("pm_"))
+
+
+def parks_result(by_kind: Mapping[str, gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame | None:
+    """Industrial parks' and micro-parks' performance frames as one, with ``park_kind`` (None if neither)."""
+    frames = []
+    for kind, frame in by_kind.items():
+        frame = frame.copy()
+        frame.insert(1, "park_kind", kind)
+        frames.append(frame)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs) if frames else None
+
+
+def chain_counts(ev: pd.DataFrame, le: pd.DataFrame, red_plots: pd.DataFrame) -> dict[str, int]:
+    """The run's counts of firms, classes and plots (they add up over partitions of the county)."""
     evaluated = ev["status"] == "evaluated"
-    counts = {
+    return {
         "firms": int(len(ev)), "evaluated": int(evaluated.sum()),
         **{f"class_{c}": int((ev.loc[evaluated, "final_class"] == c).sum()) for c in CLASSES},
         "not_evaluated": int((ev["status"] == "not_evaluated").sum()),
@@ -124,10 +145,14 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
         "idle_land": int(le["is_idle_land"].sum()),
         "park_from_outline": int((le["park_source"] == "geometry").sum()),
         "park_disagreements": int(le["park_check"].isin(membership.DISAGREEMENTS).sum()),
-        "candidates": int(red.plots["candidate"].sum()), "clusters": int(len(red.clusters)),
-        "candidate_sites": int(red.clusters["is_candidate_site"].sum()) if len(red.clusters) else 0,
+        "candidates": int(red_plots["candidate"].sum()),
     }
-    return RunResult(frames, counts, t)
+
+
+def cluster_counts(clusters: pd.DataFrame) -> dict[str, int]:
+    """The run's counts of clusters and candidate sites."""
+    return {"clusters": int(len(clusters)),
+            "candidate_sites": int(clusters["is_candidate_site"].sum()) if len(clusters) else 0}
 
 
 # --- workspace glue ----------------------------------------------------------------------
@@ -136,7 +161,7 @@ def _layer_name(run_id: str, kind: str) -> str:
 
 
 def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: str | None = None,
-        regrades: pd.DataFrame | None = None) -> tuple[str, RunResult]:
+        regrades: pd.DataFrame | None = None, chain: Callable[..., RunResult] | None = None) -> tuple[str, RunResult]:
     """Run the chain on a workspace and store the results under a run id (one transaction).
 
     Parameters
@@ -154,6 +179,10 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
         sample records 2026-06-30), else today.
     regrades : DataFrame, optional
         Re-grades to apply; default the workspace's re-grades in force (:mod:`layers.regrades`).
+    chain : callable, optional
+        What runs the chain on the layers read: :func:`run_chain` (default) or a function with
+        its signature (``layers, params, *, rasters, as_of, regrades``) — ``scale.cluster.run``
+        passes the partitioned chain on a dask cluster; the run is stored the same way.
     """
     from layers import access, regrades as regrades_store
 
@@ -168,7 +197,7 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
     if regrades is None:
         regrades = regrades_store.effective(ws, or_none=True)
     t0 = time.perf_counter()
-    result = run_chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
+    result = (chain or run_chain)(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
     elapsed = time.perf_counter() - t0
     rid = runs_store.store_run(ws, kind="chain", frames=result.frames, actor=actor, run_id=run_id, preset=params.name,
                                parameters=params.to_dict(), counts=result.counts, seconds=elapsed, as_of=str(as_of),

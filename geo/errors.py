@@ -24,6 +24,7 @@ __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "ConflictError",
+    "ClusterError",
 ]
 
 
@@ -48,6 +49,18 @@ class PlannerError(Exception):
 
     def localized(self, lang: str = "zh") -> str:
         return self.message_zh if lang == "zh" else self.message
+
+    def __reduce__(self):
+        # Raised on a dask worker, the error is pickled back to the client: keep message_zh and
+        # details (Exception's own pickling keeps only the positional message).
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
+
+def _restore(cls, args, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class CRSError(PlannerError, ValueError):
@@ -107,6 +120,10 @@ class AccessDeniedError(PlannerError, PermissionError):
 
 class AuthenticationError(PlannerError, PermissionError):
     """Sign-in failed: unknown user, wrong password, locked or disabled account, expired session."""
+
+
+class ClusterError(PlannerError, ConnectionError):
+    """The dask cluster cannot be reached, has no workers, or its workers run other code."""
 
 
 class ConflictError(PlannerError, ValueError):

@@ -2,8 +2,10 @@
 
 Rasters are opened only with GDAL's GTiff driver, so a VRT (XML that makes GDAL read
 other files, possibly anywhere on the server) renamed ``.tif`` is refused.  A raster must
-carry a CRS and a georeference.  Zonal statistics use exactextract, which weights each
-cell by the fraction of it the polygon covers (no "cell centre inside" approximation).
+carry a CRS and a georeference.  Zonal statistics weight each cell by the fraction of it the
+polygon covers (no "cell centre inside" approximation), exactextract's numbers: polygons small
+against the cells are clipped cell by cell in one vectorised GEOS call, larger ones go to
+exactextract (:func:`zonal_stats_many`).
 """
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
 import shapely
 import pandas as pd
 import rasterio
+import rasterio.windows
 from affine import Affine
 from pyproj import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -27,7 +30,8 @@ from geo.crs import require_crs
 from geo.errors import CRSError, CRSMismatchError, ImportDataError, MissingCRSError, UnsafeInputError
 from geo.io import atomic_path
 
-__all__ = ["RasterData", "open_raster", "read_raster", "write_geotiff", "zonal_stats", "slope_degrees",
+__all__ = ["RasterData", "open_raster", "read_raster", "write_geotiff", "zonal_stats", "zonal_stats_many", "cell_coverage",
+           "COVERAGE_STATS", "COVERAGE_MAX_CELLS", "slope_degrees",
            "warp_to_web_mercator"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
@@ -177,10 +181,11 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, transform: Affine,
 
 def zonal_stats(raster_path: str | os.PathLike, gdf: gpd.GeoDataFrame,
                 stats: Sequence[str] = ("mean", "min", "max"), *, name: str = "zones") -> pd.DataFrame:
-    """Exact zonal statistics per polygon (exactextract), on ``gdf``'s index.
+    """Exact zonal statistics per polygon, on ``gdf``'s index.
 
     Each cell counts with the fraction of its area covered by the polygon, so
     ``mean = Σ vᵢ·cᵢ / Σ cᵢ`` (cᵢ = covered fraction of cell i); nodata cells are left out.
+    The fractions are exactextract's: :func:`zonal_stats_many` says how they are computed.
 
     Parameters
     ----------
@@ -201,29 +206,204 @@ def zonal_stats(raster_path: str | os.PathLike, gdf: gpd.GeoDataFrame,
     CRSMismatchError
         When the raster's CRS differs from ``gdf.crs`` (both are named).
     """
-    from exactextract import exact_extract
+    out = zonal_stats_many({"r": raster_path}, gdf, {"r": stats}, name=name)
+    return out.rename(columns=lambda c: c[2:])
 
-    stats = list(stats)
+
+#: Statistics computed from the cell coverage directly (the others go to exactextract).
+COVERAGE_STATS = ("mean", "sum", "count", "min", "max")
+#: Mean number of cells under a polygon's bounding box up to which clipping every cell is
+#: faster than exactextract (which walks the rings once and fills interior cells in bulk).
+COVERAGE_MAX_CELLS = 12
+_PAIRS_PER_CHUNK = 2_000_000
+
+
+def zonal_stats_many(rasters: Mapping[str, str | os.PathLike], gdf: gpd.GeoDataFrame,
+                     stats: Mapping[str, Sequence[str]], *, name: str = "zones") -> pd.DataFrame:
+    """Exact zonal statistics of several rasters at once: column ``<raster>_<stat>`` per statistic.
+
+    Two routes give the same numbers:
+
+    * polygons small against the cells (at most :data:`COVERAGE_MAX_CELLS` cells under a
+      bounding box on average) and :data:`COVERAGE_STATS` only: every (polygon, cell) pair
+      under the polygon's bounding box is clipped at once (:func:`cell_coverage`, GEOS
+      rectangle clipping), and the statistics are weighted sums over the pairs; rasters on the
+      same grid share one coverage;
+    * otherwise exactextract (WKB features, raster-sequential), one pass per raster.
+
+    Parameters
+    ----------
+    rasters : mapping
+        Label → GeoTIFF path (same CRS as ``gdf``).
+    gdf : GeoDataFrame
+        Polygons; null or empty geometries give NaN rows.
+    stats : mapping
+        Label → statistics of that raster (see :func:`zonal_stats`).
+
+    Returns
+    -------
+    DataFrame on ``gdf.index``.
+    """
     require_crs(gdf, name=name)
     present = ~(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
-    with open_raster(raster_path) as ds:
-        if CRS.from_user_input(ds.crs) != CRS.from_user_input(gdf.crs):
-            raise CRSMismatchError(
-                f"{name}: the zones are in {gdf.crs.to_string()} but {raster_path} is in {ds.crs.to_string()}; "
-                "reproject one to the other (the workspace's working CRS).",
-                message_zh=f"{name}:区域坐标系为 {gdf.crs.to_string()},栅格 {raster_path} 为 {ds.crs.to_string()};请统一到工作坐标系。",
-            )
-        out = pd.DataFrame(np.nan, index=gdf.index, columns=stats, dtype="float64")
-        if present.any():
-            # Features go in as WKB and the raster is read block by block once ("raster-sequential"):
-            # about 16× faster than GeoJSON features read window by window on 10k plots.
-            source = _WKBSource(gdf.geometry.to_numpy()[present], gdf.crs)
-            res = exact_extract(str(raster_path), source, stats, include_cols=["_row"], output="pandas",
-                                strategy="raster-sequential")
-            order = res["_row"].to_numpy(dtype=np.int64)
-            values = np.full((int(present.sum()), len(stats)), np.nan)
-            values[order] = res[stats].to_numpy(dtype="float64")
-            out.loc[gdf.index[present], stats] = values
+    geoms = gdf.geometry.to_numpy()[present]
+    columns: dict[str, np.ndarray] = {}
+    coverages: dict[tuple, tuple] = {}      # grid → (zone, row, col, fraction), computed once per grid
+    for label, path in rasters.items():
+        wanted = list(stats[label])
+        with open_raster(path) as ds:
+            _check_same_crs(ds, gdf, path, name)
+            grid = (tuple(ds.transform), ds.height, ds.width)
+            use_cover = (set(wanted) <= set(COVERAGE_STATS) and ds.transform.b == 0 and ds.transform.d == 0
+                         and len(geoms) and (grid in coverages or _cells_under(geoms, ds.transform, ds.height, ds.width)
+                                             <= COVERAGE_MAX_CELLS * len(geoms)))
+            if use_cover:
+                if grid not in coverages:
+                    coverages[grid] = cell_coverage(geoms, ds.transform, (ds.height, ds.width))
+                zone, row, col, frac = coverages[grid]
+                values = _read_cells(ds, row, col)
+                found = _coverage_stats(zone, frac, values, len(geoms), wanted)
+            else:
+                found = _exactextract_stats(path, geoms, gdf.crs, wanted) if len(geoms) else {}
+        for stat in wanted:
+            col_values = np.full(len(gdf), np.nan)
+            if len(geoms):
+                col_values[present] = found[stat]
+            columns[f"{label}_{stat}"] = col_values
+    return pd.DataFrame(columns, index=gdf.index, dtype="float64")
+
+
+def _check_same_crs(ds, gdf, path, name) -> None:
+    if CRS.from_user_input(ds.crs) != CRS.from_user_input(gdf.crs):
+        raise CRSMismatchError(
+            f"{name}: the zones are in {gdf.crs.to_string()} but {path} is in {ds.crs.to_string()}; "
+            "reproject one to the other (the workspace's working CRS).",
+            message_zh=f"{name}:区域坐标系为 {gdf.crs.to_string()},栅格 {path} 为 {ds.crs.to_string()};请统一到工作坐标系。",
+        )
+
+
+def _cell_ranges(geoms: np.ndarray, transform: Affine, rows: int, cols: int):
+    """First column, number of columns, first row and number of rows of the cells under each bounding
+    box (clipped to the grid), and whether the box lies inside one cell of the grid."""
+    b = shapely.bounds(geoms)
+    x0, dx, y0, dy = transform.c, transform.a, transform.f, transform.e
+    xs = np.sort(np.stack([(b[:, 0] - x0) / dx, (b[:, 2] - x0) / dx]), axis=0)
+    ys = np.sort(np.stack([(b[:, 1] - y0) / dy, (b[:, 3] - y0) / dy]), axis=0)
+    c0, c1, r0, r1 = np.floor(xs[0]), np.ceil(xs[1]), np.floor(ys[0]), np.ceil(ys[1])
+    inside_one = (c1 - c0 <= 1) & (r1 - r0 <= 1) & (c0 >= 0) & (c1 <= cols) & (r0 >= 0) & (r1 <= rows)
+    c0, c1 = (np.clip(v, 0, cols).astype(np.int64) for v in (c0, c1))
+    r0, r1 = (np.clip(v, 0, rows).astype(np.int64) for v in (r0, r1))
+    return c0, np.maximum(c1 - c0, 0), r0, np.maximum(r1 - r0, 0), inside_one
+
+
+def _cells_under(geoms: np.ndarray, transform: Affine, rows: int, cols: int) -> int:
+    _, nc, _, nr, _ = _cell_ranges(geoms, transform, rows, cols)
+    return int((nc * nr).sum())
+
+
+def cell_coverage(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fraction of each raster cell covered by each polygon: ``(zone, row, col, fraction)`` arrays
+    over the pairs with a non-zero fraction, zones in order and cells row by row within a zone.
+
+    fraction = area(polygon ∩ cell) ÷ cell area, the intersection by GEOS rectangle clipping
+    of every cell under the polygon's bounding box (a polygon inside one cell needs no clip),
+    rounded to single precision as exactextract stores its coverage fractions — so sums over
+    the pairs equal exactextract's to the last bit.  North-up grids only; memory is bounded by
+    clipping at most 2 million pairs at a time.
+
+    Parameters
+    ----------
+    geoms : ndarray of shapely geometries
+        Non-missing polygons in the raster's CRS.
+    transform : affine.Affine
+        Cell → CRS coordinates (no rotation).
+    shape : (rows, cols)
+    """
+    rows, cols = shape
+    c0, nc, r0, nr, inside_one = _cell_ranges(geoms, transform, rows, cols)
+    k = nc * nr
+    ends = np.cumsum(k)
+    cell_area = abs(transform.a * transform.e)
+    parts = []
+    start = 0
+    while start < len(geoms):
+        # whole zones per chunk, about _PAIRS_PER_CHUNK pairs each
+        stop = max(int(np.searchsorted(ends, ends[start] - k[start] + _PAIRS_PER_CHUNK, side="right")), start + 1)
+        kk = k[start:stop]
+        zone = np.repeat(np.arange(start, stop), kk)
+        off = np.arange(int(kk.sum())) - np.repeat(np.cumsum(kk) - kk, kk)
+        col = c0[zone] + off % nc[zone]
+        row = r0[zone] + off // nc[zone]
+        g = geoms[zone]
+        single = inside_one[zone]
+        area = np.empty(len(zone))
+        area[single] = shapely.area(g[single])       # inside one cell: the clip would return it unchanged
+        m = ~single
+        left = transform.c + col[m] * transform.a
+        top = transform.f + row[m] * transform.e
+        xs = np.sort(np.stack([left, left + transform.a]), axis=0)
+        ys = np.sort(np.stack([top, top + transform.e]), axis=0)
+        area[m] = shapely.area(shapely.lib.clip_by_rect(g[m], xs[0], ys[0], xs[1], ys[1]))
+        frac = (area / cell_area).astype(np.float32).astype(np.float64)
+        keep = frac > 0
+        parts.append((zone[keep], row[keep], col[keep], frac[keep]))
+        start = stop
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, np.zeros(0)
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def _read_cells(ds, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Values of the given cells (float64, NaN for nodata), reading only the window they span."""
+    if len(row) == 0:
+        return np.zeros(0)
+    r0, c0 = int(row.min()), int(col.min())
+    window = rasterio.windows.Window(c0, r0, int(col.max()) - c0 + 1, int(row.max()) - r0 + 1)
+    arr = ds.read(1, window=window, masked=True).astype("float64").filled(np.nan)
+    return arr[row - r0, col - c0]
+
+
+def _coverage_stats(zone, frac, values, n: int, stats: Sequence[str]) -> dict[str, np.ndarray]:
+    """exactextract's statistics from the pairs: sum = Σ v·c, count = Σ c, mean = sum ÷ count,
+    min/max over the covered cells; nodata cells are left out.  A zone without a covered valid cell
+    gets count and sum 0, mean, min and max NaN (as exactextract gives them)."""
+    ok = ~np.isnan(values)
+    z, c, v = zone[ok], frac[ok], values[ok]
+    count = np.bincount(z, weights=c, minlength=n)
+    total = np.bincount(z, weights=v * c, minlength=n)
+    covered = np.bincount(z, minlength=n) > 0
+    out = {}
+    for stat in stats:
+        if stat == "count":
+            out[stat] = count
+        elif stat == "sum":
+            out[stat] = total
+        elif stat == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[stat] = np.where(covered, total / count, np.nan)
+        else:
+            fill, reduce = (np.inf, np.minimum) if stat == "min" else (-np.inf, np.maximum)
+            ext = np.full(n, fill)
+            reduce.at(ext, z, v)
+            out[stat] = np.where(covered, ext, np.nan)
+    return out
+
+
+def _exactextract_stats(path, geoms: np.ndarray, crs, stats: Sequence[str]) -> dict[str, np.ndarray]:
+    from exactextract import exact_extract
+
+    # Features go in as WKB and the raster is read block by block once ("raster-sequential"):
+    # about 16× faster than GeoJSON features read window by window on 10k plots.
+    res = exact_extract(str(path), _WKBSource(geoms, crs), list(stats), include_cols=["_row"], output="pandas",
+                        strategy="raster-sequential")
+    order = res["_row"].to_numpy(dtype=np.int64)
+    out = {}
+    for stat in stats:
+        values = np.full(len(geoms), np.nan)
+        values[order] = res[stat].to_numpy(dtype="float64")
+        out[stat] = values
     return out
 
 

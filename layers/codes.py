@@ -39,6 +39,7 @@ __all__ = [
     "invalid_code_lists",
     "matches_prefix",
     "prefix_matrix",
+    "prefix_pairs",
     "industry_division",
     "industry_name",
     "CLASSES_ZH",
@@ -190,17 +191,34 @@ def prefix_matrix(codes, code_sets: list[tuple[str, ...]]) -> np.ndarray:
 
     Vectorised per distinct prefix (a few dozen), combined by an incidence-matrix product.
     """
+    firm_u, set_u = _prefix_incidence(codes, code_sets)
+    return (firm_u.astype(np.int32) @ set_u.T.astype(np.int32)) > 0
+
+
+def prefix_pairs(codes, code_sets: list[tuple[str, ...]], rows: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """``prefix_matrix(codes, code_sets)[rows, sets]`` without building the matrix: for each pair,
+    whether code ``rows[k]`` starts with one of the codes of set ``sets[k]`` (memory by pairs, not
+    by codes × sets — 800k firms × 300 parks would be a 240 MB matrix to read a million cells)."""
+    rows, sets = np.asarray(rows, dtype=np.int64), np.asarray(sets, dtype=np.int64)
+    firm_u, set_u = _prefix_incidence(codes, code_sets)
+    if firm_u.shape[1] == 0 or len(rows) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    return (firm_u[rows] & set_u[sets]).any(axis=1)
+
+
+def _prefix_incidence(codes, code_sets: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """(codes × distinct prefixes, sets × distinct prefixes) bool incidence matrices."""
     s = _codes(codes).fillna("")
     universe = sorted({c for codes_ in code_sets for c in codes_})
     if not universe or not len(s):
-        return np.zeros((len(s), len(code_sets)), dtype=bool)
-    firm_u = np.column_stack([s.str.startswith(p).to_numpy(dtype=bool) for p in universe]).astype(np.int32)
+        return np.zeros((len(s), 0), dtype=bool), np.zeros((len(code_sets), 0), dtype=bool)
+    firm_u = np.column_stack([s.str.startswith(p).to_numpy(dtype=bool) for p in universe])
     pos = {c: k for k, c in enumerate(universe)}
     rows = np.repeat(np.arange(len(code_sets)), [len(c) for c in code_sets])
     cols = np.array([pos[c] for codes_ in code_sets for c in codes_], dtype=np.int64)
-    set_u = np.zeros((len(code_sets), len(universe)), dtype=np.int32)
-    set_u[rows, cols] = 1
-    return (firm_u @ set_u.T) > 0
+    set_u = np.zeros((len(code_sets), len(universe)), dtype=bool)
+    set_u[rows, cols] = True
+    return firm_u, set_u
 
 
 def industry_name(codes, lang: str = "zh") -> pd.Series:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from geo.io import read_vector
 from geo.units import M2_PER_MU
 from layers.codes import POLLUTING_PREFIXES, credit_code_check_char
 
-__all__ = ["generate", "build_workspace", "SAMPLE_SEED", "SAMPLE_PLOTS", "OUTLINE_SOURCE", "REFERENCE_DATE"]
+__all__ = ["generate", "generate_partitions", "build_workspace", "SAMPLE_SEED", "SAMPLE_PLOTS", "OUTLINE_SOURCE", "REFERENCE_DATE"]
 
 SAMPLE_SEED = 20150116  # the date the policy was adopted
 SAMPLE_PLOTS = 5000
@@ -206,10 +207,14 @@ def _rotate_xy(xy, angle_deg):
     return np.column_stack([xy[:, 0] * c - xy[:, 1] * s, xy[:, 0] * s + xy[:, 1] * c])
 
 
-def _credit_codes(rng, n: int, division_code: str = TOWNSHIP_CODE_PREFIX) -> np.ndarray:
-    """Distinct synthetic 18-character credit codes with valid GB 11714 and GB 32100 check characters."""
+def _credit_codes(rng, n: int, division_code: str = TOWNSHIP_CODE_PREFIX, *,
+                  bodies: tuple[int, int] = (0, 100_000_000)) -> np.ndarray:
+    """Distinct synthetic 18-character credit codes with valid GB 11714 and GB 32100 check characters.
+
+    ``bodies``: the range of 8-digit organisation-code bodies to draw from (a partition of a
+    county set draws from its own range, so codes stay distinct across partitions)."""
     # Distinct 8-digit organisation-code bodies (drawn without replacement: no collisions to repair).
-    body = rng.choice(100_000_000, size=n, replace=False)
+    body = bodies[0] + rng.choice(bodies[1] - bodies[0], size=n, replace=False)
     digits = (body[:, None] // 10 ** np.arange(7, -1, -1)) % 10
     # Organisation code check digit (GB 11714): weights 3,7,9,10,5,8,4,2; C9 = 11 − (Σ mod 11); 10 → X, 11 → 0.
     c9 = 11 - (digits * np.array([3, 7, 9, 10, 5, 8, 4, 2])).sum(axis=1) % 11
@@ -480,6 +485,129 @@ def _scale_plots(rng, n_plots, land, townships, parks, micro):
                             dongxin=np.zeros(len(geoms), dtype=bool))
 
 
+def generate_partitions(*, n_plots: int, partitions: int, seed: int = SAMPLE_SEED
+                        ) -> tuple[dict[str, gpd.GeoDataFrame], Iterator[tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]]]:
+    """The scale-mode sample one partition at a time, for county sets larger than memory.
+
+    The county, townships, parks, micro-parks, constraints and infrastructure are those of
+    :func:`generate`; the plots tile the county's land on one grid (the scale-mode cell size for
+    about ``n_plots``), cut into ``partitions`` compact pieces of similar size along a Hilbert
+    curve (:class:`_TileGrid`), so plots on either side of a partition edge touch.  Each
+    partition is generated on its own (its own random streams) with scale mode's plot attributes,
+    firms (holders, and their tenants on the holder's plot, inside the partition) and contract
+    figures; plot ids and credit codes are unique across the county and the rows are indexed by
+    their position in the whole county.  Exactly ``n_plots`` plots (fewer only if the land holds
+    fewer cells): a first pass counts each tile's cells on land, the plots are spread over the
+    partitions by one multivariate hypergeometric draw.
+
+    Returns
+    -------
+    (layers, parts)
+        ``layers``: ``county_outline``, ``townships``, ``industrial_parks``, ``micro_parks``,
+        ``constraints``, ``infrastructure``; ``parts``: an iterator of ``(plots, enterprises)``
+        per non-empty partition, each made when asked for — one partition in memory at a time.
+    """
+    if n_plots < 1 or partitions < 1:
+        raise ValueError(f"n_plots and partitions must be at least 1, got {n_plots} and {partitions}")
+    rng = np.random.default_rng(seed)
+    outline = load_outline()
+    ruian = outline.geometry.iloc[0]
+    parts = shapely.get_parts(ruian)
+    mainland = parts[np.argmax(shapely.area(parts))]
+    river_line = LineString(np.column_stack(_to_working(*np.array(FEIYUN_RIVER).T)))
+    land = shapely.difference(ruian, shapely.intersection(river_line.buffer(180), ruian))
+    townships = _townships(ruian, mainland, land)
+    parks, micro = _parks(rng, land, townships)
+    layers = {"county_outline": outline, "townships": townships, "industrial_parks": parks, "micro_parks": micro,
+              "constraints": _constraints(np.random.default_rng([seed, 1]), land, mainland, river_line, townships,
+                                          parks, micro),
+              "infrastructure": _infrastructure(river_line)}
+    grid = _TileGrid(land, n_plots, partitions, seed)
+    on_land = np.array([n for _, n in grid.parts], dtype=np.int64)
+    quota = np.random.default_rng([seed, 2]).multivariate_hypergeometric(on_land, min(n_plots, int(on_land.sum())))
+    code_space = 100_000_000 // len(quota)
+
+    def make() -> Iterator[tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]]:
+        plot_start = firm_start = 0
+        for b in np.flatnonzero(quota):
+            brng = np.random.default_rng([seed, 3, int(b)])
+            geoms = grid.cells(int(b))
+            geoms = geoms[np.sort(brng.choice(len(geoms), size=int(quota[b]), replace=False))]
+            industry = brng.choice(SCATTERED_INDUSTRIES, size=len(geoms)).astype(object)
+            plots = _plot_attributes(brng, geoms, industry, townships, parks, micro,
+                                     dongxin=np.zeros(len(geoms), dtype=bool))
+            plots["plot_id"] = [f"P{plot_start + i + 1:07d}" for i in range(len(plots))]
+            firms = _enterprises(brng, plots, code_bodies=(int(b) * code_space, (int(b) + 1) * code_space))
+            _half_halts_and_contracts(np.random.default_rng([seed, 4, int(b)]), plots, firms)
+            plots.index = pd.RangeIndex(plot_start, plot_start + len(plots))
+            firms.index = pd.RangeIndex(firm_start, firm_start + len(firms))
+            plot_start, firm_start = plot_start + len(plots), firm_start + len(firms)
+            yield plots, firms
+
+    return layers, make()
+
+
+class _TileGrid:
+    """The scale-mode grid of plot cells over the county's land, in tiles grouped into partitions.
+
+    The grid is cut into 2^k × 2^k tiles (at least 16 per partition); the tiles are ordered along
+    a Hilbert curve and consecutive runs of them with about the same number of cells on land make
+    the partitions — compact pieces of similar size, neighbours on the ground.  A cell's box is
+    jittered as in scale mode from its tile's own random stream, so counting a tile's cells and
+    making them later give the same boxes.
+    """
+
+    def __init__(self, land, n_plots: int, partitions: int, seed: int):
+        self.land, self.seed = land, seed
+        self.cell = np.sqrt(shapely.area(land) / n_plots) * 0.92
+        self.minx, self.miny, maxx, maxy = shapely.bounds(land)
+        nx, ny = int((maxx - self.minx) / self.cell) + 1, int((maxy - self.miny) / self.cell) + 1
+        side = 2 ** max(1, int(np.ceil(np.log2(np.sqrt(16 * partitions)))))
+        cols, rows = np.array_split(np.arange(nx), side), np.array_split(np.arange(ny), side)
+        ti, tj = np.meshgrid(np.arange(side), np.arange(side))
+        order = np.argsort(_hilbert_index(ti.ravel(), tj.ravel(), side), kind="stable")
+        self.tiles = [(cols[i], rows[j]) for i, j in zip(ti.ravel()[order], tj.ravel()[order])]
+        on_land = np.array([len(self._cells(t)) for t in range(len(self.tiles))], dtype=np.int64)
+        cut = np.searchsorted(np.cumsum(on_land), on_land.sum() * np.arange(1, partitions) / partitions, side="right")
+        groups = np.split(np.arange(len(self.tiles)), cut)
+        self.parts = [(g, int(on_land[g].sum())) for g in groups if on_land[g].sum() > 0]
+
+    def _cells(self, t: int) -> np.ndarray:
+        cols, rows = self.tiles[t]
+        if len(cols) == 0 or len(rows) == 0:
+            return np.zeros(0, dtype=object)
+        x0, y0 = np.meshgrid(self.minx + cols * self.cell, self.miny + rows * self.cell)
+        x0, y0 = x0.ravel(), y0.ravel()
+        jit = np.random.default_rng([self.seed, 5, t]).uniform(0.06, 0.16, size=(x0.size, 2)) * self.cell
+        boxes = shapely.box(x0 + jit[:, 0], y0 + jit[:, 1], x0 + self.cell - jit[:, 0] * 0.5,
+                            y0 + self.cell - jit[:, 1] * 0.5)
+        return boxes[np.sort(shapely.STRtree(boxes).query(self.land, predicate="contains"))]
+
+    def cells(self, part: int) -> np.ndarray:
+        """Partition ``part``'s cells on land (tile by tile along the curve)."""
+        return np.concatenate([self._cells(int(t)) for t in self.parts[part][0]])
+
+
+def _hilbert_index(x: np.ndarray, y: np.ndarray, side: int) -> np.ndarray:
+    """Distance along the Hilbert curve of cells (x, y) of a side × side grid (side a power of 2).
+
+    The classic xy → d conversion (Hilbert 1891; the iterative form of Warren, *Hacker's Delight*,
+    16-1), vectorised over the cells: one pass per bit.
+    """
+    x, y = x.astype(np.int64).copy(), y.astype(np.int64).copy()
+    d = np.zeros_like(x)
+    s = side // 2
+    while s > 0:
+        rx, ry = (x & s) > 0, (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ~ry
+        swap_x = np.where(flip & rx, s - 1 - x, x)
+        swap_y = np.where(flip & rx, s - 1 - y, y)
+        x, y = np.where(flip, swap_y, swap_x), np.where(flip, swap_x, swap_y)
+        s //= 2
+    return d
+
+
 def _park_of(geoms, parks, micro) -> np.ndarray:
     pts = shapely.point_on_surface(geoms)
     out = np.full(len(pts), None, dtype=object)
@@ -559,7 +687,7 @@ def _plot_attributes(rng, geoms, industry, townships, parks, micro, *, dongxin) 
     return plots
 
 
-def _enterprises(rng, plots) -> gpd.GeoDataFrame:
+def _enterprises(rng, plots, *, code_bodies: tuple[int, int] = (0, 100_000_000)) -> gpd.GeoDataFrame:
     """Land holders (one per run of adjacent plots in an estate) plus tenants on their plots."""
     n = len(plots)
     held = ~plots["_vacant"].to_numpy()
@@ -629,7 +757,7 @@ def _enterprises(rng, plots) -> gpd.GeoDataFrame:
     producing = ~((status == "under_construction") & is_holder) & (rng.random(total) > 0.015)
     incident = rng.random(total) < 0.006
 
-    codes = _credit_codes(rng, total)
+    codes = _credit_codes(rng, total, bodies=code_bodies)
     holder_code = codes[:n_h][holder_of]
     # Points: holders at the plot's representative point; tenants a few metres away, inside the plot.
     plot_geoms = plots.geometry.to_numpy()[fp]

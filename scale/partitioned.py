@@ -47,11 +47,13 @@ from analysis.params import Params
 from geo.errors import ParameterError
 from geo.spawn import plain_main as _plain_main
 from geo.units import M2_PER_MU
+from scale import rasters as worker_rasters
 
 __all__ = ["run_chain_distributed", "local_client", "hilbert_partitions", "county_tax_average",
-           "PARTITIONERS"]
+           "county_tax_totals", "PARTITIONERS"]
 
 PARTITIONERS = ("hilbert", "dask_geopandas")
+_CRITERIA_RASTERS = ("slope", "flood_depth")        # what redevelopment.plot_criteria reads
 _FIRM_COLUMNS = ("plot_id", "tax_10k", "industry_code")   # what low_efficiency.assess reads of a firm
 
 
@@ -86,6 +88,12 @@ def county_tax_average(plots: pd.DataFrame, params, enterprises: pd.DataFrame | 
     in 亩 — the arithmetic of :func:`analysis.low_efficiency.assess` (same arrays, same order,
     so the float is bit-identical to the single-process run).
     """
+    tax, area_mu = county_tax_totals(plots, params, enterprises)
+    return float(tax / area_mu) if area_mu > 0 else float("nan")
+
+
+def county_tax_totals(plots: pd.DataFrame, params, enterprises: pd.DataFrame | None) -> tuple[float, float]:
+    """(Σ tax in 万元, Σ area in 亩) behind :func:`county_tax_average`; partitions' totals add up."""
     n = len(plots)
     pid = text(plots, "plot_id")
     area_mu = num(plots, "area_m2") / M2_PER_MU
@@ -100,7 +108,7 @@ def county_tax_average(plots: pd.DataFrame, params, enterprises: pd.DataFrame | 
         cnt = np.bincount(ep[on][has], minlength=n)
         tax_sum = np.where(cnt > 0, s, np.nan)
     ok = in_scope & ~np.isnan(tax_sum) & (area_mu > 0)
-    return float(tax_sum[ok].sum() / area_mu[ok].sum()) if ok.any() else float("nan")
+    return float(tax_sum[ok].sum()), float(area_mu[ok].sum())
 
 
 # --- work done on a worker (module-level so it pickles by reference) -------------------------
@@ -111,7 +119,7 @@ def _low_efficiency_part(plots, firms, params, evaluation, parks, as_of, tax_ave
 
 def _criteria_part(cands, params, parks, infrastructure, constraints, rasters):
     return redevelopment.plot_criteria(cands, params, parks=parks, infrastructure=infrastructure,
-                                       constraints=constraints, rasters=rasters)
+                                       constraints=constraints, rasters=worker_rasters.local_paths(rasters))
 
 
 def _strip_position(frame, fn, *args):
@@ -172,13 +180,14 @@ class _Partitioned:
 
 def run_chain_distributed(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters: Mapping | None = None,
                           as_of=None, regrades: pd.DataFrame | None = None, client=None,
-                          npartitions: int | None = None, partitioner: str = "hilbert") -> pipeline.RunResult:
+                          npartitions: int | None = None, partitioner: str = "hilbert",
+                          rasters_to_workers: str = "auto") -> pipeline.RunResult:
     """:func:`analysis.pipeline.run_chain` with low-efficiency and redevelopment criteria on partitions.
 
     Parameters
     ----------
     layers, params, rasters, as_of, regrades
-        As for :func:`analysis.pipeline.run_chain`; raster paths must be readable by the workers.
+        As for :func:`analysis.pipeline.run_chain`; ``rasters`` are paths this process reads.
     client : distributed.Client, optional
         Default: a fresh ``LocalCluster(n_workers=2, threads_per_worker=1)`` for this call.
     npartitions : int, optional
@@ -187,6 +196,11 @@ def run_chain_distributed(layers: Mapping[str, gpd.GeoDataFrame], params: Params
         ``hilbert``: Hilbert order in the client, pieces scattered (default);
         ``dask_geopandas``: ``spatial_shuffle`` on the cluster (redevelopment criteria only;
         the low-efficiency pieces need their firms beside them and always use ``hilbert``).
+    rasters_to_workers : {"auto", "path", "send"}
+        How the slope and flood rasters reach the workers (:func:`scale.rasters.for_workers`):
+        the same path when every worker reads the same file there (``auto``, default), or the
+        file sent once to each worker — what a PostGIS workspace's rasters, cached on this
+        machine only, need on a cluster of several machines.
 
     Returns
     -------
@@ -200,11 +214,14 @@ def run_chain_distributed(layers: Mapping[str, gpd.GeoDataFrame], params: Params
     if client is None:
         with local_client() as c:
             return run_chain_distributed(layers, params, rasters=rasters, as_of=as_of, regrades=regrades, client=c,
-                                         npartitions=npartitions, partitioner=partitioner)
+                                         npartitions=npartitions, partitioner=partitioner,
+                                         rasters_to_workers=rasters_to_workers)
     if npartitions is None:
         npartitions = 2 * max(1, sum(client.nthreads().values()))
     if npartitions < 1:
         raise ParameterError(f"npartitions must be ≥ 1; got {npartitions}", message_zh="分区数至少为 1")
+    shipped = worker_rasters.for_workers(client, {k: v for k, v in (rasters or {}).items() if k in _CRITERIA_RASTERS},
+                                         mode=rasters_to_workers)
     hilbert = _Partitioned(client, npartitions, "hilbert")
     criteria_runner = _Partitioned(client, npartitions, partitioner)
 
@@ -230,8 +247,7 @@ def run_chain_distributed(layers: Mapping[str, gpd.GeoDataFrame], params: Params
     def redevelopment_stage(le, red_params, *, parks=None, infrastructure=None, constraints=None, rasters=None):
         cand = redevelopment.candidates(le, red_params)
         c = le.loc[cand, [le.geometry.name]]
-        crit = criteria_runner.map(c, _criteria_part, red_params, parks, infrastructure, constraints,
-                                   dict(rasters or {}))
+        crit = criteria_runner.map(c, _criteria_part, red_params, parks, infrastructure, constraints, shipped)
         # Clusters cross partitions: the rest of the stage (suitability, clusters, modes) runs once, globally.
         return redevelopment.assess(le, red_params, parks=parks, infrastructure=infrastructure,
                                     constraints=constraints, rasters=rasters, criteria=crit)

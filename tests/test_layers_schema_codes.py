@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import Point, box
@@ -90,3 +91,17 @@ def test_leading_industries_checked_on_import(tmp_path):
     bad = plan.problems[plan.problems["code"] == "bad_industry_code"]
     assert len(bad) == 1 and bad["row"].iloc[0] == 2 and bad["value"].iloc[0] == "汽车"
     assert "不是 GB/T 4754 行业代码" in bad["message_zh"].iloc[0]
+
+
+def test_prefix_pairs_read_the_prefix_matrix_without_building_it():
+    from layers.codes import prefix_matrix, prefix_pairs
+
+    codes = pd.Series(["3670", "3360", " 1713", None, "C36", "36"], dtype="string")
+    sets = [("36",), ("33", "17"), (), ("3670", "3311")]
+    full = prefix_matrix(codes, sets)
+    assert full.tolist() == [[True, False, False, True], [False, True, False, False], [False, True, False, False],
+                             [False, False, False, False], [False, False, False, False], [True, False, False, False]]
+    rows, cols = np.divmod(np.arange(full.size), full.shape[1])
+    assert prefix_pairs(codes, sets, rows, cols).tolist() == full[rows, cols].tolist()
+    assert prefix_pairs(codes, [(), ()], [0, 1], [1, 0]).tolist() == [False, False]
+    assert prefix_pairs(codes, sets, [], []).tolist() == []

@@ -219,3 +219,18 @@ def test_empty_input(preset, rp):
 def test_needs_low_efficiency_columns(rp):
     with pytest.raises(ValueError, match="low-efficiency result"):
         redevelopment.assess(plots([plot("A", 0, 0)]), rp)
+
+
+def test_union_by_label_equals_dissolve():
+    # one vectorised union per size class gives each label exactly GeoDataFrame.dissolve's union
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 3, 5, 9, 17, 4]
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    rng.shuffle(labels)
+    x = rng.uniform(0, 400, len(labels))
+    geoms = shapely.box(x, 0, x + rng.uniform(20, 90, len(labels)), 50)
+    wanted = np.array([True, True, False, True, True, True, True])
+    got = redevelopment._union_by_label(geoms, labels, wanted, shapely.union_all)
+    frame = gpd.GeoDataFrame({"label": labels}, geometry=geoms, crs=CRS)
+    want = frame.dissolve(by="label").geometry.to_numpy()[wanted]
+    assert shapely.equals_exact(got, want, tolerance=0).all()

@@ -66,6 +66,8 @@ __all__ = [
     "enterprises",
     "presets",
     "run_pipeline",
+    "run_chain_stored",
+    "cluster_note",
     "run_offer",
     "run_parameters",
     "firms_on",
@@ -271,16 +273,29 @@ def run_pipeline(path: str | Path, preset: str, *, actor, lang: str = "zh", run_
     returns it; every cache keyed by that run id or the ``runs`` stamp then sees it.
     Errors (``PlannerError``) propagate for the page to show in the user's language.
     """
-    zh = lang != "en"
-    label = "正在运行分析(亩均评价 → 低效认定 → 再开发潜力 → 园区)…" if zh else \
-        "Running the analyses (per-mu → low-efficiency → redevelopment → parks)…"
-    with st.status(label, expanded=False) as box:
+    where = cluster_note(lang)
+    with st.status(t("pg_running", lang) + where, expanded=False) as box:
         ws = _open_store(str(path), readonly=False)
-        new_id, result = pipeline.run(ws, preset, run_id=run_id, actor=actor)
+        new_id, result = run_chain_stored(ws, preset, run_id=run_id, actor=actor)
         secs = sum(result.timings.values())
-        box.update(label=(f"分析完成:运行 {new_id}({secs:.1f} 秒)" if zh else f"Done: run {new_id} ({secs:.1f} s)"),
-                   state="complete")
+        box.update(label=t("pg_run_done", lang, run=new_id, secs=secs) + where, state="complete")
     return new_id
+
+
+def run_chain_stored(ws: Workspace, preset, *, actor, run_id: str | None = None):
+    """Run and store the chain (:func:`analysis.pipeline.run`): in this process, or on the dask cluster
+    named by ``PLANNER_SCHEDULER`` (:func:`scale.cluster.run`). Returns ``(run id, RunResult)``."""
+    from scale import cluster
+
+    return cluster.run(ws, preset, actor=actor, run_id=run_id)
+
+
+def cluster_note(lang: str) -> str:
+    """" (on the dask cluster at …)" when ``PLANNER_SCHEDULER`` sends runs to a cluster, else ""."""
+    from scale import cluster
+
+    address = cluster.scheduler_address()
+    return t("pg_on_cluster", lang, address=address) if address else ""
 
 
 

@@ -66,6 +66,7 @@ STRINGS: dict[str, dict[str, str]] = {
                    "en": "Running the analyses (per-mu → low-efficiency → redevelopment → parks)…"},
     "pg_run_done": {"zh": "分析完成:运行 {run}({secs:.1f} 秒)", "en": "Done: run {run} ({secs:.1f} s)"},
     "pg_run_failed": {"zh": "分析失败", "en": "The analysis failed"},
+    "pg_on_cluster": {"zh": "(在计算集群 {address} 上)", "en": " (on the dask cluster at {address})"},
     "pg_no_run": {"zh": "尚无分析结果:请在左侧“运行分析”中选择参数方案并点击“开始分析”(示例数据约需 10 秒)。",
                   "en": "No analysis results yet: choose a preset under “Run the analyses” in the sidebar and click "
                         "“Run analysis” (about 10 s on the sample)."},

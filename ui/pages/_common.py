@@ -1,7 +1,8 @@
 """What the analysis and shortlist pages share: opening the workspace, the signed-in user, errors, runs.
 
-Nothing here computes an analysis: runs are made by :func:`analysis.pipeline.run` and read by
-:func:`analysis.pipeline.load_run`; this module only caches what they return (keyed by the
+Nothing here computes an analysis: runs are made by :func:`analysis.pipeline.run` (through
+:func:`ui.data.run_chain_stored`: on the dask cluster of ``PLANNER_SCHEDULER`` when it is set) and
+read by :func:`analysis.pipeline.load_run`; this module only caches what they return (keyed by the
 workspace's location, the run id and version stamps — never by a frame) and shows errors in
 the user's language.  Every write names the signed-in user (:func:`acting_user`); the
 library refuses what that user's role does not allow.
@@ -147,15 +148,17 @@ def run_params(ws: Workspace, run_id: str):
 
 
 def _run_analysis(ws: Workspace, preset: str, lang: str) -> str | None:
-    label = t("pg_running", lang)
-    with st.status(label, expanded=False) as box:
+    from ui.data import cluster_note, run_chain_stored
+
+    where = cluster_note(lang)
+    with st.status(t("pg_running", lang) + where, expanded=False) as box:
         try:
-            run_id, result = pipeline.run(writable(ws), preset, actor=acting_user())
+            run_id, result = run_chain_stored(writable(ws), preset, actor=acting_user())
         except PlannerError as exc:
             box.update(label=t("pg_run_failed", lang), state="error")
             show_error(exc, lang)
             return None
-        done = t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values()))
+        done = t("pg_run_done", lang, run=run_id, secs=sum(result.timings.values())) + where
         box.update(label=done, state="complete")
     # the page shows the new run (not the one its picker held) and says so until another run is picked
     st.session_state[_RUN_KEY] = run_id

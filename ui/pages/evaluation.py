@@ -27,7 +27,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analysis import per_mu, pipeline
+from analysis import per_mu
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams
 from geo.errors import ConflictError, ParameterError, PlannerError
 from layers import regrades as regrades_store
@@ -273,7 +273,7 @@ def _weights(ws: Workspace, ev: pd.DataFrame, run_id: str, lang: str) -> None:
         custom = dataclasses.replace(base, per_mu=params, name=f"{base.name}_custom")
         with st.status(t("pg_running", lang)) as box:
             try:
-                rid, _ = pipeline.run(writable(ws), custom, actor=acting_user())
+                rid, _ = data.run_chain_stored(writable(ws), custom, actor=acting_user())
             except PlannerError as exc:
                 box.update(label=t("pg_run_failed", lang), state="error")
                 show_error(exc, lang)
