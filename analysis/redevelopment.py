@@ -30,7 +30,8 @@ other, found with one STRtree ``dwithin`` query and scipy's connected components
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -261,7 +262,6 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
                               "Run analysis.low_efficiency.assess first.",
                               message_zh=f"再开发分析需要低效用地认定结果(缺少 {col!r})")
     check_crs(plots, ("parks", parks), ("infrastructure", infrastructure), ("constraints", constraints))
-    n = len(plots)
     idx = plots.index
     cand = candidates(plots, params)
     c = plots.loc[cand]

@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
-import shapely
 import pandas as pd
 import rasterio
+import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
