@@ -114,9 +114,9 @@ class Bars:
             return None
 
         def update(done: float, total: int, what: str) -> None:
-            if total <= 0:  # nothing to do: no bar
-                return
             bar = self._bars.get(description)
+            if total <= 0 or (bar is None and done >= total):  # nothing (more) to do: no new bar
+                return
             if bar is None:
                 from tqdm import tqdm
 

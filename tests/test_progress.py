@@ -75,6 +75,9 @@ def test_bars_draw_one_bar_per_task_and_close_it():
         steps.start("chain")
         steps.finish()
         assert bars._bars == {}  # closed once done
+        drawn = out.getvalue()
+        bars.task("evaluate")(2, 2, "")  # a task told again that it is done draws no new bar
+        assert bars._bars == {} and out.getvalue() == drawn
     text = out.getvalue()
     assert "evaluate:   0%" in text and "evaluate:  50%" in text and "chain" in text and "evaluate: 100%" in text
 
