@@ -1,5 +1,5 @@
 """Headless commands of the planner: sample, evaluate, site, integrate, membership, compare, import, export,
-map, shortlist, workspace, runs, user, audit.
+map, shortlist, workspace, runs, user, audit, app.
 
 Each command is a function ``cmd_<name>(args) -> int`` plus a ``_add_<name>(subparsers)``
 that declares its options; ``COMMANDS`` lists them.  Errors of the system's own family are
@@ -11,21 +11,31 @@ the current directory).  Who: the CLI acts as the operating-system user (an admi
 whoever runs it can already change the workspace) unless ``--as NAME`` signs in as a workspace
 account (password from ``PLANNER_PASSWORD`` or asked), whose role then applies.
 
+Installed (``pip install .``) the same commands are ``planner …``.  What a command prints on
+stdout is its result (tables, summaries); the log (``-v`` steps and timings, ``-vv`` detail,
+``-q`` errors only) and the progress bars of long steps (on a terminal) go to stderr.
+
     python cli.py sample --out data/ruian/ruian.gpkg
     python cli.py evaluate --workspace data/ruian/ruian.gpkg --preset ruian_default
     python cli.py --as zhang shortlist status plot:P000001 --to 已核实
+    planner -v evaluate            # the installed command, logging each step
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import geo  # noqa: F401  (GDAL safety settings before any GDAL import)
 from geo.errors import PlannerError
+from geo.progress import Bars
 
+# Beside this file: the checkout's root, or site-packages when installed (the wheel mirrors the tree).
 ROOT = Path(__file__).resolve().parent
+_LOG = logging.getLogger("cli" if __name__ == "__main__" else __name__)
 DEFAULT_WORKSPACE = str(ROOT / "data" / "ruian" / "ruian.gpkg")
 _WS_HELP = "workspace: a .gpkg path or a PostgreSQL DSN (default $PLANNER_WORKSPACE, else the bundled sample)"
 
@@ -88,13 +98,13 @@ def cmd_sample(args) -> int:
     if args.parquet:
         return _sample_county_set(args)
     kwargs = {k: v for k, v in {"n_plots": args.plots, "seed": args.seed}.items() if v is not None}
-    summary = sample.build_workspace(args.out, rasters=not args.no_rasters, **kwargs)
+    summary = sample.build_workspace(args.out, rasters=not args.no_rasters, progress=progress(args, "sample"), **kwargs)
     for name, count in summary.items():
         print(f"{name:>18}: {count}")
     if not args.no_run:
         # The bundled sample opens with results on every page; planners re-run with their own presets.
         run_id, result = pipeline.run(open_workspace(args.out, readonly=False), "ruian_default", run_id="sample",
-                                      actor=access.SYSTEM)
+                                      actor=access.SYSTEM, progress=progress(args, "evaluate"))
         print(f"{'run ' + run_id:>18}: {result.counts.get('low_efficiency', '')} low-efficiency plots")
     return 0
 
@@ -165,18 +175,17 @@ def cmd_evaluate(args) -> int:
         return _evaluate_county_set(args, params, address, where)
     ws = _open(args, write=not args.no_store)
     if args.no_store:
-        result = _evaluate_unstored(ws, params, args.as_of, address)
+        result = _evaluate_unstored(ws, params, args.as_of, address, progress(args, "evaluate"))
         print(f"preset {params.name} (not stored){where}")
     else:
         run_id, result = cluster.run(ws, params, scheduler=address, run_id=args.run_id, as_of=args.as_of,
-                                     actor=_actor(args, ws))
+                                     actor=_actor(args, ws), progress=progress(args, "evaluate"))
         print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*){where}")
     print(pipeline.summary_text(result))
     return 0
 
 
 def _evaluate_county_set(args, params, address, where) -> int:
-    import contextlib
 
     from analysis import pipeline
     from geo.errors import ParameterError
@@ -197,12 +206,12 @@ def _evaluate_county_set(args, params, address, where) -> int:
     return 0
 
 
-def _evaluate_unstored(ws, params, as_of, address):
+def _evaluate_unstored(ws, params, as_of, address, progress=None):
     from analysis import pipeline
 
     layers, _ = ws.read_many(pipeline.INPUT_LAYERS)
     if address is None:
-        return pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=as_of)
+        return pipeline.run_chain(layers, params, rasters=ws.rasters(), as_of=as_of, progress=progress)
     from scale import cluster
     from scale.partitioned import run_chain_distributed
 
@@ -243,7 +252,8 @@ def cmd_site(args) -> int:
     ws = _open(args, write=not args.no_store)
     run_id, prob = siting_runs.run_siting(ws, params, rule=args.rule, firms=firms, run_id=args.run_id,
                                           from_run=args.from_run, use_clusters=args.clusters, store=not args.no_store,
-                                          actor=None if args.no_store else _actor(args, ws))
+                                          actor=None if args.no_store else _actor(args, ws),
+                                          progress=progress(args, "siting"))
     print(prob.message)
     print(f"greedy baseline objective {prob.greedy_objective:,.0f} (ratio greedy/solver "
           f"{prob.greedy_objective / prob.objective if prob.objective else float('nan'):.3f}); "
@@ -489,14 +499,16 @@ def cmd_import(args) -> int:
     plan = imports.plan_import(args.file, layer=args.layer, workspace=ws, encoding=args.encoding, crs=args.crs,
                                gcj02=args.gcj02, swap_axes=args.swap_axes or None, mapping=mapping, mode=args.mode,
                                township=args.township, constants=args.constants, derive=args.derive,
-                               sheet=args.sheet, member=args.member, source_layer=args.source_layer)
+                               sheet=args.sheet, member=args.member, source_layer=args.source_layer,
+                               progress=progress(args, "preview"))
     _print_plan(plan, args.lang)
     if args.dry_run:
         _print_change(ws, plan, args.lang, args.on_problems)
         print("（预览，未写入）" if args.lang == "zh" else "(dry run: nothing written)")
         return 0 if plan.ready else 2
     result = imports.commit_import(ws, plan, actor=_actor(args, ws), on_problems=args.on_problems,
-                                   save_mapping_as=args.save_mapping, confirm_removal=args.yes)
+                                   save_mapping_as=args.save_mapping, confirm_removal=args.yes,
+                                   progress=progress(args, "import"))
     print(result.summary(args.lang))
     _print_cells(result.cells, args.lang)
     return 0
@@ -614,13 +626,13 @@ def cmd_workspace(args) -> int:
     from layers.timefmt import local_time
 
     if args.action == "copy":
-        from layers.store.copy import copy_workspace
-
         from layers import access
         from layers.store import open_workspace
+        from layers.store.copy import copy_workspace
 
         actor = _actor(args, open_workspace(args.source)) if args.as_user else access.os_actor()
-        report = copy_workspace(args.source, args.destination, overwrite=args.overwrite, actor=actor)
+        report = copy_workspace(args.source, args.destination, overwrite=args.overwrite, actor=actor,
+                                progress=progress(args, "copy"))
         for name, n in {**report["layers"], **report["tables"]}.items():
             print(f"  {name:32s} {n:8d} rows  ✓")
         print(f"copied {len(report['layers'])} layers, {report['versions']} kept versions, "
@@ -825,24 +837,29 @@ def _add_map(sub) -> None:
     where.add_argument("--township", default=None, help="township code: frame and outline it")
     where.add_argument("--park", default=None, help="park id (industrial park or micro-park): frame and outline it")
     where.add_argument("--bbox", default=None, help="west,south,east,north in degrees (default: plots and parks)")
-    p.add_argument("--layers", default=",".join(_print_layers()),
-                   help="layers to draw, comma-separated (default %(default)s)")
+    p.add_argument("--layers", default=None,
+                   help="layers to draw, comma-separated (default: those of the map page's export)")
     p.add_argument("--style-by", default="land_use", help="plot colouring: land_use, status, final_class, "
                    "low_efficiency, suitability, mode (default %(default)s)")
     p.add_argument("--rasters", default="", help="rasters to draw under the layers, e.g. slope,flood_depth")
     p.add_argument("--map-lang", choices=("zh", "en"), default="zh", help="language of the map (default zh)")
 
 
-def _print_layers() -> tuple[str, ...]:
-    from ui.map_export import DEFAULT_PRINT_LAYERS
+def _headless_ui(args) -> None:
+    """Before importing ``ui`` outside the app: Streamlit would warn "No runtime found" for each cached
+    function, which says nothing on the command line (``-vv`` keeps them)."""
+    import streamlit.logger
 
-    return DEFAULT_PRINT_LAYERS
+    if getattr(args, "verbose", 0) < 2:
+        streamlit.logger.set_log_level("ERROR")
 
 
 def cmd_map(args) -> int:
     import geopandas as gpd
 
     from geo.errors import ParameterError
+
+    _headless_ui(args)
     from ui.map_export import map_image
     from ui.mapview import STYLE_BY
 
@@ -870,7 +887,8 @@ def cmd_map(args) -> int:
     else:
         frames = [ws.read(n, columns=[]) for n in ("plots", "industrial_parks", "micro_parks") if ws.has_layer(n)]
         bounds = tuple(gpd.GeoSeries(_concat(frames).geometry).to_crs(4326).total_bounds)
-    blob = map_image(ws, bounds=bounds, layers=[x for x in args.layers.split(",") if x], style_by=args.style_by,
+    chosen = {"layers": [x for x in args.layers.split(",") if x]} if args.layers else {}
+    blob = map_image(ws, bounds=bounds, **chosen, style_by=args.style_by,
                      lang=args.map_lang, fmt=fmt, rasters=[x for x in args.rasters.split(",") if x],
                      marks={"focus": focus} if focus is not None else None, place=place)
     with open(args.out, "wb") as fh:
@@ -886,6 +904,39 @@ def _concat(frames):
 
     frames = [f for f in frames if f is not None]
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs) if frames else None
+
+
+# --- app --------------------------------------------------------------------------------------
+def _add_app(sub) -> None:
+    p = sub.add_parser("app", help="start the web app (Streamlit: app.py plus the tile and raster routes of server.py)",
+                       description="Start the planner's web app. Further Streamlit options pass through, e.g. "
+                                   "`planner app --server.baseUrlPath planner`.")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--address", default=None,
+                   help="address to listen on (default $PLANNER_ADDRESS, else 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default $PLANNER_PORT, else 8501)")
+
+
+def app_command(args, streamlit_args: list[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run server.py`` command line and environment that ``app`` starts."""
+    env = dict(os.environ)
+    if args.workspace:
+        env["PLANNER_WORKSPACE"] = args.workspace
+    address = args.address or os.environ.get("PLANNER_ADDRESS") or "127.0.0.1"
+    port = args.port or int(os.environ.get("PLANNER_PORT") or 8501)
+    # server.py beside this file: Streamlit then serves static/ and reads .streamlit/config.toml beside it too.
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"), "--server.headless", "true",
+           "--server.address", address, "--server.port", str(port), *streamlit_args]
+    return cmd, env
+
+
+def cmd_app(args) -> int:
+    cmd, env = app_command(args, getattr(args, "streamlit_args", []))
+    _LOG.info("starting %s", " ".join(cmd))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)  # the server replaces this process: Ctrl-C and signals reach it
+    return 0  # not reached
 
 
 COMMANDS = {
@@ -904,29 +955,87 @@ COMMANDS = {
     "audit": (_add_audit, cmd_audit),
     "compare": (_add_compare, cmd_compare),
     "map": (_add_map, cmd_map),
+    "app": (_add_app, cmd_app),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cli.py", description="园区与低效用地再开发规划系统 — headless commands")
+    # prog: `planner` when installed, `cli.py` from a checkout (argparse's default, the script's name)
+    parser = argparse.ArgumentParser(description="园区与低效用地再开发规划系统 — headless commands")
     parser.add_argument("--lang", choices=("zh", "en"), default="en",
                         help="language of error messages and of the compare tables")
     parser.add_argument("--as", dest="as_user", default=None, metavar="NAME",
                         help="act as this workspace account (password from $PLANNER_PASSWORD or asked); "
                              "default: the operating-system user, as an administrator")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log the steps on stderr (-v: steps and timings, -vv: detail)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr; no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+#: The project's own loggers (every module logs as ``logging.getLogger(__name__)`` under one of these).
+PROJECT_LOGGERS = ("cli", "geo", "layers", "analysis", "exports", "scale", "ui")
+
+
+class _KnownNoise(logging.Filter):
+    """Drops GDAL's note that a driver named in ``GDAL_SKIP`` (geo/__init__.py: remote and VRT drivers,
+    skipped for safety) is not in this build: true, harmless, and printed for every driver."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "to unload from GDAL_SKIP" not in record.getMessage()
+
+
+@contextmanager
+def logging_to_stderr(verbose: int = 0, quiet: bool = False):
+    """The log on stderr for one command, removed afterwards.
+
+    The project's loggers (:data:`PROJECT_LOGGERS`) at WARNING, ``-v`` INFO (the steps and their
+    timings), ``-vv`` DEBUG, ``-q`` ERROR; other libraries' records from WARNING with ``-v``, else
+    only their errors.
+    """
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    handler.addFilter(_KnownNoise())
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in PROJECT_LOGGERS}
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if verbose and not quiet else logging.ERROR)
+    for name in PROJECT_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     try:
-        return COMMANDS[args.command][1](args)
-    except PlannerError as exc:
-        print(f"error: {exc.localized(args.lang)}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for name, lvl in saved[1].items():
+            logging.getLogger(name).setLevel(lvl)
+
+
+def progress(args, task: str):
+    """The progress callback of ``task`` for a library call: a bar on stderr, or ``None`` (not a terminal, ``-q``)."""
+    bars = getattr(args, "bars", None)
+    return bars.task(task) if bars is not None else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "app":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
+    with logging_to_stderr(args.verbose, args.quiet), Bars(enabled=None if not args.quiet else False) as bars:
+        args.bars = bars
+        try:
+            return COMMANDS[args.command][1](args)
+        except PlannerError as exc:
+            _LOG.debug("%s failed", args.command, exc_info=True)
+            bars.close()
+            print(f"error: {exc.localized(args.lang)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run the planner on a fresh Debian machine.
 #   ./run.sh app            set up, build the sample workspace if missing, start the Streamlit app
-#   ./run.sh test [ARGS]    set up (Python packages, chromium, poppler, fonts) and run every test
+#   ./run.sh test [ARGS]    set up (Python packages, chromium, poppler, fonts), lint, type-check, run every test
+#   ./run.sh lint           ruff and mypy only (settings in pyproject.toml)
 #   ./run.sh bench [NAME]   run the benchmarks under bench/ (printed, not asserted)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,27 +38,38 @@ install_python() {
   fi
 }
 
+# Lint and type check (pyproject.toml: [tool.ruff], [tool.mypy] on geo/ and analysis/), before any test runs.
+lint() {
+  "$VENV/bin/ruff" check --no-cache .
+  "$VENV/bin/mypy" --no-incremental
+}
+
 case "${1:-}" in
   app)
     install_debs "${APP_DEBS[@]}"
     install_python requirements.txt
     [ -f data/ruian/ruian.gpkg ] || "$VENV/bin/python" cli.py sample
-    # server.py = app.py plus the local tile and raster routes. 127.0.0.1 unless PLANNER_ADDRESS says
-    # otherwise (an office server behind its HTTPS proxy).
-    exec "$VENV/bin/streamlit" run server.py --server.headless true --server.address "${PLANNER_ADDRESS:-127.0.0.1}" \
-      --server.port "${PLANNER_PORT:-8501}" "${@:2}"
+    # `cli.py app` (= the installed `planner app`) runs `streamlit run server.py`: app.py plus the local tile
+    # and raster routes, on 127.0.0.1 unless PLANNER_ADDRESS says otherwise (an office server behind its
+    # HTTPS proxy), port PLANNER_PORT or 8501; further Streamlit options pass through.
+    exec "$VENV/bin/python" cli.py app "${@:2}"
     ;;
   test)
     install_debs "${TEST_DEBS[@]}"
     install_python requirements-dev.txt
+    lint
     exec "$VENV/bin/python" -m pytest "${@:2}"
+    ;;
+  lint)
+    install_python requirements-dev.txt
+    lint
     ;;
   bench)
     install_python requirements-dev.txt
     for b in bench/bench_${2:-*}.py; do echo "== $b"; "$VENV/bin/python" "$b"; done
     ;;
   *)
-    echo "usage: ./run.sh app | test [pytest args] | bench [name]" >&2
+    echo "usage: ./run.sh app [streamlit options] | test [pytest args] | lint | bench [name]" >&2
     exit 64
     ;;
 esac

@@ -255,7 +255,12 @@ class LagrangianBound:
         self.rhs = np.asarray(data.share_rhs, float) / 1000.0
         self.pen = np.where(data.allow_unassigned, data.penalty, np.inf).astype(float)
         self.best = -np.inf
-        self.best_lam = self.best_mu = self.best_sites = self.best_chosen = None
+        # the best multipliers, site values and knapsack choice: set by the first evaluate()
+        # (read them only once ``evaluations`` > 0)
+        self.best_lam: np.ndarray
+        self.best_mu: np.ndarray
+        self.best_sites: np.ndarray
+        self.best_chosen: np.ndarray
         self.evaluations = 0
 
     def reduced_costs(self, lam, mu):
@@ -311,12 +316,12 @@ class DualAscent:
     evaluations without a better bound.
     """
 
-    def __init__(self, bound: "LagrangianBound", lam: np.ndarray, mu: np.ndarray):
+    def __init__(self, bound: LagrangianBound, lam: np.ndarray, mu: np.ndarray):
         self.bound, self.lam, self.mu = bound, lam.astype(float).copy(), mu.astype(float).copy()
         self.alpha, self.stale = ALPHA0, 0
         self.d_lam, self.d_mu = np.zeros_like(self.lam), np.zeros_like(self.mu)
         self.converged = False
-        self.history = []   # best L after each evaluation
+        self.history: list[float] = []   # best L after each evaluation
 
     def stalled(self, evaluations: int = STALL_EVALS, rel: float = STALL_REL) -> bool:
         """Converged, or (after the first ``2 × evaluations``, when steps may still overshoot)

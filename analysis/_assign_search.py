@@ -350,6 +350,7 @@ def sub_model(moves: Moves, assign: np.ndarray, sites: np.ndarray, *, rc: np.nda
     new_id[firms] = np.arange(len(firms))
     keep = ps[new_id[d.pi[ps]] >= 0]
     if per_firm is not None and len(keep):
+        assert rc is not None, "per_firm ranks the pairs by rc"
         keep = keep[np.lexsort((rc[keep], d.pi[keep]))]
         first = np.searchsorted(d.pi[keep], d.pi[keep])           # start of each firm's run
         rank = np.arange(len(keep)) - first
@@ -403,8 +404,9 @@ class GuidedLNS:
         self.by_firm, self.firm_start = order, np.searchsorted(d.pi[order], np.arange(d.n + 1))
         self.steps = self.improved = 0
         self.exhausted = False
-        self.last_move = None   # (firms, old sites, new sites) of the last improving step
-        self.proven = []   # recent steps: solved to optimality within the step's time?
+        # (firms, old sites, new sites) of the last improving step
+        self.last_move: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.proven: list[bool] = []   # recent steps: solved to optimality within the step's time?
 
     def guide(self, rc, site_value, pattern) -> None:
         """Newer (better) multipliers: their reduced costs, site minima and knapsack choice."""

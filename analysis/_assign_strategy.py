@@ -102,7 +102,7 @@ def _helper(conn, data, search, lam, mu, upper: float, stop_at: float, dual_unti
                 if value < state["upper"] - 1e-9:
                     conn.send(("solution", assign.astype(np.int32)))
                     state["upper"] = value
-        if bound.best_lam is not None and bound.best > sent:
+        if bound.evaluations and bound.best > sent:
             send_bound()
         if state["stop"] or time.time() >= stop_at:
             return
@@ -123,6 +123,7 @@ def _helper(conn, data, search, lam, mu, upper: float, stop_at: float, dual_unti
             deadline = time.perf_counter() + (stop_at - time.time())
             new, gain = lns.step(current, deadline)
             if gain > 0:
+                assert lns.last_move is not None   # set by every improving step
                 firms, old, now = lns.last_move
                 conn.send(("move", firms, old, now))
                 current = new
@@ -146,7 +147,7 @@ class Helper:
         self.spent, self.t0, self.done, self.evaluations, self.searching = 0.0, time.perf_counter(), False, 0, False
         self.moves_in = self.moves_kept = 0
         self.published = np.inf   # objective of the incumbent last shared with the helper
-        self.solutions = []       # the helper's heuristic solutions not yet taken in
+        self.solutions: list[np.ndarray] = []       # the helper's heuristic solutions not yet taken in
         self.inline = DualAscent(bound, lam, mu)
         if parallel:
             try:
@@ -188,7 +189,8 @@ class Helper:
         """Take in the helper's news (or do one inline dual step when due).
 
         Returns whether the bound rose and the moves the helper's search sent."""
-        before, moves = self.bound.best, []
+        before = self.bound.best
+        moves: list[tuple] = []
         if self.conn is not None:
             self._send(("upper", upper))
             moves = self._receive()
@@ -207,7 +209,7 @@ class Helper:
             self.conn, self.done = None, True
 
     def _receive(self) -> list:
-        moves = []
+        moves: list[tuple] = []
         try:
             while self.conn is not None and self.conn.poll():
                 msg = self.conn.recv()

@@ -22,7 +22,7 @@ The result keeps the keys of the first version of this comparison (``class_chang
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -78,9 +78,12 @@ def flatten(params: Mapping | str | None, prefix: str = "") -> dict[str, object]
         return {}
     if isinstance(params, str):
         try:
-            params = json.loads(params)
+            decoded = json.loads(params)
         except ValueError:
             return {}
+        if not isinstance(decoded, Mapping):
+            return {}
+        params = decoded
     out: dict[str, object] = {}
     for key, value in params.items():
         path = f"{prefix}{key}"

@@ -20,9 +20,10 @@ zone × industry matrix, pandas merges for shared roads.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np

@@ -29,9 +29,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from geo.errors import ParameterError
 from layers.codes import POLLUTING_PREFIXES
@@ -475,7 +476,8 @@ def _per_mu(s: dict, problems: list[str]) -> PerMuParams:
         _bool(s, "merge_tenants", d.merge_tenants, w, problems),
         _strs(s, "micro_park_levels_in_scope", d.micro_park_levels_in_scope, w, problems),
         _strs(s, "vetoes", d.vetoes, w, problems, ("major_incident",)),
-        veto_class, method, tuple(float(c) for c in cut), tuple(float(c) for c in shares), max_a, min_d,
+        veto_class, method, (float(cut[0]), float(cut[1]), float(cut[2])),
+        (float(shares[0]), float(shares[1]), float(shares[2]), float(shares[3])), max_a, min_d,
     )
 
 
@@ -516,7 +518,7 @@ def _low(s: dict, problems: list[str]) -> LowEfficiencyParams:
     if not isinstance(far, Mapping):
         problems.append(f"{w}.far_min must be a table of 2-digit code = minimum FAR")
     else:
-        for code, v in far.items():
+        for code in far:
             if not (isinstance(code, str) and len(code) == 2 and code.isdigit()):
                 problems.append(f"{w}.far_min key {code!r} is not a 2-digit GB/T 4754 code")
                 continue

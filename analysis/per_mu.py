@@ -26,8 +26,8 @@ then credit code, so quotas are exact and reproducible.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -35,7 +35,7 @@ import pandas as pd
 
 from analysis._common import Reasons as _Reasons, below, fmt_against, positions
 from analysis.membership import firm_parks
-from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, GroupScoring, PerMuParams, PriceParams
+from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError
 from geo.units import M2_PER_MU
 
@@ -292,9 +292,9 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     exclude(small_land_unknown, "规下 firm without land area: scope cannot be decided", "规下企业缺少用地面积,无法判定是否参评",
             "not_evaluated")
     small = ~above & below(land_mu, params.small_firm_min_land_mu) & ~in_micro
-    lo = params.small_firm_min_land_mu
-    exclude(small, lambda m: "规下 firm with land " + fmt_against(land_mu[m], lo) + f" 亩 < {lo:g} 亩 (listed separately)",
-            lambda m: "规下企业用地 " + fmt_against(land_mu[m], lo) + f" 亩 < {lo:g} 亩(另行公布)")
+    min_mu = params.small_firm_min_land_mu
+    exclude(small, lambda m: "规下 firm with land " + fmt_against(land_mu[m], min_mu) + f" 亩 < {min_mu:g} 亩 (listed separately)",
+            lambda m: "规下企业用地 " + fmt_against(land_mu[m], min_mu) + f" 亩 < {min_mu:g} 亩(另行公布)")
 
     # --- data checks per group -------------------------------------------------------------
     group = np.where(above, "above_scale", "below_scale").astype(object)
@@ -312,10 +312,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
         for f, imputable_only in needed.items():
             if imputable_only:
                 continue
-            v = values[f]
+            figure = values[f]
             zh = _FIG_ZH.get(f, f)
-            exclude(g & np.isnan(v), f"{f} missing", f"{zh}缺失", "not_evaluated")
-            exclude(g & (v < 0), f"{f} negative", f"{zh}为负", "not_evaluated")
+            exclude(g & np.isnan(figure), f"{f} missing", f"{zh}缺失", "not_evaluated")
+            exclude(g & (figure < 0), f"{f} negative", f"{zh}为负", "not_evaluated")
         for ind in gp.indicators:
             num, den, _ = cat[ind.key]
             if ind.key in gp.impute_group_average:
@@ -387,7 +387,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
             "status": pd.Series(status, index=idx, dtype="string"),
             "reason_en": pd.Series(why.en, index=idx, dtype="string").replace("", pd.NA),
             "reason_zh": pd.Series(why.zh, index=idx, dtype="string").replace("", pd.NA),
-            "group": pd.Series(np.where(status == "merged", None, group), index=idx, dtype="string"),
+            "group": pd.Series(np.where(status == "merged", None, group), index=idx, dtype="string"),  # type: ignore[call-overload]  # numpy's stubs: no None scalar
             "unit_code": unit_code,
             "land_m2": land_m2,
             "land_mu": land_mu,

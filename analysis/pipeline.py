@@ -12,26 +12,32 @@ leaving the low-efficiency list) through the pure :func:`compare`.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from analysis import low_efficiency, membership, parks as parks_mod, per_mu, redevelopment
 from analysis._common import combine_parks, shared_steps
 from analysis.params import CLASSES, Params, load_preset
 from geo.errors import WorkspaceError
+from geo.progress import Progress, Steps
 from layers import runs as runs_store
 
-__all__ = ["RunResult", "RESULT_KINDS", "RUN_KINDS", "INPUT_LAYERS", "run_chain", "run", "load_run", "list_runs", "compare", "compare_runs",
-           "summary_text", "plots_result", "parks_result", "chain_counts", "cluster_counts"]
+__all__ = ["RunResult", "RESULT_KINDS", "RUN_KINDS", "INPUT_LAYERS", "CHAIN_STAGES", "run_chain", "run", "load_run",
+           "list_runs", "compare", "compare_runs", "summary_text", "plots_result", "parks_result", "chain_counts",
+           "cluster_counts"]
 
 RESULT_KINDS = ("per_mu", "plots", "clusters", "parks", "ledger", "townships")
 INPUT_LAYERS = ("plots", "enterprises", "industrial_parks", "micro_parks", "constraints", "infrastructure",
                  "townships")
+#: The stages of :func:`run_chain`, in order (what its progress reports).
+CHAIN_STAGES = ("per_mu", "low_efficiency", "redevelopment", "parks")
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,7 +51,7 @@ class RunResult:
 
 def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters: Mapping | None = None,
               as_of: str | pd.Timestamp | None = None, regrades: pd.DataFrame | None = None,
-              stages: Mapping | None = None) -> RunResult:
+              stages: Mapping | None = None, progress: Progress | None = None) -> RunResult:
     """Run every analysis on in-memory layers.
 
     Parameters
@@ -65,17 +71,22 @@ def run_chain(layers: Mapping[str, gpd.GeoDataFrame], params: Params, *, rasters
         Replacements for ``"low_efficiency"`` and/or ``"redevelopment"`` with the signatures of
         :func:`analysis.low_efficiency.assess` and :func:`analysis.redevelopment.assess` (used by
         ``scale.partitioned`` to run them on spatial partitions; the rest of the chain is unchanged).
+    progress : callable, optional
+        Told as each of :data:`CHAIN_STAGES` starts (:mod:`geo.progress`).
     """
     for name in ("plots", "enterprises"):
         if name not in layers:
             raise WorkspaceError(f"the analysis chain needs layer {name!r}; got {sorted(layers)}",
                                  message_zh=f"分析需要图层 {name!r}")
     with shared_steps():     # steps the stages repeat on the same plots (their parks) run once
-        return _run_stages(layers, params, rasters=rasters, as_of=as_of, regrades=regrades, stages=stages)
+        return _run_stages(layers, params, rasters=rasters, as_of=as_of, regrades=regrades, stages=stages,
+                           progress=progress)
 
 
-def _run_stages(layers, params, *, rasters, as_of, regrades, stages) -> RunResult:
+def _run_stages(layers, params, *, rasters, as_of, regrades, stages, progress) -> RunResult:
     t: dict[str, float] = {}
+    steps = Steps(progress, CHAIN_STAGES, task="chain")
+    steps.start("per_mu")
     t0 = time.perf_counter()
     plots = layers["plots"]
     ents = layers["enterprises"]
@@ -87,18 +98,21 @@ def _run_stages(layers, params, *, rasters, as_of, regrades, stages) -> RunResul
     town = per_mu.aggregate(ev, "township_code").reset_index()
     t["per_mu"] = time.perf_counter() - t0
 
+    steps.start("low_efficiency")
     t0 = time.perf_counter()
     stages = dict(stages or {})
     le = stages.get("low_efficiency", low_efficiency.assess)(plots, params.low_efficiency, enterprises=ents,
                                                               evaluation=ev, parks=parks, as_of=as_of)
     t["low_efficiency"] = time.perf_counter() - t0
 
+    steps.start("redevelopment")
     t0 = time.perf_counter()
     red = stages.get("redevelopment", redevelopment.assess)(le, params.redevelopment, parks=parks,
                                                             infrastructure=layers.get("infrastructure"),
                                                             constraints=layers.get("constraints"), rasters=rasters)
     t["redevelopment"] = time.perf_counter() - t0
 
+    steps.start("parks")
     t0 = time.perf_counter()
     parks_out = parks_result({kind: parks_mod.assess(gdf, params.parks, plots=le, enterprises=ents, evaluation=ev)
                               for kind in ("industrial_parks", "micro_parks")
@@ -110,6 +124,9 @@ def _run_stages(layers, params, *, rasters, as_of, regrades, stages) -> RunResul
     if parks_out is not None:
         frames["parks"] = parks_out
     counts = {**chain_counts(ev, le, red.plots), **cluster_counts(red.clusters)}
+    steps.finish()
+    _log.info("chain: %d firms, %d plots in %.1f s (%s)", counts["firms"], counts["plots"], sum(t.values()),
+              ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
     return RunResult(frames, counts, t)
 
 
@@ -161,7 +178,8 @@ def _layer_name(run_id: str, kind: str) -> str:
 
 
 def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: str | None = None,
-        regrades: pd.DataFrame | None = None, chain: Callable[..., RunResult] | None = None) -> tuple[str, RunResult]:
+        regrades: pd.DataFrame | None = None, chain: Callable[..., RunResult] | None = None,
+        progress: Progress | None = None) -> tuple[str, RunResult]:
     """Run the chain on a workspace and store the results under a run id (one transaction).
 
     Parameters
@@ -183,12 +201,16 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
         What runs the chain on the layers read: :func:`run_chain` (default) or a function with
         its signature (``layers, params, *, rasters, as_of, regrades``) — ``scale.cluster.run``
         passes the partitioned chain on a dask cluster; the run is stored the same way.
+    progress : callable, optional
+        Told as reading, each chain stage and storing start (:mod:`geo.progress`).
     """
     from layers import access, regrades as regrades_store
 
     params = load_preset(preset) if isinstance(preset, str) else preset
     access.require(actor, "run.chain")
     ws.require_writable()
+    steps = Steps(progress, ("read", "chain", "store"), task="evaluate")
+    steps.start("read")
     layers, _ = ws.read_many(INPUT_LAYERS)
     inputs = runs_store.inputs_of(ws, list(layers))
     rasters = {k: v for k, v in ws.rasters().items() if k in ("slope", "flood_depth")}
@@ -196,12 +218,22 @@ def run(ws, preset: str | Params, *, actor, run_id: str | None = None, as_of: st
     as_of = as_of or getattr(ws, "info", {}).get("reference_date") or _dt.date.today().isoformat()
     if regrades is None:
         regrades = regrades_store.effective(ws, or_none=True)
+    _log.info("read %s from %s (preset %s, as of %s)", ", ".join(f"{k} {len(v)}" for k, v in layers.items()),
+              ws.describe(), params.name, as_of)
+    steps.start("chain")
     t0 = time.perf_counter()
-    result = (chain or run_chain)(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
+    if chain is None:
+        result = run_chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades,
+                           progress=steps.part("chain"))
+    else:
+        result = chain(layers, params, rasters=rasters, as_of=as_of, regrades=regrades)
     elapsed = time.perf_counter() - t0
+    steps.start("store")
     rid = runs_store.store_run(ws, kind="chain", frames=result.frames, actor=actor, run_id=run_id, preset=params.name,
                                parameters=params.to_dict(), counts=result.counts, seconds=elapsed, as_of=str(as_of),
-                               inputs=inputs)
+                               inputs=inputs, progress=steps.part("store"))
+    steps.finish()
+    _log.info("stored run %s in %s", rid, ws.describe())
     return rid, result
 
 
@@ -260,7 +292,7 @@ def summary_text(result: RunResult, *, top: int = 5) -> str:
                          f"+{r.added_floor_m2 / 1e4:.1f} 万m² floor potential")
     pk = result.frames.get("parks")
     if pk is not None and len(pk):
-        lines.append(f"top parks by 亩均税收 (万元/亩):")
+        lines.append("top parks by 亩均税收 (万元/亩):")
         best = pk.loc[pk["n_evaluated"] > 0].sort_values("tax_per_mu", ascending=False).head(top)
         for r in best.itertuples():
             lines.append(f"  {r.park_id} {r.name}: {r.tax_per_mu:.1f} 万元/亩, {r.n_firms} firms, "

@@ -31,7 +31,8 @@ other, found with one STRtree query, one vectorised ``dwithin`` and scipy's conn
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np

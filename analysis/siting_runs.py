@@ -18,6 +18,7 @@ pipeline's rows).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import pandas as pd
@@ -25,9 +26,12 @@ import pandas as pd
 from analysis import integration, siting
 from analysis._common import combine_parks
 from geo.errors import ParameterError
+from geo.progress import Progress, Steps
 from layers import runs as runs_store
 
 __all__ = ["latest_pipeline_run", "run_siting", "run_integration"]
+
+_log = logging.getLogger(__name__)
 
 
 def latest_pipeline_run(ws) -> str | None:
@@ -42,17 +46,20 @@ def latest_pipeline_run(ws) -> str | None:
 
 def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None = None, firms: list[str] | None = None,
                run_id: str | None = None, from_run: str | None = None, use_clusters: bool = False,
-               store: bool = True) -> tuple[str, siting.RelocationProblem]:
+               store: bool = True, progress: Progress | None = None) -> tuple[str, siting.RelocationProblem]:
     """Select firms, build sites, solve, and store the results (unless ``store=False``; storing needs ``actor``).
 
     ``from_run`` (default: the latest pipeline run, if any) supplies classes for rule
     ``d_class`` and, with ``use_clusters``, redevelopment clusters as extra supply.
+    ``progress`` is told as reading, demand, supply, solving and storing start (:mod:`geo.progress`).
     """
     if store:
         from layers import access
 
         access.require(actor, "run.siting")
         ws.require_writable()
+    steps = Steps(progress, ("read", "demand", "supply", "solve", "store"), task="siting")
+    steps.start("read")
     t0 = time.perf_counter()
     read, _ = ws.read_many(("plots", "enterprises", "industrial_parks", "micro_parks", "constraints"))
     inputs = runs_store.inputs_of(ws, list(read))
@@ -70,17 +77,24 @@ def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None 
         raise ParameterError("--clusters needs a stored analysis run with clusters; run `python cli.py evaluate` first.",
                              message_zh="使用释放地块作为供给需要先运行分析(python cli.py evaluate)")
     parks = combine_parks(read.get("industrial_parks"), read.get("micro_parks"))
+    steps.start("demand")
     demand = siting.select_demand(ents, params, rule=rule, firms=firms, plots=read.get("plots"), parks=parks,
                                   classes=classes)
+    steps.start("supply")
     supply = siting.supply_from_layers(params, industrial_parks=read.get("industrial_parks"),
                                        micro_parks=read.get("micro_parks"), plots=read.get("plots"),
                                        enterprises=ents, clusters=clusters, exclude_firms=demand.index,
                                        constraints=read.get("constraints"))
+    steps.start("solve")
+    _log.info("siting: %d firms to place, %d sites (rule %s)", len(demand), len(supply), rule or params.rule)
     problem = siting.RelocationProblem.from_geodataframe(demand, supply, params=params,
                                                          constraints=read.get("constraints")).solve()
     seconds = time.perf_counter() - t0
+    _log.info("siting: %s in %.1f s (solver %.1f s)", problem.status, seconds, problem.solve_time_s)
     if not store:
+        steps.finish()
         return run_id or "preview", problem
+    steps.start("store")
     counts = {"firms": problem.n, "sites": problem.m, "status": problem.status,
               "assigned": int((problem.assignments["status"] == "assigned").sum()),
               "unassigned": int((problem.assignments["status"] == "unassigned").sum()),
@@ -94,7 +108,9 @@ def run_siting(ws, params: siting.SitingParams, *, actor=None, rule: str | None 
     if problem.park_shares is not None and len(problem.park_shares):
         frames["parks"] = problem.park_shares
     rid = runs_store.store_run(ws, kind="siting", frames=frames, actor=actor, run_id=run_id, preset=params.name,
-                               parameters=dataclasses.asdict(params), counts=counts, seconds=seconds, inputs=inputs)
+                               parameters=dataclasses.asdict(params), counts=counts, seconds=seconds, inputs=inputs,
+                               progress=steps.part("store"))
+    steps.finish()
     return rid, problem
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import geo  # noqa: E402,F401  (GDAL safety settings first)
 import numpy as np  # noqa: E402
 
+import geo  # noqa: E402,F401  (GDAL safety settings first)
 from exports import FORMATS, export_shortlist, meta_for  # noqa: E402
 from layers import shortlist as sl  # noqa: E402
 from layers.workspace import Workspace  # noqa: E402

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import geo  # noqa: E402,F401  (GDAL safety settings first)
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
+import geo  # noqa: E402,F401  (GDAL safety settings first)
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02  # noqa: E402
 from geo.validate import validate_geometries  # noqa: E402
 from geo.web import display_copy, to_geojson_bytes  # noqa: E402
@@ -70,7 +70,7 @@ def _row(label: str, size: str, seconds: float, extra: str = "") -> None:
 
 
 def bench_gcj(n: int, n_loop: int, rng) -> None:
-    print(f"\n[1] GCJ-02 → WGS84 (3 fixed-point iterations), points over Ruian")
+    print("\n[1] GCJ-02 → WGS84 (3 fixed-point iterations), points over Ruian")
     lon = rng.uniform(119.9, 121.3, n)
     lat = rng.uniform(27.5, 28.0, n)
     g_lon, g_lat = wgs84_to_gcj02(lon, lat)

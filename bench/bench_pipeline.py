@@ -32,11 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import geo  # noqa: E402,F401  (GDAL safety settings first)
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
+
+import geo  # noqa: E402,F401  (GDAL safety settings first)
 
 CRS = "EPSG:4549"
 AS_OF = pd.Timestamp("2026-06-30")

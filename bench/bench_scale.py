@@ -26,9 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import geo  # noqa: E402,F401  (GDAL safety settings first)
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
+
+import geo  # noqa: E402,F401  (GDAL safety settings first)
 
 STAGES = ("per_mu", "low_efficiency", "redevelopment", "parks")
 

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from exports._common import ExportMeta, local_now, prepare, select_township
 from exports.formatting import TIME_ZONE

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
 
-from exports.formatting import (TIME_ZONE, ident, industries_in_text, industry_label, land_use_label, local_times,
-                                value_label)
+from exports.formatting import (
+    TIME_ZONE,
+    ident,
+    industries_in_text,
+    industry_label,
+    land_use_label,
+    local_times,
+    value_label,
+)
 from geo.errors import MissingCRSError, ParameterError
 from geo.io import atomic_path
 from geo.units import m2_to_mu

@@ -147,7 +147,7 @@ def _rank_labels(ax, fig, pts: np.ndarray, ranks, colours, *, fontsize: float = 
     where = inv.transform(centres)
     for t, (x, y) in zip(texts, where):
         t.set_position((x, y))
-    for (x, y), (lx, ly), m, c in zip(pts, where, moved, colours):
+    for (x, y), (lx, ly), m in zip(pts, where, moved):
         if m:
             ax.plot([x, lx], [y, ly], color="#555555", linewidth=0.5, zorder=6)
     half = sizes / 2

@@ -16,16 +16,26 @@ import csv as _csv
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
 from analysis.compare import NOT_EVALUATED, SETTING_WORDS
 from exports._common import deliver
 from exports._safe import neutralise_formula
-from exports.formatting import (DASH, INDICATORS, industries_in_text, is_missing, name_of, number, text, unit_label,
-                                units_in_text, value_label)
+from exports.formatting import (
+    DASH,
+    INDICATORS,
+    industries_in_text,
+    is_missing,
+    name_of,
+    number,
+    text,
+    unit_label,
+    units_in_text,
+    value_label,
+)
 from geo.errors import ParameterError
 
 __all__ = ["tables", "write_comparison", "describe_setting", "SHEETS"]
@@ -148,7 +158,7 @@ def tables(diff: dict, *, run_a: str, run_b: str, lang: str = "zh",
         if c in p:
             p[c] = p[c].map(lambda r: units_in_text(industries_in_text(r, lang), lang) if isinstance(r, str) else r)
     out["plots"] = p[[c for c in plot_cols if c in p.columns]].rename(columns=plot_cols)
-    for key, frame in out.items():  # an empty text cell reads "—" (numbers stay numbers)
+    for frame in out.values():  # an empty text cell reads "—" (numbers stay numbers)
         for col in frame.columns:
             if not pd.api.types.is_numeric_dtype(frame[col]) or frame[col].isna().all():
                 frame[col] = frame[col].map(lambda v: DASH if is_missing(v) else v).astype("object")

@@ -94,7 +94,8 @@ def write_kml(items, *, meta: ExportMeta | None = None, out: str | os.PathLike |
     kind = gdf["item_kind"].map(lambda k: KIND_LABELS.get(k, k) if isinstance(k, str) else "")
     rank = gdf["rank"].map(lambda r: "" if pd.isna(r) else f"{int(r)}. ")
     gdf.insert(0, "Name", (rank + kind.fillna("") + " " + gdf["item_id"].astype(str)).str.strip())
-    desc = ("状态:" + gdf["status"].fillna("").astype(str) + ";镇街:" + gdf.get("township_name", pd.Series("", index=gdf.index)).fillna("").astype(str)
+    township = gdf.get("township_name", pd.Series("", index=gdf.index)).fillna("").astype(str)
+    desc = ("状态:" + gdf["status"].fillna("").astype(str) + ";镇街:" + township
             + ";面积:" + gdf["area_mu"].map(lambda v: "" if pd.isna(v) else f"{v:.2f} 亩"))
     if "reasons" in gdf.columns:
         desc = desc + gdf["reasons"].map(lambda r: f";理由:{r}" if isinstance(r, str) and r else "")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import geopandas as gpd
 import numpy as np

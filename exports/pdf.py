@@ -33,8 +33,16 @@ from xml.sax.saxutils import escape
 import geopandas as gpd
 import pandas as pd
 
-from exports._common import (KIND_LABELS, STATUS_COLOURS, STATUS_ORDER, ExportMeta, deliver, prepare, township_groups,
-                             with_names)
+from exports._common import (
+    KIND_LABELS,
+    STATUS_COLOURS,
+    STATUS_ORDER,
+    ExportMeta,
+    deliver,
+    prepare,
+    township_groups,
+    with_names,
+)
 from exports._fonts import cjk_font_path
 from exports._pdfmaps import ItemMapper, render_item_map, render_map
 from exports.formatting import DASH, number, text

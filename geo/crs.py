@@ -138,7 +138,7 @@ def _bounds_tuple(bounds) -> tuple[float, float, float, float]:
     b = tuple(float(v) for v in np.asarray(bounds, dtype="float64").ravel())
     if len(b) != 4:
         raise ValueError(f"bounds must be (minx, miny, maxx, maxy); got {len(b)} numbers")
-    return b  # type: ignore[return-value]
+    return b
 
 
 def _in_box(b, box) -> bool:
@@ -360,7 +360,7 @@ def _same_central_meridian(a: CRS, b: CRS) -> bool:
             return None
         for p in op.params:
             if "longitude of natural origin" in p.name.lower() or "central meridian" in p.name.lower():
-                return round(p.value, 6)
+                return round(float(p.value), 6)
         return None
 
     ca, cb = cm(a), cm(b)

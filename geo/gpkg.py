@@ -36,7 +36,7 @@ import datetime as _dt
 import re
 import sqlite3
 import struct
-from typing import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,7 @@ def encode(geoms: Sequence | np.ndarray, *, srs_id: int) -> list[bytes | None]:
     if n == 0:
         return []
     missing = shapely.is_missing(arr)
-    empty = ~missing & shapely.is_empty(np.where(missing, None, arr))
+    empty = shapely.is_empty(arr)  # False where missing
     wkb = shapely.to_wkb(arr, byte_order=1, flavor="iso")
     bounds = shapely.bounds(arr)  # (minx, miny, maxx, maxy); NaN where missing/empty
     head = np.zeros(n, dtype=[("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs", "<i4"),
@@ -191,7 +191,7 @@ def encode(geoms: Sequence | np.ndarray, *, srs_id: int) -> list[bytes | None]:
 def decode(blobs: Iterable) -> np.ndarray:
     """GeoPackage binary blobs (any header byte order or envelope) → array of shapely geometries."""
     items = list(blobs)
-    bodies = []
+    bodies: list[bytes | None] = []
     for b in items:
         if b is None or len(b) < 8 or b[:2] != b"GP":
             bodies.append(None)
@@ -238,7 +238,7 @@ def sqlite_type(series: pd.Series) -> str:
         return "REAL"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "DATETIME"
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         sample = series.dropna()
         if len(sample) and all(isinstance(v, (bytes, bytearray, memoryview)) for v in sample.head(20)):
             return "BLOB"
@@ -322,7 +322,8 @@ def _rtree_triggers(table: str, column: str, pk: str) -> list[str]:
 def ensure_rtree_triggers(con, table: str, column: str, pk: str) -> None:
     have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))}
     for sql in _rtree_triggers(table, column, pk):
-        if re.search(r'TRIGGER "([^"]+)"', sql).group(1) not in have:
+        name = re.search(r'TRIGGER "([^"]+)"', sql)
+        if name is None or name.group(1) not in have:
             con.execute(sql)
 
 
@@ -369,6 +370,13 @@ def _plain(v):
     return v
 
 
+def _srs_id(srs_id: int | None, table: str) -> int:
+    """The SRS id geometries are written with: required as soon as a geometry column is written."""
+    if srs_id is None:
+        raise ValueError(f"writing geometries into {table!r} needs srs_id (the table's gpkg_spatial_ref_sys id)")
+    return int(srs_id)
+
+
 def insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame, *, geometry: str | None = None,
                 srs_id: int | None = None, bulk_index: bool = False) -> None:
     """Insert the rows of ``frame`` (columns must exist in the table; missing ones stay NULL).
@@ -389,10 +397,10 @@ def insert_rows(con: sqlite3.Connection, table: str, frame: pd.DataFrame, *, geo
         raise KeyError(f"table {table!r} has no column(s) {unknown}")
     values = [_column_values(frame[c], decls[c]) for c in cols]
     names = list(cols)
-    pk = primary_key(con, table) if bulk_index else None
+    pk = primary_key(con, table) if bulk_index else ""
     if geometry:
         geoms = np.asarray(frame[geometry].values, dtype=object)
-        values.append(encode(geoms, srs_id=int(srs_id)))
+        values.append(encode(geoms, srs_id=_srs_id(srs_id, table)))
         names.append(geometry)
     if bulk_index:
         n0 = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
@@ -435,7 +443,7 @@ def update_rows(con: sqlite3.Connection, table: str, key: str, frame: pd.DataFra
     values = [_column_values(frame[c], decls.get(c, "")) for c in cols]
     names = list(cols)
     if geometry and geometry in frame.columns:
-        values.append(encode(np.asarray(frame[geometry].values, dtype=object), srs_id=int(srs_id)))
+        values.append(encode(np.asarray(frame[geometry].values, dtype=object), srs_id=_srs_id(srs_id, table)))
         names.append(geometry)
     if not names:
         return 0

@@ -16,8 +16,8 @@ import sqlite3
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import geopandas as gpd
 import pyogrio

@@ -12,16 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
-import shapely
 import pandas as pd
 import rasterio
 import rasterio.windows
+import shapely
 from affine import Affine
 from pyproj import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -352,7 +352,8 @@ def cell_coverage(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, np.zeros(0)
-    return tuple(np.concatenate(p) for p in zip(*parts))
+    zone_all, row_all, col_all, frac_all = (np.concatenate(p) for p in zip(*parts))
+    return zone_all, row_all, col_all, frac_all
 
 
 def _read_cells(ds, row: np.ndarray, col: np.ndarray) -> np.ndarray:

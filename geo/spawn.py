@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import types
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["plain_main"]
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 

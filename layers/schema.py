@@ -11,8 +11,8 @@ electricity in 万kWh, emissions in tonnes.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import geopandas as gpd
 import pandas as pd

@@ -70,7 +70,7 @@ Examples
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np

@@ -22,8 +22,8 @@ import contextlib
 import functools
 import hashlib
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 from geo.errors import ClusterError
 
@@ -110,12 +110,12 @@ def connect(address: str, *, timeout: float = 10.0) -> Iterator:
 
 
 def run(ws, preset, *, actor, scheduler: str | None = None, run_id: str | None = None, as_of: str | None = None,
-        regrades=None, rasters_to_workers: str = "auto"):
+        regrades=None, rasters_to_workers: str = "auto", progress=None):
     """:func:`analysis.pipeline.run` in this process, or on the cluster the setting names.
 
     Parameters
     ----------
-    ws, preset, actor, run_id, as_of, regrades
+    ws, preset, actor, run_id, as_of, regrades, progress
         As for :func:`analysis.pipeline.run`.
     scheduler : str, optional
         Scheduler address (``tcp://HOST:PORT``); default ``$PLANNER_SCHEDULER``; neither → this process.
@@ -131,10 +131,11 @@ def run(ws, preset, *, actor, scheduler: str | None = None, run_id: str | None =
 
     address = scheduler_address(scheduler)
     if address is None:
-        return pipeline.run(ws, preset, actor=actor, run_id=run_id, as_of=as_of, regrades=regrades)
+        return pipeline.run(ws, preset, actor=actor, run_id=run_id, as_of=as_of, regrades=regrades, progress=progress)
     access.require(actor, "run.chain")        # before connecting: a viewer learns it at once
     from scale.partitioned import run_chain_distributed
 
     with connect(address) as client:
         chain = functools.partial(run_chain_distributed, client=client, rasters_to_workers=rasters_to_workers)
-        return pipeline.run(ws, preset, actor=actor, run_id=run_id, as_of=as_of, regrades=regrades, chain=chain)
+        return pipeline.run(ws, preset, actor=actor, run_id=run_id, as_of=as_of, regrades=regrades, chain=chain,
+                            progress=progress)

@@ -131,7 +131,7 @@ def write_county_set(directory: str | Path, small_layers: dict[str, gpd.GeoDataF
             shutil.copyfile(src, directory / "rasters" / f"{kind}.tif")
             kept[kind] = f"rasters/{kind}.tif"
     manifest = {"format": FORMAT, "crs": crs, "small_layers": list(small_layers), "partitions": written,
-                "rasters": kept, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "rasters": kept, "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 **(info or {})}
     (directory / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return CountySet(directory)

@@ -400,7 +400,7 @@ def _write_record(out: Path, cs: CountySet, params: Params, as_of: str, counts: 
     record = {"preset": params.name, "parameters": params.to_dict(), "as_of": as_of, "counts": counts,
               "seconds": timings, "county_set": str(cs.directory.resolve()), "source": cs.manifest.get("source"),
               "partitions": n_parts,
-              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+              "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     (out / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 

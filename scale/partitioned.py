@@ -35,7 +35,7 @@ frame is in memory already.  Either way the result is put back on the input's ro
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import geopandas as gpd
 import numpy as np

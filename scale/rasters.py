@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 from geo.errors import ParameterError
 

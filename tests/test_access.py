@@ -99,7 +99,7 @@ def test_sign_in_back_off_and_lock_out(empty_ws, actors):
     access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
     # whole seconds: failure times are stored to the second, so a clock at x.9 s would see up to 0.9 s
     # of a back-off already gone (the test then failed about half the time)
-    t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
     at = lambda s: t0 + dt.timedelta(seconds=s)  # noqa: E731 - the clock of each attempt
     me = access.authenticate(empty_ws, "zhang", "correct horse", now=at(0))
     assert me == Actor("zhang", "planner", None, "zhang")
@@ -125,7 +125,7 @@ def test_an_admin_unlocks(empty_ws, actors):
     access.add_user(empty_ws, "zhang", role="planner", password="correct horse", actor=actors["admin"])
     import datetime as dt
 
-    t0 = dt.datetime.now(dt.timezone.utc)
+    t0 = dt.datetime.now(dt.UTC)
     for n in range(access.MAX_FAILURES):
         with pytest.raises(AuthenticationError):
             access.authenticate(empty_ws, "zhang", "nope", now=t0 + dt.timedelta(seconds=100 * n))
@@ -278,7 +278,7 @@ def test_browser_sessions_resume_expire_and_end(empty_ws, actors):
     assert access.resume_session(empty_ws, token, idle_s=60, max_s=3600) == me
     assert access.resume_session(empty_ws, token + "x", idle_s=60, max_s=3600) is None
     with empty_ws._begin(None, None) as tx:  # an hour without use
-        old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         tx.execute("UPDATE sessions SET last_seen = ?", (old,))
     assert access.resume_session(empty_ws, token, idle_s=60, max_s=7200) is None
     access.touch_session(empty_ws, token)

@@ -163,14 +163,14 @@ JS_GO_TO = """(id) => {
     const x = g.getLayers().find(f => f.feature.properties.t[0] === id);
     window.map.setView(x.getBounds().getCenter(), 17, {animate: false});
     return true;
-}""" % JS_GEO
+}""" % JS_GEO  # noqa: UP031  (JavaScript braces: %-formatting keeps them as written)
 JS_POINT_OF = """(id) => {
     const g = (%s)('plots');
     const x = g && g.getLayers().find(f => f.feature.properties.t[0] === id);
     if (!x) return null;
     const p = window.map.latLngToContainerPoint(x.getBounds().getCenter());
     return {x: p.x, y: p.y};
-}""" % JS_GEO
+}""" % JS_GEO  # noqa: UP031  (JavaScript braces)
 
 
 def _idle(page, ms: int = 400) -> None:

@@ -18,8 +18,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.test_browser import (CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, _choose, _idle, offline_page,  # noqa: F401
-                                serve_app, sign_in)  # (offline_page is a fixture)
+from tests.test_browser import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOCAL_HOSTS,
+    _choose,
+    _idle,
+    offline_page,
+    serve_app,  # (offline_page is a fixture)
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 FEIYUN = "330381008"
@@ -276,7 +284,7 @@ def test_audit_page_lists_actions_with_user_and_beijing_time(url, browser, acces
     rows = audit.read(open_workspace(access_ws), actor=Actor("a", "admin"))
     login = rows[rows["summary"] == "登录成功"].iloc[0]
     beijing = dt.datetime.strptime(login["at"], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=dt.timezone.utc).astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+        tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
     assert login["at_local"] == beijing
     # the page shows the same rows: export them and compare
     with page.expect_download(timeout=60_000) as dl:

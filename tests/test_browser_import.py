@@ -14,8 +14,7 @@ import pytest
 
 from layers.store import open_workspace
 from tests.office_files import park_place, sandiao_zip
-from tests.test_browser import _choose, _idle
-from tests.test_browser import app_url, offline_page, sign_in  # noqa: F401  (fixtures; app_url uses the workspace_copy below)
+from tests.test_browser import _choose, _idle, app_url, offline_page, sign_in  # noqa: F401  (fixtures; app_url uses the workspace_copy below)
 
 pytestmark = pytest.mark.browser
 

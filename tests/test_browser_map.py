@@ -13,10 +13,8 @@ page switch or another base map; a run from the sidebar left the page on the old
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +25,17 @@ import pandas as pd
 import pytest
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    JS_GEO, JS_GO_TO, JS_POINT_OF, MAP_IFRAME, ROOT, _choose, _idle, _map_frame, offline_page, serve_app, sign_in,
+    JS_GEO,
+    JS_GO_TO,
+    JS_POINT_OF,
+    MAP_IFRAME,
+    ROOT,
+    _choose,
+    _idle,
+    _map_frame,
+    offline_page,
+    serve_app,
+    sign_in,
     workspace_copy,
 )
 
@@ -36,7 +44,7 @@ pytestmark = pytest.mark.browser
 SEARCH = ".st-key-map_search input"
 # [lat, lng, zoom] of the map in the iframe
 JS_VIEW = "() => [window.map.getCenter().lat, window.map.getCenter().lng, window.map.getZoom()]"
-JS_FEATURES = """(name) => { const g = (%s)(name); return g ? g.getLayers().length : 0; }""" % JS_GEO
+JS_FEATURES = """(name) => { const g = (%s)(name); return g ? g.getLayers().length : 0; }""" % JS_GEO  # noqa: UP031  (JS braces)
 JS_SET_VIEW = "([lat, lng, z]) => { window.map.setView([lat, lng], z, {animate: false}); return true; }"
 JS_IN_VIEW = "([lat, lng]) => window.map.getBounds().contains([lat, lng])"
 

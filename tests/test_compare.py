@@ -97,7 +97,7 @@ def test_readable_tables_and_exports(tiny, tmp_path):
     cells = [c.value for row in book["清单变化地块"].iter_rows() for c in row]
     assert "P1" in cells and None not in cells[:len(plots.columns) * 4]
     data = write_comparison(tiny, fmt="csv", run_a="a", run_b="b")
-    assert data.startswith(b"\xef\xbb\xbf") and "P3".encode() in data
+    assert data.startswith(b"\xef\xbb\xbf") and b"P3" in data
     with pytest.raises(Exception, match="xlsx, csv|'xlsx', 'csv'"):
         write_comparison(tiny, fmt="pdf", run_a="a", run_b="b")
 

@@ -21,7 +21,7 @@ import pytest
 from shapely.geometry import Point, box
 
 import exports
-from exports import ExportMeta, export_shortlist, filename_for
+from exports import export_shortlist, filename_for
 from exports._fonts import FontNotFoundError, cjk_font_path
 from exports._safe import neutralise_formula
 from exports.gis import SHP_FIELD_NAMES

@@ -77,7 +77,7 @@ def test_codes_in_text_become_names():
 def test_times_are_shown_in_beijing_time():
     assert fmt.local_time("2026-11-28T08:31:37+00:00") == "2026-11-28 16:31"
     assert fmt.local_time("2026-11-28T23:59:00") == "2026-11-29 07:59"  # no offset: UTC
-    assert fmt.local_time(dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc), seconds=True) == "2026-01-01 20:00:00"
+    assert fmt.local_time(dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC), seconds=True) == "2026-01-01 20:00:00"
     assert fmt.local_time("2026-06-30") == "2026-06-30"  # a date stays a date
     got = fmt.local_times(pd.Series(["2026-11-28T08:31:37+00:00", None, "2026-01-01T00:00:00+08:00"]))
     assert got.tolist() == ["2026-11-28 16:31", "—", "2026-01-01 00:00"]

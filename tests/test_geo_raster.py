@@ -147,7 +147,7 @@ def test_write_requires_crs(tmp_path):
 
 def test_failed_write_leaves_target_identical(grid):
     before = grid.read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):  # text cells cannot become a raster band
         write_geotiff(grid, np.array([["a"] * 10] * 10, dtype=object), TRANSFORM, CRS)
     assert grid.read_bytes() == before
     assert [p.name for p in grid.parent.iterdir()] == ["grid.tif"]

@@ -21,8 +21,8 @@ import pytest
 import shapely
 
 from geo.errors import CRSError, ImportDataError, MissingCRSError, PlannerError, SchemaError, UnsafeInputError
-from layers.importers import ImportLimits, commit_import, plan_import
 from layers.access import SYSTEM
+from layers.importers import ImportLimits, commit_import, plan_import
 from layers.store import open_workspace
 from tests.office_files import xlsx
 

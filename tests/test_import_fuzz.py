@@ -15,12 +15,11 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from geo.errors import ImportDataError, PlannerError, SchemaError
-from layers.importers import commit_import, plan_import
 from layers.access import SYSTEM
+from layers.importers import commit_import, plan_import
 from layers.store import open_workspace
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -21,12 +21,12 @@ import shapely
 
 from geo.errors import CRSError, ImportDataError, MissingCRSError, SchemaError
 from geo.units import M2_PER_MU
+from layers.access import SYSTEM
 from layers.imports import commit_import, load_mapping, plan_import
 from layers.imports.catalogue import CATALOGUES
 from layers.imports.columns import auto_map
 from layers.imports.coords import parse_coordinates
 from layers.schema import SPECS, get_spec
-from layers.access import SYSTEM
 from layers.store import open_workspace
 from tests.office_files import GbkName as _GbkName, park_place, sandiao_shapefile, xlsx
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 
 import geopandas as gpd
@@ -15,9 +14,8 @@ import shapely
 from geo.crs import wgs84_to_gcj02
 from geo.errors import ImportDataError, SchemaError
 from geo.units import M2_PER_MU
-from layers.importers import (DEPARTMENT_TABLES, commit_import, list_mappings, load_mapping, plan_import,
-                              template_xlsx)
 from layers.access import SYSTEM
+from layers.importers import DEPARTMENT_TABLES, commit_import, list_mappings, load_mapping, plan_import, template_xlsx
 
 X0, Y0 = 560_000.0, 3_070_000.0
 

@@ -1,7 +1,6 @@
 """Joint-development zones: links with reasons on tiny geometries, components, the sample."""
 from __future__ import annotations
 
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd

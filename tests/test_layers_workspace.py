@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from geo.errors import AccessDeniedError, CRSMismatchError, LayerNotFoundError, MissingCRSError, SchemaError, WorkspaceError
+from geo.errors import (
+    AccessDeniedError,
+    CRSMismatchError,
+    LayerNotFoundError,
+    MissingCRSError,
+    SchemaError,
+    WorkspaceError,
+)
 from layers.store import create_workspace, open_workspace
 
 CRS = "EPSG:4549"

@@ -13,11 +13,35 @@ from jinja2.utils import htmlsafe_json_dumps
 from shapely.geometry import LineString, Point, box
 
 from geo.errors import CRSMismatchError, MissingCRSError, ParameterError, PlannerError
-from ui.mapview import (BASEMAPS, RESULT_STYLES, STYLE_BY, DynamicLegend, Legend, LeanGeoJson, aggregate_group,
-                        build_map, display_columns, highlight_group, lean_group, legend_sections, mounted_map, palette,
-                        plot_codes, plot_colors, style_values, view_for_bounds)
-from ui.offline import (DEFAULT_BASE_URL, LOCAL_ASSETS, STATIC_DIR, asset_links, static_base_url, trim_map_assets,
-                        use_local_assets)
+from ui.mapview import (
+    BASEMAPS,
+    RESULT_STYLES,
+    STYLE_BY,
+    DynamicLegend,
+    LeanGeoJson,
+    Legend,
+    aggregate_group,
+    build_map,
+    display_columns,
+    highlight_group,
+    lean_group,
+    legend_sections,
+    mounted_map,
+    palette,
+    plot_codes,
+    plot_colors,
+    style_values,
+    view_for_bounds,
+)
+from ui.offline import (
+    DEFAULT_BASE_URL,
+    LOCAL_ASSETS,
+    STATIC_DIR,
+    asset_links,
+    static_base_url,
+    trim_map_assets,
+    use_local_assets,
+)
 
 EVIL = "<script>alert(1)</script>"
 EVIL_IMG = '"><img src=x onerror=alert(2)>'
@@ -162,7 +186,7 @@ def test_legend_colours_match_the_plot_styles(layers, style_by):
         entry = next(((c, k) for v, c, k in style.classes if v == value), None)
         label = style.label(value, entry[1], "zh") if entry else None
         if entry is None:
-            assert colour == style.other and legend[next(l for l, c in legend.items() if c == style.other)] == colour
+            assert colour == style.other and legend[next(label for label, c in legend.items() if c == style.other)] == colour
         else:
             assert legend[label] == colour == entry[0]
     html = m.get_root().render()

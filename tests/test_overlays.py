@@ -54,7 +54,7 @@ def test_overlay_png_is_classed_and_transparent_where_nodata(slope_tif):
     assert s < n and w < e
     img = np.asarray(Image.open(io.BytesIO(ov.png)))
     assert img.shape[2] == 4 and img[0, 0, 3] == 0  # the nodata corner is transparent
-    colours = {"#%02x%02x%02x" % tuple(px[:3]) for px in img.reshape(-1, 4) if px[3] == 255}
+    colours = {"#{:02x}{:02x}{:02x}".format(*px[:3]) for px in img.reshape(-1, 4) if px[3] == 255}
     assert colours <= set(RASTER_STYLES["slope"].colors) and len(colours) >= 4
     assert overlay_image(slope_tif, "slope") is ov  # cached by path, size and mtime
 

@@ -7,9 +7,6 @@ list (reasons, rules, add to shortlist), redevelopment (weights renormalised, cl
 """
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest

@@ -6,9 +6,7 @@ and once in PostGIS, never on ``data/ruian``, signed in as a planner (or the rol
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -192,6 +190,7 @@ def test_one_township_scope_exports_only_its_items(ws_path):
     table = at.dataframe[0].value
     assert set(table["责任镇街"]) == {items["township_name"].iloc[0]}
     import geopandas as gpd
+
     from ui.pages.shortlist import export_bytes
 
     gj = gpd.read_file(io.BytesIO(export_bytes(ws, "geojson", code)))

@@ -5,15 +5,13 @@ import dataclasses
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
+from shapely.geometry import box
 
-from analysis import parks as parks_mod
-from analysis import per_mu
+from analysis import parks as parks_mod, per_mu
 from analysis.params import load_preset
 from geo.units import M2_PER_MU
 from tests.analysis_frames import CRS, X0, Y0, firm, firms, plot, plots
-from shapely.geometry import box
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from analysis.params import load_preset
 from geo.errors import ParameterError
 from layers import runs as runs_store
 from layers.access import SYSTEM, Actor
-from layers.store import create_workspace, open_workspace
+from layers.store import open_workspace
 from tests.analysis_frames import firm, firms, plot, plots
 
 AS_OF = "2026-06-30"  # layers.sample.REFERENCE_DATE: "today" of the sample's dates

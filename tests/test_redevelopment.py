@@ -15,7 +15,6 @@ from scipy.sparse.csgraph import connected_components
 
 from analysis import low_efficiency, redevelopment
 from analysis.params import load_preset
-from geo.units import M2_PER_MU
 from tests.analysis_frames import CRS, X0, Y0, constraints, infrastructure, parks, plot, plots
 
 AS_OF = pd.Timestamp("2026-06-30")

@@ -1,7 +1,6 @@
 """The bundled Ruian sample workspace: specs, CRS, counts, distributions, determinism."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import shapely

@@ -7,8 +7,16 @@ import sqlite3
 import pytest
 
 from geo.errors import ImportDataError
-from geo.tiles import (MBTiles, TileFolder, iter_tiles, lonlat_to_tile, open_tiles, tile_bounds, tile_range,
-                       write_mbtiles)
+from geo.tiles import (
+    MBTiles,
+    TileFolder,
+    iter_tiles,
+    lonlat_to_tile,
+    open_tiles,
+    tile_bounds,
+    tile_range,
+    write_mbtiles,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"tile"  # the route passes bytes through: any content will do here
 

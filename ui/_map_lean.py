@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import branca.element
 import folium

@@ -34,6 +34,7 @@ Without a run, the view holds the plot attributes only (``has_results`` is False
 from __future__ import annotations
 
 from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -45,8 +46,7 @@ from analysis.params import LOW_EFFICIENCY_RULES, list_presets
 from geo.units import m2_to_mu
 from geo.web import display_copy
 from layers import shortlist
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.i18n import t
 from ui.shell import layer_stamp
 

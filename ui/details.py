@@ -15,7 +15,7 @@ for every layer, whatever the browser sent.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +25,7 @@ import streamlit as st
 
 from analysis.low_efficiency import RULE_LABELS
 from layers.schema import SPECS, labels
-from ui.data import RULES, reasons_column, mode_rule_column
+from ui.data import RULES, mode_rule_column, reasons_column
 from ui.i18n import layer_label, t
 from ui.readable import Names, extra_label, format_value, format_values
 

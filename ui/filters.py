@@ -11,8 +11,8 @@ plain, persistent ``flt_<name>`` after each draw and restored from it before the
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

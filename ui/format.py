@@ -12,8 +12,8 @@ bar row per label, so every township is labelled).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import altair as alt
 import pandas as pd

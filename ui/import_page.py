@@ -29,13 +29,22 @@ import streamlit as st
 
 from geo.errors import PlannerError
 from geo.web import display_copy
-from layers.imports import (DEPARTMENT_TABLES, MODES, ON_PROBLEMS, ImportPlan, commit_import, default_limits,
-                            list_mappings, load_mapping, plan_import, template_xlsx)
+from layers.imports import (
+    DEPARTMENT_TABLES,
+    MODES,
+    ON_PROBLEMS,
+    ImportPlan,
+    commit_import,
+    default_limits,
+    list_mappings,
+    load_mapping,
+    plan_import,
+    template_xlsx,
+)
 from layers.imports.modes import format_cell
 from layers.imports.supply import DERIVABLE
 from layers.schema import RASTER_KINDS, SPECS
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.i18n import layer_label, t, value_label
 from ui.shell import current_lang, plain, workspace_location
 from ui.uploads import UploadFolder, sweep

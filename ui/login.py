@@ -206,9 +206,8 @@ def require_login(lang: str) -> Actor | None:
 
 def render() -> None:
     """The sign-in page (the only page of a session that is not signed in)."""
-    from ui.shell import current_lang
-
     from layers.store import open_workspace
+    from ui.shell import current_lang
 
     lang = current_lang()
     st.title(t("app_title", lang))

@@ -9,7 +9,7 @@ the web overlay, the marks on top — builds the legend from the same tables as 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import pandas as pd

@@ -47,9 +47,24 @@ from ui._map_view import FOCUS, FOUND, MAP_HEIGHT, MAP_KEY, bounds_of, is_mounte
 from ui.details import feature_at, feature_details, plot_details
 from ui.filters import PlotFilters, apply, filter_sidebar
 from ui.i18n import layer_label, t
-from ui.mapview import (BASEMAPS, HIDDEN_BY_DEFAULT, RESULT_STYLES, STYLE_BY, DynamicLegend, LocalTiles,
-                        aggregate_group, highlight_group, lean_group, legend_sections, mark_legend_row, mounted_map,
-                        ordered_layers, plots_group, raster_group, tooltip_frame)
+from ui.mapview import (
+    BASEMAPS,
+    HIDDEN_BY_DEFAULT,
+    RESULT_STYLES,
+    STYLE_BY,
+    DynamicLegend,
+    LocalTiles,
+    aggregate_group,
+    highlight_group,
+    lean_group,
+    legend_sections,
+    mark_legend_row,
+    mounted_map,
+    ordered_layers,
+    plots_group,
+    raster_group,
+    tooltip_frame,
+)
 from ui.offline import static_base_url
 from ui.overlays import legend_rows, overlay_image, raster_label
 from ui.pages._common import permitted

@@ -21,8 +21,8 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 import branca.element
@@ -377,7 +377,7 @@ def base_map(
     basemap: str = "none",
     tianditu_key: str | None = None,
     lang: str = "zh",
-    tiles: "LocalTiles | None" = None,
+    tiles: LocalTiles | None = None,
 ) -> folium.Map:
     """The empty map: canvas renderer, metric scale bar, fitted to ``bounds`` (minx, miny, maxx, maxy in degrees).
 

@@ -5,8 +5,8 @@ whichever page it comes from (:mod:`layers.access`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from layers.access import Actor
 
@@ -25,8 +25,17 @@ class PageSpec:
 def page_specs(actor: Actor) -> list[PageSpec]:
     """The pages of ``actor``'s navigation, in order."""
     from ui import import_page, map_page
-    from ui.pages import audit, compare, evaluation, integration, low_efficiency, parks, redevelopment, siting
-    from ui.pages import shortlist as shortlist_page
+    from ui.pages import (
+        audit,
+        compare,
+        evaluation,
+        integration,
+        low_efficiency,
+        parks,
+        redevelopment,
+        shortlist as shortlist_page,
+        siting,
+    )
 
     pages = [
         PageSpec(map_page.render, "page_map", ":material/map:", "map", default=True),

@@ -17,9 +17,9 @@ silently reintroduce a CDN: vendor it (static/README.md says how) and add it to
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Iterator
 
 import branca.element
 import folium

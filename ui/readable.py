@@ -19,8 +19,8 @@ Nothing here escapes HTML: callers that put values into HTML escape them (``ui.m
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

@@ -16,9 +16,7 @@ import geopandas as gpd
 import streamlit as st
 
 from geo.web import display_copy
-
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.i18n import DEFAULT_LANG, LANGS
 from ui.mapview import display_columns
 

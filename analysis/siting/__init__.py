@@ -40,13 +40,18 @@ firm get a variable: the optimum, bound and gap are those of the *restricted* mo
 """
 from __future__ import annotations
 
-from analysis.siting.demand import demand_problems as _demand_problems
-from analysis.siting.demand import select_demand
+from analysis.siting.demand import demand_problems as _demand_problems, select_demand  # noqa: F401  (tests use siting._demand_problems)
 from analysis.siting.eligibility import site_exclusions
 from analysis.siting.explain import POLICIES, explain_exclusions, rank_sites_for_firm
 from analysis.siting.model import RelocationProblem
-from analysis.siting.settings import (DEMAND_RULES, EXCLUSIONS, SITE_UNITS, SitingParams, load_siting_params,
-                                      siting_params_from_dict)
+from analysis.siting.settings import (
+    DEMAND_RULES,
+    EXCLUSIONS,
+    SITE_UNITS,
+    SitingParams,
+    load_siting_params,
+    siting_params_from_dict,
+)
 from analysis.siting.supply import supply_from_layers
 from layers.codes import matches_prefix as _matches_prefix
 

@@ -321,7 +321,7 @@ def _phrases(prob, t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         "industry": ("industry " + code + " is not among its leading industries " + lead,
                      "行业 " + code + " 不属主导产业 " + lead),
         "polluting": ("does not accept polluting industries", "不接纳污染行业"),
-        "park_below_share": (f"leading-industry share " + now + f" is below {s}: only leading-industry firms "
+        "park_below_share": ("leading-industry share " + now + f" is below {s}: only leading-industry firms "
                              "until it is met", "主导产业占比 " + now + f" 低于 {s}:达标前只接纳主导产业企业"),
         "share_full": (f"one more non-leading firm would bring it below the {s} leading-industry share",
                        f"再入驻非主导产业企业将使主导产业占比低于 {s}"),
@@ -513,7 +513,7 @@ def rank_sites_for_firm(firm: gpd.GeoDataFrame | pd.Series, supply: gpd.GeoDataF
     out["eligible"] = eligible
     out["rank"] = pd.array(np.where(eligible, rank, -1), dtype="Int64")
     out.loc[~eligible, "rank"] = pd.NA
-    out["excluded_by"] = pd.array(np.where(codes == "", None, codes), dtype="string")
+    out["excluded_by"] = pd.array(np.where(codes == "", None, codes), dtype="string")  # type: ignore[call-overload]  # numpy's stubs: no None scalar
     out["reason"] = pd.array(why.en if lang == "en" else why.zh, dtype="string")
     out["reason_zh"] = pd.array(why.zh, dtype="string")
     return out.sort_values(["rank", "distance_m"], na_position="last")
@@ -547,7 +547,8 @@ def _site_words(mask, supply, params, need) -> tuple[np.ndarray, Reasons]:
         codes[hit] = codes[hit] + np.where(codes[hit] == "", "", "+") + entry[0]
         if bit == BIT["land_capacity"]:  # the numbers say by how much
             nums = lambda h: fmt(cap_mu[h], "%.1f") + f" 亩 < {need / M2_PER_MU:.1f} 亩"  # noqa: E731
-            why.add(hit, lambda h: words_en[bit] + " (" + nums(h) + ")", lambda h: words_zh[bit] + "(" + nums(h) + ")")
+            why.add(hit, lambda h, bit=bit, nums=nums: words_en[bit] + " (" + nums(h) + ")",
+                    lambda h, bit=bit, nums=nums: words_zh[bit] + "(" + nums(h) + ")")
         else:
             why.add(hit, words_en[bit], words_zh[bit])
     return codes, why

@@ -77,6 +77,42 @@ class RelocationProblem:
     n_pairs_eligible, restricted
     """
 
+    # The problem's arrays, set by from_cost_matrix (n firms, m sites) and from_geodataframe.
+    params: SitingParams
+    n: int
+    m: int
+    cost: np.ndarray
+    distance: np.ndarray
+    need_land: np.ndarray
+    cap_land: np.ndarray
+    need_floor: np.ndarray
+    cap_floor: np.ndarray
+    weights: np.ndarray
+    demand_ids: np.ndarray
+    site_ids: np.ndarray
+    share_sites: np.ndarray
+    leading: np.ndarray
+    existing: np.ndarray
+    existing_leading: np.ndarray
+    group: np.ndarray
+    mask: np.ndarray
+    firm_ok: np.ndarray
+    site_ok: np.ndarray
+    firm_problem: np.ndarray
+    problems: pd.DataFrame
+    same_township: np.ndarray
+    firm_xy: np.ndarray
+    site_xy: np.ndarray
+    # The results, None until solve() (lines stay None for a problem built from a cost matrix).
+    assignments: pd.DataFrame
+    site_utilisation: pd.DataFrame
+    unassigned: pd.DataFrame
+    park_shares: pd.DataFrame
+    lines: gpd.GeoDataFrame | None
+    # The frames it was built from (None when built from a cost matrix).
+    demand: gpd.GeoDataFrame | None
+    supply: gpd.GeoDataFrame | None
+
     def __init__(self, name: str = "relocation"):
         self.name = name
         self.status = "NOT_SOLVED"
@@ -95,7 +131,7 @@ class RelocationProblem:
                          share_sites: np.ndarray | None = None, existing: np.ndarray | None = None,
                          existing_leading: np.ndarray | None = None, share_group=None, demand_ids=None,
                          site_ids=None, distance: np.ndarray | None = None,
-                         name: str = "relocation") -> "RelocationProblem":
+                         name: str = "relocation") -> RelocationProblem:
         """Build from a cost matrix (n firms × m sites, objective units, NaN/inf = no link).
 
         Parameters
@@ -169,7 +205,7 @@ class RelocationProblem:
     def from_geodataframe(cls, demand: gpd.GeoDataFrame, supply: gpd.GeoDataFrame, *, params: SitingParams,
                           constraints: gpd.GeoDataFrame | None = None, id_col: str = "credit_code",
                           friction: tuple[np.ndarray, Any] | None = None,
-                          name: str = "relocation") -> "RelocationProblem":
+                          name: str = "relocation") -> RelocationProblem:
         """Build from firms (:func:`~analysis.siting.demand.select_demand`) and sites
         (:func:`~analysis.siting.supply.supply_from_layers`).
 
@@ -282,7 +318,7 @@ class RelocationProblem:
             share_rhs=share_rhs, allow_unassigned=p.allow_unassigned)
 
     def solve(self, *, time_limit_s: float | None = None, gap: float | None = None, solver: str | None = None,
-              strategy: str | None = None) -> "RelocationProblem":
+              strategy: str | None = None) -> RelocationProblem:
         """Check feasibility, solve, and fill the result attributes; returns ``self``.
 
         Raises
@@ -424,6 +460,8 @@ class RelocationProblem:
     def _with_geometry(self, frame, assign) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         """Firm points, and lines from each placed firm to its site's representative point."""
         d = self.demand
+        if d is None:
+            raise ValueError("a problem built from a cost matrix has no firm geometries to draw")
         out = gpd.GeoDataFrame(frame, geometry=d.geometry.to_numpy(), crs=d.crs)
         out.index = d.index
         placed = assign >= 0

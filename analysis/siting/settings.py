@@ -3,9 +3,10 @@ the vocabulary every part of the siting shares — demand rules, exclusion bits 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,7 @@ class SitingParams:
     workers: int = 2
     name: str = "custom"
 
-    def replace(self, **changes) -> "SitingParams":
+    def replace(self, **changes) -> SitingParams:
         """A validated copy with some fields changed."""
         data = dataclasses.asdict(self)
         data.update(changes)

@@ -12,9 +12,9 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from geo.errors import ImportDataError
 from geo.units import M2_PER_MU

@@ -13,6 +13,7 @@ asked, and the audit log records the import.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from geo.errors import ImportDataError
+from geo.progress import Progress, Steps
 from layers import access, references
 from layers.imports.mappings import store_mapping
 from layers.imports.modes import LayerChange, format_cell
@@ -31,6 +33,8 @@ from layers.references import KEYS, references_text
 from layers.workspace import Workspace
 
 __all__ = ["ImportResult", "commit_import", "removal_references"]
+
+_log = logging.getLogger(__name__)
 
 _CELLS_KEPT = 1000  # changed cells recorded in the layer's metadata
 
@@ -62,7 +66,8 @@ class ImportResult:
 
 def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
                   on_problems: Literal["cancel", "skip", "fix"] = "cancel",
-                  save_mapping_as: str | None = None, confirm_removal: bool = False) -> ImportResult:
+                  save_mapping_as: str | None = None, confirm_removal: bool = False,
+                  progress: Progress | None = None) -> ImportResult:
     """Write ``plan`` into ``workspace`` as one transaction, with provenance in the layer's metadata.
 
     Parameters
@@ -80,6 +85,8 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
     confirm_removal : bool
         The planner confirmed that rows of the layer are removed (a replace by a file that
         lacks them).  Without it such a commit raises and writes nothing.
+    progress : callable, optional
+        Told as resolving the rows, computing the change and writing start (:mod:`geo.progress`).
 
     Raises
     ------
@@ -105,6 +112,8 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
             shutil.rmtree(warped, ignore_errors=True)
         return ImportResult(plan.layer, "raster", 1, 0, 0, [], [])
     plan.check_ready()
+    steps = Steps(progress, ("resolve", "change", "write"), task="import")
+    steps.start("resolve")
     # the layer's own version: other writes (a shortlist click) do not make the preview stale
     if plan.workspace_version is not None and workspace.layer_versions().get(plan.layer) != plan.workspace_version:
         raise ImportDataError(
@@ -116,13 +125,19 @@ def commit_import(workspace: Workspace, plan: ImportPlan, *, actor,
             f"{plan.source_name}: every row has an error that '{on_problems}' cannot resolve; nothing was written. "
             + plan.summary("en"),
             message_zh=f"{plan.source_name}:所有行都有无法处理的错误,未写入任何数据。" + plan.summary("zh"))
+    steps.start("change")
     change = plan.change(on_problems)
     if change.removed and not confirm_removal:
         raise _removal_refused(plan, change, removal_references(workspace, plan, change))
     result = ImportResult(plan.layer, plan.mode, int(len(resolved.frame)), len(resolved.skipped),
                           len(resolved.repaired), resolved.skipped, resolved.repaired, save_mapping_as,
                           change.added, change.changed, change.removed, change.cells)
-    _write(workspace, plan, change.layer, _provenance(plan, change, result, on_problems), save_mapping_as, actor)
+    steps.start("write")
+    _write(workspace, plan, change.layer, _provenance(plan, change, result, on_problems), save_mapping_as, actor,
+           progress=steps.part("write"))
+    steps.finish()
+    _log.info("import: %s into %s (%s): %d added, %d changed, %d removed", plan.source_name, plan.layer, plan.mode,
+              change.added, change.changed, change.removed)
     return result
 
 
@@ -174,11 +189,11 @@ def _provenance(plan: ImportPlan, change: LayerChange, result: ImportResult, on_
 
 
 def _write(workspace: Workspace, plan: ImportPlan, layer, provenance: dict, save_mapping_as: str | None,
-           actor) -> None:
+           actor, *, progress: Progress | None = None) -> None:
     """The one write of an import: the layer (and the saved mapping) in one transaction, audited."""
     within = (lambda tx: store_mapping(tx, save_mapping_as, plan, actor)) if save_mapping_as else None
     c = provenance["importer"]["change"]
     workspace.write_many({plan.layer: layer}, actor=actor, action="import", source=plan.source_name,
-                         extra={plan.layer: provenance}, within=within,
+                         extra={plan.layer: provenance}, within=within, progress=progress,
                          summary=f"导入 {plan.source_name}({plan.mode}):{plan.layer} {c['before']:,} → {c['after']:,} 行,"
                                  f"新增 {c['added']:,},修改 {c['changed']:,},删除 {c['removed']:,}")

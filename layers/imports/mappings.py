@@ -12,8 +12,7 @@ import pandas as pd
 
 from geo.errors import ImportDataError
 from layers.imports.plan import ImportPlan
-from layers.store import check_name as _check_name
-from layers.store import now_utc
+from layers.store import check_name as _check_name, now_utc
 from layers.workspace import Workspace
 
 __all__ = ["MAPPINGS_TABLE", "list_mappings", "load_mapping", "save_mapping"]

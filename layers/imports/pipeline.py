@@ -38,6 +38,7 @@ Example
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ import shapely
 from geo.crs import WORKING_CRS
 from geo.errors import ImportDataError, PlannerError
 from geo.io import UNCLOSED_RINGS_ATTR
+from geo.progress import Progress, Steps
 from layers.imports.catalogue import SOURCES
 from layers.imports.columns import UNITS, auto_map, header_score, load_mapping_arg, short_list
 from layers.imports.coords import geometry_from_table
@@ -60,16 +62,33 @@ from layers.imports.problems import Problems, check_choice, problem_frame
 from layers.imports.raster import prepare_raster
 from layers.imports.read import RawData, read_source
 from layers.imports.source import ImportLimits, Source, default_limits, resolve_source, scrub_paths, without_paths
-from layers.imports.supply import (DERIVABLE, apply_constants, check_derivable, derive as derive_fields,
-                                   parse_assignments, parse_constants)
-from layers.imports.validate import (check_against_layer, check_area, check_geometries, check_join, check_keys,
-                                     check_values)
+from layers.imports.supply import (
+    DERIVABLE,
+    apply_constants,
+    check_derivable,
+    derive as derive_fields,
+    parse_assignments,
+    parse_constants,
+)
+from layers.imports.validate import (
+    check_against_layer,
+    check_area,
+    check_geometries,
+    check_join,
+    check_keys,
+    check_values,
+)
 from layers.imports.values import looks_like_formula, type_columns
 from layers.schema import SPECS, VALUE_LABELS_ZH, LayerSpec
 from layers.store import check_name as _check_name
 from layers.workspace import Workspace
 
 __all__ = ["plan_import"]
+
+#: The stages :func:`plan_import` reports to its progress callback.
+PLAN_STAGES = ("open", "read", "columns", "geometry", "checks")
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,6 +147,7 @@ def plan_import(
     display_name: str | None = None,
     limits: ImportLimits | None = None,
     resampling: str = "bilinear",
+    progress: Progress | None = None,
 ) -> ImportPlan:
     """Read, detect, map and validate ``source`` for ``layer``; write nothing.
 
@@ -175,6 +195,8 @@ def plan_import(
         Excel sheet; member of a zip; layer of a GeoPackage; WKT or x/y columns of a table.
     limits : ImportLimits, optional
         Size limits (default from ``$PLANNER_MAX_UPLOAD_MB``).
+    progress : callable, optional
+        Told as each stage starts: open, read, columns, geometry, checks (:mod:`geo.progress`).
 
     Returns
     -------
@@ -197,7 +219,8 @@ def plan_import(
         plan = _plan(source, layer=layer, workspace=workspace, encoding=encoding, crs=crs, gcj02=gcj02,
                      swap_axes=swap_axes, mapping=mapping, mode=mode, key=key, township=township,
                      constants=constants, derive=derive, sheet=sheet, member=member, source_layer=source_layer,
-                     wkt=wkt, x=x, y=y, display_name=display_name, limits=limits, resampling=resampling)
+                     wkt=wkt, x=x, y=y, display_name=display_name, limits=limits, resampling=resampling,
+                     steps=Steps(progress, PLAN_STAGES, task="import"))
     except PlannerError as exc:
         raise without_paths(exc, source) from exc.__cause__
     plan.notes = [scrub_paths(n, source) for n in plan.notes]
@@ -206,7 +229,8 @@ def plan_import(
 
 
 def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping, mode, key, township, constants,
-          derive, sheet, member, source_layer, wkt, x, y, display_name, limits, resampling) -> ImportPlan:
+          derive, sheet, member, source_layer, wkt, x, y, display_name, limits, resampling, steps: Steps) -> ImportPlan:
+    steps.start("open")
     check_choice("mode", mode, MODES)
     _check_name(layer)
     limits = limits or default_limits()
@@ -215,6 +239,7 @@ def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping,
     if src.format == "geotiff":
         return _raster_plan(src, layer=layer, crs=crs, gcj02=gcj02, target=target, resampling=resampling)
     spec = SPECS.get(layer)
+    steps.start("read")
     raw = read_source(src, encoding=encoding, sheet=sheet, source_layer=source_layer,
                       header_score=header_score(layer), limits=limits)
     name = src.name
@@ -225,6 +250,8 @@ def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping,
                                   "features.", message_zh=f"{name}:没有可导入的数据:图层中没有要素。请重新导出。")
         raise ImportDataError(f"{name}: no rows to import: the table has only a header. Fill in the rows or upload the "
                               "filled file.", message_zh=f"{name}:没有可导入的数据行:表格只有表头。")
+    _log.info("import: read %d rows of %s (%s)", len(raw.frame), name, src.format)
+    steps.start("columns")
     user_cols, user_units, user_key, user_set, user_derive = load_mapping_arg(mapping)
     key = key or user_key or (spec.key if spec is not None else None)
     geo = _geometry_input(raw, mode=mode, wkt=wkt, x=x, y=y, name=name)
@@ -250,6 +277,7 @@ def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping,
         supply = _Supply()
         maps, unmapped, typed = [], [], _plain_table(attrs, problems)
 
+    steps.start("geometry")
     fixed = report = None
     crs_info: dict = {}
     if mode == "join":
@@ -265,11 +293,13 @@ def _plan(source, *, layer, workspace, encoding, crs, gcj02, swap_axes, mapping,
         frame, fixed, report = check_geometries(gdf, spec, problems, raw.source_rows, name=name,
                                                 skip_null_rows=geo.unreadable)
         if spec is not None:
+            steps.start("checks")
             frame = _derived(frame, fixed, maps, spec, supply, workspace=workspace, problems=problems, notes=notes)
             check_keys(frame, spec, key, problems)
             check_against_layer(frame, existing, mode=mode, key=key, township=township, spec=spec, problems=problems)
         if geo.label:
             notes.add(f"geometry from column(s) {geo.label}", f"几何来自列 {geo.label}")
+    steps.finish()
     return ImportPlan(
         source_name=name, source_path=str(src.path), sha256=src.sha256, size=src.size, format=src.format, layer=layer,
         mode=mode, target_crs=target, encoding=raw.encoding,

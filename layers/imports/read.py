@@ -13,8 +13,8 @@ import json
 import unicodedata
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -25,8 +25,16 @@ import shapely
 from geo.errors import ImportDataError, PlannerError, UnsafeInputError
 from geo.io import gdal_safe_config, read_vector, sniff_format
 from layers.imports.decode import EncodingInfo, detect_encoding, normalise_encoding, shapefile_encoding
-from layers.imports.source import (MB, ImportLimits, Source, bad_input, check_zip_infos, default_limits, read_bytes,
-                                   unsafe_input)
+from layers.imports.source import (
+    MB,
+    ImportLimits,
+    Source,
+    bad_input,
+    check_zip_infos,
+    default_limits,
+    read_bytes,
+    unsafe_input,
+)
 
 __all__ = ["RawData", "read_source"]
 

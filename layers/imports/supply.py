@@ -16,7 +16,7 @@ Derivation, in the working CRS:
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import geopandas as gpd
 import numpy as np

@@ -27,15 +27,16 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo.errors import (CRSMismatchError, LayerNotFoundError, MissingCRSError, SchemaError, WorkspaceError)
+from geo.errors import CRSMismatchError, LayerNotFoundError, MissingCRSError, SchemaError, WorkspaceError
+from geo.progress import Progress, Steps
 from layers import access
 from layers.access import Actor
 from layers.schema import RASTER_KINDS, SPECS, cast_fields, conform
@@ -65,7 +66,7 @@ _VERSIONED_KINDS = ("core", "spatial", "table")
 
 def now_utc() -> str:
     """The current time in UTC as ISO 8601 text (``2026-11-28T06:02:11Z``): how every time is stored."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_name(name: str) -> str:
@@ -124,7 +125,7 @@ class Transaction:
     ``detail`` (before/after, as a dict stored as JSON), ``target``.
     """
 
-    def __init__(self, ws: "WorkspaceBase", actor: Actor | None, action: str | None, *, target: str = "",
+    def __init__(self, ws: WorkspaceBase, actor: Actor | None, action: str | None, *, target: str = "",
                  readonly: bool = False):
         self.ws, self.actor, self.action = ws, actor, action
         self.target, self.summary, self.detail = target, "", {}
@@ -267,7 +268,7 @@ class Transaction:
     def _prune_versions(self, name: str, keep: int) -> None:
         rows = self.execute("SELECT version, table_name FROM ws_layer_versions WHERE layer = ? ORDER BY version DESC",
                             (name,))
-        for version, table in rows[keep:]:
+        for _version, table in rows[keep:]:
             self.drop(table)
             self.execute("DELETE FROM ws_layer_versions WHERE table_name = ?", (table,))
 
@@ -562,7 +563,8 @@ class WorkspaceBase:
 
     def write_many(self, frames: Mapping[str, gpd.GeoDataFrame | pd.DataFrame], *, actor: Actor, source: str = "",
                    kind: str | None = None, extra: Mapping[str, Mapping] | None = None, drop: tuple[str, ...] = (),
-                   action: str = "layer.write", summary: str = "", within=None) -> None:
+                   action: str = "layer.write", summary: str = "", within=None,
+                   progress: Progress | None = None) -> None:
         """Write or replace several layers (and drop others) as one transaction.
 
         Core layers (``SPECS``) are checked with :func:`layers.schema.conform` first; spatial
@@ -570,16 +572,19 @@ class WorkspaceBase:
         touched; then the whole change lands or none of it does.  A replaced or dropped
         layer is kept as a version (see :meth:`layer_history`).  ``within(tx)``, if given, runs
         inside the same transaction (e.g. saving an import's column mapping with its layer).
+        ``progress`` is told as each layer is written (:mod:`geo.progress`).
         """
         access.require(actor, action)
         self.require_writable()
         prepared = self._validate_frames(frames)
         for name in drop:
             check_name(name)
+        steps = Steps(progress, list(prepared), task="write")
         with self.transaction(actor, action, target=", ".join([*prepared, *drop]), summary=summary) as tx:
             for name in drop:
                 tx.drop_layer(name)
             for name, frame in prepared.items():
+                steps.start(name)
                 tx.replace_layer(name, frame, kind=kind or _kind_of(name, frame), source=source,
                                  extra=(extra or {}).get(name))
             if within is not None:
@@ -589,6 +594,7 @@ class WorkspaceBase:
             if not tx.summary:
                 parts = [f"{n}: {len(f)} 行" for n, f in prepared.items()] + [f"删除 {n}" for n in drop]
                 tx.summary = ";".join(parts)
+        steps.finish()
 
     def _validate_frames(self, frames: Mapping) -> dict:
         prepared: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}

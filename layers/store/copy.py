@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -21,12 +22,15 @@ import pandas as pd
 import shapely
 
 from geo.errors import WorkspaceError
+from geo.progress import Progress, Steps
 from layers import access
 from layers.access import Actor
 from layers.store.base import is_spatial
 from layers.store.tables import TABLES
 
 __all__ = ["copy_workspace", "content_digest"]
+
+_log = logging.getLogger(__name__)
 
 _SETTINGS = ("title", "reference_date", "keep_versions", "timezone")
 
@@ -66,7 +70,7 @@ def content_digest(frame: pd.DataFrame) -> str:
 
 
 def copy_workspace(source, destination, *, overwrite: bool = False, actor: Actor = access.SYSTEM,
-                   verify: bool = True) -> dict:
+                   verify: bool = True, progress: Progress | None = None) -> dict:
     """Copy the workspace at ``source`` to a new workspace at ``destination`` and verify it.
 
     Parameters
@@ -78,6 +82,8 @@ def copy_workspace(source, destination, *, overwrite: bool = False, actor: Actor
     verify : bool
         Read everything back and compare (default).  Only test fixtures copying their own
         template turn it off.
+    progress : callable, optional
+        Told as reading, writing (layer by layer), the rasters and the check start (:mod:`geo.progress`).
 
     Returns
     -------
@@ -88,6 +94,8 @@ def copy_workspace(source, destination, *, overwrite: bool = False, actor: Actor
     from layers.store import create_workspace, open_workspace
 
     access.require(actor, "layer.write")
+    steps = Steps(progress, ("read", "write", "rasters", "verify"), task="copy")
+    steps.start("read")
     src = open_workspace(source, readonly=True)
     settings = {k: src.info[k] for k in _SETTINGS if src.info.get(k) not in (None, "") and k != "title"}
     dst = create_workspace(destination, crs=src.crs.to_string(), overwrite=overwrite, title=src.info.get("title", ""),
@@ -99,14 +107,20 @@ def copy_workspace(source, destination, *, overwrite: bool = False, actor: Actor
         kept = r.execute("SELECT layer, version, table_name, replaced_at, replaced_by, row_count, source, imported_at, "
                          "extra FROM ws_layer_versions ORDER BY layer, version")
         kept_frames = {row[2]: r.select(row[2]) for row in kept}
+    _log.info("copy: read %d layers, %d kept versions, %d tables from %s", len(frames), len(kept), len(tables),
+              src.describe())
+    steps.start("write")
+    writing = Steps(steps.part("write"), [*meta["layer"], *(row[2] for row in kept), "tables"], task="copy")
     with dst.transaction(actor, "layer.write", target="workspace copy") as tx:
         for row in meta.itertuples():
+            writing.start(row.layer)
             tx.create_layer_table(row.layer, frames[row.layer], description=row.source or "")
             tx.execute("INSERT INTO ws_layers(layer, kind, crs, source, imported_at, row_count, extra, version, changed_at, "
                        "changed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (row.layer, row.kind, row.crs, row.source, row.imported_at, row.row_count,
                         json.dumps(row.extra or {}, ensure_ascii=False), row.version, row.changed_at, row.changed_by))
         for layer, version, table, *rest in kept:
+            writing.start(table)
             tx.create_layer_table(table, kept_frames[table], description=f"{layer} version {version}")
             tx.execute("INSERT INTO ws_layer_versions(layer, version, table_name, replaced_at, replaced_by, row_count, "
                        "source, imported_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (layer, version, table, *rest))
@@ -114,16 +128,22 @@ def copy_workspace(source, destination, *, overwrite: bool = False, actor: Actor
         src_seq = src.info.get("version_seq")
         if src_seq and (not seq or int(src_seq) > int(seq)):
             tx.set_info("version_seq", src_seq)
+        writing.start("tables")
         for name, frame in tables.items():
             # the copy's own audit rows (creation) came first: the source's rows follow, renumbered
             tx.insert(name, frame.drop(columns="audit_id") if name == "audit_log" else frame)
         tx.summary = (f"从 {src.describe()} 复制:{len(frames)} 个图层,{len(kept)} 个历史版本,"
                       f"{sum(len(f) for f in tables.values())} 行登记表记录")
         tx.detail = {"source": src.describe()}
+    writing.finish()
+    steps.start("rasters")
     rasters = _copy_rasters(src, dst, actor)
+    steps.start("verify")
     report = _verify(src, dst, frames, tables) if verify else {
         "layers": {n: len(f) for n, f in frames.items()}, "tables": {n: len(f) for n, f in tables.items()}}
     report.update(versions=len(kept), rasters=rasters, verified=verify)
+    steps.finish()
+    _log.info("copy: %s written%s", dst.describe(), " and verified" if verify else "")
     return report
 
 

@@ -23,8 +23,8 @@ import hashlib
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -36,8 +36,7 @@ from geo.errors import WorkspaceError
 from geo.io import atomic_path
 from layers import access
 from layers.access import Actor
-from layers.store.base import (DEFAULT_CRS, FORMAT, Transaction, WorkspaceBase, geometry_type_name, is_spatial,
-                               now_utc)
+from layers.store.base import DEFAULT_CRS, FORMAT, Transaction, WorkspaceBase, geometry_type_name, is_spatial, now_utc
 from layers.store.tables import META_TABLES, TableDef
 
 __all__ = ["GeoPackageWorkspace"]
@@ -49,7 +48,7 @@ _SQL_TYPES = {"text": "TEXT", "int": "INTEGER", "real": "REAL", "bool": "BOOLEAN
 class _SqliteTx(Transaction):
     """The transaction primitives on one ``sqlite3`` connection."""
 
-    def __init__(self, ws: "GeoPackageWorkspace", con: sqlite3.Connection, *args, **kw):
+    def __init__(self, ws: GeoPackageWorkspace, con: sqlite3.Connection, *args, **kw):
         super().__init__(ws, *args, **kw)
         self.con = con
 
@@ -197,14 +196,14 @@ class GeoPackageWorkspace(WorkspaceBase):
         return str(self.path.name)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = True) -> "GeoPackageWorkspace":
+    def open(cls, path: str | os.PathLike, *, readonly: bool = True) -> GeoPackageWorkspace:
         """Open an existing workspace; ``readonly=True`` refuses every write through this object."""
         return cls(path, readonly=readonly)
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, *, crs: str = DEFAULT_CRS, overwrite: bool = False, title: str = "",
-               info: dict | None = None) -> "GeoPackageWorkspace":
+               info: dict | None = None) -> GeoPackageWorkspace:
         """Create an empty workspace whose working CRS is ``crs`` (projected, metric).
 
         ``info`` adds settings to ``ws_info`` (e.g. ``reference_date``: the "today" of a data set,

@@ -24,8 +24,8 @@ import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qsl, urlencode
 
 import geopandas as gpd
@@ -108,7 +108,7 @@ def _py(value):
 class _PgTx(Transaction):
     """The transaction primitives on one psycopg connection (``search_path`` = the workspace schema)."""
 
-    def __init__(self, ws: "PostGISWorkspace", con, *args, **kw):
+    def __init__(self, ws: PostGISWorkspace, con, *args, **kw):
         super().__init__(ws, *args, **kw)
         self.con = con
         self.schema = ws.schema
@@ -383,7 +383,7 @@ class PostGISWorkspace(WorkspaceBase):
         return f"{self._safe_dsn()} schema={self.schema}"
 
     @classmethod
-    def open(cls, dsn: str, *, schema: str = "planner", readonly: bool = True) -> "PostGISWorkspace":
+    def open(cls, dsn: str, *, schema: str = "planner", readonly: bool = True) -> PostGISWorkspace:
         return cls(dsn, schema=schema, readonly=readonly)
 
     # --- connections ----------------------------------------------------------------------------------------
@@ -428,7 +428,7 @@ class PostGISWorkspace(WorkspaceBase):
     # --- construction -----------------------------------------------------------------------------------------
     @classmethod
     def create(cls, dsn: str, *, schema: str = "planner", crs: str = DEFAULT_CRS, overwrite: bool = False,
-               title: str = "", info: dict | None = None, raster_dir=None) -> "PostGISWorkspace":
+               title: str = "", info: dict | None = None, raster_dir=None) -> PostGISWorkspace:
         """Create the workspace schema (PostGIS extension, bookkeeping tables) in one transaction."""
         psycopg = _psycopg()
         _check_schema(schema)

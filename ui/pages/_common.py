@@ -10,19 +10,18 @@ library refuses what that user's role does not allow.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from analysis import pipeline
 from geo.errors import PlannerError
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
 from geo.units import M2_PER_MU
-from ui.i18n import t
 from layers import regrades as regrades_store
 from layers.access import Actor
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
+from ui.i18n import t
 from ui.shell import plain, show_error, workspace_location
 
 __all__ = [
@@ -302,8 +301,7 @@ def _run_missing(path: str, version: tuple, kind: str, run_id: str) -> dict[str,
 
 def _prune_control(ws: Workspace, lang: str) -> None:
     """Administrators: drop the layers of older runs (keeps the newest N of each kind and the sample's)."""
-    from layers import access
-    from layers import runs as runs_store
+    from layers import access, runs as runs_store
 
     actor = acting_user()
     if not access.allowed(actor, "runs.prune"):

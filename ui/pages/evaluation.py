@@ -29,17 +29,26 @@ import streamlit as st
 
 from analysis import per_mu
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams
+from exports.formatting import DASH, industry_label, number, percent, unit_label
 from geo.errors import ConflictError, ParameterError, PlannerError
 from layers import regrades as regrades_store
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
-from exports.formatting import DASH, industry_label, number, percent, unit_label
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui import data
 from ui.filters import filter_sidebar
 from ui.format import Col, label_axis, show, tall, tooltip
 from ui.i18n import t
-from ui.pages._common import (REGRADES_TABLE, acting_user, effective_regrades, page_start, permitted, plain,
-                              regrade_log as _regrade_log, run_params, show_error, writable)
+from ui.pages._common import (
+    REGRADES_TABLE,
+    acting_user,
+    effective_regrades,
+    page_start,
+    permitted,
+    plain,
+    regrade_log as _regrade_log,
+    run_params,
+    show_error,
+    writable,
+)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "REGRADES_TABLE", "CLASS_COLORS", "effective_regrades", "reweighted", "recompute", "COLUMNS",
@@ -201,7 +210,7 @@ def _mix(ev: pd.DataFrame, lang: str) -> None:
 def _scoring_table(params: PerMuParams, ev: pd.DataFrame, lang: str) -> pd.DataFrame:
     """One row per indicator: its weight (points), the benchmark it is divided by, the cap and the most it can give."""
     rows = []
-    for group, keys in _GROUPS.items():
+    for group in _GROUPS:
         scoring = getattr(params, group)
         for ind in scoring.indicators:
             bench = ev.loc[ev["group"] == group, f"bench_{ind.key}"].dropna() if f"bench_{ind.key}" in ev else pd.Series()

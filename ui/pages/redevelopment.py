@@ -25,9 +25,9 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis import redevelopment
+from exports.formatting import DASH, number, percent, text, with_unit
 from geo.errors import ParameterError, PlannerError
 from geo.web import display_copy
-from exports.formatting import DASH, number, percent, text, with_unit
 from ui import data
 from ui.format import Col, histogram, label_axis, table as fmt_table, tall, tooltip
 from ui.i18n import STRINGS, t, value_label

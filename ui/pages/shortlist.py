@@ -26,8 +26,7 @@ from exports import FORMATS, export_shortlist, filename_for, meta_for
 from exports.formatting import DASH, number, value_label
 from geo.errors import ConflictError, PlannerError
 from layers import access, shortlist
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.format import Col, show
 from ui.i18n import STRINGS, t
 from ui.pages._common import acting_user, mu, open_ws, plain, show_error, writable

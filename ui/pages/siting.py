@@ -22,26 +22,37 @@ from __future__ import annotations
 import dataclasses
 
 import altair as alt
-import numpy as np
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from analysis import siting, siting_runs
+from exports.formatting import number, with_unit
 from geo.errors import PlannerError
 from geo.web import display_copy
-from layers.store import WorkspaceBase as Workspace
-from layers.store import open_workspace as _open_store
-from exports.formatting import number, with_unit
+from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui import data
 from ui.filters import PlotFilters, filter_sidebar
 from ui.format import Col, label_axis, show, table as fmt_table, tall, tooltip
 from ui.i18n import t
 from ui.mapview import build_map
 from ui.offline import static_base_url
-from ui.pages._common import (acting_user, add_to_shortlist, filter_note, open_ws, pick_rows, pipeline_runs, run_layers,
-                              permitted, runs_of_kind, show_error, stale_note, writable)
+from ui.pages._common import (
+    acting_user,
+    add_to_shortlist,
+    filter_note,
+    open_ws,
+    permitted,
+    pick_rows,
+    pipeline_runs,
+    run_layers,
+    runs_of_kind,
+    show_error,
+    stale_note,
+    writable,
+)
 from ui.shell import current_lang, layer_stamp
 
 __all__ = ["render", "siting_runs_of", "ranked_sites", "reason_column", "TABS_KEY"]
