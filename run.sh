@@ -18,7 +18,11 @@ TEST_DEBS=(fonts-wqy-zenhei chromium poppler-utils gdal-bin postgresql postgresq
 
 install_debs() {
   local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  # "install ok installed" only: `dpkg -s` also succeeds for a removed package whose
+  # configuration files remain (state rc), which would leave it missing.
+  for pkg in "$@"; do
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
