@@ -262,13 +262,7 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
     steps = Steps(progress, ("townships", "parks", "plots", "enterprises", "constraints"), task="sample")
     steps.start("townships")
     rng = np.random.default_rng(seed)
-    outline = load_outline()
-    ruian = outline.geometry.iloc[0]
-    parts = shapely.get_parts(ruian)
-    mainland = parts[np.argmax(shapely.area(parts))]
-    river_line = LineString(np.column_stack(_to_working(*np.array(FEIYUN_RIVER).T)))
-    river_water = shapely.intersection(river_line.buffer(180), ruian)
-    land = shapely.difference(ruian, river_water)
+    outline, ruian, mainland, river_line, land = _county_land()
 
     townships = _townships(ruian, mainland, land)
     infra = _infrastructure(river_line)
@@ -293,6 +287,18 @@ def generate(*, n_plots: int = SAMPLE_PLOTS, seed: int = SAMPLE_SEED,
         "constraints": constraints,
         "infrastructure": infra,
     }
+
+
+def _county_land():
+    """The county as the generators lay it out: ``(outline frame, county polygon, mainland
+    polygon, the 飞云江 line, land = the county without the river's 180 m water band)``."""
+    outline = load_outline()
+    ruian = outline.geometry.iloc[0]
+    parts = shapely.get_parts(ruian)
+    mainland = parts[np.argmax(shapely.area(parts))]
+    river_line = LineString(np.column_stack(_to_working(*np.array(FEIYUN_RIVER).T)))
+    land = shapely.difference(ruian, shapely.intersection(river_line.buffer(180), ruian))
+    return outline, ruian, mainland, river_line, land
 
 
 def _townships(ruian, mainland, land) -> gpd.GeoDataFrame:
@@ -526,12 +532,7 @@ def generate_partitions(*, n_plots: int, partitions: int, seed: int = SAMPLE_SEE
     if n_plots < 1 or partitions < 1:
         raise ValueError(f"n_plots and partitions must be at least 1, got {n_plots} and {partitions}")
     rng = np.random.default_rng(seed)
-    outline = load_outline()
-    ruian = outline.geometry.iloc[0]
-    parts = shapely.get_parts(ruian)
-    mainland = parts[np.argmax(shapely.area(parts))]
-    river_line = LineString(np.column_stack(_to_working(*np.array(FEIYUN_RIVER).T)))
-    land = shapely.difference(ruian, shapely.intersection(river_line.buffer(180), ruian))
+    outline, ruian, mainland, river_line, land = _county_land()
     townships = _townships(ruian, mainland, land)
     parks, micro = _parks(rng, land, townships)
     layers = {"county_outline": outline, "townships": townships, "industrial_parks": parks, "micro_parks": micro,
