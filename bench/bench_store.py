@@ -78,8 +78,12 @@ def _mib(path: Path) -> float:
 
 
 def _copy(src: Path, tmp: Path) -> Path:
+    """A GeoPackage workspace copied into ``tmp`` with its rasters folder (``NAME.gpkg.rasters``)."""
     dst = tmp / src.name
     shutil.copyfile(src, dst)
+    rasters = src.with_name(src.name + ".rasters")
+    if rasters.is_dir():
+        shutil.copytree(rasters, dst.with_name(dst.name + ".rasters"))
     return dst
 
 
