@@ -126,7 +126,7 @@ def store_run(ws, *, kind: str, frames: Mapping[str, pd.DataFrame], actor: Actor
             names[part] = layer_name(kind, rid, part)
             tx.replace_layer(names[part], frame, kind="result", source=f"{kind} run {rid} ({preset})")
         tx.insert("runs", pd.DataFrame([{
-            "run_id": run_key(kind, rid), "kind": kind, "preset": preset, "created": now_utc(), "as_of": str(as_of or ""),
+            "run_id": run_key(kind, rid), "kind": kind, "preset": preset, "created": now_utc(precise=True), "as_of": str(as_of or ""),
             "parameters": json.dumps(parameters or {}, ensure_ascii=False, default=str),
             "counts": json.dumps(counts or {}, ensure_ascii=False, default=str), "seconds": round(float(seconds), 3),
             "workspace_version": str(tx.bump_version()), "input_versions": json.dumps(inputs or {}, ensure_ascii=False),

@@ -196,7 +196,8 @@ def _choose(page, label: str, option: str) -> None:
     box = page.get_by_role("combobox", name=label, exact=True).first
     box.click()
     box.fill(option)  # the list filters to what is typed; Enter takes the first match
-    page.wait_for_timeout(300)
+    # once the list has filtered (on a loaded machine it can take longer than a fixed pause)
+    page.locator('[role="option"]').first.filter(has_text=option).wait_for(timeout=30_000)
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
 

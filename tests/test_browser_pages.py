@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.test_browser import LOCAL_HOSTS, MAP_IFRAME, _choose, _idle, app_url, offline_page, sign_in  # noqa: F401
 
@@ -202,8 +203,9 @@ def test_compare_page_in_the_browser(app_url, offline_page, workspace_copy, arti
     diff = pipeline.compare_runs(open_workspace(workspace_copy), "older", "browser")
     page = offline_page
     _goto(page, app_url, "compare")
-    metrics = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
-    assert metrics[2] == f"{len(diff['entered']):,} 块" and metrics[3] == f"{len(diff['left']):,} 块"
+    metrics = page.locator('[data-testid="stMetricValue"]')
+    expect(metrics.nth(2)).to_have_text(f"{len(diff['entered']):,} 块", timeout=30_000)
+    expect(metrics.nth(3)).to_have_text(f"{len(diff['left']):,} 块", timeout=30_000)
     frame = page.wait_for_selector(MAP_IFRAME, timeout=90_000).content_frame()
     frame.wait_for_function(
         "() => window.map && Object.values(window.map._layers).some(l => l instanceof L.GeoJSON && "

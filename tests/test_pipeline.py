@@ -204,3 +204,14 @@ def test_prune_keeps_the_newest_and_the_sample(empty_ws, actors):
     assert runs_store.prune(empty_ws, keep=1, actor=actors["admin"]) == ["r1", "r2"]
     assert pipeline.list_runs(empty_ws)["run_id"].tolist() == ["sample", "r3"]
     assert not any(n.startswith(("run_r1_", "run_r2_")) for n in empty_ws.layers())
+
+
+def test_runs_stored_within_one_second_keep_their_order(empty_ws, actors):
+    """Two runs stored in the same second (the sample's chain takes less): the later one is the newer,
+    whatever their ids (the compare page once took 'older' for the newer run of a pair)."""
+    for rid in ("zz_first", "aa_second"):
+        runs_store.store_run(empty_ws, kind="chain", run_id=rid, frames={"t": pd.DataFrame({"v": [1]})}, actor=SYSTEM)
+    runs = pipeline.list_runs(empty_ws)
+    created = runs.set_index("run_id")["created"]
+    assert created["zz_first"] < created["aa_second"]
+    assert runs_store.prune(empty_ws, keep=1, actor=actors["admin"]) == ["zz_first"]

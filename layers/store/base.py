@@ -64,9 +64,12 @@ _RESERVED_PREFIXES = ("gpkg_", "rtree_", "sqlite_", "ws_", "pg_", "trigger_")
 _VERSIONED_KINDS = ("core", "spatial", "table")
 
 
-def now_utc() -> str:
-    """The current time in UTC as ISO 8601 text (``2026-11-28T06:02:11Z``): how every time is stored."""
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_utc(*, precise: bool = False) -> str:
+    """The current time in UTC as ISO 8601 text (``2026-11-28T06:02:11Z``): how every time is stored.
+
+    ``precise`` adds microseconds (``…T06:02:11.250731Z``) where rows are ordered by the time and two
+    can fall in one second (runs: the sample's chain takes well under a second)."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if precise else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_name(name: str) -> str:
