@@ -62,9 +62,12 @@ def missing_items(ws, items: pd.DataFrame) -> pd.Series:
         return out
     names = set(ws.layers())
     kind = items["item_kind"].astype("string")
-    plots = _keys(ws, "plots", names)
-    if plots is not None:
-        gone = (kind == "plot").fillna(False) & ~items["item_id"].astype(str).isin(plots)
+    is_plot = (kind == "plot").fillna(False)
+    if "plots" in names and is_plot.any():
+        # only the listed plots are looked up: an edit costs the shortlist's size, not the county's
+        ids = items["item_id"].astype(str)
+        live = ws.keys("plots", KEYS["plots"], among=ids[is_plot])
+        gone = is_plot & ~ids.isin(set(live))
         out[gone.to_numpy(dtype=bool)] = "plot_removed"
     layer = items["source"].astype("string").str.replace(_SOURCE, _source_layer, regex=True) \
         if "source" in items.columns else pd.Series(pd.NA, index=items.index, dtype="string")

@@ -120,3 +120,14 @@ def test_nothing_refers_when_nothing_is_removed(ws, tmp_path):
     plan = plan_import(path, layer="plots", workspace=ws, mode="upsert")
     assert removal_references(ws, plan, plan.change()) == {"removed": 0, "shortlist": 0, "runs": {}}
     assert references.references_text({"removed": 0, "shortlist": 0, "runs": {}}, "zh") == ""
+
+
+def test_keys_among_a_few_values_equal_the_whole_lookup(ws):
+    """``ws.keys(…, among=…)``: only the present ones of the values asked for — the same answer as
+    looking them up in every key, in chunks past the bound-parameter limit, numbers as text."""
+    every = ws.keys("plots", "plot_id")
+    asked = list(every[:1200]) + ["P-nope", "", "P-nope"]   # > 2 chunks, a missing one twice
+    assert sorted(ws.keys("plots", "plot_id", among=asked)) == sorted(every[:1200])
+    assert list(ws.keys("plots", "plot_id", among=[])) == []
+    years = ws.keys("plots", "build_year")   # a numeric column: compared as its text
+    assert list(ws.keys("plots", "build_year", among=[years[0], "no"])) == [years[0]]

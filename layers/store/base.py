@@ -62,6 +62,7 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _RESERVED_PREFIXES = ("gpkg_", "rtree_", "sqlite_", "ws_", "pg_", "trigger_")
 _VERSIONED_KINDS = ("core", "spatial", "table")
+_KEYS_CHUNK = 500   # values bound per query of keys(among=…): under every SQLite build's host-parameter limit
 
 
 def now_utc(*, precise: bool = False) -> str:
@@ -534,15 +535,25 @@ class WorkspaceBase:
                         cast_fields(frames[name], name)
         return frames, versions
 
-    def keys(self, name: str, column: str) -> pd.Index:
+    def keys(self, name: str, column: str, among: Iterable | None = None) -> pd.Index:
         """The distinct non-empty values of one column, as text, without reading rows or geometries
-        (what references to a layer's objects are checked against, :mod:`layers.references`)."""
+        (what references to a layer's objects are checked against, :mod:`layers.references`).
+
+        ``among``: only those of these values that are present — what checking a few references
+        needs, at the cost of those few rather than of the whole layer's keys."""
+        wanted = None if among is None else list(dict.fromkeys(str(v) for v in among))
         with self.reading() as r:
             if not r.table_exists(name):
                 raise self._not_found(name)
             if column not in r.columns(name):
                 return pd.Index([], dtype=object)
-            rows = r.execute(f'SELECT DISTINCT "{column}" FROM "{name}" WHERE "{column}" IS NOT NULL')
+            sql = f'SELECT DISTINCT "{column}" FROM "{name}" WHERE "{column}" IS NOT NULL'
+            if wanted is None:
+                rows = r.execute(sql)
+            else:   # bound values, in chunks under every SQLite build's limit of host parameters
+                rows = [row for i in range(0, len(wanted), _KEYS_CHUNK) for row in r.execute(
+                    f'{sql} AND CAST("{column}" AS TEXT) IN ({", ".join("?" * len(wanted[i:i + _KEYS_CHUNK]))})',
+                    tuple(wanted[i:i + _KEYS_CHUNK]))]
         return pd.Index([str(v[0]) for v in rows], dtype=object)
 
     def read_table(self, name: str, **kw) -> pd.DataFrame:
