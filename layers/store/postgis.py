@@ -20,10 +20,12 @@ always bound parameters.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -44,6 +46,13 @@ from layers.store.tables import META_TABLES, TableDef
 __all__ = ["PostGISWorkspace", "split_schema"]
 
 _GEOM = "geom"
+# Connections kept open between transactions: opening one (socket, start-up, search_path) costs more
+# than all the statements of a shortlist edit.  A few idle ones in all (a server has a connection
+# limit), keyed by process, DSN and schema: a forked child never uses its parent's socket.
+_IDLE: list[tuple[tuple, object]] = []
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 6
+_INHERITED: list = []   # a forked child's copy of its parent's idle connections: never used, never closed
 _PG_TYPES = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean"}
 _SCHEMA_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -342,15 +351,18 @@ class PostGISWorkspace(WorkspaceBase):
         self.schema = _check_schema(schema)
         self.readonly = readonly
         psycopg = _psycopg()
+        con = self._checkout()
         try:
-            with self._connect() as con:
-                rows = con.execute(f"SELECT key, value FROM {_q(self.schema, 'ws_info')}").fetchall()
+            rows = con.execute(f"SELECT key, value FROM {_q(self.schema, 'ws_info')}").fetchall()
+            con.rollback()
         except psycopg.errors.UndefinedTable:
             raise WorkspaceError(
                 f"Schema {schema!r} of {self._safe_dsn()} holds no planner workspace (no ws_info table); "
                 "create one with `python cli.py workspace copy SRC DSN` or PostGISWorkspace.create(dsn, schema=...).",
                 message_zh=f"数据库模式 {schema!r} 中没有规划工作空间;请先创建或迁移(python cli.py workspace copy)。",
             ) from None
+        finally:
+            self._checkin(con)
         self.info = dict(rows)
         self.crs = CRS.from_user_input(self.info["crs"])
         self.srid = int(self.crs.to_epsg())
@@ -387,6 +399,34 @@ class PostGISWorkspace(WorkspaceBase):
         return cls(dsn, schema=schema, readonly=readonly)
 
     # --- connections ----------------------------------------------------------------------------------------
+    def _checkout(self):
+        """An open connection at the workspace's schema: an idle one that still answers, else a new one."""
+        key = (os.getpid(), self.dsn, self.schema)
+        while True:
+            with _IDLE_LOCK:
+                at = next((i for i in range(len(_IDLE) - 1, -1, -1) if _IDLE[i][0] == key), None)
+                con = _IDLE.pop(at)[1] if at is not None else None
+            if con is None:
+                return self._connect()
+            try:   # the server may have restarted since: ask, then leave no transaction open
+                con.execute("SELECT 1")
+                con.rollback()
+                return con
+            except _psycopg().Error:
+                _close_quietly(con)
+
+    def _checkin(self, con) -> None:
+        """Keep ``con`` for the next transaction if it is sound and idle; the oldest idle one goes past the limit."""
+        psycopg = _psycopg()
+        if con.closed or con.broken or con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            _close_quietly(con)
+            return
+        with _IDLE_LOCK:
+            _IDLE.append(((os.getpid(), self.dsn, self.schema), con))
+            evicted = _IDLE.pop(0)[1] if len(_IDLE) > _IDLE_MAX else None
+        if evicted is not None:
+            _close_quietly(evicted)
+
     def _connect(self):
         psycopg = _psycopg()
         try:
@@ -408,7 +448,7 @@ class PostGISWorkspace(WorkspaceBase):
     @contextlib.contextmanager
     def _begin(self, actor: Actor | None, action: str | None, *, target: str = "",
                readonly: bool = False) -> Iterator[_PgTx]:
-        con = self._connect()
+        con = self._checkout()
         try:
             if readonly:
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -423,7 +463,7 @@ class PostGISWorkspace(WorkspaceBase):
                 raise
             con.commit()
         finally:
-            con.close()
+            self._checkin(con)
 
     # --- construction -----------------------------------------------------------------------------------------
     @classmethod
@@ -560,3 +600,28 @@ def _check_schema(schema: str) -> str:
                              message_zh=f"数据库模式名 {schema!r} 不合法。")
     return schema
 
+
+def _close_quietly(con) -> None:
+    with contextlib.suppress(Exception):
+        con.close()
+
+
+def _close_idle() -> None:
+    """At exit: close this process's idle connections (a forked child leaves its parent's alone)."""
+    with _IDLE_LOCK:
+        mine = [con for key, con in _IDLE if key[0] == os.getpid()]
+        _IDLE.clear()
+    for con in mine:
+        _close_quietly(con)
+
+
+def _forget_parent_connections() -> None:
+    global _IDLE_LOCK
+    _IDLE_LOCK = threading.Lock()   # the parent's may have been held by another thread at the fork
+    _INHERITED.extend(con for _, con in _IDLE)
+    _IDLE.clear()
+
+
+atexit.register(_close_idle)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_connections)
