@@ -209,13 +209,12 @@ def _main_class(per_mu: pd.DataFrame) -> pd.Series:
     return ev.set_index("plot_id")["final_class"].astype("string")
 
 
-def _read_columns(ws: Workspace, name: str, wanted: tuple[str, ...] | None, keep: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Attributes of layer ``name`` (no geometry): ``wanted`` columns that exist plus ``keep``, or all."""
+def _wanted(ws: Workspace, name: str, wanted: tuple[str, ...] | None, keep: tuple[str, ...] = ()) -> list[str] | None:
+    """The columns of layer ``name`` to read: ``wanted`` that exist plus ``keep``, or None for all."""
     if wanted is None:
-        return ws.read(name, geometry=False)
+        return None
     present = ws.columns(name)
-    cols = [c for c in dict.fromkeys((*keep, *wanted)) if c in present]
-    return ws.read(name, columns=cols, geometry=False)
+    return [c for c in dict.fromkeys((*keep, *wanted)) if c in present]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -269,37 +268,56 @@ def _memberships(ws: Workspace, plots: pd.DataFrame, places: pd.DataFrame) -> pd
     return plot_parks(pts, parks)
 
 
+def _by_plot(frame: pd.DataFrame, plot_ids: pd.Series) -> pd.DataFrame:
+    """``frame`` (with a ``plot_id`` column) lined up with ``plot_ids``: one row each, in that order."""
+    ids = plot_ids.astype(str).to_numpy()
+    keys = frame["plot_id"].astype(str).to_numpy()
+    if len(keys) == len(ids) and (keys == ids).all():  # a run's plots come in the plots' order: no look-up
+        return frame.drop(columns="plot_id").set_axis(plot_ids.index)
+    frame = frame.drop_duplicates("plot_id").set_index("plot_id")
+    return frame.reindex(ids).set_axis(plot_ids.index)
+
+
+def _as_category(values: pd.Series) -> pd.Series:
+    return values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _plot_view(path: str, plots_stamp: tuple, names_stamp: tuple, run_id: str | None,
                run_stamp: tuple | None, columns: tuple[str, ...] | None) -> pd.DataFrame:
     ws = _open(path)
-    view = _read_columns(ws, "plots", columns, keep=("plot_id", "park_id", "area_m2", "township_code"))
+    run_plots, per_mu = (layer_name("chain", run_id, p) for p in ("plots", "per_mu")) if run_id else (None, None)
+    wanted = {"plots": _wanted(ws, "plots", columns, keep=("plot_id", "park_id", "area_m2", "township_code"))}
+    if run_plots and ws.has_layer(run_plots):
+        wanted[run_plots] = _wanted(ws, run_plots, columns, keep=("plot_id", "park_id"))
+    need = ["plot_id", "status", "final_class", "land_m2"]
+    if per_mu and (columns is None or "final_class" in columns) and ws.has_layer(per_mu) \
+            and set(need) <= set(ws.columns(per_mu)):
+        wanted[per_mu] = need
+    frames = tiles.read_many_columns(ws, wanted)  # one child process for a big workspace
+    view = frames["plots"]
     if "area_mu" not in view.columns and "area_m2" in view.columns:
         view["area_mu"] = m2_to_mu(pd.to_numeric(view["area_m2"], errors="coerce").astype(float))
-    tn, pn = township_names(ws), park_names(ws)
-    if "township_code" in view.columns:
-        view["township_name"] = view["township_code"].astype("object").map(tn).astype("string")
-    # each plot's park by the one rule of analysis.membership: the park_id attribute, else the outlines
-    view["park_id"] = _memberships(ws, view, plot_index(ws)).to_numpy()
-    view["park_name"] = view["park_id"].astype("object").map(pn).astype("string")
-    if run_id is not None:
-        res = _read_columns(ws, layer_name("chain", run_id, "plots"), columns, keep=("plot_id",)) \
-            if ws.has_layer(layer_name("chain", run_id, "plots")) else None
-        if res is not None and "plot_id" in res.columns:
-            extra = [c for c in res.columns if c not in view.columns]
-            res = res.drop_duplicates("plot_id").set_index("plot_id")[extra]
-            joined = res.reindex(view["plot_id"].astype(str).to_numpy())
-            joined.index = view.index
-            view = pd.concat([view, joined], axis=1)
-        if columns is None or "final_class" in columns:
-            per_mu = layer_name("chain", run_id, "per_mu")
-            per_mu = ws.read(per_mu, columns=["plot_id", "status", "final_class", "land_m2"], geometry=False) \
-                if ws.has_layer(per_mu) and {"plot_id", "status", "final_class", "land_m2"} <= set(ws.columns(per_mu)) \
-                else None
-            view["final_class"] = view["plot_id"].astype("object").map(_main_class(per_mu)).astype("string")
+    res = frames.get(run_plots) if run_plots else None
+    res = _by_plot(res, view["plot_id"]) if res is not None and "plot_id" in res.columns else None
+    # each plot's park by the one rule of analysis.membership (the park_id attribute, else the outlines):
+    # as the run found it, or found now from the plots' representative points
+    view["park_id"] = res.pop("park_id").astype("string") if res is not None and "park_id" in res.columns \
+        else _memberships(ws, view, plot_index(ws)).to_numpy()
+    for code, name, names in (("township_code", "township_name", township_names(ws)),
+                              ("park_id", "park_name", park_names(ws))):
+        if code in view.columns:
+            view[code] = _as_category(view[code])
+            view[name] = view[code].map(names).astype("category")  # categories only: a few dozen look-ups
+    if res is not None:
+        view = pd.concat([view, res[[c for c in res.columns if c not in view.columns]]], axis=1)
+    if per_mu in frames:
+        view["final_class"] = view["plot_id"].astype("object").map(_main_class(frames[per_mu])).astype("category")
+    elif run_id is not None and (columns is None or "final_class" in columns):
+        view["final_class"] = pd.Series(pd.NA, index=view.index, dtype="string").astype("category")
     for c in _CATEGORIES:
         if c in view.columns:
-            view[c] = view[c].astype("category")
+            view[c] = _as_category(view[c])
     view.attrs["run_id"] = run_id
     return view
 
@@ -510,7 +528,7 @@ def _firm_directory(path: str, stamp: tuple) -> pd.DataFrame:
     ws = _open(path)
     present = ws.columns("enterprises")
     cols = [c for c in ("credit_code", "name", "plot_id", "township_code") if c in present]
-    firms = ws.read("enterprises", columns=cols, geometry=False)
+    firms = tiles.read_columns(ws, "enterprises", cols)
     return firms.astype({c: "string[pyarrow]" for c in cols if c != "township_code"})
 
 
