@@ -481,7 +481,8 @@ def layer_names(tile: bytes) -> list[str]:
 
 
 def keep_layers(tile: bytes, keep: Callable[[str], bool], *, compress: bool = True) -> bytes:
-    """The tile with only the layers whose name ``keep`` accepts (whole layers: no feature is decoded)."""
+    """The tile with only the layers whose name ``keep`` accepts (whole layers: no feature is decoded);
+    ``b""`` when none is kept, compressed or not (the tile server answers that with "nothing there")."""
     raw = _raw(tile)
     out = b"".join(raw[a:b] for name, a, b in _layers(raw) if keep(name))
-    return gzip.compress(out, compresslevel=6, mtime=0) if compress else out
+    return gzip.compress(out, compresslevel=6, mtime=0) if compress and out else out

@@ -55,7 +55,7 @@ from geo.vtiles import MEDIA_TYPE, encode_tiles, spatial_order
 from geo.web import display_copy
 
 __all__ = ["ZOOMS", "TILED_LAYERS", "IN_PROCESS_MAX", "TileSetInfo", "layer_stamp", "info", "tile", "index", "build",
-           "ensure", "tile_store", "MEDIA_TYPE", "read_columns", "read_many_columns"]
+           "ensure", "tile_store", "MEDIA_TYPE", "read_columns", "read_many_columns", "EMPTY"]
 
 # Native zooms of a tile set: 10 shows a county (≈ 40 km across on a screen), 16 a street block.  The browser
 # draws zooms below 10 from the z10 tiles and above 16 from the z16 tiles (ui/static renderer), so every zoom
@@ -145,7 +145,8 @@ class _FileStore:
             row = con.execute("SELECT data FROM planner_index").fetchone()
         return bytes(row[0]) if row else None
 
-    def replace(self, info: TileSetInfo, tiles: Iterable[tuple[int, int, int, bytes]], index_parquet: bytes) -> None:
+    def replace(self, info: TileSetInfo, tiles: Iterable[tuple[int, int, int, bytes]], index_parquet: bytes,
+                started: float) -> None:
         meta = {"name": info.layer, "format": "pbf", "type": "overlay", "version": "1.3",
                 "minzoom": str(info.minzoom), "maxzoom": str(info.maxzoom),
                 "bounds": ",".join(f"{v:.6f}" for v in info.bounds),
@@ -170,7 +171,7 @@ class _FileStore:
                         rows = []
                 con.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)", rows)
                 con.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
-                info = dataclasses.replace(info, n_tiles=n_tiles, n_bytes=n_bytes)
+                info = _finished(info, n_tiles, n_bytes, started)
                 meta["planner"] = info.to_json()
                 con.executemany("INSERT INTO metadata VALUES (?, ?)", list(meta.items()))
                 con.execute("INSERT INTO planner_index VALUES (?)", (index_parquet,))
@@ -222,7 +223,8 @@ class _DatabaseStore:
             row = con.execute(f"SELECT index_data FROM {self.sets} WHERE layer = %s", (layer,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def replace(self, info: TileSetInfo, tiles: Iterable[tuple[int, int, int, bytes]], index_parquet: bytes) -> None:
+    def replace(self, info: TileSetInfo, tiles: Iterable[tuple[int, int, int, bytes]], index_parquet: bytes,
+                started: float) -> None:
         with contextlib.closing(self.ws._connect()) as con:
             con.execute(f"CREATE TABLE IF NOT EXISTS {self.sets} (layer text PRIMARY KEY, stamp text NOT NULL, "
                         "info text NOT NULL, index_data bytea NOT NULL)")
@@ -235,7 +237,7 @@ class _DatabaseStore:
                     copy.write_row((info.layer, z, x, y, data))
                     n_tiles += 1
                     n_bytes += len(data)
-            info = dataclasses.replace(info, n_tiles=n_tiles, n_bytes=n_bytes)
+            info = _finished(info, n_tiles, n_bytes, started)
             con.execute(f"INSERT INTO {self.sets} (layer, stamp, info, index_data) VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (layer) DO UPDATE SET stamp = EXCLUDED.stamp, info = EXCLUDED.info, "
                         "index_data = EXCLUDED.index_data", (info.layer, info.stamp, info.to_json(), index_parquet))
@@ -254,6 +256,11 @@ class _DatabaseStore:
                 con.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
+def _finished(info: TileSetInfo, n_tiles: int, n_bytes: int, started: float) -> TileSetInfo:
+    """``info`` with its tiles counted and the build timed up to now (the tiles are encoded while being written)."""
+    return dataclasses.replace(info, n_tiles=n_tiles, n_bytes=n_bytes, build_s=round(time.perf_counter() - started, 2))
+
+
 def tile_store(ws) -> _FileStore | _DatabaseStore:
     """Where ``ws`` keeps its tile sets (a folder beside a GeoPackage, tables of a PostGIS schema)."""
     from layers.store import is_database
@@ -267,11 +274,22 @@ def info(ws, layer: str) -> TileSetInfo | None:
     return tile_store(ws).info(layer)
 
 
+EMPTY = b""  # a tile of a current set with no feature there (not an error: the area is simply empty)
+
+
 def tile(ws, layer: str, stamp: str, z: int, x: int, y: int) -> bytes | None:
-    """One gzip-compressed tile of ``layer``'s set, only while ``stamp`` is both the set's and the layer's stamp."""
+    """One gzip-compressed tile of ``layer``'s set, only while ``stamp`` is both the set's and the layer's stamp.
+
+    None when the set is missing or stale; :data:`EMPTY` when the set is current and holds nothing there.
+    """
     if not ws.has_layer(layer) or layer_stamp(ws, layer) != stamp:
         return None
-    return tile_store(ws).tile(layer, stamp, int(z), int(x), int(y))
+    store = tile_store(ws)
+    found = store.tile(layer, stamp, int(z), int(x), int(y))
+    if found is not None:
+        return found
+    current = store.info(layer)
+    return EMPTY if current is not None and current.stamp == stamp else None
 
 
 def index(ws, layer: str) -> pd.DataFrame:
@@ -330,9 +348,8 @@ def build(ws, layer: str, *, zooms: Iterable[int] = ZOOMS) -> TileSetInfo:
     meta = TileSetInfo(layer=layer, stamp=stamp, count=len(keys), minzoom=min(zooms), maxzoom=max(zooms), bounds=total,
                        n_tiles=0, n_bytes=0, build_s=0.0, built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     store = tile_store(ws)
-    store.replace(dataclasses.replace(meta, build_s=round(time.perf_counter() - t0, 2)), tiles, sink.getvalue())
-    done = store.info(layer)
-    return dataclasses.replace(done, build_s=round(time.perf_counter() - t0, 2)) if done else meta
+    store.replace(meta, tiles, sink.getvalue(), started=t0)
+    return store.info(layer) or meta
 
 
 def _to_4326(crs):

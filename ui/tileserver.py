@@ -172,10 +172,10 @@ def _style_codes(location: str, stamp: str, run_id, style_by: str, filters, town
     view = data.plot_view(ws, run_id or None, columns=data.MAP_COLUMNS, scoped=False)
     show = apply(view, filters).to_numpy()
     if townships is not None:
-        show &= view["township_code"].astype("object").isin(townships).to_numpy() \
-            if "township_code" in view.columns else False
-    codes = plot_codes(view, style_by).astype(np.uint8)
-    codes[~show] = HIDDEN
+        mine = view["township_code"].astype("object").isin(townships).to_numpy() \
+            if "township_code" in view.columns else np.zeros(len(view), dtype=bool)
+        show = show & mine  # not in place: pandas hands out read-only arrays
+    codes = np.where(show, plot_codes(view, style_by), HIDDEN).astype(np.uint8)
     info = data.plot_tiles(ws)
     out = np.full(info.count, HIDDEN, dtype=np.uint8)
     tile_id = data.plot_index(ws).loc[view.index, "tile_id"].to_numpy()
@@ -252,7 +252,7 @@ def _vector_tile(layer: str, stamp: str, z: int, x: int, y: int, towns: frozense
     if layer not in tiles.TILED_LAYERS:
         return None
     data = tiles.tile(open_workspace(), layer, stamp, z, x, y)
-    if data is None or towns is None:
+    if not data or towns is None:
         return data
     return keep_layers(data, lambda name: name.partition("/")[2] in towns)
 
@@ -271,7 +271,10 @@ async def _vt(request):
     data = await run_in_threadpool(_vector_tile, p["layer"], p["stamp"], int(p["z"]), int(p["x"]), int(p["y"]),
                                    _townships(actor))
     if data is None:
-        return Response(status_code=404)
+        return Response(status_code=404)  # no such set, or a stale stamp: never an old tile
+    if not data:
+        # nothing there (for this user: an official's tile may hold only other townships' plots)
+        return Response(status_code=204, headers={"Vary": "Cookie", "Cache-Control": "private, max-age=86400"})
     # the stamp is in the URL: a tile never changes under it (another user gets another URL, ?s=)
     return Response(data, media_type=MEDIA_TYPE, headers={"Content-Encoding": "gzip", "Vary": "Cookie",
                                                           "Cache-Control": "private, max-age=86400"})

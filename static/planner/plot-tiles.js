@@ -77,7 +77,7 @@
         var hit = cache.tiles.get(url);
         if (hit) { return remember(cache.tiles, url, hit, MAX_TILES); }
         var promise = fetch(url, {credentials: "same-origin"}).then(function (r) {
-            if (r.status === 404) { return null; }
+            if (r.status === 204) { return null; }  // nothing there
             if (!r.ok) { throw new Error("tile " + r.status); }
             return r.arrayBuffer().then(decode);
         }).catch(function (e) { cache.tiles.delete(url); throw e; });
