@@ -229,3 +229,20 @@ def test_an_official_gets_only_their_townships_layers_of_a_tile(module_sample):
     only = keep_layers(whole, lambda n: n.partition("/")[2] in {town})
     assert layer_names(only) == [f"plots/{town}"]
     assert tileserver.scope_key({town}) != tileserver.scope_key({town, "x"})
+
+
+def test_the_cli_builds_the_tiles_ahead_and_keeps_a_current_set(sample_gpkg_copy, capsys):
+    import cli
+
+    ws = sample_gpkg_copy
+    assert tiles.info(ws, "plots") is None
+    assert cli.main(["tiles", "--workspace", ws.location]) == 0
+    built = tiles.info(ws, "plots")
+    assert built.stamp == tiles.layer_stamp(ws, "plots") and built.count == len(ws.keys("plots", "plot_id"))
+    assert f"plots: {built.count:,} features" in capsys.readouterr().out
+    assert cli.main(["tiles", "--workspace", ws.location]) == 0
+    assert "current, kept" in capsys.readouterr().out and tiles.info(ws, "plots") == built
+    assert cli.main(["tiles", "--workspace", ws.location, "--force"]) == 0
+    assert "rebuilt" in capsys.readouterr().out and tiles.info(ws, "plots").built_at >= built.built_at
+    assert cli.main(["tiles", "--workspace", ws.location, "--layer", "roads"]) == 2  # an error, said in words
+    assert "no tiles for layer 'roads'" in capsys.readouterr().err
