@@ -135,7 +135,7 @@ def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, a
         st.info(t("rd_no_candidates", lang))
         return
     res = rescore(cand, params, weights)
-    table = pd.DataFrame(cand.drop(columns=cand.geometry.name))
+    table = pd.DataFrame(cand).drop(columns="geometry", errors="ignore")  # the plot view has no geometry
     table["score"] = res["suitability"]
     for c in params.criteria:
         table[f"crit_{c.name}"] = res[f"crit_{c.name}"]
