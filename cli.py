@@ -939,6 +939,30 @@ def cmd_app(args) -> int:
     return 0  # not reached
 
 
+# --- tiles --------------------------------------------------------------------------------
+def _add_tiles(sub) -> None:
+    p = sub.add_parser("tiles", help="build the vector tiles the map draws every plot from (kept with the workspace)")
+    p.add_argument("--workspace", default=None, help=_WS_HELP)
+    p.add_argument("--layer", default="plots", help="tiled layer (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the stored set is current")
+
+
+def cmd_tiles(args) -> int:
+    from geo.errors import ParameterError
+    from layers import tiles
+
+    if args.layer not in tiles.TILED_LAYERS:
+        raise ParameterError(f"no tiles for layer {args.layer!r}; tiled: {', '.join(tiles.TILED_LAYERS)}",
+                         message_zh=f"图层 {args.layer} 不生成矢量切片;可选:{'、'.join(tiles.TILED_LAYERS)}")
+    ws = _open(args, write=False)
+    before = tiles.info(ws, args.layer)
+    done = tiles.build(ws, args.layer) if args.force else tiles.ensure(ws, args.layer)
+    state = "rebuilt" if args.force or before is None or before.stamp != done.stamp else "current, kept"
+    print(f"{args.layer}: {done.count:,} features, {done.n_tiles:,} tiles (zoom {done.minzoom}–{done.maxzoom}), "
+          f"{done.n_bytes / 1e6:,.1f} MB, {state} (built in {done.build_s:.1f} s at {done.built_at})")
+    return 0
+
+
 COMMANDS = {
     "sample": (_add_sample, cmd_sample),
     "evaluate": (_add_evaluate, cmd_evaluate),
@@ -956,6 +980,7 @@ COMMANDS = {
     "compare": (_add_compare, cmd_compare),
     "map": (_add_map, cmd_map),
     "app": (_add_app, cmd_app),
+    "tiles": (_add_tiles, cmd_tiles),
 }
 
 

@@ -464,8 +464,10 @@ def delete_rows(con: sqlite3.Connection, table: str, key: str, values: Iterable)
 # --- reading ---------------------------------------------------------------------------------------
 def read_rows(con: sqlite3.Connection, table: str, *, columns: Sequence[str] | None = None,
               bbox: Sequence[float] | None = None, where_in: Mapping[str, Iterable] | None = None,
-              order_by: str | None = None, include_pk: bool = False) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Rows of ``table`` as a DataFrame of attributes plus an array of geometries (None for a table).
+              order_by: str | None = None, include_pk: bool = False,
+              geometry: bool = True) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Rows of ``table`` as a DataFrame of attributes plus an array of geometries (None for a table, or
+    when ``geometry`` is False: the attributes are read without the geometry column).
 
     ``bbox`` (minx, miny, maxx, maxy) uses the R*Tree; ``where_in`` values are bound parameters
     (one temporary table per column, so thousands of ids cost one join).  Declared types give the
@@ -482,7 +484,7 @@ def read_rows(con: sqlite3.Connection, table: str, *, columns: Sequence[str] | N
         if missing:
             raise KeyError(f"table {table!r} has no column(s) {missing}; it has {present}")
         present = ([pk] if include_pk and pk in present and pk not in columns else []) + list(dict.fromkeys(columns))
-    select = [f"t.{quote(c)}" for c in present] + ([f"t.{quote(gcol)}"] if gcol else [])
+    select = [f"t.{quote(c)}" for c in present] + ([f"t.{quote(gcol)}"] if gcol and geometry else [])
     sql = f"SELECT {', '.join(select) or '1'} FROM {quote(table)} AS t"
     params: list = []
     clauses: list[str] = []
@@ -504,10 +506,10 @@ def read_rows(con: sqlite3.Connection, table: str, *, columns: Sequence[str] | N
         sql += " WHERE " + " AND ".join(clauses)
     sql += f" ORDER BY {'t.' + quote(order_by) if order_by else 't.' + quote(pk)}"
     rows = con.execute(sql, params).fetchall()
-    names = present + ([gcol] if gcol else [])
+    names = present + ([gcol] if gcol and geometry else [])
     df = pd.DataFrame.from_records(rows, columns=names) if rows else pd.DataFrame({c: [] for c in names})
     geoms = None
-    if gcol:
+    if gcol and geometry:
         geoms = decode(df[gcol].tolist()) if len(df) else np.array([], dtype=object)
         df = df.drop(columns=gcol)
     types = dict(decls)

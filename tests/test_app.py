@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import box
@@ -154,9 +155,11 @@ def ws_copy(sample_copy) -> str:
 
 
 def _view(location):
-    from ui.data import plot_view
+    """The plot view with its display geometry (the app's view holds attributes only; a test may read every shape)."""
+    from ui.data import plot_view, with_geometry
 
-    return plot_view(open_workspace(location, readonly=True))
+    ws = open_workspace(location, readonly=True)
+    return with_geometry(ws, plot_view(ws))
 
 
 def _shown(at: AppTest) -> str:
@@ -336,8 +339,23 @@ def test_viewport_and_township_totals(monkeypatch, ws_copy):
     at.run()
     shown = int(_shown(at).split(" ")[1].replace(",", ""))
     assert 1 <= shown < 200
-    monkeypatch.setattr(map_page, "MAX_PLOTS", 10)
-    content = map_page.dynamic_content(view, pd.Series(True, index=view.index), tuple(view.total_bounds), others={},
-                                       style_by="land_use", lang="zh", township_names={}, selected=None,
-                                       townships=open_workspace(ws_copy).read("townships").to_crs(4326), max_plots=10)
-    assert content["mode"] == "aggregate" and content["n_view"] == len(view)
+    from ui.data import plot_index
+    from ui.mapview import TileLayerSpec
+
+    ws = open_workspace(ws_copy)
+    towns = ws.read("townships").to_crs(4326)
+    places = plot_index(ws).loc[view.index]
+    everything = np.ones(len(view), dtype=bool)
+    box = tuple(view.total_bounds)
+    # more plots in the box than max_plots: the vector tiles, every plot counted as shown; no tiles → totals
+    spec = TileLayerSpec("/_planner/vt/plots/x/{z}/{x}/{y}", "/_planner/vt/plots/x/style", 10, 16)
+    tiled = map_page.dynamic_content(map_page.PlotLayer(view, everything, places, tiles=spec), box, others={},
+                                     style_by="land_use", lang="zh", township_names={}, townships=towns, max_plots=10)
+    assert tiled["mode"] == "tiles" and tiled["shown"] == tiled["n_view"] == len(view)
+    totals = map_page.dynamic_content(map_page.PlotLayer(view, everything, places), box, others={},
+                                      style_by="land_use", lang="zh", township_names={}, townships=towns, max_plots=10)
+    assert totals["mode"] == "aggregate" and totals["n_view"] == len(view)
+    # township totals on request, whatever the count
+    asked = map_page.dynamic_content(map_page.PlotLayer(view, everything, places, tiles=spec, totals=True), box,
+                                     others={}, style_by="land_use", lang="zh", township_names={}, townships=towns)
+    assert asked["mode"] == "aggregate"

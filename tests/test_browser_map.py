@@ -66,10 +66,16 @@ def map_app(workspace_copy, tile_package, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def view_df(workspace_copy):
+    """The map's plot view (attributes only) with each plot's outline in degrees, as the tests look plots up."""
+    import geopandas as gpd
+
     from layers.store import open_workspace
     from ui.data import plot_view
 
-    return plot_view(open_workspace(workspace_copy))
+    ws = open_workspace(workspace_copy)
+    view = plot_view(ws)
+    outlines = ws.read("plots", columns=["plot_id"]).to_crs(4326).set_index("plot_id").geometry
+    return gpd.GeoDataFrame(view, geometry=outlines.reindex(view["plot_id"].astype(str)).to_numpy(), crs=4326)
 
 
 def _open_map(page, url):

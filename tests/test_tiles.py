@@ -104,8 +104,9 @@ def test_the_tile_package_setting_and_routes(tmp_path, monkeypatch):
     assert tileserver.tiles_url(src, "/planner/").startswith("/planner/_planner/tiles/")
     assert tileserver.raster_url("slope", (1, 2)).startswith("/_planner/raster/slope.png?v=")
     paths = sorted(r.path for r in tileserver.routes())
-    assert paths == ["/_planner/raster/{name:str}.png", "/_planner/tiles/{z:int}/{x:int}/{y:int}",
-                     "/{base:path}/_planner/raster/{name:str}.png", "/{base:path}/_planner/tiles/{z:int}/{x:int}/{y:int}"]
+    own = ["/_planner/raster/{name:str}.png", "/_planner/tiles/{z:int}/{x:int}/{y:int}",
+           "/_planner/vt/{layer:str}/{stamp:str}/style", "/_planner/vt/{layer:str}/{stamp:str}/{z:int}/{x:int}/{y:int}"]
+    assert paths == sorted(own + ["/{base:path}" + p for p in own])  # each also under a base path
     assert tileserver.mounted()
 
 

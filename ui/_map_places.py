@@ -52,7 +52,7 @@ def _focus_on(places, *, townships=(), parks=(), why: str) -> None:
     fly_to_bounds(tuple(shapes.total_bounds))
 
 
-def _go_to_hit(hit: Hit, view, mask, places, lang: str, box) -> None:
+def _go_to_hit(ws, hit: Hit, view, mask, places, lang: str, box) -> None:
     """Fly to a search hit: a township or park is outlined; a plot (or a firm's plot) is selected."""
     st.session_state[FOUND] = None
     if hit.kind == "township":
@@ -64,7 +64,8 @@ def _go_to_hit(hit: Hit, view, mask, places, lang: str, box) -> None:
     rows = view[view["plot_id"].astype(str) == hit.key]
     if rows.empty:
         return
-    fly_to_bounds(tuple(rows.total_bounds))
+    box = data.plot_index(ws).loc[rows.index]  # the view has no geometry: the plot's box from the tile index
+    fly_to_bounds((box["west"].min(), box["south"].min(), box["east"].max(), box["north"].max()))
     st.session_state["map_selected"] = ("plots", hit.key)
     if not bool(mask.loc[rows.index].any()):
         st.session_state[FOUND] = hit.key
@@ -79,7 +80,7 @@ def search_row(ws, view, mask, places, lang: str) -> None:
     box = st.container()  # picker and messages: inside one container, so the map below never moves
     if not q:
         return
-    ents = data.enterprises(ws)
+    ents = data.firm_directory(ws)
     tw, parks = places.get("townships"), [places[n] for n in ("industrial_parks", "micro_parks") if n in places]
     result = search_places(q, plots=view[["plot_id"]], firms=ents, townships=tw,
                            parks=pd.concat([pd.DataFrame(p.drop(columns=p.geometry.name)) for p in parks])
@@ -102,7 +103,7 @@ def search_row(ws, view, mask, places, lang: str) -> None:
     if go or st.session_state.get("_map_last_pick") != (q, hit.ident):
         st.session_state["_map_last_pick"] = (q, hit.ident)
         st.session_state["_map_last_q"] = q
-        _go_to_hit(hit, view, mask, places, lang, box)
+        _go_to_hit(ws, hit, view, mask, places, lang, box)
     found = st.session_state.get(FOUND)
     if found and found == hit.key and hit.kind in ("plot", "firm"):
         box.warning(t("map_search_outside", lang, pid=found))

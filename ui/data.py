@@ -36,7 +36,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 import streamlit as st
 
 from analysis import pipeline
@@ -45,7 +47,8 @@ from analysis.membership import plot_parks
 from analysis.params import LOW_EFFICIENCY_RULES, list_presets
 from geo.units import m2_to_mu
 from geo.web import display_copy
-from layers import shortlist
+from layers import shortlist, tiles
+from layers.runs import layer_name
 from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.i18n import t
 from ui.shell import layer_stamp
@@ -60,6 +63,14 @@ __all__ = [
     "run_ids",
     "load_run",
     "plot_view",
+    "MAP_COLUMNS",
+    "plot_tiles",
+    "plot_tiles_stale",
+    "plot_index",
+    "with_geometry",
+    "plot_shapes",
+    "read_in_box",
+    "plot_rows",
     "has_results",
     "township_names",
     "park_names",
@@ -71,6 +82,7 @@ __all__ = [
     "run_offer",
     "run_parameters",
     "firms_on",
+    "firm_directory",
     "add_plots_to_shortlist",
     "reasons_column",
     "mode_rule_column",
@@ -176,6 +188,18 @@ def load_run(ws: Workspace, run_id: str) -> dict[str, pd.DataFrame]:
 
 
 # --- the per-plot view ---------------------------------------------------------------------------
+# What the map page needs of each plot (filters, colourings, tooltips, the selection table): a view with only
+# these columns costs tens of MB at a million plots, the whole run's hundred columns a few GB.
+MAP_COLUMNS = (
+    "plot_id", "township_code", "township_name", "park_id", "park_name", "land_use", "status", "area_m2",
+    "area_mu", "far", "final_class", "tax_per_mu", "is_low_efficiency", "suitability", "mode_key", "candidate",
+    "restricted", *(f"rule_{r}" for r in LOW_EFFICIENCY_RULES),
+)
+# Text columns of few distinct values, kept as categories (one byte per plot instead of a string).
+_CATEGORIES = ("township_code", "township_name", "park_id", "park_name", "land_use", "status", "final_class",
+               "mode", "mode_key", "suitability_status", "restricted_by")
+
+
 def _main_class(per_mu: pd.DataFrame) -> pd.Series:
     """Final class of the evaluated firm holding the most land on each plot (Series by plot_id)."""
     need = {"plot_id", "status", "final_class", "land_m2"}
@@ -186,40 +210,122 @@ def _main_class(per_mu: pd.DataFrame) -> pd.Series:
     return ev.set_index("plot_id")["final_class"].astype("string")
 
 
+def _wanted(ws: Workspace, name: str, wanted: tuple[str, ...] | None, keep: tuple[str, ...] = ()) -> list[str] | None:
+    """The columns of layer ``name`` to read: ``wanted`` that exist plus ``keep``, or None for all."""
+    if wanted is None:
+        return None
+    present = ws.columns(name)
+    return [c for c in dict.fromkeys((*keep, *wanted)) if c in present]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _plot_index(path: str, plots_stamp: tuple, tiles_stamp: str) -> pd.DataFrame:
+    ws = _open(path)
+    idx = tiles.index(ws, "plots")
+    n = int(ws.metadata("plots").get("row_count") or 0)
+    rows = idx["row"].to_numpy()
+    tile_id = np.full(n, -1, dtype=np.int32)
+    tile_id[rows] = np.arange(len(idx), dtype=np.int32)
+    out = {"tile_id": tile_id}
+    for c in _PLACE:
+        out[c] = np.full(n, np.nan)
+        out[c][rows] = idx[c].to_numpy(dtype=float)
+    return pd.DataFrame(out)
+
+
+_PLACE = ("west", "south", "east", "north", "x", "y")
+
+
+def plot_tiles(ws: Workspace) -> tiles.TileSetInfo:
+    """The current vector-tile set of the plots (:mod:`layers.tiles`), built first when missing or stale."""
+    return _plot_tiles(ws.location, layer_stamp(ws, "plots"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _plot_tiles(path: str, plots_stamp: tuple) -> tiles.TileSetInfo:
+    return tiles.ensure(_open(path), "plots")
+
+
+def plot_tiles_stale(ws: Workspace) -> bool:
+    """True when the plots' tile set is missing or older than the plots layer (the next :func:`plot_tiles` builds)."""
+    found = tiles.info(ws, "plots")
+    return found is None or found.stamp != tiles.layer_stamp(ws, "plots")
+
+
+def plot_index(ws: Workspace) -> pd.DataFrame:
+    """Where each plot is, without its geometry: on the plots layer's index (as :func:`plot_view`),
+    ``tile_id`` (the plot's feature id in the vector tiles, −1 for an empty geometry), its box in
+    degrees ``west``/``south``/``east``/``north`` and its representative point ``x``/``y`` in the working CRS."""
+    info = plot_tiles(ws)
+    return _plot_index(ws.location, layer_stamp(ws, "plots"), info.stamp)
+
+
+def _memberships(ws: Workspace, plots: pd.DataFrame, places: pd.DataFrame) -> pd.Series:
+    """Each plot's park by :mod:`analysis.membership`, its geometry stood in for by its representative point
+    (what the rule tests against the park outlines): no plot geometry is read."""
+    parks = combine_parks(*(ws.read(n) if ws.has_layer(n) else None for n in ("industrial_parks", "micro_parks")))
+    pts = gpd.GeoDataFrame(plots[["park_id"]] if "park_id" in plots.columns else pd.DataFrame(index=plots.index),
+                           geometry=gpd.points_from_xy(places["x"], places["y"]), crs=ws.crs)
+    return plot_parks(pts, parks)
+
+
+def _by_plot(frame: pd.DataFrame, plot_ids: pd.Series) -> pd.DataFrame:
+    """``frame`` (with a ``plot_id`` column) lined up with ``plot_ids``: one row each, in that order."""
+    ids = plot_ids.astype(str).to_numpy()
+    keys = frame["plot_id"].astype(str).to_numpy()
+    if len(keys) == len(ids) and (keys == ids).all():  # a run's plots come in the plots' order: no look-up
+        return frame.drop(columns="plot_id").set_axis(plot_ids.index)
+    frame = frame.drop_duplicates("plot_id").set_index("plot_id")
+    return frame.reindex(ids).set_axis(plot_ids.index)
+
+
+def _as_category(values: pd.Series) -> pd.Series:
+    return values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _plot_view(path: str, plots_stamp: tuple, names_stamp: tuple, run_id: str | None,
-               run_stamp: tuple | None) -> gpd.GeoDataFrame:
+               run_stamp: tuple | None, columns: tuple[str, ...] | None) -> pd.DataFrame:
     ws = _open(path)
-    plots = ws.read("plots")
-    view = display_copy(plots, tolerance_m=_TOLERANCE_M, decimals=_DECIMALS, name="plots")
+    run_plots, per_mu = (layer_name("chain", run_id, p) for p in ("plots", "per_mu")) if run_id else (None, None)
+    wanted = {"plots": _wanted(ws, "plots", columns, keep=("plot_id", "park_id", "area_m2", "township_code"))}
+    if run_plots and ws.has_layer(run_plots):
+        wanted[run_plots] = _wanted(ws, run_plots, columns, keep=("plot_id", "park_id"))
+    need = ["plot_id", "status", "final_class", "land_m2"]
+    if per_mu and (columns is None or "final_class" in columns) and ws.has_layer(per_mu) \
+            and set(need) <= set(ws.columns(per_mu)):
+        wanted[per_mu] = need
+    frames = tiles.read_many_columns(ws, wanted)  # one child process for a big workspace
+    view = frames["plots"]
     if "area_mu" not in view.columns and "area_m2" in view.columns:
         view["area_mu"] = m2_to_mu(pd.to_numeric(view["area_m2"], errors="coerce").astype(float))
-    tn, pn = township_names(ws), park_names(ws)
-    if "township_code" in view.columns:
-        view["township_name"] = view["township_code"].astype("object").map(tn).astype("string")
-    # each plot's park by the one rule of analysis.membership: the park_id attribute, else the outlines
-    parks = combine_parks(*(ws.read(n) if ws.has_layer(n) else None for n in ("industrial_parks", "micro_parks")))
-    view["park_id"] = plot_parks(plots, parks).to_numpy()
-    view["park_name"] = view["park_id"].astype("object").map(pn).astype("string")
-    if run_id is not None:
-        run = _load_run(path, run_id, run_stamp)
-        res = run.get("plots")
-        if res is not None and "plot_id" in res.columns:
-            res = pd.DataFrame(res.drop(columns=[res.geometry.name] if isinstance(res, gpd.GeoDataFrame) else []))
-            extra = [c for c in res.columns if c not in view.columns]
-            res = res.drop_duplicates("plot_id").set_index("plot_id")[extra]
-            joined = res.reindex(view["plot_id"].astype(str).to_numpy())
-            joined.index = view.index
-            view = pd.concat([view, joined], axis=1)
-            view = gpd.GeoDataFrame(view, geometry=plots.geometry.name, crs=4326)
-        cls = _main_class(run.get("per_mu"))
-        view["final_class"] = view["plot_id"].astype("object").map(cls).astype("string")
+    res = frames.get(run_plots) if run_plots else None
+    res = _by_plot(res, view["plot_id"]) if res is not None and "plot_id" in res.columns else None
+    # each plot's park by the one rule of analysis.membership (the park_id attribute, else the outlines):
+    # as the run found it, or found now from the plots' representative points
+    view["park_id"] = res.pop("park_id").astype("string") if res is not None and "park_id" in res.columns \
+        else _memberships(ws, view, plot_index(ws)).to_numpy()
+    for code, name, names in (("township_code", "township_name", township_names(ws)),
+                              ("park_id", "park_name", park_names(ws))):
+        if code in view.columns:
+            view[code] = _as_category(view[code])
+            view[name] = view[code].map(names).astype("category")  # categories only: a few dozen look-ups
+    if res is not None:
+        view = pd.concat([view, res[[c for c in res.columns if c not in view.columns]]], axis=1)
+    if per_mu in frames:
+        view["final_class"] = view["plot_id"].astype("object").map(_main_class(frames[per_mu])).astype("category")
+    elif run_id is not None and (columns is None or "final_class" in columns):
+        view["final_class"] = pd.Series(pd.NA, index=view.index, dtype="string").astype("category")
+    for c in _CATEGORIES:
+        if c in view.columns:
+            view[c] = _as_category(view[c])
     view.attrs["run_id"] = run_id
     return view
 
 
-def plot_view(ws: Workspace, run_id: str | None = "latest", *, scoped: bool = True) -> gpd.GeoDataFrame:
-    """Plots joined with run ``run_id``'s per-plot results (module docstring lists the columns).
+def plot_view(ws: Workspace, run_id: str | None = "latest", *, scoped: bool = True,
+              columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Plots joined with run ``run_id``'s per-plot results: attributes only (module docstring lists the columns).
 
     Parameters
     ----------
@@ -227,12 +333,16 @@ def plot_view(ws: Workspace, run_id: str | None = "latest", *, scoped: bool = Tr
     run_id : str or None
         A stored run id, ``"latest"`` (default: the newest run, or none if there is no run)
         or None (plot attributes only).
+    columns : tuple of str, optional
+        Only these columns (those that exist; ``plot_id`` always): :data:`MAP_COLUMNS` is what the map
+        needs.  Default: every column of the plots layer and the run.
 
     Returns
     -------
-    GeoDataFrame
-        EPSG:4326 display geometry, the plots layer's index; ``view.attrs["run_id"]`` is the
-        run joined (None if none).  Cached and shared: never mutate it.
+    DataFrame
+        No geometry (:func:`with_geometry` adds it to a few rows; :func:`plot_index` says where each
+        plot is), the plots layer's index; ``view.attrs["run_id"]`` is the run joined (None if none).
+        Cached and shared: never mutate it.
     """
     if run_id == "latest":
         run_id = latest_run_id(ws)
@@ -241,8 +351,82 @@ def plot_view(ws: Workspace, run_id: str | None = "latest", *, scoped: bool = Tr
                         for n in ("townships", "industrial_parks", "micro_parks"))
     from ui.scope import visible
 
-    view = _plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp)
+    view = _plot_view(ws.location, layer_stamp(ws, "plots"), names_stamp, run_id, run_stamp,
+                      tuple(columns) if columns is not None else None)
     return visible(view) if scoped else view  # (inside shared caches: never the session's scope)
+
+
+def with_geometry(ws: Workspace, rows: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``rows`` of a plot view with their display geometry (EPSG:4326, ``geo.web.display_copy``), read from the
+    store by the rows' boxes (its spatial index) — for a page map of some plots, never for all of them."""
+    if not len(rows):
+        return gpd.GeoDataFrame(rows.copy(), geometry=gpd.GeoSeries([], index=rows.index, crs=4326), crs=4326)
+    shapes = plot_shapes(ws, rows["plot_id"].astype(str).tolist(), boxes=plot_index(ws).loc[rows.index])
+    geom = rows["plot_id"].astype(str).map(shapes[~shapes.index.duplicated()]) if len(shapes) else None
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=gpd.GeoSeries(
+        geom.to_numpy() if geom is not None else [None] * len(rows), index=rows.index, crs=4326), crs=4326)
+
+
+def plot_shapes(ws: Workspace, plot_ids, *, boxes: pd.DataFrame | None = None) -> gpd.GeoSeries:
+    """Display geometries (EPSG:4326) of the plots ``plot_ids``, indexed by plot id.
+
+    Read by their bounding box through the store's spatial index when ``boxes`` (rows of
+    :func:`plot_index`) are given and close together, else by id.
+    """
+    ids = list(dict.fromkeys(str(i) for i in plot_ids))
+    if not ids:
+        return gpd.GeoSeries([], crs=4326)
+    frame = None
+    if boxes is not None and len(boxes) and boxes["west"].notna().all():
+        w, s, e, n = boxes["west"].min(), boxes["south"].min(), boxes["east"].max(), boxes["north"].max()
+        if (e - w) * (n - s) < 0.05 ** 2:  # a few km: the box query reads only the neighbourhood
+            frame = read_in_box(ws, "plots", (w, s, e, n), columns=["plot_id"])
+    if frame is None:
+        frame = ws.read("plots", columns=["plot_id"], where_in={"plot_id": ids})
+    frame = frame[frame["plot_id"].astype(str).isin(set(ids))]
+    shown = display_copy(frame, tolerance_m=_TOLERANCE_M, decimals=_DECIMALS, name="plots")
+    return gpd.GeoSeries(shown.geometry.to_numpy(), index=shown["plot_id"].astype(str).to_numpy(), crs=4326)
+
+
+def plot_rows(ws: Workspace, rows: pd.DataFrame, run_id: str | None) -> pd.DataFrame:
+    """Every column of the plot view (plots layer, run results) for ``rows`` of a :data:`MAP_COLUMNS` view.
+
+    The plots and the run's per-plot layer are read for these plots only, by their boxes through
+    the store's spatial index (by id when they lie far apart); what the map view holds already
+    (park by membership, class of the main firm, names) is taken from ``rows``.
+    """
+    ids = set(rows["plot_id"].astype(str))
+    boxes = plot_index(ws).loc[rows.index]
+    out = pd.DataFrame(rows)
+
+    def read(name: str) -> pd.DataFrame:
+        w, s, e, n = boxes["west"].min(), boxes["south"].min(), boxes["east"].max(), boxes["north"].max()
+        if len(boxes) and np.isfinite([w, s, e, n]).all() and (e - w) * (n - s) < 0.05 ** 2:
+            bbox = tuple(gpd.GeoSeries([shapely.box(w, s, e, n)], crs=4326).to_crs(ws.crs).total_bounds)
+            got = ws.read(name, bbox=bbox, geometry=False)
+        else:
+            got = ws.read(name, where_in={"plot_id": sorted(ids)}, geometry=False)
+        got = got[got["plot_id"].astype(str).isin(ids)].drop_duplicates("plot_id").set_index("plot_id")
+        return got.reindex(out["plot_id"].astype(str).to_numpy())
+
+    layers = ["plots"] + ([layer_name("chain", run_id, "plots")] if run_id else [])
+    for name in layers:
+        if not ws.has_layer(name):
+            continue
+        got = read(name)
+        extra = [c for c in got.columns if c not in out.columns]
+        out = pd.concat([out, got[extra].set_axis(out.index)], axis=1)
+    out.attrs["run_id"] = run_id
+    return out
+
+
+def read_in_box(ws: Workspace, name: str, box: tuple[float, float, float, float], *,
+                columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Features of layer ``name`` whose box meets ``box`` (west, south, east, north in degrees), working CRS,
+    through the store's spatial index."""
+    bbox = gpd.GeoSeries([shapely.box(*box)], crs=4326).to_crs(ws.crs).total_bounds
+    present = ws.columns(name)
+    return ws.read(name, bbox=tuple(bbox), columns=[c for c in columns if c in present] if columns else None)
 
 
 def has_results(view: pd.DataFrame) -> bool:
@@ -332,20 +516,43 @@ def run_parameters(ws: Workspace, run_id: str | None) -> str | None:
 
 
 def firms_on(ws: Workspace, plot_id: str, run_id: str | None = None) -> pd.DataFrame:
-    """The firms registered on plot ``plot_id`` (land holder first), with their 亩均 class when a run exists."""
-    ents = enterprises(ws)
-    if "plot_id" not in ents.columns:
-        return ents.iloc[:0]
-    firms = pd.DataFrame(ents.loc[ents["plot_id"].astype("object") == plot_id])
-    firms = firms.drop(columns=[c for c in firms.columns if c == "geometry"])
-    if run_id:
-        ev = load_run(ws, run_id).get("per_mu")
-        if ev is not None and {"credit_code", "final_class"} <= set(ev.columns):
-            cls = dict(zip(ev["credit_code"].astype(str), ev["final_class"]))
-            firms["final_class"] = firms["credit_code"].astype(str).map(cls)
+    """The firms registered on plot ``plot_id`` (land holder first), with their 亩均 class when a run exists.
+
+    Read for this plot only (the enterprises and the run's per-firm layer by id), never the whole layers.
+    """
+    if not ws.has_layer("enterprises") or "plot_id" not in ws.columns("enterprises"):
+        return pd.DataFrame(columns=["credit_code", "name", "plot_id"])
+    firms = ws.read("enterprises", where_in={"plot_id": [str(plot_id)]}, geometry=False)
+    from ui.scope import visible
+
+    firms = visible(firms)
+    per_mu = layer_name("chain", run_id, "per_mu") if run_id else None
+    if per_mu and ws.has_layer(per_mu) and {"credit_code", "final_class"} <= set(ws.columns(per_mu)) and len(firms):
+        ev = ws.read(per_mu, columns=["credit_code", "final_class"], geometry=False,
+                     where_in={"credit_code": firms["credit_code"].astype(str).tolist()})
+        cls = dict(zip(ev["credit_code"].astype(str), ev["final_class"]))
+        firms["final_class"] = firms["credit_code"].astype(str).map(cls)
     if "is_land_holder" in firms.columns:
         firms = firms.sort_values("is_land_holder", ascending=False, kind="stable")
     return firms
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _firm_directory(path: str, stamp: tuple) -> pd.DataFrame:
+    ws = _open(path)
+    present = ws.columns("enterprises")
+    cols = [c for c in ("credit_code", "name", "plot_id", "township_code") if c in present]
+    firms = tiles.read_columns(ws, "enterprises", cols)
+    return firms.astype({c: "string[pyarrow]" for c in cols if c != "township_code"})
+
+
+def firm_directory(ws: Workspace) -> pd.DataFrame:
+    """Credit code, name, plot and township of every firm (no geometry, compact strings): what a search looks in."""
+    if not ws.has_layer("enterprises"):
+        return pd.DataFrame(columns=["credit_code", "name", "plot_id"])
+    from ui.scope import visible
+
+    return visible(_firm_directory(ws.location, layer_stamp(ws, "enterprises")))
 
 
 def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, actor, view: pd.DataFrame,
@@ -358,13 +565,22 @@ def add_plots_to_shortlist(ws: Workspace, plot_ids: list[str], *, actor, view: p
     on bad input; nothing is written then.
     """
     ids = list(dict.fromkeys(str(i) for i in plot_ids))
-    plots = read_layer(ws, "plots")
-    items = plots.loc[plots["plot_id"].astype(str).isin(ids)].copy()
-    explain = [c for c in ("reasons_zh", "suitability", "final_class") if c in view.columns]
-    if explain:
-        extra = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids), ["plot_id", *explain]])
-        items = items.merge(extra.drop_duplicates("plot_id"), on="plot_id", how="left")
-        items = gpd.GeoDataFrame(items, geometry=plots.geometry.name, crs=plots.crs)
+    items = ws.read("plots", where_in={"plot_id": ids})  # these plots only, never the whole layer
+    run_id = view.attrs.get("run_id")
+    explain = pd.DataFrame(view.loc[view["plot_id"].astype(str).isin(ids)]).drop_duplicates("plot_id")
+    missing = [c for c in ("reasons_zh", "suitability") if c not in explain.columns]
+    run_plots = layer_name("chain", run_id, "plots") if run_id else None
+    if missing and run_plots and ws.has_layer(run_plots):
+        present = ws.columns(run_plots)
+        got = ws.read(run_plots, columns=["plot_id", *[c for c in missing if c in present]], geometry=False,
+                      where_in={"plot_id": ids})
+        explain = explain.merge(got.drop_duplicates("plot_id"), on="plot_id", how="left")
+    cols = [c for c in ("reasons_zh", "suitability", "final_class") if c in explain.columns]
+    if cols:
+        extra = pd.DataFrame({c: explain[c].astype(object) if isinstance(explain[c].dtype, pd.CategoricalDtype)
+                              else explain[c] for c in ["plot_id", *cols]})
+        items = gpd.GeoDataFrame(items.merge(extra, on="plot_id", how="left"), geometry=items.geometry.name,
+                                 crs=items.crs)
     wws = _open_store(ws.location, readonly=False)
     before = set(shortlist.load(wws)["entry_id"])
     dup = [i for i in ids if shortlist.entry_id_for("plot", i) in before]

@@ -55,13 +55,20 @@ def map_image(ws, *, bounds: tuple[float, float, float, float], layers: Sequence
     """
     crs = ws.crs
     bbox = tuple(gpd.GeoSeries([shapely.box(*bounds)], crs=4326).to_crs(crs).total_bounds)
-    frames = {n: data.read_layer(ws, n) for n in layers if n != "plots" and ws.has_layer(n)}
+    frames = {n: data.read_layer(ws, n) for n in layers if n not in ("plots", "enterprises") and ws.has_layer(n)}
+    if "enterprises" in layers and ws.has_layer("enterprises"):  # points of the view only (a county has ~1M)
+        frames["enterprises"] = ws.read("enterprises", bbox=bbox)
     if "plots" in layers and ws.has_layer("plots"):
-        view = data.plot_view(ws, run_id)
-        plots = data.read_layer(ws, "plots").loc[view.index[apply(view, filters).to_numpy()]]
-        # the colouring needs the run's columns: from the view; the geometry from the working-CRS layer
-        frames["plots"] = gpd.GeoDataFrame(pd.DataFrame(view.loc[plots.index].drop(columns=view.geometry.name)),
-                                           geometry=plots.geometry.values, crs=crs)
+        view = data.plot_view(ws, run_id, columns=data.MAP_COLUMNS)
+        keep = view[apply(view, filters).to_numpy()]
+        # the plots of the view from the store (its spatial index); their colouring columns from the view
+        plots = ws.read("plots", bbox=bbox, columns=["plot_id"])
+        plots = plots[plots["plot_id"].astype(str).isin(set(keep["plot_id"].astype(str)))]
+        cols = keep.drop(columns=["plot_id"]).set_index(keep["plot_id"].astype(str))
+        cols = cols[~cols.index.duplicated()].reindex(plots["plot_id"].astype(str).to_numpy())
+        frames["plots"] = gpd.GeoDataFrame(pd.concat([plots[["plot_id"]].reset_index(drop=True),
+                                                      cols.reset_index(drop=True)], axis=1),
+                                           geometry=plots.geometry.to_numpy(), crs=crs)
     marks = {k: v.to_crs(crs) for k, v in (marks or {}).items() if v is not None and len(v)}
     paths = ws.rasters()
     raster_names = [r for r in rasters if r in paths]

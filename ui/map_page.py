@@ -21,13 +21,20 @@ so the map's place in the page — and with it the component — never changes. 
 changes only when the page asks: a search hit, "zoom to", a township or park filter.  When
 the map *is* created anew (another base map or language, or back from another page) the page
 sends the last view the map reported, so the planner stays where they were.
-Only what is in view is sent (the returned ``bounds``, padded by half a screen each side, and
-kept while the view stays inside that box); when more than :data:`MAX_PLOTS` filtered plots
-are in view, township totals are drawn instead.
+Every plot at every zoom, without the server holding the plots' geometries: the page keeps the
+plots' attributes only (``ui.data.plot_view`` with :data:`ui.data.MAP_COLUMNS`) and where each plot
+is (``ui.data.plot_index``: its box, its feature id in the vector tiles).  While at most
+:data:`MAX_PLOTS` plots lie in the query box (the returned ``bounds`` padded by half a screen each
+side, kept while the view stays inside it), those plots are read from the store by the box (its
+spatial index) and sent as GeoJSON with tooltips; beyond that the plots are drawn from the
+workspace's vector tiles (``layers.tiles``, served by ``ui.tileserver``), coloured by the run and
+the filters through one byte per plot.  Township totals are an option in the sidebar.  A click,
+a drawn shape, a search hit and the marks read only the plots concerned, from the store.
 """
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import folium
@@ -44,7 +51,7 @@ from layers.access import Actor
 from ui import data, tileserver
 from ui._map_places import focus_shapes, follow_area_filter, places_of, search_row
 from ui._map_view import FOCUS, FOUND, MAP_HEIGHT, MAP_KEY, bounds_of, is_mounted, remember_view, view_args
-from ui.details import feature_at, feature_details, plot_details
+from ui.details import click_tolerance_deg, feature_at, feature_details, plot_details
 from ui.filters import PlotFilters, apply, filter_sidebar
 from ui.i18n import layer_label, t
 from ui.mapview import (
@@ -54,6 +61,7 @@ from ui.mapview import (
     STYLE_BY,
     DynamicLegend,
     LocalTiles,
+    TileLayerSpec,
     aggregate_group,
     highlight_group,
     lean_group,
@@ -63,6 +71,7 @@ from ui.mapview import (
     ordered_layers,
     plots_group,
     raster_group,
+    tiles_group,
     tooltip_frame,
 )
 from ui.offline import static_base_url
@@ -71,20 +80,24 @@ from ui.pages._common import permitted
 from ui.readable import Names, format_values
 from ui.shell import current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key
 
-__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS"]
+__all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS",
+           "PlotLayer", "in_box"]
 
 # The map takes the window's height less the heading and search rows above it (never under 480 px).
 # Streamlit's top padding (6 rem) is given back to the map on this page.
 MAP_CSS = ('<style>iframe[title="streamlit_folium.st_folium"]'
            '{height: max(480px, calc(100vh - 230px)) !important;}'
            '[data-testid="stMainBlockContainer"]{padding-top: 1.2rem !important;}</style>')
-MAX_PLOTS = 6000  # more filtered plots than this in view → township totals (bytes and paint time stay bounded)
+MAX_PLOTS = 6000  # more plots than this in the query box → the plots come as vector tiles (or township totals)
+MAX_DRAWN = 20000  # more candidate plots than this in a drawn shape → tested by their representative points
 MAX_POINTS = 8000  # enterprises in view above this are left out (a caption says so)
 PAD = 0.5  # the query box reaches half a view beyond each edge, so small pans resend nothing
 # What the page reacts to: clicks (details), the view (what to send, what to restore), drawings (selection).
 # all_drawings, not last_active_drawing: streamlit-folium also puts a *clicked* feature in the latter.
 RETURNED = ["last_clicked", "bounds", "zoom", "center", "all_drawings"]
 _VIEWPORT_LAYERS = ("enterprises", "constraints", "infrastructure")
+_CACHED_MAX = 20000  # a viewport layer with more rows than this is read by box from the store, not held whole
+_BOX_MAX_DEG = 0.04  # … and only in a view at most this wide (about 4 km): a wider one says "zoom in"
 _FLASH = "_map_flash"  # a message to show after the rerun that a write asks for
 
 
@@ -117,17 +130,73 @@ def query_box(view: tuple[float, float, float, float], previous: tuple | None, p
     return (w - dx, s - dy, e + dx, n + dy)
 
 
-def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
-                    style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
-                    selected: gpd.GeoDataFrame | None = None, max_plots: int = MAX_PLOTS,
-                    tips: pd.DataFrame | None = None, marks: dict[str, gpd.GeoDataFrame] | None = None,
-                    rasters: tuple[RasterLayer, ...] = ()) -> dict:
-    """Feature groups for one rerun, bottom first: rasters, other layers, plots (or township totals), marks, legend.
+@dataclass
+class PlotLayer:
+    """The plots as the page holds them: attributes, the filter mask, where each plot is, how to get shapes.
 
+    ``view`` has no geometry (``ui.data.plot_view``); ``places`` is ``ui.data.plot_index`` on the same
+    index (boxes in degrees); ``shapes(box)`` returns the display copy (``plot_id`` + geometry) of the
+    plots whose box meets ``box``, read from the store; ``tiles`` draws every plot when the box holds
+    too many for GeoJSON (None: township totals instead); ``totals`` asks for township totals.
+    """
+
+    view: pd.DataFrame
+    mask: np.ndarray
+    places: pd.DataFrame
+    shapes: Callable[[tuple], gpd.GeoDataFrame] | None = None
+    tiles: TileLayerSpec | None = None
+    totals: bool = False
+
+
+def in_box(places: pd.DataFrame, box: tuple) -> np.ndarray:
+    """Which plots' boxes (``west``/``south``/``east``/``north`` columns) meet ``box`` (vectorised)."""
+    w, s, e, n = box
+    return ((places["east"].to_numpy() >= w) & (places["west"].to_numpy() <= e)
+            & (places["north"].to_numpy() >= s) & (places["south"].to_numpy() <= n))
+
+
+def _plots_content(plots: PlotLayer, box: tuple, *, style_by: str, lang: str, township_names: dict,
+                   townships: gpd.GeoDataFrame | None, max_plots: int) -> tuple[str, int, int, object, list, object]:
+    """(mode, plots in view after filters, shown, group, legend sections, drawn frame) for the plots."""
+    here = in_box(plots.places, box)
+    hits = here & plots.mask
+    n_view = int(hits.sum())
+    crowded = int(here.sum()) > max_plots
+    if (plots.totals or (crowded and plots.tiles is None)) and townships is not None \
+            and "township_code" in plots.view.columns:
+        sub = plots.view.loc[plots.mask, ["township_code", "area_mu"]]
+        counts = sub.groupby("township_code", observed=True).size()
+        area = sub.groupby("township_code", observed=True)["area_mu"].sum()
+        group, sections = aggregate_group(townships, counts, area, lang=lang)
+        return "aggregate", n_view, 0, group, sections, None
+    if crowded or plots.shapes is None:
+        if plots.tiles is None:
+            return "none", n_view, 0, None, [], None
+        return "tiles", n_view, n_view, tiles_group(plots.tiles, style_by=style_by, lang=lang), [], plots.view[hits]
+    rows = plots.view[hits]
+    shapes = plots.shapes(box)
+    shapes = shapes[~shapes["plot_id"].astype(str).duplicated()].set_index(shapes["plot_id"].astype(str))
+    geom = rows["plot_id"].astype(str).map(shapes.geometry)
+    shown = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=gpd.GeoSeries(geom.to_numpy(), index=rows.index, crs=4326),
+                             crs=4326)
+    shown = shown[shown.geometry.notna()]
+    tips = tooltip_frame("plots", shown, lang=lang, township_names=township_names)
+    group = plots_group(shown, style_by=style_by, lang=lang, township_names=township_names, tips=tips)
+    return "plots", n_view, len(shown), group, [], shown
+
+
+def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
+                    style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
+                    max_plots: int = MAX_PLOTS, marks: dict[str, gpd.GeoDataFrame] | None = None,
+                    rasters: tuple[RasterLayer, ...] = ()) -> dict:
+    """Feature groups for one rerun, bottom first: rasters, other layers, plots (GeoJSON, tiles or township
+    totals), marks, legend.
+
+    The plots in the box come as GeoJSON (with tooltips) while at most ``max_plots`` plots' boxes
+    meet it, else as the vector-tile layer; township totals when ``plots.totals`` asks (or no tiles).
     ``marks`` are drawn on top in the styles of ``ui.mapview.MARKS`` ("shortlisted", "focus",
-    "found"); ``selected`` is the "selection" mark.  Returns ``{"groups": [FeatureGroup…],
-    "mode": "plots"|"aggregate"|"none", "n_view": int, "shown": int, "legend": sections,
-    "counts": {layer: features sent}}``.
+    "selection", "found").  Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"tiles"|"aggregate"|"none",
+    "n_view": int, "shown": int, "legend": sections, "counts": {layer: features sent}}``.
     """
     groups: list[folium.FeatureGroup] = [raster_group(r.name, r.url, r.bounds, opacity=r.opacity) for r in rasters]
     drawn: dict[str, gpd.GeoDataFrame] = {}
@@ -139,28 +208,18 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
         drawn[name] = gdf
     mode, n_view, shown = "none", 0, 0
     sections: list = []
-    if view is not None and mask is not None:
-        hits = view.sindex.query(shapely.box(*box), predicate="intersects")
-        hits = np.sort(hits[mask.to_numpy()[hits]])
-        n_view = int(len(hits))
-        if n_view > max_plots and townships is not None and "township_code" in view.columns:
-            sub = view.loc[mask.to_numpy(), ["township_code", "area_mu"]]
-            counts = sub.groupby("township_code", observed=True).size()
-            area = sub.groupby("township_code", observed=True)["area_mu"].sum()
-            group, sections = aggregate_group(townships, counts, area, lang=lang)
+    if plots is not None:
+        mode, n_view, shown, group, sections, frame = _plots_content(
+            plots, box, style_by=style_by, lang=lang, township_names=township_names, townships=townships,
+            max_plots=max_plots)
+        if mode == "aggregate":
             groups.insert(len(rasters), group)
-            mode = "aggregate"
-        else:
-            plots = view.iloc[hits]
-            groups.append(plots_group(plots, style_by=style_by, lang=lang, township_names=township_names, tips=tips))
-            drawn["plots"] = plots
-            mode, shown = "plots", n_view
-    marks = dict(marks or {})
-    if selected is not None and len(selected):
-        marks["selection"] = selected
+        elif group is not None:
+            groups.append(group)
+            drawn["plots"] = frame
     mark_rows = []
     for kind in ("shortlisted", "focus", "selection", "found"):
-        gdf = marks.get(kind)
+        gdf = (marks or {}).get(kind)
         if gdf is not None and len(gdf):
             groups.append(highlight_group(gdf, name=kind, label=mark_legend_row(kind, lang)[1]))
             mark_rows.append(mark_legend_row(kind, lang))
@@ -172,16 +231,17 @@ def dynamic_content(view: gpd.GeoDataFrame, mask: pd.Series, box: tuple, *, othe
     return {"groups": groups, "mode": mode, "n_view": n_view, "shown": shown, "legend": sections, "counts": counts}
 
 
-def _home_bounds(view: gpd.GeoDataFrame | None, parks: list[gpd.GeoDataFrame], fallback: list) -> tuple | None:
+def _home_bounds(places: pd.DataFrame | None, parks: list[gpd.GeoDataFrame], fallback: list) -> tuple | None:
     """Where the map opens: the plots and parks (the county's islands would halve the mainland's view)."""
-    frames = [g for g in parks if g is not None and len(g)]
-    if view is not None and len(view):
-        frames.append(view)
-    if not frames:
-        frames = [g for g in fallback if g is not None and len(g)]
-    if not frames:
+    boxes = [g.total_bounds for g in parks if g is not None and len(g)]
+    if places is not None and len(places) and places["west"].notna().any():
+        boxes.append((np.nanmin(places["west"]), np.nanmin(places["south"]), np.nanmax(places["east"]),
+                      np.nanmax(places["north"])))
+    if not boxes:
+        boxes = [g.total_bounds for g in fallback if g is not None and len(g)]
+    if not boxes:
         return None
-    b = np.array([g.total_bounds for g in frames])
+    b = np.array(boxes, dtype=float)
     return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
 
 
@@ -201,25 +261,11 @@ def _fresh_click(ret: dict | None, seen_click, seen_drawing) -> bool:
 
 
 # --- the page ---------------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _plot_tips(path: str, plots_stamp: tuple, run_id: str | None, lang: str) -> pd.DataFrame:
-    """Escaped tooltip strings of every plot, formatted once per plots version, run and language."""
-    ws = open_workspace(path)
-    return tooltip_frame("plots", data.plot_view(ws, run_id, scoped=False), lang=lang,
-                         township_names=data.township_names(ws))
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _firm_names(path: str, stamp: tuple) -> dict[str, str]:
-    ents = data.enterprises(open_workspace(path))
-    if not {"credit_code", "name"} <= set(ents.columns):
-        return {}
-    return dict(zip(ents["credit_code"].astype(str), ents["name"].astype(str)))
-
-
-def _names(ws) -> Names:
-    stamp = layer_stamp(ws, "enterprises") if ws.has_layer("enterprises") else ()
-    return Names(townships=data.township_names(ws), parks=data.park_names(ws), firms=_firm_names(ws.location, stamp))
+def _names(ws, firms: pd.DataFrame | None = None) -> Names:
+    """Township, park and (for the firms given) firm names: a million firms' names are never held for this."""
+    firm_names = dict(zip(firms["credit_code"].astype(str), firms["name"].astype(str))) \
+        if firms is not None and {"credit_code", "name"} <= set(firms.columns) else {}
+    return Names(townships=data.township_names(ws), parks=data.park_names(ws), firms=firm_names)
 
 
 def _heading(lang: str) -> None:
@@ -237,6 +283,7 @@ class _Choices:
     actor: Actor
     tiles: LocalTiles | None
     tianditu: str | None
+    totals: bool = False
 
 
 def _relabel_after_language_switch(keys: tuple[str, ...], lang: str) -> None:
@@ -267,6 +314,7 @@ def _sidebar(ws, names: list[str], lang: str, results: bool) -> _Choices:
         st.session_state.pop("style_by", None)
     style_by = sb.selectbox(t("style_by", lang), styles, key="style_by",
                             format_func=lambda k: t(STYLE_BY[k].title_key, lang))
+    totals = sb.toggle(t("map_totals", lang), key="map_totals", help=t("map_totals_help", lang))
     tiles = _local_tiles(lang)
     options = [b for b in BASEMAPS if b != "local" or tiles is not None]
     if st.session_state.get("basemap") not in options:
@@ -285,7 +333,7 @@ def _sidebar(ws, names: list[str], lang: str, results: bool) -> _Choices:
                 basemap = "none"
     from ui.login import current_actor
 
-    return _Choices(chosen, rasters, style_by, basemap, current_actor(), tiles, key)
+    return _Choices(chosen, rasters, style_by, basemap, current_actor(), tiles, key, totals)
 
 
 def _raster_toggles(ws, lang: str) -> list[str]:
@@ -338,7 +386,34 @@ def _raster_layers(ws, chosen: list[str], lang: str) -> tuple[RasterLayer, ...]:
 
 
 # --- clicks and drawings --------------------------------------------------------------------------------------
-def _handle_click(ret: dict | None, layers: dict) -> None:
+_ABOVE_PLOTS = ("enterprises", "infrastructure")  # drawn over the plots: a click picks them first
+
+
+def _plot_at(ws, plots: PlotLayer, lat: float, lng: float, zoom) -> str | None:
+    """The plot (passing the filters) under a click: read from the store around the point (its spatial
+    index) and tested exactly in the working CRS; the smallest wins where plots overlap."""
+    tol = click_tolerance_deg(zoom)
+    near = in_box(plots.places, (lng - tol, lat - tol, lng + tol, lat + tol)) & plots.mask
+    if not near.any():
+        return None
+    wanted = set(plots.view.loc[near, "plot_id"].astype(str))
+    found = data.read_in_box(ws, "plots", (lng - tol, lat - tol, lng + tol, lat + tol), columns=["plot_id"])
+    found = found[found["plot_id"].astype(str).isin(wanted)]
+    if not len(found):
+        return None
+    pt = gpd.GeoSeries([shapely.Point(lng, lat)], crs=4326).to_crs(ws.crs).iloc[0]
+    metres = tol * 111_320.0 * np.cos(np.radians(lat))
+    geoms = found.geometry.to_numpy()
+    hit = shapely.contains(geoms, pt)
+    if not hit.any():
+        hit = shapely.dwithin(geoms, pt, metres)
+    if not hit.any():
+        return None
+    best = np.flatnonzero(hit)[np.argmin(shapely.area(geoms[hit]))]
+    return str(found["plot_id"].iloc[best])
+
+
+def _handle_click(ret: dict | None, ws, layers: dict, plots: PlotLayer | None) -> None:
     """Turn a new ``last_clicked`` into the selected feature (server-side lookup); the end of a drawing is no click."""
     ret = ret or {}
     clicked = ret.get("last_clicked")
@@ -347,14 +422,19 @@ def _handle_click(ret: dict | None, layers: dict) -> None:
         st.session_state["_map_last_click"] = clicked
     if not fresh:
         return
-    hit = feature_at(layers, clicked["lat"], clicked["lng"], zoom=ret.get("zoom"))
-    st.session_state["map_selected"] = None if hit is None else (hit.layer, _key_of(layers[hit.layer], hit))
-
-
-def _key_of(gdf: gpd.GeoDataFrame, hit) -> object:
-    if hit.layer == "plots":
-        return str(gdf.loc[hit.index, "plot_id"])
-    return hit.index
+    lat, lng, zoom = clicked["lat"], clicked["lng"], ret.get("zoom")
+    above = {n: g for n, g in layers.items() if n in _ABOVE_PLOTS}
+    below = {n: g for n, g in layers.items() if n not in _ABOVE_PLOTS}
+    hit = feature_at(above, lat, lng, zoom=zoom) if above else None
+    if hit is not None:
+        st.session_state["map_selected"] = (hit.layer, hit.index)
+        return
+    pid = _plot_at(ws, plots, lat, lng, zoom) if plots is not None else None
+    if pid is not None:
+        st.session_state["map_selected"] = ("plots", pid)
+        return
+    hit = feature_at(below, lat, lng, zoom=zoom) if below else None
+    st.session_state["map_selected"] = None if hit is None else (hit.layer, hit.index)
 
 
 def _drawn_shapes(drawings) -> list:
@@ -369,19 +449,36 @@ def _drawn_shapes(drawings) -> list:
     return shapes
 
 
-def _drawn_selection(ret: dict | None, view: gpd.GeoDataFrame, mask: pd.Series) -> list[str]:
+def _plots_in_shapes(ws, plots: PlotLayer, shapes: list) -> list[str]:
+    """Plot ids (passing the filters) meeting any drawn shape: geometries read from the store by the shapes'
+    box; past :data:`MAX_DRAWN` candidates, by their representative points (no geometry read)."""
+    union = shapely.union_all(shapes)
+    cand = in_box(plots.places, union.bounds) & plots.mask
+    if not cand.any():
+        return []
+    if int(cand.sum()) > MAX_DRAWN:
+        st.session_state["map_drawn_by_point"] = True
+        local = gpd.GeoSeries([union], crs=4326).to_crs(ws.crs).iloc[0]
+        pts = plots.places.loc[cand]
+        inside = shapely.contains_xy(local, pts["x"].to_numpy(), pts["y"].to_numpy())
+        return plots.view.loc[cand, "plot_id"].astype(str)[inside].tolist()
+    wanted = set(plots.view.loc[cand, "plot_id"].astype(str))
+    found = data.read_in_box(ws, "plots", union.bounds, columns=["plot_id"])
+    found = found[found["plot_id"].astype(str).isin(wanted)]
+    local = gpd.GeoSeries([union], crs=4326).to_crs(ws.crs).iloc[0]
+    hit = shapely.intersects(found.geometry.to_numpy(), local)
+    order = dict(zip(plots.view["plot_id"].astype(str), range(len(plots.view))))
+    return sorted(found.loc[hit, "plot_id"].astype(str).unique().tolist(), key=lambda i: order.get(i, 0))
+
+
+def _drawn_selection(ret: dict | None, ws, plots: PlotLayer) -> list[str]:
     """Plot ids (passing the filters) inside any rectangle or polygon drawn on the map."""
     drawings = (ret or {}).get("all_drawings")
     if drawings != st.session_state.get("_map_last_drawing"):
         st.session_state["_map_last_drawing"] = drawings
+        st.session_state["map_drawn_by_point"] = False
         shapes = _drawn_shapes(drawings)
-        ids: list[str] = []
-        if shapes:
-            _, hits = view.sindex.query(shapes, predicate="intersects")
-            hits = np.unique(hits)
-            hits = hits[mask.to_numpy()[hits]]
-            ids = view["plot_id"].iloc[hits].astype(str).tolist()
-        st.session_state["map_drawn_ids"] = ids
+        st.session_state["map_drawn_ids"] = _plots_in_shapes(ws, plots, shapes) if shapes else []
     return st.session_state.get("map_drawn_ids", [])
 
 
@@ -401,21 +498,65 @@ def _add(ws, ids: list[str], actor, view, lang: str, note) -> None:
     st.rerun()
 
 
-def _shortlisted(ws, view) -> gpd.GeoDataFrame | None:
-    """The plots already on the shortlist (display geometry), or None."""
-    if view is None or not ws.has_layer("shortlist"):
+def _shapes_of(ws, plots: PlotLayer, ids) -> gpd.GeoDataFrame | None:
+    """Display geometries of the plots ``ids`` (a few: marks), read from the store."""
+    ids = set(str(i) for i in ids)
+    rows = plots.view.index[plots.view["plot_id"].astype(str).isin(ids).to_numpy()]
+    if not len(rows):
+        return None
+    shapes = data.plot_shapes(ws, ids, boxes=plots.places.loc[rows])
+    return gpd.GeoDataFrame(geometry=shapes.to_numpy(), crs=4326) if len(shapes) else None
+
+
+def _shortlisted(ws, plots: PlotLayer, box) -> gpd.GeoDataFrame | None:
+    """The plots already on the shortlist that lie in the box (display geometry), or None."""
+    if not ws.has_layer("shortlist"):
         return None
     items = data.read_layer(ws, "shortlist")
     if not {"item_kind", "item_id"} <= set(items.columns):
         return None
     ids = set(items.loc[items["item_kind"].astype(str) == "plot", "item_id"].astype(str))
-    return view.loc[view["plot_id"].astype(str).isin(ids), [view.geometry.name]] if ids else None
+    if not ids:
+        return None
+    here = in_box(plots.places, box) if box is not None else np.ones(len(plots.view), dtype=bool)
+    listed = here & plots.view["plot_id"].astype(str).isin(ids).to_numpy()
+    if not listed.any() or int(listed.sum()) > MAX_PLOTS:
+        return None
+    return _shapes_of(ws, plots, plots.view.loc[listed, "plot_id"])
 
 
-def _in_box(gdf: gpd.GeoDataFrame | None, box) -> gpd.GeoDataFrame | None:
-    if gdf is None or not len(gdf) or box is None:
-        return gdf
-    return gdf.iloc[np.sort(gdf.sindex.query(shapely.box(*box), predicate="intersects"))]
+def _viewport_layer(ws, name: str, box: tuple | None) -> gpd.GeoDataFrame | None:
+    """A layer cut to the box: the cached display copy when small, else read by box from the store (none
+    when the view is wider than :data:`_BOX_MAX_DEG`: the caption says "zoom in")."""
+    rows = int(ws.metadata(name).get("row_count") or 0)
+    if rows <= _CACHED_MAX:
+        gdf = display_layer(ws, name)
+        if box is None or not len(gdf):
+            return gdf
+        return gdf.iloc[np.sort(gdf.sindex.query(shapely.box(*box), predicate="intersects"))]
+    if box is None or max(box[2] - box[0], box[3] - box[1]) > _BOX_MAX_DEG:
+        return None
+    return _box_display(ws.location, layer_stamp(ws, name), name, tuple(round(v, 6) for v in box))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _box_display(location: str, stamp: tuple, name: str, box: tuple) -> gpd.GeoDataFrame:
+    from geo.web import display_copy
+    from ui.mapview import display_columns
+
+    ws = open_workspace(location)
+    frame = data.read_in_box(ws, name, box, columns=display_columns(name))
+    from ui.scope import visible
+
+    return visible(display_copy(frame, tolerance_m=0.5, decimals=6, name=name))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _box_shapes(location: str, stamp: tuple, box: tuple) -> gpd.GeoDataFrame:
+    from geo.web import display_copy
+
+    frame = data.read_in_box(open_workspace(location), "plots", box, columns=["plot_id"])
+    return display_copy(frame, tolerance_m=0.5, decimals=6, name="plots")
 
 
 # --- render -------------------------------------------------------------------------------------------------
@@ -439,48 +580,80 @@ def render() -> None:
     has_plots = "plots" in names
     with note:
         run_id = run_picker(ws, lang, key="map") if has_plots else None
-    with st.spinner(t("loading", lang)):
-        view = data.plot_view(ws, run_id) if has_plots else None
+    view = places = None
+    if has_plots:
+        try:
+            if data.plot_tiles_stale(ws):
+                with st.spinner(t("map_tiles_building", lang)):
+                    data.plot_tiles(ws)
+            with st.spinner(t("loading", lang)):
+                view = data.plot_view(ws, run_id, columns=data.MAP_COLUMNS)
+                places = data.plot_index(ws).loc[view.index]
+        except PlannerError as exc:
+            show_error(exc, lang)
+            return
     results = view is not None and data.has_results(view)
     choice = _sidebar(ws, names, lang, results)
     flt = filter_sidebar(view, lang) if view is not None else PlotFilters()
     mask = apply(view, flt) if view is not None else None
-    places = places_of(ws)
+    _remember_actor(choice.actor)
+    places_layers = places_of(ws)
+    plots = None
     if view is not None:
-        search_row(ws, view, mask, places, lang)
-        follow_area_filter(flt, places)
-    _draw(ws, view, mask, places, choice, lang, note)
+        plots = PlotLayer(view, mask.to_numpy(), places, tiles=_tile_spec(ws, view, flt, choice), totals=choice.totals,
+                          shapes=lambda box: _box_shapes(ws.location, layer_stamp(ws, "plots"), tuple(box)))
+        search_row(ws, view, mask, places_layers, lang)
+        follow_area_filter(flt, places_layers)
+    _draw(ws, plots, places_layers, choice, lang, note)
 
 
-def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
+def _remember_actor(actor) -> None:
+    from ui.login import SESSION_KEY
+
+    tileserver.remember_actor((st.session_state.get(SESSION_KEY) or {}).get("token"), actor)
+
+
+def _tile_spec(ws, view, flt, choice: _Choices) -> TileLayerSpec | None:
+    """Where the browser gets the plots' tiles and colours (None without the app's routes: ``streamlit run app.py``)."""
+    if not tileserver.mounted():
+        return None
+    from layers.access import visible_townships
+
+    info = data.plot_tiles(ws)
+    towns = visible_townships(choice.actor) if choice.actor is not None else None
+    scope = "" if towns is None else tileserver.scope_key(towns)
+    base = st.get_option("server.baseUrlPath") or ""
+    return TileLayerSpec(
+        tiles_url=tileserver.vector_tiles_url("plots", info.stamp, base, scope=scope),
+        style_url=tileserver.style_url("plots", info.stamp, run_id=view.attrs.get("run_id"), style_by=choice.style_by,
+                                       filters=flt, base_url_path=base, scope=scope),
+        minzoom=info.minzoom, maxzoom=info.maxzoom)
+
+
+def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note) -> None:
     """The map with the details beside it, the counts and export under it, then the drawn selection."""
-    others = {n: display_layer(ws, n) for n in choice.layers if n != "plots"}
+    others = {n: display_layer(ws, n) for n in choice.layers if n != "plots" and n not in _VIEWPORT_LAYERS}
     tnames = data.township_names(ws)
-    pick_layers = dict(others)
-    if view is not None and "plots" in choice.layers:
-        pick_layers["plots"] = view[mask.to_numpy()]
     ret = st.session_state.get(MAP_KEY)
     remember_view(ret)
-    _handle_click(ret, pick_layers)
-    drawn_ids = _drawn_selection(ret, view, mask) if view is not None else []
-
-    home = _home_bounds(view, [places.get("industrial_parks"), places.get("micro_parks")], list(others.values()))
+    home = _home_bounds(plots.places if plots is not None else None,
+                        [places.get("industrial_parks"), places.get("micro_parks")], list(others.values()))
     current = bounds_of(ret) or home
-    cut = {n: (_in_box(g, current) if n in _VIEWPORT_LAYERS else g) for n, g in others.items()}
-    skipped = [n for n, g in cut.items() if n == "enterprises" and len(g) > MAX_POINTS]
-    for n in skipped:
-        cut.pop(n)
     box = query_box(current, st.session_state.get("_map_box")) if current else None
     st.session_state["_map_box"] = box
+    cut = {n: _viewport_layer(ws, n, box) for n in choice.layers if n in _VIEWPORT_LAYERS}
+    skipped = [n for n, g in cut.items() if g is None or (n == "enterprises" and len(g) > MAX_POINTS)]
+    cut = {n: g for n, g in cut.items() if n not in skipped}
+    pick_layers = {**others, **cut}
+    _handle_click(ret, ws, pick_layers, plots if "plots" in choice.layers else None)
+    drawn_ids = _drawn_selection(ret, ws, plots) if plots is not None else []
 
     sel = st.session_state.get("map_selected")
-    marks = _marks(ws, view, drawn_ids, sel, places, box)
-    tips = _plot_tips(ws.location, layer_stamp(ws, "plots"), view.attrs.get("run_id"), lang) \
-        if view is not None else None
+    marks = _marks(ws, plots, drawn_ids, sel, places, box)
     rasters = _raster_layers(ws, choice.rasters, lang)
-    content = dynamic_content(view if "plots" in choice.layers else None, mask, box or (0, 0, 0, 0), others=cut,
+    content = dynamic_content(plots if "plots" in choice.layers else None, box or (0, 0, 0, 0), others=cut | others,
                               style_by=choice.style_by, lang=lang, township_names=tnames,
-                              townships=places.get("townships"), tips=tips, marks=marks, rasters=rasters)
+                              townships=places.get("townships"), marks=marks, rasters=rasters)
 
     left, right = st.columns([5, 2], gap="small")
     with left:
@@ -495,65 +668,71 @@ def _draw(ws, view, mask, places, choice: _Choices, lang: str, note) -> None:
         st_folium(base, key=MAP_KEY, height=MAP_HEIGHT, use_container_width=True, returned_objects=RETURNED,
                   feature_group_to_add=content["groups"], layer_control=None,
                   center=center, zoom=zoom, render=False)
-        _captions(content, view, mask, others, skipped, lang)
-        _export(ws, view, choice, marks, rasters, lang)
+        _captions(content, plots, skipped, lang)
+        _export(ws, plots.view if plots is not None else None, choice, marks, rasters, lang)
     with right:
-        _details(ws, view, sel, others, choice.actor, lang, note)
-    if view is not None:
-        _selection(ws, view, drawn_ids, choice.actor, lang, note)
+        _details(ws, plots, sel, pick_layers, choice.actor, lang, note)
+    if plots is not None:
+        _selection(ws, plots.view, drawn_ids, choice.actor, lang, note)
 
 
-def _marks(ws, view, drawn_ids, sel, places, box) -> dict:
+def _marks(ws, plots: PlotLayer | None, drawn_ids, sel, places, box) -> dict:
     """What the map draws on top: the selection, a search hit outside the filters, the shortlist, the outlined area."""
     marks: dict[str, gpd.GeoDataFrame] = {}
-    if view is not None:
-        ids = set(drawn_ids)
+    if plots is not None:
+        ids = set(drawn_ids[:MAX_PLOTS])
         if sel and sel[0] == "plots":
             ids.add(sel[1])
         if ids:
-            marks["selection"] = view[view["plot_id"].astype(str).isin(ids)]
+            marks["selection"] = _shapes_of(ws, plots, ids)
         found = st.session_state.get(FOUND)
         if found:
-            marks["found"] = view[view["plot_id"].astype(str) == found]
-        marks["shortlisted"] = _in_box(_shortlisted(ws, view), box)
+            marks["found"] = _shapes_of(ws, plots, [found])
+        marks["shortlisted"] = _shortlisted(ws, plots, box)
     focus = st.session_state.get(FOCUS)
     if focus:
         marks["focus"] = focus_shapes(places, focus[1], focus[2])
     return {k: v for k, v in marks.items() if v is not None and len(v)}
 
 
-def _captions(content, view, mask, others, skipped, lang: str) -> None:
+def _captions(content, plots: PlotLayer | None, skipped, lang: str) -> None:
     if content["counts"]:
         st.caption(" · ".join(f"{layer_label(n, lang)} {c:,}" for n, c in content["counts"].items()))
     if content["mode"] == "aggregate":
-        st.caption(t("map_zoom_in", lang, n=content["n_view"]))
-    elif view is not None:
+        st.caption(t("map_totals_shown", lang, n=content["n_view"]) if st.session_state.get("map_totals")
+                   else t("map_tiles_need_server", lang))
+    elif plots is not None:
         extra = t("map_outside_filter", lang) if st.session_state.get(FOUND) else ""
-        st.caption(t("map_shown", lang, shown=content["shown"], n=int(mask.sum()), total=len(view)) + extra)
-    if skipped:
-        st.caption(f"{layer_label('enterprises', lang)}: {t('map_zoom_in', lang, n=len(others['enterprises']))}")
+        st.caption(t("map_shown", lang, shown=content["shown"], n=int(plots.mask.sum()), total=len(plots.view)) + extra)
+    for n in skipped:
+        st.caption(f"{layer_label(n, lang)}: {t('map_layer_zoom_in', lang)}")
 
 
-def _details(ws, view, sel, others, actor, lang, note) -> None:
+def _details(ws, plots: PlotLayer | None, sel, others, actor, lang, note) -> None:
     if not sel:
         st.info(t("map_click_hint", lang))
         return
     layer, ident = sel
-    names = _names(ws)
-    if layer == "plots" and view is not None:
-        rows = view[view["plot_id"].astype(str) == ident]
+    if layer == "plots" and plots is not None:
+        rows = plots.view[plots.view["plot_id"].astype(str) == ident]
         if rows.empty:
             st.info(t("map_nothing_here", lang))
             return
-        if st.button(t("det_add", lang), key="det_add", type="primary", **permitted("shortlist.add", lang, actor=actor)):
-            _add(ws, [ident], actor, view, lang, note)
-        run_id = view.attrs.get("run_id")
-        plot_details(rows.iloc[0], firms=data.firms_on(ws, ident, run_id), lang=lang,
-                     params_json=data.run_parameters(ws, run_id), names=names)
+        if st.button(t("det_add", lang), key="det_add", type="primary",
+                     **permitted("shortlist.add", lang, actor=actor)):
+            _add(ws, [ident], actor, plots.view, lang, note)
+        run_id = plots.view.attrs.get("run_id")
+        firms = data.firms_on(ws, ident, run_id)
+        plot_details(data.plot_rows(ws, rows.iloc[:1], run_id).iloc[0], firms=firms, lang=lang,
+                     params_json=data.run_parameters(ws, run_id), names=_names(ws, firms))
     elif layer in others:
-        full = data.read_layer(ws, layer)
-        row = full.loc[ident] if ident in full.index else others[layer].loc[ident]
-        feature_details(layer, row, lang, names=names)
+        full = data.read_layer(ws, layer) if int(ws.metadata(layer).get("row_count") or 0) <= _CACHED_MAX else None
+        row = full.loc[ident] if full is not None and ident in full.index else others[layer].loc[ident] \
+            if ident in others[layer].index else None
+        if row is None:
+            st.info(t("map_nothing_here", lang))
+            return
+        feature_details(layer, row, lang, names=_names(ws))
 
 
 _SELECTION_COLUMNS = ("plot_id", "township_code", "park_id", "land_use", "status", "area_m2", "final_class",
@@ -573,6 +752,8 @@ def _selection(ws, view, ids: list[str], actor, lang: str, note) -> None:
     if not ids:
         st.caption(t("sel_none", lang))
         return
+    if st.session_state.get("map_drawn_by_point"):
+        st.caption(t("sel_too_many", lang))
     st.dataframe(_readable_table(rows, lang, _names(ws)), hide_index=True, width="stretch",
                  height=min(36 * (len(rows) + 1), 320))
     if st.button(t("sel_add_all", lang), key="sel_add_all", **permitted("shortlist.add", lang, actor=actor)):

@@ -37,6 +37,7 @@ from layers.schema import SPECS
 from ui._map_chrome import DRAW_LOCAL_ZH, LocalTiles, MapChrome, MeasureTool
 from ui._map_lean import LeanGeoJson, check_wgs84, highlight_group, lean_geojson, raster_group
 from ui._map_legend import MARKS, DynamicLegend, Legend, mark_legend_row
+from ui._map_tiles import TileAssets, TileLayerSpec, plot_tiles_group
 from ui.i18n import check_lang, layer_label, t, value_label
 from ui.offline import DEFAULT_BASE_URL, trim_map_assets, use_local_assets
 from ui.readable import Names, extra_label, format_values
@@ -76,6 +77,9 @@ __all__ = [
     "tianditu_url",
     "display_columns",
     "ordered_layers",
+    "TileLayerSpec",
+    "plot_tiles_group",
+    "tiles_group",
 ]
 
 BASEMAPS = ("none", "local", "osm", "tianditu_vec", "tianditu_img")
@@ -708,6 +712,14 @@ def plots_group(plots: gpd.GeoDataFrame, *, style_by: str, lang: str = "zh",
     return lean_group("plots", plots, lang=lang, style_by=style_by, township_names=township_names, tips=tips)
 
 
+def tiles_group(spec: TileLayerSpec, *, style_by: str, lang: str = "zh") -> folium.FeatureGroup:
+    """The plots as vector tiles (every plot of the workspace), coloured as :func:`plots_group` colours them."""
+    _check_choice("style_by", style_by, STYLE_BY)
+    base = _base_style("plots")
+    return plot_tiles_group(spec, palette=palette(style_by), stroke=base, fill_opacity=base.get("fillOpacity", 0.85),
+                            label=layer_label("plots", lang))
+
+
 def aggregate_group(townships: gpd.GeoDataFrame, counts: pd.Series, area_mu: pd.Series, *, lang: str = "zh",
                     ) -> tuple[folium.FeatureGroup, list]:
     """Township choropleth of the plots passing the filters (shown at low zoom instead of the plots).
@@ -767,6 +779,7 @@ def mounted_map(bounds: tuple[float, float, float, float] | None, *, basemap: st
                            "rectangle": {"showArea": True, "metric": True, "shapeOptions": {"color": "#ff00aa"}}},
              edit_options={"edit": False, "remove": True}).add_to(m)
     MeasureTool(lang).add_to(m)
+    TileAssets().add_to(m)  # the plots' vector-tile renderer, for when they come as tiles
     return use_local_assets(trim_map_assets(m), static_url)
 
 

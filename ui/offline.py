@@ -66,6 +66,9 @@ LOCAL_ASSETS: dict[str, str] = {
     "npm/leaflet-measure@3.1.0/dist/leaflet-measure.cn.js": "leaflet-measure-3.1.0/leaflet-measure.cn.js",
     "npm/leaflet-measure@3.1.0/dist/leaflet-measure.en.js": "leaflet-measure-3.1.0/leaflet-measure.en.js",
     "npm/leaflet-measure@3.1.0/dist/leaflet-measure.css": "leaflet-measure-3.1.0/leaflet-measure.css",
+    # ui._map_tiles: the plots' vector tiles — pbf reads the tiles, plot-tiles.js (ours, no CDN) draws them
+    "npm/pbf@3.3.0/dist/pbf.js": "pbf-3.3.0/pbf.js",
+    "app/static/planner/plot-tiles.js": "planner/plot-tiles.js",
 }
 
 

@@ -1,4 +1,4 @@
-"""HTTP routes beside the Streamlit app: the office's local tile package and the raster overlays.
+"""HTTP routes beside the Streamlit app: the office's local tile package, the raster overlays and the plots' vector tiles.
 
 Streamlit serves pages and ``static/`` only; a tile package (an MBTiles file holds its tiles
 inside SQLite) and images made from the workspace's rasters need a small endpoint each.
@@ -15,6 +15,12 @@ anything else gets 403.
   has no such tile.
 - ``GET <base>/_planner/raster/{name}.png`` — raster ``name`` of the workspace coloured by
   :mod:`ui.overlays`.
+- ``GET <base>/_planner/vt/{layer}/{stamp}/{z}/{x}/{y}`` — one vector tile of the workspace's tile
+  set of ``layer`` (:mod:`layers.tiles`), only while ``stamp`` is the layer's current stamp (a stale
+  tile is never served: 404).  A township official gets the tile with their township's layers only.
+- ``GET <base>/_planner/vt/{layer}/{stamp}/style?run=…&by=…&f=…`` — the colour of every feature of
+  the set under a run, a colouring and the shared filters: one byte per feature id (its class's
+  position in ``ui.mapview.STYLE_BY[by]``, 255 = not shown: filtered out or outside the user's scope).
 
 ``<base>`` is Streamlit's ``server.baseUrlPath`` (empty by default); each route is registered
 with and without a leading path so it answers under any base.
@@ -31,10 +37,15 @@ from geo.tiles import TileSource, open_tiles
 from ui.offline import base_prefix
 
 __all__ = ["ROUTE_PREFIX", "routes", "mounted", "tile_package_path", "tile_source", "route_base_url", "tiles_url",
-           "raster_url"]
+           "raster_url", "vector_tiles_url", "style_url", "style_codes", "remember_actor", "filters_token", "scope_key",
+           "HIDDEN"]
 
 ROUTE_PREFIX = "_planner"
 _MOUNTED = False
+HIDDEN = 255  # style code of a feature not drawn
+# Session token hash → the signed-in actor, as the pages last saw it (a single sign-on session's role and
+# township are known to the page, not to the sessions table); password sessions are also resumed from the table.
+_ACTORS: dict[str, object] = {}
 
 
 def mounted() -> bool:
@@ -103,6 +114,87 @@ def _version(stamp: object) -> str:
     return hashlib.sha1(repr(stamp).encode()).hexdigest()[:10]
 
 
+def vector_tiles_url(layer: str, stamp: str, base_url_path: str = "", scope: str = "") -> str:
+    """Template of a tile set's tiles (``{z}/{x}/{y}``); ``scope`` keeps browser caches of two users apart."""
+    return f"{route_base_url(base_url_path)}vt/{layer}/{stamp}/{{z}}/{{x}}/{{y}}" + (f"?s={scope}" if scope else "")
+
+
+def filters_token(filters) -> str:
+    """The shared filters (:class:`ui.filters.PlotFilters`) as URL-safe text (:func:`style_url`)."""
+    import base64
+    import dataclasses
+    import json
+
+    text = json.dumps(dataclasses.asdict(filters), separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _filters_from(token: str):
+    import base64
+    import json
+
+    from ui.filters import PlotFilters
+
+    raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    return PlotFilters(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items()})
+
+
+def style_url(layer: str, stamp: str, *, run_id: str | None, style_by: str, filters, base_url_path: str = "",
+              scope: str = "") -> str:
+    """URL of the per-feature colour codes under a run, a colouring and the shared filters."""
+    from urllib.parse import urlencode
+
+    query = {"run": run_id or "", "by": style_by, "f": filters_token(filters)}
+    if scope:
+        query["s"] = scope
+    return f"{route_base_url(base_url_path)}vt/{layer}/{stamp}/style?{urlencode(query)}"
+
+
+def style_codes(ws, *, run_id: str | None, style_by: str, filters, townships: frozenset | None) -> bytes:
+    """One byte per feature of the plots' tile set: its colour code under ``style_by``, or :data:`HIDDEN`
+    when the filters or the user's townships (``townships``; None = all) leave it out."""
+    from ui import data
+
+    return _style_codes(ws.location, data.plot_tiles(ws).stamp, data.latest_run_id(ws) if run_id == "latest" else run_id,
+                        style_by, filters, townships)
+
+
+@functools.lru_cache(maxsize=8)
+def _style_codes(location: str, stamp: str, run_id, style_by: str, filters, townships) -> bytes:
+    import numpy as np
+
+    from ui import data
+    from ui.filters import apply
+    from ui.mapview import plot_codes
+    from ui.shell import open_workspace
+
+    ws = open_workspace(location)
+    view = data.plot_view(ws, run_id or None, columns=data.MAP_COLUMNS, scoped=False)
+    show = apply(view, filters).to_numpy()
+    if townships is not None:
+        mine = view["township_code"].astype("object").isin(townships).to_numpy() \
+            if "township_code" in view.columns else np.zeros(len(view), dtype=bool)
+        show = show & mine  # not in place: pandas hands out read-only arrays
+    codes = np.where(show, plot_codes(view, style_by), HIDDEN).astype(np.uint8)
+    info = data.plot_tiles(ws)
+    out = np.full(info.count, HIDDEN, dtype=np.uint8)
+    tile_id = data.plot_index(ws).loc[view.index, "tile_id"].to_numpy()
+    ok = tile_id >= 0
+    out[tile_id[ok]] = codes[ok]
+    return out.tobytes()
+
+
+def scope_key(townships) -> str:
+    """A short key of the townships a user may see (in tile URLs: two users' caches never mix)."""
+    return hashlib.sha1(",".join(sorted(str(t) for t in townships)).encode()).hexdigest()[:8]
+
+
+def remember_actor(token: str | None, actor) -> None:
+    """Tell the routes who holds session ``token`` (the page calls this on each run)."""
+    if token and actor is not None:
+        _ACTORS[hashlib.sha256(token.encode()).hexdigest()] = actor
+
+
 # --- the endpoints ------------------------------------------------------------------------------------
 def _signed_in(token) -> bool:
     from layers import access
@@ -125,6 +217,106 @@ async def _refused(request):
     if await run_in_threadpool(_signed_in, request.cookies.get(COOKIE)):
         return None
     return Response(status_code=403)
+
+
+def _actor_of(token):
+    """The actor of a live session (for the scope of what the vector-tile routes hand out), or None."""
+    from layers import access
+    from ui.login import MAX_SESSION_S, idle_limit_s
+    from ui.shell import open_workspace
+
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        ws = open_workspace()
+        if not access.session_signed_in(ws, token, idle_s=idle_limit_s(), max_s=MAX_SESSION_S):
+            return None
+        known = _ACTORS.get(hashlib.sha256(token.encode()).hexdigest())
+        return known or access.resume_session(ws, token, idle_s=idle_limit_s(), max_s=MAX_SESSION_S)
+    except PlannerError:
+        return None
+
+
+def _townships(actor) -> frozenset | None:
+    from layers import access
+
+    towns = access.visible_townships(actor)
+    return None if towns is None else frozenset(towns)
+
+
+def _vector_tile(layer: str, stamp: str, z: int, x: int, y: int, towns: frozenset | None) -> bytes | None:
+    from geo.vtiles import keep_layers
+    from layers import tiles
+    from ui.shell import open_workspace
+
+    if layer not in tiles.TILED_LAYERS:
+        return None
+    data = tiles.tile(open_workspace(), layer, stamp, z, x, y)
+    if not data or towns is None:
+        return data
+    return keep_layers(data, lambda name: name.partition("/")[2] in towns)
+
+
+async def _vt(request):
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+
+    from geo.vtiles import MEDIA_TYPE
+    from ui.login import COOKIE
+
+    actor = await run_in_threadpool(_actor_of, request.cookies.get(COOKIE))
+    if actor is None:
+        return Response(status_code=403)
+    p = request.path_params
+    data = await run_in_threadpool(_vector_tile, p["layer"], p["stamp"], int(p["z"]), int(p["x"]), int(p["y"]),
+                                   _townships(actor))
+    if data is None:
+        return Response(status_code=404)  # no such set, or a stale stamp: never an old tile
+    if not data:
+        # nothing there (for this user: an official's tile may hold only other townships' plots)
+        return Response(status_code=204, headers={"Vary": "Cookie", "Cache-Control": "private, max-age=86400"})
+    # the stamp is in the URL: a tile never changes under it (another user gets another URL, ?s=)
+    return Response(data, media_type=MEDIA_TYPE, headers={"Content-Encoding": "gzip", "Vary": "Cookie",
+                                                          "Cache-Control": "private, max-age=86400"})
+
+
+def _style_bytes(layer: str, stamp: str, query, towns) -> bytes | None:
+    from ui import data
+    from ui.mapview import STYLE_BY
+    from ui.shell import open_workspace
+
+    ws = open_workspace()
+    if layer != "plots" or not ws.has_layer("plots") or data.plot_tiles(ws).stamp != stamp:
+        return None
+    by = query.get("by", "land_use")
+    if by not in STYLE_BY:
+        return None
+    run = query.get("run") or None
+    if run is not None and run not in data.run_ids(ws):
+        return None
+    return style_codes(ws, run_id=run, style_by=by, filters=_filters_from(query.get("f", "")), townships=towns)
+
+
+async def _vt_style(request):
+    import gzip
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+
+    from ui.login import COOKIE
+
+    actor = await run_in_threadpool(_actor_of, request.cookies.get(COOKIE))
+    if actor is None:
+        return Response(status_code=403)
+    p = request.path_params
+    try:
+        codes = await run_in_threadpool(_style_bytes, p["layer"], p["stamp"], request.query_params, _townships(actor))
+    except (ValueError, TypeError, KeyError):  # a filter token that is not ours
+        return Response(status_code=400)
+    if codes is None:
+        return Response(status_code=404)
+    return Response(gzip.compress(codes, compresslevel=6, mtime=0), media_type="application/octet-stream",
+                    headers={"Content-Encoding": "gzip", "Vary": "Cookie", "Cache-Control": "private, max-age=3600"})
 
 
 async def _tile(request):
@@ -177,7 +369,9 @@ def routes() -> list:
     _MOUNTED = True
     out = []
     for path, endpoint in ((f"{ROUTE_PREFIX}/tiles/{{z:int}}/{{x:int}}/{{y:int}}", _tile),
-                           (f"{ROUTE_PREFIX}/raster/{{name:str}}.png", _raster)):
+                           (f"{ROUTE_PREFIX}/raster/{{name:str}}.png", _raster),
+                           (f"{ROUTE_PREFIX}/vt/{{layer:str}}/{{stamp:str}}/style", _vt_style),
+                           (f"{ROUTE_PREFIX}/vt/{{layer:str}}/{{stamp:str}}/{{z:int}}/{{x:int}}/{{y:int}}", _vt)):
         out.append(Route(f"/{path}", endpoint, methods=["GET"]))
         out.append(Route(f"/{{base:path}}/{path}", endpoint, methods=["GET"]))
     return out

@@ -157,8 +157,10 @@ class Transaction:
         raise NotImplementedError
 
     def select(self, table: str, *, columns=None, where_in: Mapping | None = None, bbox=None,
-               order_by: str | None = None, include_pk: bool = False) -> pd.DataFrame | gpd.GeoDataFrame:
-        """Rows in row-id order; ``include_pk`` adds the row id column (``history_id``, ``audit_id``…)."""
+               order_by: str | None = None, include_pk: bool = False,
+               geometry: bool = True) -> pd.DataFrame | gpd.GeoDataFrame:
+        """Rows in row-id order; ``include_pk`` adds the row id column (``history_id``, ``audit_id``…);
+        ``geometry=False`` reads a spatial table's attributes only (a DataFrame)."""
         raise NotImplementedError
 
     def insert(self, table: str, frame: pd.DataFrame) -> None:
@@ -485,7 +487,7 @@ class WorkspaceBase:
             return {row[0]: int(row[1] or 0) for row in r.execute("SELECT layer, version FROM ws_layers")}
 
     def read(self, name: str, *, bbox: tuple | None = None, columns: list[str] | None = None,
-             where_in: Mapping[str, Iterable] | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
+             where_in: Mapping[str, Iterable] | None = None, geometry: bool = True) -> gpd.GeoDataFrame | pd.DataFrame:
         """Read a layer (or a bookkeeping table) as a frame in the working CRS.
 
         Parameters
@@ -497,6 +499,9 @@ class WorkspaceBase:
         where_in : mapping, optional
             ``{column: values}``: keep rows whose column is one of the values (bound
             parameters: untrusted ids are safe to pass).
+        geometry : bool
+            False: the attributes only, as a DataFrame (no geometry is read or decoded: what a
+            million-row attribute table costs without its shapes).
         """
         with self.reading() as r:
             if name not in TABLES and not r.execute("SELECT 1 FROM ws_layers WHERE layer = ?", (name,)):
@@ -505,7 +510,8 @@ class WorkspaceBase:
                 return self._empty_table(name)
             named_id = name in TABLES and TABLES[name].pk != "fid"
             try:
-                df = r.select(name, columns=columns, where_in=where_in, bbox=bbox, include_pk=named_id)
+                df = r.select(name, columns=columns, where_in=where_in, bbox=bbox, include_pk=named_id,
+                              geometry=geometry)
             except KeyError as exc:
                 raise WorkspaceError(f"Layer {name!r}: {exc.args[0]}", message_zh=f"图层 {name!r}:{exc.args[0]}") from None
         if name in SPECS:
@@ -558,7 +564,7 @@ class WorkspaceBase:
 
     def read_table(self, name: str, **kw) -> pd.DataFrame:
         """A layer or table as a plain DataFrame (the geometry left out)."""
-        df = self.read(name, **kw)
+        df = self.read(name, geometry=False, **kw)
         return pd.DataFrame(df.drop(columns=df.geometry.name)) if is_spatial(df) else df
 
     def columns(self, name: str) -> list[str]:

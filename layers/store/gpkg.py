@@ -72,9 +72,10 @@ class _SqliteTx(Transaction):
     def _is_spatial_table(self, name):
         return gpkg.geometry_column(self.con, name) is not None
 
-    def select(self, table, *, columns=None, where_in=None, bbox=None, order_by=None, include_pk=False):
+    def select(self, table, *, columns=None, where_in=None, bbox=None, order_by=None, include_pk=False,
+               geometry=True):
         df, geoms = gpkg.read_rows(self.con, table, columns=columns, where_in=where_in, bbox=bbox, order_by=order_by,
-                                   include_pk=include_pk)
+                                   include_pk=include_pk, geometry=geometry)
         if geoms is None:
             return df
         return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index, crs=self.ws.crs), crs=self.ws.crs)

@@ -152,12 +152,14 @@ class _PgTx(Transaction):
     def _is_spatial_table(self, name):
         return any(t == "geometry" for _, t in self._all_columns(name))
 
-    def select(self, table, *, columns=None, where_in=None, bbox=None, order_by=None, include_pk=False):
+    def select(self, table, *, columns=None, where_in=None, bbox=None, order_by=None, include_pk=False,
+               geometry=True):
         cols = self._all_columns(table)
         if not cols:
             raise WorkspaceError(f"no table {table!r}", message_zh=f"没有表 {table!r}")
         pk = self.primary_key(table)
-        spatial = any(t == "geometry" for _, t in cols)
+        has_geom = any(t == "geometry" for _, t in cols)
+        spatial = has_geom and geometry
         attrs = [c for c, t in cols if c != pk and t != "geometry"]
         if columns is not None:
             missing = [c for c in columns if c not in attrs]
@@ -169,7 +171,7 @@ class _PgTx(Transaction):
         select = [_q(c) for c in attrs] + ([f"ST_AsBinary({_q(_GEOM)})"] if spatial else [])
         sql = f"SELECT {', '.join(select) or '1'} FROM {_q(self.schema, table)}"
         clauses, params = [], []
-        if bbox is not None and spatial:
+        if bbox is not None and has_geom:
             clauses.append(f"{_q(_GEOM)} && ST_MakeEnvelope(%s, %s, %s, %s, %s)")
             params += [float(v) for v in bbox] + [self.ws.srid]
         for column, values in (where_in or {}).items():

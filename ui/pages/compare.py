@@ -102,7 +102,7 @@ def _map(ws, diff: dict, run_b: str, lang: str) -> None:
     if not len(plots):
         return
     view = data.plot_view(ws, run_b)
-    changed = view[view["plot_id"].astype(str).isin(set(plots["plot_id"]))]
+    changed = data.with_geometry(ws, view[view["plot_id"].astype(str).isin(set(plots["plot_id"]))])
     entered = set(diff["entered"])
     keep = [c for c in ("plot_id", "land_use", "status", "area_m2", "far", "township_code") if c in changed.columns]
     shown = changed[keep + [changed.geometry.name]].assign(

@@ -142,7 +142,7 @@ def render() -> None:
 
 def _rows(plots: pd.DataFrame, order: list[str], lang: str) -> pd.DataFrame:
     """The plots of a list as shown: reasons and the suggested mode in ``lang``, the largest first."""
-    rows = pd.DataFrame(plots.drop(columns=plots.geometry.name))
+    rows = pd.DataFrame(plots).drop(columns="geometry", errors="ignore")  # the plot view has no geometry
     rows["reasons"] = rows[data.reasons_column(lang)]
     if lang == "en" and "mode_key" in rows:
         rows["mode"] = rows["mode_key"].map(lambda k: value_label(k, lang) if isinstance(k, str) else k)

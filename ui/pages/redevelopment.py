@@ -135,7 +135,7 @@ def _suitability_tab(ws, run_id: str, view: gpd.GeoDataFrame, mask: pd.Series, a
         st.info(t("rd_no_candidates", lang))
         return
     res = rescore(cand, params, weights)
-    table = pd.DataFrame(cand.drop(columns=cand.geometry.name))
+    table = pd.DataFrame(cand).drop(columns="geometry", errors="ignore")  # the plot view has no geometry
     table["score"] = res["suitability"]
     for c in params.criteria:
         table[f"crit_{c.name}"] = res[f"crit_{c.name}"]
@@ -216,7 +216,8 @@ def _clusters_tab(ws, run_id: str, view: gpd.GeoDataFrame, actor, lang: str) -> 
     one = big[big["cluster_id"] == pick]
     members = view[view["cluster_id"] == pick] if "cluster_id" in view.columns else view.iloc[:0]
     try:
-        _cluster_map(gpd.GeoDataFrame(one[["cluster_id", "area_mu", one.geometry.name]]), members, lang)
+        _cluster_map(gpd.GeoDataFrame(one[["cluster_id", "area_mu", one.geometry.name]]),
+                     data.with_geometry(ws, members), lang)
     except PlannerError as exc:
         show_error(exc, lang)
 
