@@ -67,7 +67,8 @@ def _a_plot_in_a_crowd(workspace) -> tuple[str, float, float]:
     return str(plots["plot_id"].iloc[i]), float(shapely.get_y(pts[i])), float(shapely.get_x(pts[i]))
 
 
-def test_a_planner_sees_every_plot_at_county_zoom_from_vector_tiles(big_app, big_workspace, offline_page):
+def test_a_planner_sees_every_plot_at_county_zoom_from_vector_tiles(big_app, big_workspace, offline_page,
+                                                                   artifacts_dir):
     page = offline_page
     served: list[tuple[str, int, str]] = []
     page.on("response", lambda r: served.append((r.url, r.status, r.headers.get("content-type", "")))
@@ -91,6 +92,7 @@ def test_a_planner_sees_every_plot_at_county_zoom_from_vector_tiles(big_app, big
     drawn = frame.evaluate(f"() => ({JS_TILES})().drawnIds()")
     assert drawn == N_PLOTS
     assert frame.evaluate(JS_PAINTED_PIXELS) > 10_000
+    page.screenshot(path=str(artifacts_dir / "map_vector_tiles_county.png"))
     main = page.locator("[data-testid='stMain']").first.inner_text()
     assert f"显示 {N_PLOTS:,} 个地块(筛选后共 {N_PLOTS:,} / {N_PLOTS:,})" in main, main[:600]
     assert "按镇街汇总显示:" not in main and "按镇街汇总显示;" not in main

@@ -116,8 +116,8 @@ def test_ticked_plots_follow_their_ids_when_the_township_filter_changes(app_url,
     add.get_by_text("加入清单 (2)").wait_for(timeout=30_000)
     _choose(page, "镇街", other)
     _idle(page, 1500)
-    page.get_by_text(f"共 {len(both)} 块", exact=False).wait_for(timeout=60_000)
-    page.get_by_text(f"共 {len(both)} 块", exact=False).wait_for(timeout=60_000)
+    page.get_by_text(f"共 {len(both):,} 块", exact=False).wait_for(timeout=60_000)
+    page.get_by_text(f"共 {len(both):,} 块", exact=False).wait_for(timeout=60_000)
     button = add
     assert button.inner_text() == "加入清单 (2)"
     _last_grid(page, "le_table").screenshot(path=str(artifacts_dir / "bug1_ticks_after_filter.png"))
@@ -133,7 +133,7 @@ def test_ticked_plots_follow_their_ids_when_the_township_filter_changes(app_url,
     page.get_by_role("button", name="清除筛选").click()
     _idle(page, 1500)
     assert page.locator('[data-testid="stSidebar"] [data-tag]').count() == 0
-    page.get_by_text(f"共 {len(listed)} 块", exact=False).wait_for(timeout=60_000)
+    page.get_by_text(f"共 {len(listed):,} 块", exact=False).wait_for(timeout=60_000)
     assert page.js_errors == [] and page.blocked == []
 
 

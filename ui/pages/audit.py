@@ -48,7 +48,7 @@ def render() -> None:
     except PlannerError as exc:
         show_error(exc, lang)
         return
-    st.caption(t("audit_rows", lang, n=len(rows)))
+    st.caption(t("audit_rows", lang, n=f"{len(rows):,}"))
     shown = rows[list(audit.COLUMNS)].rename(columns=audit.LABELS[lang]).fillna("—")
     st.dataframe(shown, hide_index=True, width="stretch", height=min(640, 38 + 35 * max(len(shown), 1)))
     d1, d2 = st.columns(2)

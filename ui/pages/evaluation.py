@@ -172,7 +172,7 @@ def _table(ev: pd.DataFrame, lang: str) -> None:
         df = df.assign(why=df["reason_zh" if lang == "zh" else "reason_en"])
         cols = (*COLUMNS, Col("status", "ev_col_status", "enum"), Col("why", "ev_col_reason_zh", "wide"))
     out = df.sort_values("score", ascending=False, na_position="last")
-    st.caption(t("ev_rows", lang, n=len(out)))
+    st.caption(t("ev_rows", lang, n=f"{len(out):,}"))
     show(out, cols, lang, height=420)
 
 

@@ -132,7 +132,7 @@ def render() -> None:
         hit = pd.concat([listed[f"rule_{r}"].fillna(False).astype(bool) for r in only], axis=1).any(axis=1)
         listed = listed[hit]
     rows = _rows(listed, ["n_rules", "area_mu"], lang)
-    st.caption(t("le_rows", lang, n=len(rows)))
+    st.caption(t("le_rows", lang, n=f"{len(rows):,}"))
     frame, config = table(rows, COLUMNS, lang)
     picked = pick_rows(frame, rows["plot_id"], key="le_table", column_config=config, height=460)
     add_to_shortlist(ws, picked, kind="plot", source_layer=f"run_{run_id}_plots",
