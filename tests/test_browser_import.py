@@ -11,6 +11,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from playwright.sync_api import expect
 
 from layers.store import open_workspace
 from tests.office_files import park_place, sandiao_zip
@@ -62,7 +63,8 @@ def test_sandiao_shapefile_and_a_refused_replace_in_the_browser(app_url, workspa
     _idle(page, 800)
     # ⑥ the change, then the commit
     page.get_by_role("button", name="写入工作空间").wait_for(timeout=60_000)
-    assert "新增" in page.locator('[data-testid="stMetric"]').all_inner_texts()[2]
+    # the change of the re-preview (awaited: the button can show before the metrics are redrawn)
+    expect(page.locator('[data-testid="stMetric"]').nth(2)).to_contain_text("新增", timeout=30_000)
     page.get_by_role("button", name="写入工作空间").click()
     page.get_by_text("已写入 plots:3 行", exact=False).wait_for(timeout=60_000)
     after = open_workspace(import_ws).read("plots").set_index("plot_id")
