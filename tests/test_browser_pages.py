@@ -160,8 +160,7 @@ def test_siting_names_its_filter_and_every_part_follows_it(app_url, offline_page
     note = page.get_by_text("当前筛选", exact=False).first
     note.wait_for(timeout=60_000)
     assert name in note.inner_text() and f"显示 {len(mine)} / {len(asg)} 家" in note.inner_text()
-    metrics = [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
-    assert metrics[0] == f"{len(mine):,} 家"
+    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(f"{len(mine):,} 家", timeout=30_000)
     frame = page.wait_for_selector(MAP_IFRAME, timeout=90_000).content_frame()
     frame.wait_for_function(f"() => ({JS_LINES})() === {int((mine['status'] == 'assigned').sum())}", timeout=60_000)
     page.screenshot(path=str(artifacts_dir / "bug3_siting_filtered.png"))
