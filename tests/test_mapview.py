@@ -36,6 +36,7 @@ from ui.mapview import (
 from ui.offline import (
     DEFAULT_BASE_URL,
     LOCAL_ASSETS,
+    OWN_ASSETS,
     STATIC_DIR,
     asset_links,
     static_base_url,
@@ -84,6 +85,8 @@ def _legend(m: folium.Map) -> Legend:
 def test_every_vendored_asset_exists_on_disk():
     for url, rel in LOCAL_ASSETS.items():
         assert (STATIC_DIR / rel).is_file(), f"{rel} (for {url}) is missing from static/"
+    for rel in OWN_ASSETS:
+        assert (STATIC_DIR / rel).is_file(), f"{rel} (linked by the planner's own map elements) is missing from static/"
 
 
 def test_map_links_only_local_static_urls(layers):

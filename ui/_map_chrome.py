@@ -13,6 +13,7 @@ from folium.elements import JSCSSMixin
 
 from ui._map_legend import LEGEND_CSS
 from ui.i18n import t
+from ui.offline import DEFAULT_BASE_URL
 
 __all__ = ["LocalTiles", "DRAW_LOCAL_ZH", "MapChrome", "MeasureTool"]
 
@@ -153,10 +154,8 @@ class MeasureTool(JSCSSMixin, branca.element.MacroElement):
         super().__init__()
         self._name = "MeasureTool"
         build = "cn" if lang == "zh" else "en"
-        self.default_js = [("leaflet_measure_js",
-                            f"https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.{build}.js")]
-        self.default_css = [("leaflet_measure_css",
-                             "https://cdn.jsdelivr.net/npm/leaflet-measure@3.1.0/dist/leaflet-measure.css")]
+        self.default_js = [("leaflet_measure_js", f"{DEFAULT_BASE_URL}leaflet-measure-3.1.0/leaflet-measure.{build}.js")]
+        self.default_css = [("leaflet_measure_css", f"{DEFAULT_BASE_URL}leaflet-measure-3.1.0/leaflet-measure.css")]
         options = {
             "position": position, "primaryLengthUnit": "meters", "secondaryLengthUnit": "kilometers",
             "primaryAreaUnit": "mu", "secondaryAreaUnit": "sqmeters",

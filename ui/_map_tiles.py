@@ -35,7 +35,7 @@ class TileAssets(JSCSSMixin, branca.element.MacroElement):
     """pbf (the protocol-buffer reader, vendored) and the planner's vector-tile renderer, loaded with the base map."""
 
     _template = branca.element.Template("{% macro script(this, kwargs) %}{% endmacro %}")
-    default_js = [("pbf", "https://cdn.jsdelivr.net/npm/pbf@3.3.0/dist/pbf.js"),
+    default_js = [("pbf", DEFAULT_BASE_URL + "pbf-3.3.0/pbf.js"),
                   ("planner_plot_tiles", DEFAULT_BASE_URL + "planner/plot-tiles.js")]
 
     def __init__(self):

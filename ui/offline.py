@@ -27,7 +27,7 @@ import folium
 from geo.errors import PlannerError
 
 __all__ = [
-    "LOCAL_ASSETS", "STATIC_DIR", "DEFAULT_BASE_URL", "LEAFLET_ONLY", "use_local_assets", "trim_map_assets",
+    "LOCAL_ASSETS", "OWN_ASSETS", "STATIC_DIR", "DEFAULT_BASE_URL", "LEAFLET_ONLY", "use_local_assets", "trim_map_assets",
     "asset_links", "static_base_url", "base_prefix",
 ]
 
@@ -62,17 +62,20 @@ LOCAL_ASSETS: dict[str, str] = {
         "leaflet.fullscreen-3.0.0/Control.FullScreen.js",
     "npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css":
         "leaflet.fullscreen-3.0.0/Control.FullScreen.css",
-    # ui.mapview.MeasureTool: leaflet-measure in the UI language (its npm package builds one file per locale)
-    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.cn.js": "leaflet-measure-3.1.0/leaflet-measure.cn.js",
-    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.en.js": "leaflet-measure-3.1.0/leaflet-measure.en.js",
-    "npm/leaflet-measure@3.1.0/dist/leaflet-measure.css": "leaflet-measure-3.1.0/leaflet-measure.css",
-    # ui._map_tiles: the plots' vector tiles — pbf reads the tiles, plot-tiles.js (ours, no CDN) draws them
-    "npm/pbf@3.3.0/dist/pbf.js": "pbf-3.3.0/pbf.js",
-    "app/static/planner/plot-tiles.js": "planner/plot-tiles.js",
 }
 
+# Files under static/ that the planner's own map elements link directly (at DEFAULT_BASE_URL), never
+# through a CDN address: leaflet-measure in the UI language (ui._map_chrome.MeasureTool; its npm
+# package builds one file per locale), pbf and the vector-tile renderer (ui._map_tiles.TileAssets).
+OWN_ASSETS: tuple[str, ...] = (
+    "leaflet-measure-3.1.0/leaflet-measure.cn.js",
+    "leaflet-measure-3.1.0/leaflet-measure.en.js",
+    "leaflet-measure-3.1.0/leaflet-measure.css",
+    "pbf-3.3.0/pbf.js",
+    "planner/plot-tiles.js",
+)
 
-_LOCAL_FILES = tuple(sorted(set(LOCAL_ASSETS.values()), key=len, reverse=True))
+_LOCAL_FILES = tuple(sorted(set(LOCAL_ASSETS.values()) | set(OWN_ASSETS), key=len, reverse=True))
 
 
 def static_base_url(base_url_path: str = "") -> str:
