@@ -23,7 +23,7 @@ from ui.data import CLASSES, RULES
 from ui.i18n import STRINGS, t
 
 __all__ = ["PlotFilters", "FLAGS", "STATE_KEYS", "apply", "filter_sidebar", "current_filters", "clear_filters",
-           "flag_label"]
+           "flag_label", "present_values"]
 
 # Flags a plot can be filtered by: the view's boolean column for each (any selected flag must hold).
 FLAGS: dict[str, str] = {
@@ -217,7 +217,7 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
     pn = names_from("park_id", "park_name", park_names)
 
     def options(column):
-        return sorted(view[column].dropna().astype(str).unique()) if column in view.columns else []
+        return present_values(view[column]) if column in view.columns else []
 
     towns = options("township_code")
     # select_all=False on every list: Streamlit's "Select all" entry is English in the Chinese UI, and
@@ -264,6 +264,19 @@ def filter_sidebar(view: pd.DataFrame, lang: str, *, container=None,
                         on_change=_keep, args=("flags",), select_all=False)
     box.button(t("flt_clear", lang), key="flt_clear_btn", on_click=clear_filters)
     return current_filters(view)
+
+
+def present_values(values: pd.Series) -> list[str]:
+    """The distinct values present in ``values`` as sorted strings (no missing value).
+
+    A categorical column (what :func:`ui.data.plot_view` keeps) is answered from its codes, so a
+    million plots cost a count over small integers, not a million strings made and compared.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        seen = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+        return sorted({str(c) for c in values.cat.categories[seen]})
+    return sorted(values.dropna().astype(str).unique())
 
 
 def _land_use_label(code: str, lang: str) -> str:

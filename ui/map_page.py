@@ -34,7 +34,7 @@ a drawn shape, a search hit and the marks read only the plots concerned, from th
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import folium
@@ -78,7 +78,16 @@ from ui.offline import static_base_url
 from ui.overlays import legend_rows, overlay_image, raster_label
 from ui.pages._common import permitted
 from ui.readable import Names, format_values
-from ui.shell import current_lang, display_layer, layer_stamp, map_layers, open_workspace, show_error, tianditu_key
+from ui.shell import (
+    current_lang,
+    display_layer,
+    display_tips,
+    layer_stamp,
+    map_layers,
+    open_workspace,
+    show_error,
+    tianditu_key,
+)
 
 __all__ = ["render", "MAP_KEY", "MAX_PLOTS", "RETURNED", "dynamic_content", "query_box", "RasterLayer", "MAP_CSS",
            "PlotLayer", "in_box"]
@@ -188,15 +197,17 @@ def _plots_content(plots: PlotLayer, box: tuple, *, style_by: str, lang: str, to
 def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
                     style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
                     max_plots: int = MAX_PLOTS, marks: dict[str, gpd.GeoDataFrame] | None = None,
-                    rasters: tuple[RasterLayer, ...] = ()) -> dict:
+                    rasters: tuple[RasterLayer, ...] = (), tips: Mapping[str, pd.DataFrame] | None = None) -> dict:
     """Feature groups for one rerun, bottom first: rasters, other layers, plots (GeoJSON, tiles or township
     totals), marks, legend.
 
     The plots in the box come as GeoJSON (with tooltips) while at most ``max_plots`` plots' boxes
     meet it, else as the vector-tile layer; township totals when ``plots.totals`` asks (or no tiles).
     ``marks`` are drawn on top in the styles of ``ui.mapview.MARKS`` ("shortlisted", "focus",
-    "selection", "found").  Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"tiles"|"aggregate"|"none",
-    "n_view": int, "shown": int, "legend": sections, "counts": {layer: features sent}}``.
+    "selection", "found").  ``tips`` holds, for layers of ``others`` taken from a cached display copy,
+    that copy's tooltips (``ui.shell.display_tips``): their rows are taken instead of formatted anew.
+    Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"tiles"|"aggregate"|"none", "n_view": int,
+    "shown": int, "legend": sections, "counts": {layer: features sent}}``.
     """
     groups: list[folium.FeatureGroup] = [raster_group(r.name, r.url, r.bounds, opacity=r.opacity) for r in rasters]
     drawn: dict[str, gpd.GeoDataFrame] = {}
@@ -204,7 +215,7 @@ def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gp
         if name == "plots":
             continue
         gdf = others[name]
-        groups.append(lean_group(name, gdf, lang=lang, township_names=township_names))
+        groups.append(lean_group(name, gdf, lang=lang, township_names=township_names, tips=(tips or {}).get(name)))
         drawn[name] = gdf
     mode, n_view, shown = "none", 0, 0
     sections: list = []
@@ -528,8 +539,7 @@ def _shortlisted(ws, plots: PlotLayer, box) -> gpd.GeoDataFrame | None:
 def _viewport_layer(ws, name: str, box: tuple | None) -> gpd.GeoDataFrame | None:
     """A layer cut to the box: the cached display copy when small, else read by box from the store (none
     when the view is wider than :data:`_BOX_MAX_DEG`: the caption says "zoom in")."""
-    rows = int(ws.metadata(name).get("row_count") or 0)
-    if rows <= _CACHED_MAX:
+    if _held_whole(ws, name):
         gdf = display_layer(ws, name)
         if box is None or not len(gdf):
             return gdf
@@ -537,6 +547,11 @@ def _viewport_layer(ws, name: str, box: tuple | None) -> gpd.GeoDataFrame | None
     if box is None or max(box[2] - box[0], box[3] - box[1]) > _BOX_MAX_DEG:
         return None
     return _box_display(ws.location, layer_stamp(ws, name), name, tuple(round(v, 6) for v in box))
+
+
+def _held_whole(ws, name: str) -> bool:
+    """True when the map holds layer ``name`` whole (its cached display copy), false when it reads it by box."""
+    return int(ws.metadata(name).get("row_count") or 0) <= _CACHED_MAX
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -588,7 +603,8 @@ def render() -> None:
                     data.plot_tiles(ws)
             with st.spinner(t("loading", lang)):
                 view = data.plot_view(ws, run_id, columns=data.MAP_COLUMNS)
-                places = data.plot_index(ws).loc[view.index]
+                index = data.plot_index(ws)
+                places = index if view.index.equals(index.index) else index.loc[view.index]  # (a copy costs 1M rows)
         except PlannerError as exc:
             show_error(exc, lang)
             return
@@ -651,9 +667,11 @@ def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note
     sel = st.session_state.get("map_selected")
     marks = _marks(ws, plots, drawn_ids, sel, places, box)
     rasters = _raster_layers(ws, choice.rasters, lang)
+    whole = [n for n in pick_layers if n in others or _held_whole(ws, n)]
     content = dynamic_content(plots if "plots" in choice.layers else None, box or (0, 0, 0, 0), others=cut | others,
                               style_by=choice.style_by, lang=lang, township_names=tnames,
-                              townships=places.get("townships"), marks=marks, rasters=rasters)
+                              townships=places.get("townships"), marks=marks, rasters=rasters,
+                              tips={n: display_tips(ws, n, lang, tnames) for n in whole})
 
     left, right = st.columns([5, 2], gap="small")
     with left:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import streamlit as st
 
 from geo.web import display_copy
 from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
 from ui.i18n import DEFAULT_LANG, LANGS
-from ui.mapview import display_columns
+from ui.mapview import display_columns, tooltip_frame
 
 __all__ = [
     "plain",
@@ -31,6 +33,7 @@ __all__ = [
     "open_workspace",
     "map_layers",
     "display_layer",
+    "display_tips",
     "layer_stamp",
     "tianditu_key",
 ]
@@ -110,6 +113,20 @@ def display_layer(ws: Workspace, name: str) -> gpd.GeoDataFrame:
     from ui.scope import visible
 
     return visible(_cached_display_layer(ws.location, layer_stamp(ws, name), name))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _cached_display_tips(location: str, version: tuple, name: str, lang: str,
+                         township_names: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    return tooltip_frame(name, _cached_display_layer(location, version, name), lang=lang,
+                         township_names=dict(township_names))
+
+
+def display_tips(ws: Workspace, name: str, lang: str, township_names: Mapping[str, str]) -> pd.DataFrame:
+    """The map's tooltips of every feature of :func:`display_layer` ``name`` (``ui.mapview.tooltip_frame``),
+    cached with it: a rerun of the map takes its rows instead of formatting a layer's values again.
+    Unscoped (on the whole layer's index): take the rows drawn.  Read-only."""
+    return _cached_display_tips(ws.location, layer_stamp(ws, name), name, lang, tuple(sorted(township_names.items())))
 
 
 def tianditu_key() -> str | None:

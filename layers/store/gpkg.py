@@ -36,12 +36,15 @@ from geo.errors import WorkspaceError
 from geo.io import atomic_path
 from layers import access
 from layers.access import Actor
+from layers.store._pool import IdlePool
 from layers.store.base import DEFAULT_CRS, FORMAT, Transaction, WorkspaceBase, geometry_type_name, is_spatial, now_utc
 from layers.store.tables import META_TABLES, TableDef
 
 __all__ = ["GeoPackageWorkspace"]
 
 _GEOM = "geom"
+# Read-only connections kept between reads (layers.store._pool): a page asks a few dozen small questions per rerun.
+_READERS = IdlePool(8, lambda con: con.close())
 _SQL_TYPES = {"text": "TEXT", "int": "INTEGER", "real": "REAL", "bool": "BOOLEAN"}
 
 
@@ -264,12 +267,9 @@ class GeoPackageWorkspace(WorkspaceBase):
 
     def _srs_id(self) -> int:
         epsg = self.crs.to_epsg()
-        con = gpkg.connect(self.path, readonly=True)
-        try:
+        with self._reader() as con:
             row = con.execute("SELECT srs_id FROM gpkg_spatial_ref_sys WHERE upper(organization) = 'EPSG' AND "
                               "organization_coordsys_id = ?", (epsg,)).fetchone()
-        finally:
-            con.close()
         if row is None:
             raise WorkspaceError(f"{self.path}: the working CRS {self.crs.to_string()} is not in gpkg_spatial_ref_sys.",
                                  message_zh=f"{self.path}:工作坐标系未登记在 gpkg_spatial_ref_sys 中。")
@@ -278,20 +278,46 @@ class GeoPackageWorkspace(WorkspaceBase):
     @contextlib.contextmanager
     def _begin(self, actor: Actor | None, action: str | None, *, target: str = "",
                readonly: bool = False) -> Iterator[_SqliteTx]:
-        con = gpkg.connect(self.path, readonly=readonly)
-        try:
-            tx = _SqliteTx(self, con, actor, action, target=target, readonly=readonly)
-            if readonly:
+        if readonly:
+            with self._reader() as con:
                 con.execute("BEGIN")  # deferred: one snapshot for every read in the block
                 try:
-                    yield tx
+                    yield _SqliteTx(self, con, actor, action, target=target, readonly=True)
                 finally:
                     con.execute("COMMIT")
-            else:
-                with gpkg.transaction(con):
-                    yield tx
+            return
+        con = gpkg.connect(self.path)
+        try:
+            with gpkg.transaction(con):
+                yield _SqliteTx(self, con, actor, action, target=target, readonly=False)
         finally:
+            # The idle readers of this file go first: the last connection to close folds the log into the
+            # file (a copy of the .gpkg alone is then whole, as before readers were kept).
+            _READERS.drop(self._reader_key())
             con.close()
+
+    def _reader_key(self) -> tuple:
+        st = os.stat(self.path)
+        return (self.path, st.st_dev, st.st_ino)
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, kept idle afterwards (``layers.store._pool``) for the next read of this file.
+
+        Kept under the file's device and inode, so a workspace replaced at the same path (a restore, a
+        copy over it) is opened anew; one left inside a transaction (an error mid-read) is closed.
+        """
+        key = self._reader_key()
+        con = _READERS.take(key) or gpkg.connect(self.path, readonly=True)
+        try:
+            yield con
+        except BaseException:
+            _READERS.discard(con)
+            raise
+        if con.in_transaction:
+            _READERS.discard(con)
+        else:
+            _READERS.give(key, con)
 
     def _missing_tables(self) -> bool:
         from layers.store.tables import TABLES

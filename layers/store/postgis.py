@@ -20,12 +20,10 @@ always bound parameters.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -40,19 +38,16 @@ from geo.errors import WorkspaceError
 from geo.io import atomic_path
 from layers import access
 from layers.access import Actor
+from layers.store._pool import IdlePool
 from layers.store.base import DEFAULT_CRS, FORMAT, Transaction, WorkspaceBase, geometry_type_name, is_spatial, now_utc
 from layers.store.tables import META_TABLES, TableDef
 
 __all__ = ["PostGISWorkspace", "split_schema"]
 
 _GEOM = "geom"
-# Connections kept open between transactions: opening one (socket, start-up, search_path) costs more
-# than all the statements of a shortlist edit.  A few idle ones in all (a server has a connection
-# limit), keyed by process, DSN and schema: a forked child never uses its parent's socket.
-_IDLE: list[tuple[tuple, object]] = []
-_IDLE_LOCK = threading.Lock()
-_IDLE_MAX = 6
-_INHERITED: list = []   # a forked child's copy of its parent's idle connections: never used, never closed
+# Connections kept open between transactions (layers.store._pool): a few idle ones in all (a server has a
+# connection limit), keyed by DSN and schema.
+_IDLE = IdlePool(6, lambda con: con.close())
 _PG_TYPES = {"text": "text", "int": "bigint", "real": "double precision", "bool": "boolean"}
 _SCHEMA_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -403,11 +398,8 @@ class PostGISWorkspace(WorkspaceBase):
     # --- connections ----------------------------------------------------------------------------------------
     def _checkout(self):
         """An open connection at the workspace's schema: an idle one that still answers, else a new one."""
-        key = (os.getpid(), self.dsn, self.schema)
         while True:
-            with _IDLE_LOCK:
-                at = next((i for i in range(len(_IDLE) - 1, -1, -1) if _IDLE[i][0] == key), None)
-                con = _IDLE.pop(at)[1] if at is not None else None
+            con = _IDLE.take((self.dsn, self.schema))
             if con is None:
                 return self._connect()
             try:   # the server may have restarted since: ask, then leave no transaction open
@@ -415,19 +407,15 @@ class PostGISWorkspace(WorkspaceBase):
                 con.rollback()
                 return con
             except _psycopg().Error:
-                _close_quietly(con)
+                _IDLE.discard(con)
 
     def _checkin(self, con) -> None:
-        """Keep ``con`` for the next transaction if it is sound and idle; the oldest idle one goes past the limit."""
+        """Keep ``con`` for the next transaction if it is sound and idle."""
         psycopg = _psycopg()
         if con.closed or con.broken or con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            _close_quietly(con)
+            _IDLE.discard(con)
             return
-        with _IDLE_LOCK:
-            _IDLE.append(((os.getpid(), self.dsn, self.schema), con))
-            evicted = _IDLE.pop(0)[1] if len(_IDLE) > _IDLE_MAX else None
-        if evicted is not None:
-            _close_quietly(evicted)
+        _IDLE.give((self.dsn, self.schema), con)
 
     def _connect(self):
         psycopg = _psycopg()
@@ -601,29 +589,3 @@ def _check_schema(schema: str) -> str:
         raise WorkspaceError(f"schema name {schema!r} is not allowed (lower-case letters, digits, underscores; not public).",
                              message_zh=f"数据库模式名 {schema!r} 不合法。")
     return schema
-
-
-def _close_quietly(con) -> None:
-    with contextlib.suppress(Exception):
-        con.close()
-
-
-def _close_idle() -> None:
-    """At exit: close this process's idle connections (a forked child leaves its parent's alone)."""
-    with _IDLE_LOCK:
-        mine = [con for key, con in _IDLE if key[0] == os.getpid()]
-        _IDLE.clear()
-    for con in mine:
-        _close_quietly(con)
-
-
-def _forget_parent_connections() -> None:
-    global _IDLE_LOCK
-    _IDLE_LOCK = threading.Lock()   # the parent's may have been held by another thread at the fork
-    _INHERITED.extend(con for _, con in _IDLE)
-    _IDLE.clear()
-
-
-atexit.register(_close_idle)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parent_connections)
