@@ -66,7 +66,7 @@ def test_a_planner_sees_a_million_plots_at_county_zoom(county_workspace, offline
         shapes = frame.evaluate(JS_GEOJSON)
         assert "plots" not in shapes and "township_aggregates" not in shapes
         assert frame.evaluate(f"() => ({JS_TILES})().drawnIds()") == N_PLOTS  # every plot, each once
-        assert frame.evaluate(JS_PAINTED_PIXELS) > 50_000
+        assert frame.evaluate(JS_PAINTED_PIXELS) > 10_000  # coloured pixels: painted plots, not an empty grid
         page.screenshot(path=str(artifacts_dir / "map_vector_tiles_county_1m.png"))
         main = page.locator("[data-testid='stMain']").first.inner_text()
         assert f"显示 {N_PLOTS:,} 个地块(筛选后共 {N_PLOTS:,} / {N_PLOTS:,})" in main, main[:600]

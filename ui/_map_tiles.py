@@ -23,12 +23,14 @@ __all__ = ["TileAssets", "PlotTiles", "TileLayerSpec", "plot_tiles_group"]
 
 @dataclass(frozen=True)
 class TileLayerSpec:
-    """What the browser needs to draw a tile set: tile URL template, colour-code URL, native zoom range."""
+    """What the browser needs to draw a tile set: tile URL template, colour-code URL, native zoom range and the
+    set's bounds in degrees (west, south, east, north): no tile outside them is asked for."""
 
     tiles_url: str
     style_url: str
     minzoom: int
     maxzoom: int
+    bounds: tuple[float, float, float, float] | None = None
 
 
 class TileAssets(JSCSSMixin, branca.element.MacroElement):
@@ -62,6 +64,9 @@ class PlotTiles(branca.element.MacroElement):
                    "minNative": int(spec.minzoom), "maxNative": int(spec.maxzoom), "fillOpacity": float(fill_opacity),
                    "stroke": {"color": stroke.get("color", "#5a4632"), "weight": float(stroke.get("weight", 0.4))},
                    "plannerLayer": layer, "maxZoom": 22}
+        if spec.bounds is not None:  # a county view at zoom 10 spans 64 tile places, a handful hold plots
+            w, south, e, n = (float(v) for v in spec.bounds)
+            options["bounds"] = [[south, w], [n, e]]
         self.options_js = json.dumps(options).replace("</", "<\\/")
 
 

@@ -643,7 +643,7 @@ def _tile_spec(ws, view, flt, choice: _Choices) -> TileLayerSpec | None:
         tiles_url=tileserver.vector_tiles_url("plots", info.stamp, base, scope=scope),
         style_url=tileserver.style_url("plots", info.stamp, run_id=view.attrs.get("run_id"), style_by=choice.style_by,
                                        filters=flt, base_url_path=base, scope=scope),
-        minzoom=info.minzoom, maxzoom=info.maxzoom)
+        minzoom=info.minzoom, maxzoom=info.maxzoom, bounds=tuple(info.bounds) if info.bounds else None)
 
 
 def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note) -> None:
