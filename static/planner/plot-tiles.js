@@ -6,8 +6,9 @@
  * So a new colouring or filter re-paints the canvases from the tiles already decoded, without fetching tiles.
  *
  * Drawing: one Path2D per colour per tile, filled once ("evenodd"); points (plots too small to draw at this
- * zoom) as small squares.  Zooms above the set's highest native zoom are drawn from the parent tile, zooms
- * below its lowest (up to 3 levels) from the child tiles, so every zoom shows every plot.
+ * zoom) as small squares written into the canvas's pixels.  Zooms above the set's highest native zoom are
+ * drawn from the parent tile, zooms below its lowest (up to 3 levels) from the child tiles, so every zoom
+ * shows every plot.
  * Decoded tiles, style arrays and painted canvases are kept in a page-wide cache, because streamlit-folium
  * re-creates the map's dynamic layers on each rerun that changes them.
  *
@@ -95,8 +96,12 @@
     }
 
     // --- drawing ----------------------------------------------------------------------------------------------------
-    function paint(ctx, sources, codes, opt, z) {
-        var paths = [], outline = z >= opt.outlineZoom, half = opt.pointSize / 2, drawn = 0;
+    // Polygons: one Path2D per colour, filled once ("evenodd": a plot's holes stay holes).  Points (plots too small
+    // to draw at this zoom) go straight into the canvas's pixels, each a small square in its colour: at county zoom
+    // a tile holds hundreds of thousands of them, which as rectangles of one evenodd path would cancel where an
+    // even number overlap and cost the browser seconds to fill.
+    function paint(ctx, sources, codes, opt, z, ratio) {
+        var paths = [], points = [], outline = z >= opt.outlineZoom, drawn = 0;
         sources.forEach(function (s) {
             var t = s.tile;
             if (!t) { return; }
@@ -104,14 +109,14 @@
             for (var f = 0; f < t.n; f++) {
                 var code = codes[t.ids[f]];
                 if (code === undefined || code === HIDDEN) { continue; }
-                var path = paths[code] || (paths[code] = new Path2D());
                 drawn++;
                 var r0 = t.ringStart[f], r1 = t.ringStart[f + 1];
                 if (t.types[f] === 1) {
                     var v = t.rings[r0] * 2;
-                    path.rect(ox + xy[v] * k - half, oy + xy[v + 1] * k - half, opt.pointSize, opt.pointSize);
+                    points.push(code, ox + xy[v] * k, oy + xy[v + 1] * k);
                     continue;
                 }
+                var path = paths[code] || (paths[code] = new Path2D());
                 for (var r = r0; r < r1; r++) {
                     var a = t.rings[r] * 2, b = a + t.ringLen[r] * 2;
                     path.moveTo(ox + xy[a] * k, oy + xy[a + 1] * k);
@@ -131,7 +136,27 @@
             ctx.lineWidth = opt.stroke.weight;
             paths.forEach(function (path) { ctx.stroke(path); });
         }
+        if (points.length) { paintPoints(ctx, points, opt, ratio); }
         return drawn;
+    }
+
+    // (code, x, y) triples in CSS pixels → squares of opt.pointSize CSS pixels, written into the canvas's pixels.
+    function paintPoints(ctx, points, opt, ratio) {
+        var w = ctx.canvas.width, h = ctx.canvas.height, img = ctx.getImageData(0, 0, w, h);
+        var px = new Uint32Array(img.data.buffer), alpha = Math.round(opt.fillOpacity * 255) << 24;
+        var colours = opt.palette.map(function (hex) {  // "#rrggbb" → the little-endian RGBA word of ImageData
+            var n = parseInt(hex.slice(1, 7), 16);
+            return (alpha | ((n & 0xff) << 16) | (n & 0xff00) | ((n >> 16) & 0xff)) >>> 0;
+        });
+        var size = Math.max(1, Math.round(opt.pointSize * ratio)), half = size / 2;
+        for (var p = 0; p < points.length; p += 3) {
+            var c = colours[points[p]] || colours[colours.length - 1];
+            var x0 = Math.round(points[p + 1] * ratio - half), y0 = Math.round(points[p + 2] * ratio - half);
+            for (var y = Math.max(0, y0); y < Math.min(h, y0 + size); y++) {
+                for (var x = Math.max(0, x0); x < Math.min(w, x0 + size); x++) { px[y * w + x] = c; }
+            }
+        }
+        ctx.putImageData(img, 0, 0);
     }
 
     L.PlannerTiles = L.GridLayer.extend({
@@ -191,7 +216,7 @@
                     var ctx = canvas.getContext("2d");
                     ctx.scale(ratio, ratio);
                     canvas._plannerSources = sources;
-                    canvas._plannerDrawn = paint(ctx, sources, codes, self.options, coords.z);
+                    canvas._plannerDrawn = paint(ctx, sources, codes, self.options, coords.z, ratio);
                     remember(cache.canvases, key, canvas, MAX_CANVASES);
                     done(null, canvas);
                 }, function (err) { done(err, canvas); });
