@@ -203,12 +203,25 @@ def _edges(job: _Job, part_a: str, part_b: str, gap: float) -> np.ndarray:
     return _clusters.edges(job.load("candidates", part_a), job.load("candidates", part_b), gap)
 
 
+def county_labels(labels: np.ndarray, label_of: np.ndarray) -> np.ndarray:
+    """A partition's cluster labels (−1: not clustered) as the county's, by ``label_of`` (local → county).
+
+    Only the clustered plots are looked up: a partition whose candidates are all restricted has no
+    cluster, so ``label_of`` is empty (an eager ``np.where`` indexed it anyway and failed on such a
+    partition — a 5M-plot county has one).
+    """
+    out = np.full(len(labels), -1, dtype=np.int64)
+    clustered = labels >= 0
+    out[clustered] = label_of[labels[clustered]]
+    return out
+
+
 def _finish_part(job: _Job, part: str, label_of: np.ndarray, county: dict) -> dict:
     """County cluster sizes back; modes; the per-plot result and the rows of the clusters inside."""
     p = job.params.redevelopment
     le, ev = job.load("low_efficiency", part), job.load("per_mu", part)
     res, labels = job.load("potential", part)
-    glabels = np.where(labels >= 0, label_of[np.maximum(labels, 0)], -1) if len(labels) else labels
+    glabels = county_labels(labels, label_of)
     redevelopment.attach_clusters(res, glabels, county["n_plots"], county["area_mu"])
     cand = redevelopment.candidates(le, p)
     c = le.loc[cand]

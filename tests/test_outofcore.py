@@ -69,7 +69,7 @@ def assert_equal_results(single: pipeline.RunResult, out, tmp_path) -> dict:
     return got
 
 
-def tiny_set(directory, *, holder_apart: bool = False):
+def tiny_set(directory, *, holder_apart: bool = False, small: dict | None = None):
     """Six 15-亩 plots in a row (P1|P2 and P3|P4 touch), tax P1 30, P2 15, P3 600 + 5 (its tenant T3), P4 300,
     P5 30, P6 30 万元 → county average 1010 ÷ 90 亩 = 11.22 万元/亩, 20 % of it 2.24: P1 (2), P2 (1), P5 and P6 (2)
     fall under the share rule, against the county.  Partition 0 holds P1, P3, P5; partition 1 P2, P4, P6 —
@@ -93,7 +93,7 @@ def tiny_set(directory, *, holder_apart: bool = False):
         return pp, ff
 
     a = part(first, 0, 0)
-    return write_county_set(directory, {}, [a, part(second, 3, len(a[1]))], info={"reference_date": AS_OF})
+    return write_county_set(directory, small or {}, [a, part(second, 3, len(a[1]))], info={"reference_date": AS_OF})
 
 
 def single_process(cs: CountySet, preset: str, **kw) -> pipeline.RunResult:
@@ -122,6 +122,24 @@ def test_a_cluster_straddling_the_partition_edge(client, tmp_path):
     ev = got["per_mu"].set_index("credit_code")
     assert ev.loc["T3", "status"] == "merged" and ev.loc["FP3", "unit_tax_10k"] == pytest.approx(605.0)
     assert not (run.out / "_scratch").exists()
+
+
+def test_a_partition_whose_candidates_are_all_restricted(client, tmp_path):
+    """Partition 1's candidates (the low-efficiency P2 and P6) lie in the ecological red line: it has candidates
+    but no cluster, so its map from local to county cluster labels is empty.  A 5M-plot county has such a
+    partition (an island's), and the run failed there (an eager look-up in that empty map)."""
+    from tests.analysis_frames import CRS, X0, Y0
+
+    red = gpd.GeoDataFrame({"kind": ["ecological_red_line"] * 2},
+                           geometry=[shapely.box(X0 + 110, Y0 - 10, X0 + 210, Y0 + 110),
+                                     shapely.box(X0 + 990, Y0 - 10, X0 + 1110, Y0 + 110)], crs=CRS)
+    cs = tiny_set(tmp_path / "set", small={"constraints": red})
+    run = run_chain_out_of_core(cs, load_preset("ruian_default"), out=tmp_path / "out", client=client)
+    got = assert_equal_results(single_process(cs, "ruian_default"), run.out, tmp_path)
+    out = got["plots"].set_index("plot_id")
+    assert out.loc[["P2", "P6"], "restricted"].tolist() == [True, True]
+    assert out.loc[["P2", "P6"], "cluster_id"].isna().all()
+    assert out.loc["P1", "cluster_id"] == 1 and out.loc["P5", "cluster_id"] == 2 and run.counts["clusters"] == 2
 
 
 def test_regrades_across_partitions(client, tmp_path):
