@@ -6,7 +6,9 @@
  * So a new colouring or filter re-paints the canvases from the tiles already decoded, without fetching tiles.
  *
  * Drawing: one Path2D per colour per tile, filled once ("evenodd"); points (plots too small to draw at this
- * zoom) as small squares.  Zooms above the set's highest native zoom are drawn from the parent tile, zooms
+ * zoom) as small squares, or — a layer of points such as the firms (pointShape "circle", pointStroke) — as
+ * small outlined circles, and below outlineZoom (where thousands crowd a screen) as plain dots of pointLow's
+ * size and colour.  Zooms above the set's highest native zoom are drawn from the parent tile, zooms
  * below its lowest (up to 3 levels) from the child tiles, so every zoom shows every plot.
  * Decoded tiles, style arrays and painted canvases are kept in a page-wide cache, because streamlit-folium
  * re-creates the map's dynamic layers on each rerun that changes them.
@@ -96,7 +98,9 @@
 
     // --- drawing ----------------------------------------------------------------------------------------------------
     function paint(ctx, sources, codes, opt, z) {
-        var paths = [], outline = z >= opt.outlineZoom, half = opt.pointSize / 2, drawn = 0;
+        var low = !!opt.pointLow && z < opt.outlineZoom, size = low ? opt.pointLow.size : opt.pointSize;
+        var paths = [], outline = !low && (z >= opt.outlineZoom || opt.pointStroke), half = size / 2, drawn = 0;
+        var circle = opt.pointShape === "circle";
         sources.forEach(function (s) {
             var t = s.tile;
             if (!t) { return; }
@@ -108,8 +112,13 @@
                 drawn++;
                 var r0 = t.ringStart[f], r1 = t.ringStart[f + 1];
                 if (t.types[f] === 1) {
-                    var v = t.rings[r0] * 2;
-                    path.rect(ox + xy[v] * k - half, oy + xy[v + 1] * k - half, opt.pointSize, opt.pointSize);
+                    var v = t.rings[r0] * 2, px = ox + xy[v] * k, py = oy + xy[v + 1] * k;
+                    if (circle) {
+                        path.moveTo(px + half, py);
+                        path.arc(px, py, half, 0, 2 * Math.PI);
+                    } else {
+                        path.rect(px - half, py - half, size, size);
+                    }
                     continue;
                 }
                 for (var r = r0; r < r1; r++) {
@@ -122,8 +131,8 @@
         });
         ctx.globalAlpha = opt.fillOpacity;
         paths.forEach(function (path, code) {
-            ctx.fillStyle = opt.palette[code] || opt.palette[opt.palette.length - 1];
-            ctx.fill(path, "evenodd");
+            ctx.fillStyle = low ? opt.pointLow.color : opt.palette[code] || opt.palette[opt.palette.length - 1];
+            ctx.fill(path, circle ? "nonzero" : "evenodd");  // overlapping dots stay filled; holes need evenodd
         });
         if (outline) {
             ctx.globalAlpha = 1;
@@ -137,7 +146,8 @@
     L.PlannerTiles = L.GridLayer.extend({
         options: {
             tileUrl: "", styleUrl: "", palette: ["#999999"], minNative: 10, maxNative: 16, fillOpacity: 0.85,
-            stroke: {color: "#5a4632", weight: 0.4}, outlineZoom: 15, pointSize: 2.5, plannerLayer: "plots",
+            stroke: {color: "#5a4632", weight: 0.4}, outlineZoom: 15, pointSize: 2.5, pointShape: "square",
+            pointStroke: false, pointLow: null, plannerLayer: "plots",
             updateWhenZooming: false, keepBuffer: 1
         },
 
