@@ -265,8 +265,8 @@ def tile_index(ws: Workspace, layer: str) -> pd.DataFrame:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _tile_index(path: str, layer: str, tiles_stamp: str) -> pd.DataFrame:
     idx = tiles.index(_open(path), layer)
-    idx["group"] = idx["group"].astype("category")
-    return idx
+    # compact: a million keys as Python strings would cost ~100 MB of the server's memory
+    return idx.astype({"key": "string[pyarrow]", "group": "category"})
 
 
 def store_tiles(location: str, layers: list[str] | None, lang: str) -> list[tuple[str, str]]:
