@@ -106,6 +106,7 @@ def cmd_sample(args) -> int:
         run_id, result = pipeline.run(open_workspace(args.out, readonly=False), "ruian_default", run_id="sample",
                                       actor=access.SYSTEM, progress=progress(args, "evaluate"))
         print(f"{'run ' + run_id:>18}: {result.counts.get('low_efficiency', '')} low-efficiency plots")
+    _store_tiles(args, args.out)
     return 0
 
 
@@ -182,6 +183,8 @@ def cmd_evaluate(args) -> int:
                                      actor=_actor(args, ws), progress=progress(args, "evaluate"))
         print(f"run {run_id} stored in {ws.describe()} (preset {params.name}; layers run_{run_id}_*){where}")
     print(pipeline.summary_text(result))
+    if not args.no_store:
+        _store_tiles(args, ws.location, ["plots"])  # a run's colours need the plots' set: made if missing
     return 0
 
 
@@ -511,6 +514,7 @@ def cmd_import(args) -> int:
                                    progress=progress(args, "import"))
     print(result.summary(args.lang))
     _print_cells(result.cells, args.lang)
+    _store_tiles(args, ws.location, [args.layer])
     return 0
 
 
@@ -637,6 +641,7 @@ def cmd_workspace(args) -> int:
             print(f"  {name:32s} {n:8d} rows  ✓")
         print(f"copied {len(report['layers'])} layers, {report['versions']} kept versions, "
               f"{len(report['tables'])} tables, rasters {', '.join(report['rasters']) or '(none)'}; verified")
+        _store_tiles(args, args.destination)
         return 0
     ws = _open(args, write=args.action in ("restore", "set"))
     if args.action == "info":
@@ -656,6 +661,7 @@ def cmd_workspace(args) -> int:
         out = ws.restore_layer(args.layer, args.version, actor=_actor(args, ws))
         print(f"{out['layer']}: version {out['restored']} restored as version {out['new_version']} ({out['rows']} rows); "
               "the replaced version is kept")
+        _store_tiles(args, ws.location, [args.layer])
     else:
         ws.set_setting(args.key, args.value, actor=_actor(args, ws))
         print(f"{args.key} = {args.value}")
@@ -940,6 +946,26 @@ def cmd_app(args) -> int:
 
 
 # --- tiles --------------------------------------------------------------------------------
+def _store_tiles(args, location: str, layers: list[str] | None = None) -> None:
+    """Build the map's vector tiles of ``layers`` just stored (default: every tiled layer held), and say how it went.
+
+    The data is committed before this runs: a build that fails is reported on stderr (the
+    command still succeeds) and the map builds the set when it is first opened.
+    """
+    from layers import tiles
+    from layers.store import open_workspace
+
+    done = tiles.refresh(open_workspace(location), layers, progress=progress(args, "tiles"))
+    for name, info in done.built.items():
+        print(f"tiles of {name}: {info.count:,} features, {info.n_tiles:,} tiles, {info.n_bytes / 1e6:,.1f} MB, "
+              f"built in {info.build_s:.1f} s")
+    for name, exc in done.failed.items():
+        print(f"tiles of {name} not built: {exc.localized(args.lang)}. The data is stored; the map builds the tiles "
+              f"when it is first opened (or run: cli.py tiles --layer {name})" if args.lang != "zh" else
+              f"图层 {name} 的矢量切片未生成:{exc.localized('zh')}。数据已保存;地图首次打开时生成切片"
+              f"(或运行 cli.py tiles --layer {name})", file=sys.stderr)
+
+
 def _add_tiles(sub) -> None:
     p = sub.add_parser("tiles", help="build the vector tiles the map draws every plot from (kept with the workspace)")
     p.add_argument("--workspace", default=None, help=_WS_HELP)

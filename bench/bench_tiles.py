@@ -5,8 +5,9 @@
 Per workspace (each with an analysis run: ``python cli.py sample --plots N --out W.gpkg``), printed, not
 asserted (timings depend on the machine):
 
-1. **Tile build**: the plots' tile set built from scratch in a child process (``python -m layers.tiles
-   build``, what the app runs on first need): seconds, tiles, bytes, the child's peak memory.
+1. **Tile build**: the plots' and the firms' tile sets built from scratch in a child process (``python -m
+   layers.tiles build``, what ``layers.tiles.refresh`` runs after a layer is stored and the map on first need
+   when that failed): seconds, tiles, bytes, the child's peak memory.  ``--build-only`` stops here.
 2. **Viewport cut** (what the map sent before vector tiles, without its 6,000-plot cliff): the plots
    meeting a view read from the store by box, their display copy and the lean GeoJSON the page would
    send — server seconds and bytes — for the county view and a street view; in a child process, whose
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -87,17 +87,17 @@ class PeakRSS:
 
 
 # --- 1. tile build --------------------------------------------------------------------------------------------
-def tile_build(workspace: str) -> dict:
-    shutil.rmtree(workspace + ".tiles", ignore_errors=True)
+def tile_build(workspace: str, layer: str = "plots") -> dict:
+    Path(workspace + ".tiles", f"{layer}.mbtiles").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "layers.tiles", "build", workspace, "plots"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "layers.tiles", "build", workspace, layer], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     peak = PeakRSS(proc.pid)
     out, _ = proc.communicate()
     seconds = time.perf_counter() - t0
     info = json.loads(out.decode().strip().splitlines()[-1])
     return {"s": seconds, "tiles": info["n_tiles"], "bytes": info["n_bytes"], "peak": peak.close(),
-            "count": info["count"], "file": sum(p.stat().st_size for p in Path(workspace + ".tiles").glob("*.mbtiles"))}
+            "count": info["count"], "file": Path(workspace + ".tiles", f"{layer}.mbtiles").stat().st_size}
 
 
 # --- 2. the viewport cut, in a child process -------------------------------------------------------------------
@@ -266,14 +266,18 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-root", help="another checkout to measure in the browser beside this one")
     ap.add_argument("--skip-build", action="store_true", help="keep an existing tile set (no build timing)")
     ap.add_argument("--skip-cut", action="store_true", help="skip the viewport-cut measurement")
+    ap.add_argument("--build-only", action="store_true", help="measure the tile builds only (no cut, no browser)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     for ws in args.workspace:
         print(f"\n== {ws}")
         if not args.skip_build:
-            b = tile_build(ws)
-            print(f"tile build: {b['count']:,} plots → {b['tiles']:,} tiles, {_mb(b['bytes'])} (file {_mb(b['file'])}) "
-                  f"in {b['s']:.1f} s; child peak memory {_mb(b['peak'])}")
+            for layer in ("plots", "enterprises"):
+                b = tile_build(ws, layer)
+                print(f"tile build: {b['count']:,} {layer} → {b['tiles']:,} tiles, {_mb(b['bytes'])} "
+                      f"(file {_mb(b['file'])}) in {b['s']:.1f} s; child peak memory {_mb(b['peak'])}")
+        if args.build_only:
+            continue
         box = views(ws)
         if not args.skip_cut:
             print(f"{'viewport cut (before)':<26}{'plots':>10}{'server s':>10}{'GeoJSON':>12}{'peak mem':>12}")

@@ -19,11 +19,15 @@ Where tile sets live — beside the layers, so that every app server reads the s
   and ``ws_tiles`` (layer, z, x, y, data) in the workspace's schema, replaced in one
   transaction.
 
-**When they are built**: on first need and then kept — the map page asks :func:`ensure` (a
-planner who opens the map after an import waits for the build once; ``python cli.py tiles
-build`` builds them ahead, e.g. after a nightly import).  Each set records the *stamp* of the
-layer it was cut from (the layer's version, change time and row count in the workspace
-metadata); a set whose stamp is not the layer's current one is stale: :func:`tile` returns
+**When they are built**: right after a user action stores a tiled layer — ``cli.py sample``,
+``cli.py import`` and the import page, ``cli.py workspace copy``, a restored layer version; and
+after a stored run (``cli.py evaluate``, "run the analyses") when the plots' set is missing —
+each of those calls :func:`refresh` once its transaction has committed (never inside one: the
+store knows nothing of tiles).  A build that fails there leaves the stored data as it is (the
+caller says so); the map page still asks :func:`ensure` on first view, which builds a missing or
+stale set then (a planner waits for it once), and ``python cli.py tiles`` builds one on demand.
+Each set records the *stamp* of the layer it was cut from (the layer's version, change time and
+row count in the workspace metadata); a set whose stamp is not the layer's current one is stale: :func:`tile` returns
 nothing for it (the routes answer 404) and :func:`ensure` rebuilds it.  A build of a big layer
 runs in a child process (``python -m layers.tiles build``), so the app server never holds the
 layer's geometries; builds of one set are serialised across processes (a lock file; a
@@ -37,6 +41,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -49,13 +54,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.errors import WorkspaceError
+from geo.errors import PlannerError, WorkspaceError
 from geo.io import atomic_path
+from geo.progress import Progress, Steps
 from geo.vtiles import MEDIA_TYPE, encode_tiles, spatial_order
 from geo.web import display_copy
 
 __all__ = ["ZOOMS", "TILED_LAYERS", "IN_PROCESS_MAX", "TileSetInfo", "layer_stamp", "info", "tile", "index", "build",
-           "ensure", "tile_store", "MEDIA_TYPE", "read_columns", "read_many_columns", "EMPTY"]
+           "ensure", "refresh", "Refreshed", "tile_store", "MEDIA_TYPE", "read_columns", "read_many_columns", "EMPTY"]
 
 # Native zooms of a tile set: 10 shows a county (≈ 40 km across on a screen), 16 a street block.  The browser
 # draws zooms below 10 from the z10 tiles and above 16 from the z16 tiles (ui/static renderer), so every zoom
@@ -67,6 +73,7 @@ TILED_LAYERS: dict[str, tuple[str, str]] = {"plots": ("plot_id", "township_code"
 IN_PROCESS_MAX = 50_000  # more features than this: build in a child process (its memory is freed when it exits)
 _ROOT = Path(__file__).resolve().parents[1]
 _TOLERANCE_M, _DECIMALS = 0.5, 6  # the display copies' simplification and rounding (as ui.shell's)
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,8 +305,9 @@ def index(ws, layer: str) -> pd.DataFrame:
     ``x``/``y`` (the representative point, working CRS)."""
     blob = tile_store(ws).index(layer)
     if blob is None:
-        raise WorkspaceError(f"no tile set of {layer!r} in {ws.describe()}; build it with `python cli.py tiles build`",
-                             message_zh=f"{ws.describe()} 中没有图层 {layer} 的切片;请运行 python cli.py tiles build")
+        raise WorkspaceError(f"no tile set of {layer!r} in {ws.describe()}; build it with "
+                             f"`python cli.py tiles --layer {layer}`",
+                             message_zh=f"{ws.describe()} 中没有图层 {layer} 的切片;请运行 python cli.py tiles --layer {layer}")
     import pyarrow.parquet as pq
 
     return pq.read_table(io.BytesIO(blob)).to_pandas()
@@ -384,6 +392,57 @@ def ensure(ws, layer: str, *, in_process: bool | None = None) -> TileSetInfo:
     if found is None:
         raise WorkspaceError(f"building the tiles of {layer!r} left no tile set", message_zh=f"图层 {layer} 切片生成失败")
     return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Refreshed:
+    """What :func:`refresh` did per layer: sets built now, sets already current, builds that failed (and why)."""
+
+    built: dict[str, TileSetInfo]
+    kept: dict[str, TileSetInfo]
+    failed: dict[str, PlannerError]
+
+
+def refresh(ws, layers: Iterable[str] | None = None, *, progress: Progress | None = None) -> Refreshed:
+    """Make the tile sets of ``layers`` (default: every tiled layer held) current, right after they were stored.
+
+    Called by each user action that stores a tiled layer, once its transaction has committed
+    (see the module's docstring).  Each set missing or stale is built by :func:`ensure` (in a
+    child process for a big layer); a current one is kept.  A build that fails does not raise:
+    the layer is stored and stays so, the failure is returned (and logged) for the caller to
+    report, and the map builds the set on first view instead.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace just written (read-only is enough: tile sets are not layers).
+    layers : iterable of str, optional
+        The layers just stored; those not in :data:`TILED_LAYERS` or not held are skipped.
+    progress : Progress, optional
+        Told as each layer's set is made (:mod:`geo.progress`).
+    """
+    wanted = [n for n in dict.fromkeys(TILED_LAYERS if layers is None else layers)
+              if n in TILED_LAYERS and ws.has_layer(n)]
+    built: dict[str, TileSetInfo] = {}
+    kept: dict[str, TileSetInfo] = {}
+    failed: dict[str, PlannerError] = {}
+    steps = Steps(progress, wanted, task="tiles")
+    for name in wanted:
+        steps.start(name)
+        before = info(ws, name)
+        try:
+            done = ensure(ws, name)
+        except Exception as exc:  # any failure: the set is derived, the stored layer must stand regardless
+            _log.warning("tiles of %s not built (the layer is stored; the map builds them on first view): %s",
+                         name, exc, exc_info=_log.isEnabledFor(logging.DEBUG))
+            failed[name] = exc if isinstance(exc, PlannerError) else WorkspaceError(
+                f"building the tiles of {name} failed: {exc}", message_zh=f"图层 {name} 的矢量切片生成失败:{exc}")
+            continue
+        (kept if before is not None and before.stamp == done.stamp else built)[name] = done
+        _log.info("tiles of %s: %s (%d features, %d tiles, %.1f s)", name, "built" if name in built else "current",
+                  done.count, done.n_tiles, done.build_s)
+    steps.finish()
+    return Refreshed(built, kept, failed)
 
 
 def _child(*args: str, what: str) -> None:

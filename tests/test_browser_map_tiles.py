@@ -116,3 +116,68 @@ def test_a_planner_sees_every_plot_at_county_zoom_from_vector_tiles(big_app, big
                             timeout=60_000, polling=200)
     assert page.js_errors == []
     assert page.blocked == [], f"the page tried to reach the network: {page.blocked}"
+
+
+JS_FIRM_TILES = ("() => window.map && Object.values(window.map._layers).find(l => window.L.PlannerTiles "
+                 "&& l instanceof L.PlannerTiles && l.options.plannerLayer === 'enterprises')")
+JS_FIRM_TILES_DRAWN = f"""() => {{ const l = ({JS_FIRM_TILES})();
+    return !!l && Object.values(l._tiles).length > 0 && Object.values(l._tiles).every(t => t.loaded); }}"""
+
+
+def _a_lonely_firm(workspace) -> tuple[str, str, float, float, int]:
+    """The firm farthest from any other (a click beside it means only it): credit code, name, lat, lng; and the
+    number of firms."""
+    import numpy as np
+    import shapely
+
+    from layers.store import open_workspace
+
+    firms = open_workspace(workspace).read("enterprises", columns=["credit_code", "name"]).to_crs(4326)
+    pts = firms.geometry.to_numpy()
+    _, gap = shapely.STRtree(pts).query_nearest(pts, exclusive=True, return_distance=True, all_matches=False)
+    i = int(np.argmax(gap))
+    return (str(firms["credit_code"].iloc[i]), str(firms["name"].iloc[i]), float(shapely.get_y(pts[i])),
+            float(shapely.get_x(pts[i])), len(firms))
+
+
+def test_a_planner_sees_every_firm_at_county_zoom_from_their_tiles_and_clicks_one(big_app, big_workspace,
+                                                                                   offline_page, artifacts_dir):
+    """Before, more than 8,000 firms in view (``ui.map_page.MAX_POINTS``) were left out with "zoom in"; now they
+    are drawn from the firms' own vector tiles, and a click on one is found on the server."""
+    code, name, lat, lng, n_firms = _a_lonely_firm(big_workspace)
+    assert n_firms > 8000
+    page = offline_page
+    served: list[tuple[str, int]] = []
+    page.on("response", lambda r: served.append((r.url, r.status)) if "/_planner/vt/enterprises/" in r.url else None)
+    sign_in(page, big_app, "planner", "ruian-planner")
+    page.goto(big_app + "map")
+    frame = page.wait_for_selector(MAP_IFRAME, timeout=90_000).content_frame()
+    frame.wait_for_function(JS_TILES_DRAWN, timeout=90_000, polling=200)
+    _idle(page, 600)
+    page.locator("[data-testid='stSidebar']").get_by_text("企业", exact=True).click()
+    _idle(page, 1200)
+    frame.wait_for_function(JS_FIRM_TILES_DRAWN, timeout=90_000, polling=200)
+    assert frame.evaluate("() => window.map.getZoom()") <= 11  # the county in view
+    assert "enterprises" not in frame.evaluate(JS_GEOJSON)  # not a GeoJSON cut: tiles
+    assert any("/style" not in u and s == 200 for u, s in served) and any("/style" in u and s == 200 for u, s in served)
+    drawn = frame.evaluate(f"() => ({JS_FIRM_TILES})().drawnIds()")
+    assert drawn == n_firms
+    main = page.locator("[data-testid='stMain']").first.inner_text()
+    assert f"企业 {n_firms:,}" in main and "当前范围内要素过多" not in main, main[:800]
+    assert "企业" in frame.locator(".planner-legend-body").inner_text()
+    page.screenshot(path=str(artifacts_dir / "map_firm_tiles_county.png"))
+    # a click on the lonely firm, still drawn from tiles (over 8,000 firms in the padded view of zoom 10), is
+    # found on the server from the tile set's index: its details
+    frame.evaluate(JS_SET_VIEW, [lat, lng, 10])
+    _idle(page, 900)
+    frame.wait_for_function(JS_FIRM_TILES_DRAWN, timeout=60_000, polling=200)
+    assert "enterprises" not in frame.evaluate(JS_GEOJSON)
+    pt = frame.evaluate(JS_PIXEL, [lat, lng])
+    box = page.locator(MAP_IFRAME).bounding_box()
+    page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
+    _idle(page, 900)
+    page.locator("[data-testid='stMain']").get_by_text(f"企业 · {name}", exact=True).wait_for(timeout=60_000)
+    assert "enterprises" not in frame.evaluate(JS_GEOJSON)  # the click came through the tiles' path
+    page.screenshot(path=str(artifacts_dir / "map_firm_tiles_click.png"))
+    assert page.js_errors == []
+    assert page.blocked == [], f"the page tried to reach the network: {page.blocked}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
+from layers import tiles
 from layers.access import Actor
 from layers.store import open_workspace
 from tests.apptest import sign_in
@@ -93,6 +95,11 @@ def test_upload_preview_fix_and_commit(ws_path, tmp_path):
     assert "已写入 plots:2 行" in at.success[0].value.replace("\\", "")
     got = open_workspace(ws_path).read("plots")
     assert got["plot_id"].tolist() == ["U1", "U2"] and got.geometry.is_valid.all()
+    # the map's vector tiles of the new plots were built right after the commit, and the page says so
+    built = tiles.info(open_workspace(ws_path), "plots")
+    assert built.count == 2 and built.stamp == tiles.layer_stamp(open_workspace(ws_path), "plots")
+    assert any("已生成地块的地图矢量切片(2 个要素" in c.value.replace("\\", "") for c in at.caption), \
+        [c.value for c in at.caption]
     # the uploaded name was sanitised: nothing was written outside the private upload folder
     assert open_workspace(ws_path).metadata("plots")["source"] == "up.geojson"
 
@@ -152,11 +159,22 @@ def test_replaced_layer_is_restored_from_the_import_page(ws_path, tmp_path):
     assert not at.exception and "已恢复" in at.success[0].value.replace("\\", "")
     ws = open_workspace(ws_path)
     assert len(ws.read("plots")) == 5000
+    assert tiles.info(ws, "plots").count == 5000 and tiles.info(ws, "plots").stamp == tiles.layer_stamp(ws, "plots")
     hist = ws.layer_history("plots")
     assert hist["rows"].tolist()[:2] == [5000, 2]  # the import is kept as a version: the undo can be undone
     log = ws.read_table("audit_log")
     assert (log["action"] == "layer.restore").any()
     assert log.loc[log["action"] == "layer.restore", "username"].tolist() == ["admin1"]
+
+
+def test_an_import_whose_tiles_fail_is_stored_with_a_warning(ws_path, tmp_path):
+    """The tile build after the commit fails (no place to put the tiles): the import stands, the page warns."""
+    Path(str(ws_path) + ".tiles").write_text("not a folder")
+    at = _commit_with_fix(_app(), tmp_path)
+    assert not at.exception and "已写入 plots:2 行" in at.success[0].value.replace("\\", "")
+    assert any("数据已保存" in w.value and "地图首次打开时会再次生成" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    assert len(open_workspace(ws_path).read("plots")) == 2
 
 
 def test_non_admin_cannot_commit_an_import(ws_path, tmp_path):

@@ -1,10 +1,17 @@
-"""The plots as vector tiles on the mounted map: the browser's renderer and the layer that draws them.
+"""The plots and the firms as vector tiles on the mounted map: the browser's renderer and the layers that draw them.
 
 :class:`TileAssets` (added to the base map once) loads pbf and ``static/planner/plot-tiles.js``;
 :func:`plot_tiles_group` is the dynamic feature group holding ``L.plannerTiles`` with the URLs of the
 tile set and of the colour codes (``ui.tileserver``).  Its script depends only on those URLs, the
 palette and the zoom range: panning sends nothing new.  Part of ``ui.mapview`` (which re-exports these
 names).
+
+The firms (``enterprises``) come from their own tile set when more are in view than the page sends as
+GeoJSON (``ui.map_page.MAX_POINTS``, or a view too wide to read them by box): :func:`firm_tiles` makes
+the layer (small outlined circles, one colour, as the GeoJSON markers) and counts the firms in view from
+the set's index; a click is resolved on the server from that index (:func:`firm_at`, nearest firm within
+a few pixels, in the user's townships only) and its details read from the store by credit code
+(:func:`firm_row`).
 """
 from __future__ import annotations
 
@@ -14,11 +21,17 @@ from dataclasses import dataclass
 
 import branca.element
 import folium
+import numpy as np
+import pandas as pd
 from folium.elements import JSCSSMixin
 
 from ui.offline import DEFAULT_BASE_URL
 
-__all__ = ["TileAssets", "PlotTiles", "TileLayerSpec", "plot_tiles_group"]
+__all__ = ["TileAssets", "PlotTiles", "TileLayerSpec", "TiledLayer", "plot_tiles_group", "firm_tiles_group", "firm_tiles",
+           "firm_at", "firm_row", "FIRM_TILES"]
+
+FIRM_TILES = "enterprises"  # the point layer drawn from its tiles when too many are in view
+_LOW_DOT = "#2c3e50"  # LAYER_STYLES["enterprises"]["color"], drawn translucent (opacity 0.6) far out
 
 
 @dataclass(frozen=True)
@@ -57,14 +70,14 @@ class PlotTiles(branca.element.MacroElement):
     )
 
     def __init__(self, spec: TileLayerSpec, *, palette: list[str], stroke: dict, fill_opacity: float,
-                 layer: str = "plots"):
+                 layer: str = "plots", points: dict | None = None):
         super().__init__()
         self._name = "PlotTiles"
         options = {"tileUrl": spec.tiles_url, "styleUrl": spec.style_url, "palette": list(palette),
                    "minNative": int(spec.minzoom), "maxNative": int(spec.maxzoom), "fillOpacity": float(fill_opacity),
                    "stroke": {"color": stroke.get("color", "#5a4632"), "weight": float(stroke.get("weight", 0.4))},
-                   "plannerLayer": layer, "maxZoom": 22}
-        if spec.bounds is not None:  # a county view at zoom 10 spans 64 tile places, a handful hold plots
+                   "plannerLayer": layer, "maxZoom": 22, **(points or {})}
+        if spec.bounds is not None:  # a county view at zoom 10 spans 64 tile places, a handful hold features
             w, south, e, n = (float(v) for v in spec.bounds)
             options["bounds"] = [[south, w], [n, e]]
         self.options_js = json.dumps(options).replace("</", "<\\/")
@@ -76,3 +89,93 @@ def plot_tiles_group(spec: TileLayerSpec, *, palette: list[str], stroke: dict, f
     group = folium.FeatureGroup(name=html.escape(label), show=True)
     PlotTiles(spec, palette=palette, stroke=stroke, fill_opacity=fill_opacity).add_to(group)
     return group
+
+
+# --- the firms from their tiles --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TiledLayer:
+    """A point layer drawn from its vector tiles: its feature group and how many of its features are in view."""
+
+    group: folium.FeatureGroup
+    n_view: int
+
+
+def firm_tiles_group(spec: TileLayerSpec, *, label: str) -> folium.FeatureGroup:
+    """The firms' tile layer: every firm a small outlined circle in the GeoJSON markers' colours (from zoom 13),
+    a small translucent dark dot below."""
+    from ui.mapview import LAYER_STYLES
+
+    style = LAYER_STYLES[FIRM_TILES]
+    group = folium.FeatureGroup(name=html.escape(label), show=True)
+    PlotTiles(spec, palette=[style["fillColor"]], stroke={"color": style["color"], "weight": style["weight"]},
+              fill_opacity=style["fillOpacity"], layer=FIRM_TILES,
+              points={"pointShape": "circle", "pointSize": 6, "pointStroke": True, "outlineZoom": 13,
+                      # below zoom 13 thousands of firms share a screen: small translucent dark dots, the plots
+                      # still seen through them
+                      "pointLow": {"size": 1.6, "color": _LOW_DOT, "opacity": 0.6}}).add_to(group)
+    return group
+
+
+def _visible_groups(actor) -> frozenset | None:
+    from layers.access import visible_townships
+
+    towns = visible_townships(actor) if actor is not None else None
+    return None if towns is None else frozenset(str(t) for t in towns)
+
+
+def _mine(index: pd.DataFrame, towns: frozenset | None) -> np.ndarray:
+    if towns is None:
+        return np.ones(len(index), dtype=bool)
+    return index["group"].astype("object").isin(towns).to_numpy(dtype=bool)
+
+
+def firm_tiles(ws, box: tuple | None, actor, lang: str, base_url_path: str = "") -> TiledLayer | None:
+    """The firms as a tile layer for the view ``box`` (west, south, east, north), or None when the app's
+    routes are not served (``streamlit run app.py``) or the workspace has no firms."""
+    from ui import data, tileserver
+    from ui.i18n import layer_label
+
+    if not tileserver.mounted() or not ws.has_layer(FIRM_TILES):
+        return None
+    info = data.tile_set(ws, FIRM_TILES)
+    index = data.tile_index(ws, FIRM_TILES)
+    towns = _visible_groups(actor)
+    here = _mine(index, towns)
+    if box is not None:
+        w, s, e, n = box
+        here &= ((index["east"].to_numpy() >= w) & (index["west"].to_numpy() <= e)
+                 & (index["north"].to_numpy() >= s) & (index["south"].to_numpy() <= n))
+    scope = "" if towns is None else tileserver.scope_key(towns)
+    spec = TileLayerSpec(tiles_url=tileserver.vector_tiles_url(FIRM_TILES, info.stamp, base_url_path, scope=scope),
+                         style_url=tileserver.style_url(FIRM_TILES, info.stamp, run_id=None, style_by="plain",
+                                                        filters=None, base_url_path=base_url_path, scope=scope),
+                         minzoom=info.minzoom, maxzoom=info.maxzoom)
+    return TiledLayer(firm_tiles_group(spec, label=layer_label(FIRM_TILES, lang)), int(here.sum()))
+
+
+def firm_at(ws, lat: float, lng: float, zoom, actor) -> str | None:
+    """Credit code of the firm nearest a click, within a few screen pixels (:func:`ui.details.click_tolerance_deg`),
+    among the firms ``actor`` may see; None when there is none.  From the tile set's index: no geometry read."""
+    from ui import data
+    from ui.details import click_tolerance_deg
+
+    index = data.tile_index(ws, FIRM_TILES)
+    tol = click_tolerance_deg(zoom)
+    lon_x, lat_y = index["west"].to_numpy(), index["south"].to_numpy()  # a point's box is the point
+    near = (np.abs(lon_x - lng) <= tol) & (np.abs(lat_y - lat) <= tol) & _mine(index, _visible_groups(actor))
+    if not near.any():
+        return None
+    hits = np.flatnonzero(near)
+    d2 = ((lon_x[hits] - lng) * np.cos(np.radians(lat))) ** 2 + (lat_y[hits] - lat) ** 2
+    return str(index["key"].iloc[hits[int(np.argmin(d2))]])
+
+
+def firm_row(ws, credit_code: str, actor) -> pd.Series | None:
+    """One firm's attributes, read from the store by its credit code (None when gone or outside ``actor``'s townships)."""
+    found = ws.read(FIRM_TILES, where_in={"credit_code": [str(credit_code)]}, geometry=False)
+    if not len(found):
+        return None
+    towns = _visible_groups(actor)
+    if towns is not None and ("township_code" not in found.columns or str(found["township_code"].iloc[0]) not in towns):
+        return None
+    return found.iloc[0]

@@ -66,6 +66,9 @@ __all__ = [
     "MAP_COLUMNS",
     "plot_tiles",
     "plot_tiles_stale",
+    "tile_set",
+    "tile_index",
+    "store_tiles",
     "plot_index",
     "with_geometry",
     "plot_shapes",
@@ -238,12 +241,53 @@ _PLACE = ("west", "south", "east", "north", "x", "y")
 
 def plot_tiles(ws: Workspace) -> tiles.TileSetInfo:
     """The current vector-tile set of the plots (:mod:`layers.tiles`), built first when missing or stale."""
-    return _plot_tiles(ws.location, layer_stamp(ws, "plots"))
+    return tile_set(ws, "plots")
+
+
+def tile_set(ws: Workspace, layer: str) -> tiles.TileSetInfo:
+    """The current vector-tile set of ``layer`` (one of ``layers.tiles.TILED_LAYERS``), built first when missing
+    or stale (normally it was built when the layer was stored: :func:`store_tiles`)."""
+    return _tile_set(ws.location, layer, layer_stamp(ws, layer))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _tile_set(path: str, layer: str, stamp: tuple) -> tiles.TileSetInfo:
+    return tiles.ensure(_open(path), layer)
+
+
+def tile_index(ws: Workspace, layer: str) -> pd.DataFrame:
+    """The index of ``layer``'s tile set (``layers.tiles.index``: a row per feature id — key, group, box in
+    degrees, point in the working CRS), cached per set; never scoped (callers filter by ``group``)."""
+    info = tile_set(ws, layer)
+    return _tile_index(ws.location, layer, info.stamp)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _plot_tiles(path: str, plots_stamp: tuple) -> tiles.TileSetInfo:
-    return tiles.ensure(_open(path), "plots")
+def _tile_index(path: str, layer: str, tiles_stamp: str) -> pd.DataFrame:
+    idx = tiles.index(_open(path), layer)
+    # compact: a million keys as Python strings would cost ~100 MB of the server's memory
+    return idx.astype({"key": "string[pyarrow]", "group": "category"})
+
+
+def store_tiles(location: str, layers: list[str] | None, lang: str) -> list[tuple[str, str]]:
+    """Build the map's vector tiles of the layers just stored (:func:`layers.tiles.refresh`) under a spinner.
+
+    Call it after the write has committed.  Returns what to tell the planner: ``("success", text)``
+    per set built, ``("warning", text)`` per build that failed — the data stays stored and the map
+    builds the set when it is first opened.
+    """
+    from ui.i18n import layer_label
+
+    wanted = [n for n in (layers if layers is not None else tiles.TILED_LAYERS) if n in tiles.TILED_LAYERS]
+    if not wanted:
+        return []
+    with st.spinner(t("tiles_storing", lang, layers="、".join(layer_label(n, lang) for n in wanted))):
+        done = tiles.refresh(_open(location), wanted)
+    out = [("success", t("tiles_stored", lang, layer=layer_label(n, lang), n=i.count, s=i.build_s))
+           for n, i in done.built.items()]
+    out += [("warning", t("tiles_store_failed", lang, layer=layer_label(n, lang), why=exc.localized(lang)))
+            for n, exc in done.failed.items()]
+    return out
 
 
 def plot_tiles_stale(ws: Workspace) -> bool:
@@ -461,6 +505,7 @@ def run_pipeline(path: str | Path, preset: str, *, actor, lang: str = "zh", run_
     with st.status(t("pg_running", lang) + where, expanded=False) as box:
         ws = _open_store(str(path), readonly=False)
         new_id, result = run_chain_stored(ws, preset, run_id=run_id, actor=actor)
+        tiles.refresh(ws, ["plots"])  # the run's map colours the plots' tiles: made now if missing
         secs = sum(result.timings.values())
         box.update(label=t("pg_run_done", lang, run=new_id, secs=secs) + where, state="complete")
     return new_id

@@ -737,6 +737,12 @@ STRINGS: dict[str, dict[str, str]] = {
                            "en": "Building the plots' map tiles (once after each change of the plots layer)…"},
     "map_tiles_need_server": {"zh": "地块很多时以矢量切片显示,需要用 ./run.sh app(server.py)启动;现按镇街汇总显示。",
                               "en": "Many plots are drawn as vector tiles, which need ./run.sh app (server.py); township totals shown instead."},
+    "tiles_storing": {"zh": "正在生成地图矢量切片({layers})…", "en": "Building the map's vector tiles ({layers})…"},
+    "tiles_stored": {"zh": "已生成{layer}的地图矢量切片({n:,} 个要素,用时 {s:.1f} 秒)。",
+                     "en": "Map tiles built for {layer} ({n:,} features in {s:.1f} s)."},
+    "tiles_store_failed": {"zh": "数据已保存,但{layer}的地图矢量切片未能生成:{why}。地图首次打开时会再次生成。",
+                           "en": "The data is stored, but the map tiles of {layer} could not be built: {why}. "
+                                 "The map builds them when it is first opened."},
     "sel_too_many": {"zh": "框选范围内地块过多,按地块代表点判断是否在框内。",
                      "en": "Many plots in the drawn shape: a plot counts when its representative point is inside."},
     "map_search": {"zh": "搜索:地块编号、企业名称、统一社会信用代码、镇街或园区名称",

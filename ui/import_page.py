@@ -17,6 +17,9 @@ block the commit, not the preview.  Nothing is written before ⑥: the page call
 Uploaded bytes go to the session's private folder (:mod:`ui.uploads`) under sanitised names
 and messages name the file, never the folder; every text that came from a file is shown
 through ``st.dataframe``/``st.code`` or escaped (:func:`plain`) before Streamlit renders Markdown.
+After a commit or a restored version of a tiled layer (plots, enterprises) the page builds the map's
+vector tiles under a spinner (:func:`ui.data.store_tiles`); a build that fails is a warning, the
+data stays stored.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from layers.imports.modes import format_cell
 from layers.imports.supply import DERIVABLE
 from layers.schema import RASTER_KINDS, SPECS
 from layers.store import WorkspaceBase as Workspace, open_workspace as _open_store
+from ui import data
 from ui.i18n import layer_label, t, value_label
 from ui.shell import current_lang, plain, workspace_location
 from ui.uploads import UploadFolder, sweep
@@ -57,6 +61,7 @@ PLAN_KEY = "import_plan"
 UPLOAD_KEY = "import_uploads"  # the session's UploadFolder
 _SUPPLY_KEY = "import_supply"  # {"set": {field: value}, "derive": [field]} the planner chose in step ③
 _RESULT_KEY = "import_result"
+_TILES_KEY = "import_tiles"  # what building the map's tiles after the last write said (ui.data.store_tiles)
 _MAP_MAX_ROWS = 20_000  # the preview map draws at most this many features
 _CELLS_SHOWN = 500  # changed cells listed on the page (all are counted)
 _MAIN_EXTS = (".zip", ".kmz", ".shp", ".gpkg", ".geojson", ".json", ".kml", ".csv", ".xlsx", ".tif", ".tiff")
@@ -398,6 +403,7 @@ def _commit_step(plan: ImportPlan, lang: str) -> None:
             st.error(plain(exc.localized(lang)))
             return
         st.session_state[_RESULT_KEY] = (result.summary(lang), _cells_table(plan.layer, result.cells, lang))
+        st.session_state[_TILES_KEY] = data.store_tiles(ws.location, [plan.layer], lang)
         for key in (PLAN_KEY, _SUPPLY_KEY, "imp_confirm"):
             st.session_state.pop(key, None)
         st.rerun()
@@ -409,6 +415,8 @@ def _last_result(lang: str) -> None:
         return
     text, cells = done
     st.success(plain(text))
+    for kind, note in st.session_state.get(_TILES_KEY) or []:
+        (st.warning if kind == "warning" else st.caption)(plain(note))
     if len(cells):
         st.dataframe(cells, hide_index=True, key="imp_done_cells")
 
@@ -485,5 +493,6 @@ def _versions_step(ws: Workspace, lang: str) -> None:
                     return
                 st.session_state[_RESULT_KEY] = (t("versions_restored", lang, layer=layer_label(layer, lang), v=v,
                                                    new=out["new_version"]), pd.DataFrame())
+                st.session_state[_TILES_KEY] = data.store_tiles(ws.location, [layer], lang)
                 st.rerun()
 

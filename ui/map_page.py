@@ -50,6 +50,7 @@ from geo.units import m2_to_mu
 from layers.access import Actor
 from ui import data, tileserver
 from ui._map_places import focus_shapes, follow_area_filter, places_of, search_row
+from ui._map_tiles import FIRM_TILES, TiledLayer, firm_at, firm_row, firm_tiles
 from ui._map_view import FOCUS, FOUND, MAP_HEIGHT, MAP_KEY, bounds_of, is_mounted, remember_view, view_args
 from ui.details import click_tolerance_deg, feature_at, feature_details, plot_details
 from ui.filters import PlotFilters, apply, filter_sidebar
@@ -99,7 +100,7 @@ MAP_CSS = ('<style>iframe[title="streamlit_folium.st_folium"]'
            '[data-testid="stMainBlockContainer"]{padding-top: 1.2rem !important;}</style>')
 MAX_PLOTS = 6000  # more plots than this in the query box → the plots come as vector tiles (or township totals)
 MAX_DRAWN = 20000  # more candidate plots than this in a drawn shape → tested by their representative points
-MAX_POINTS = 8000  # enterprises in view above this are left out (a caption says so)
+MAX_POINTS = 8000  # enterprises in view above this come from their vector tiles (ui._map_tiles.firm_tiles)
 PAD = 0.5  # the query box reaches half a view beyond each edge, so small pans resend nothing
 # What the page reacts to: clicks (details), the view (what to send, what to restore), drawings (selection).
 # all_drawings, not last_active_drawing: streamlit-folium also puts a *clicked* feature in the latter.
@@ -197,15 +198,17 @@ def _plots_content(plots: PlotLayer, box: tuple, *, style_by: str, lang: str, to
 def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gpd.GeoDataFrame],
                     style_by: str, lang: str, township_names: dict, townships: gpd.GeoDataFrame | None,
                     max_plots: int = MAX_PLOTS, marks: dict[str, gpd.GeoDataFrame] | None = None,
-                    rasters: tuple[RasterLayer, ...] = (), tips: Mapping[str, pd.DataFrame] | None = None) -> dict:
+                    rasters: tuple[RasterLayer, ...] = (), tips: Mapping[str, pd.DataFrame] | None = None,
+                    tiled: dict[str, TiledLayer] | None = None) -> dict:
     """Feature groups for one rerun, bottom first: rasters, other layers, plots (GeoJSON, tiles or township
     totals), marks, legend.
 
     The plots in the box come as GeoJSON (with tooltips) while at most ``max_plots`` plots' boxes
     meet it, else as the vector-tile layer; township totals when ``plots.totals`` asks (or no tiles).
     ``marks`` are drawn on top in the styles of ``ui.mapview.MARKS`` ("shortlisted", "focus",
-    "selection", "found").  ``tips`` holds, for layers of ``others`` taken from a cached display copy,
-    that copy's tooltips (``ui.shell.display_tips``): their rows are taken instead of formatted anew.
+    "selection", "found"); ``tiled`` layers (the firms when too many are in view) above the plots, from their
+    vector tiles.  ``tips`` holds, for layers of ``others`` taken from a cached display copy, that copy's
+    tooltips (``ui.shell.display_tips``): their rows are taken instead of formatted anew.
     Returns ``{"groups": [FeatureGroup…], "mode": "plots"|"tiles"|"aggregate"|"none", "n_view": int,
     "shown": int, "legend": sections, "counts": {layer: features sent}}``.
     """
@@ -228,6 +231,9 @@ def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gp
         elif group is not None:
             groups.append(group)
             drawn["plots"] = frame
+    for name, layer in (tiled or {}).items():
+        groups.append(layer.group)
+        drawn[name] = gpd.GeoDataFrame(geometry=[], crs=4326)  # its legend row; its count is the layer's own
     mark_rows = []
     for kind in ("shortlisted", "focus", "selection", "found"):
         gdf = (marks or {}).get(kind)
@@ -238,7 +244,7 @@ def dynamic_content(plots: PlotLayer | None, box: tuple, *, others: dict[str, gp
     legend = folium.FeatureGroup(name="legend", control=False)
     DynamicLegend(t("legend", lang), sections).add_to(legend)
     groups.append(legend)
-    counts = {n: len(drawn[n]) for n in ordered_layers(drawn)}
+    counts = {n: tiled[n].n_view if tiled and n in tiled else len(drawn[n]) for n in ordered_layers(drawn)}
     return {"groups": groups, "mode": mode, "n_view": n_view, "shown": shown, "legend": sections, "counts": counts}
 
 
@@ -398,6 +404,7 @@ def _raster_layers(ws, chosen: list[str], lang: str) -> tuple[RasterLayer, ...]:
 
 # --- clicks and drawings --------------------------------------------------------------------------------------
 _ABOVE_PLOTS = ("enterprises", "infrastructure")  # drawn over the plots: a click picks them first
+_FIRM_BY_CODE = "firm"  # a selected firm found from the firms' tiles: ("firm", credit code)
 
 
 def _plot_at(ws, plots: PlotLayer, lat: float, lng: float, zoom) -> str | None:
@@ -424,8 +431,10 @@ def _plot_at(ws, plots: PlotLayer, lat: float, lng: float, zoom) -> str | None:
     return str(found["plot_id"].iloc[best])
 
 
-def _handle_click(ret: dict | None, ws, layers: dict, plots: PlotLayer | None) -> None:
-    """Turn a new ``last_clicked`` into the selected feature (server-side lookup); the end of a drawing is no click."""
+def _handle_click(ret: dict | None, ws, layers: dict, plots: PlotLayer | None, firms_actor=None) -> None:
+    """Turn a new ``last_clicked`` into the selected feature (server-side lookup); the end of a drawing is no click.
+
+    ``firms_actor``: the firms are drawn from their tiles, found for this user from the tile set's index."""
     ret = ret or {}
     clicked = ret.get("last_clicked")
     fresh = _fresh_click(ret, st.session_state.get("_map_last_click"), st.session_state.get("_map_last_drawing"))
@@ -439,6 +448,10 @@ def _handle_click(ret: dict | None, ws, layers: dict, plots: PlotLayer | None) -
     hit = feature_at(above, lat, lng, zoom=zoom) if above else None
     if hit is not None:
         st.session_state["map_selected"] = (hit.layer, hit.index)
+        return
+    code = firm_at(ws, lat, lng, zoom, firms_actor) if firms_actor is not None else None
+    if code is not None:
+        st.session_state["map_selected"] = (_FIRM_BY_CODE, code)
         return
     pid = _plot_at(ws, plots, lat, lng, zoom) if plots is not None else None
     if pid is not None:
@@ -660,8 +673,13 @@ def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note
     cut = {n: _viewport_layer(ws, n, box) for n in choice.layers if n in _VIEWPORT_LAYERS}
     skipped = [n for n, g in cut.items() if g is None or (n == "enterprises" and len(g) > MAX_POINTS)]
     cut = {n: g for n, g in cut.items() if n not in skipped}
+    tiled = {FIRM_TILES: firm_tiles(ws, box, choice.actor, lang, st.get_option("server.baseUrlPath") or "")} \
+        if FIRM_TILES in skipped else {}
+    tiled = {n: v for n, v in tiled.items() if v is not None}
+    skipped = [n for n in skipped if n not in tiled]
     pick_layers = {**others, **cut}
-    _handle_click(ret, ws, pick_layers, plots if "plots" in choice.layers else None)
+    _handle_click(ret, ws, pick_layers, plots if "plots" in choice.layers else None,
+                  firms_actor=choice.actor if tiled else None)
     drawn_ids = _drawn_selection(ret, ws, plots) if plots is not None else []
 
     sel = st.session_state.get("map_selected")
@@ -670,7 +688,7 @@ def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note
     whole = [n for n in pick_layers if n in others or _held_whole(ws, n)]
     content = dynamic_content(plots if "plots" in choice.layers else None, box or (0, 0, 0, 0), others=cut | others,
                               style_by=choice.style_by, lang=lang, township_names=tnames,
-                              townships=places.get("townships"), marks=marks, rasters=rasters,
+                              townships=places.get("townships"), marks=marks, rasters=rasters, tiled=tiled,
                               tips={n: display_tips(ws, n, lang, tnames) for n in whole})
 
     left, right = st.columns([5, 2], gap="small")
@@ -731,7 +749,13 @@ def _details(ws, plots: PlotLayer | None, sel, others, actor, lang, note) -> Non
         st.info(t("map_click_hint", lang))
         return
     layer, ident = sel
-    if layer == "plots" and plots is not None:
+    if layer == _FIRM_BY_CODE:
+        firm = firm_row(ws, ident, actor)
+        if firm is None:
+            st.info(t("map_nothing_here", lang))
+            return
+        feature_details(FIRM_TILES, firm, lang, names=_names(ws, firm.to_frame().T))
+    elif layer == "plots" and plots is not None:
         rows = plots.view[plots.view["plot_id"].astype(str) == ident]
         if rows.empty:
             st.info(t("map_nothing_here", lang))

@@ -21,6 +21,7 @@ anything else gets 403.
 - ``GET <base>/_planner/vt/{layer}/{stamp}/style?run=…&by=…&f=…`` — the colour of every feature of
   the set under a run, a colouring and the shared filters: one byte per feature id (its class's
   position in ``ui.mapview.STYLE_BY[by]``, 255 = not shown: filtered out or outside the user's scope).
+  The firms' set (``enterprises``) is drawn in one colour: code 0 for each firm the user may see.
 
 ``<base>`` is Streamlit's ``server.baseUrlPath`` (empty by default); each route is registered
 with and without a leading path so it answers under any base.
@@ -37,8 +38,8 @@ from geo.tiles import TileSource, open_tiles
 from ui.offline import base_prefix
 
 __all__ = ["ROUTE_PREFIX", "routes", "mounted", "tile_package_path", "tile_source", "route_base_url", "tiles_url",
-           "raster_url", "vector_tiles_url", "style_url", "style_codes", "remember_actor", "filters_token", "scope_key",
-           "HIDDEN"]
+           "raster_url", "vector_tiles_url", "style_url", "style_codes", "plain_codes", "remember_actor", "filters_token",
+           "scope_key", "HIDDEN"]
 
 ROUTE_PREFIX = "_planner"
 _MOUNTED = False
@@ -141,10 +142,12 @@ def _filters_from(token: str):
 
 def style_url(layer: str, stamp: str, *, run_id: str | None, style_by: str, filters, base_url_path: str = "",
               scope: str = "") -> str:
-    """URL of the per-feature colour codes under a run, a colouring and the shared filters."""
+    """URL of the per-feature colour codes under a run, a colouring and the shared filters (None: none apply)."""
     from urllib.parse import urlencode
 
-    query = {"run": run_id or "", "by": style_by, "f": filters_token(filters)}
+    query = {"run": run_id or "", "by": style_by}
+    if filters is not None:
+        query["f"] = filters_token(filters)
     if scope:
         query["s"] = scope
     return f"{route_base_url(base_url_path)}vt/{layer}/{stamp}/style?{urlencode(query)}"
@@ -182,6 +185,25 @@ def _style_codes(location: str, stamp: str, run_id, style_by: str, filters, town
     ok = tile_id >= 0
     out[tile_id[ok]] = codes[ok]
     return out.tobytes()
+
+
+def plain_codes(ws, layer: str, *, townships: frozenset | None) -> bytes:
+    """One byte per feature of ``layer``'s tile set drawn in one colour: 0, or :data:`HIDDEN` outside ``townships``."""
+    from ui import data
+
+    return _plain_codes(ws.location, layer, data.tile_set(ws, layer).stamp, townships)
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_codes(location: str, layer: str, stamp: str, townships) -> bytes:
+    import numpy as np
+
+    from ui import data
+    from ui.shell import open_workspace
+
+    groups = data.tile_index(open_workspace(location), layer)["group"].astype("object")
+    show = np.ones(len(groups), dtype=bool) if townships is None else groups.isin(townships).to_numpy(dtype=bool)
+    return np.where(show, 0, HIDDEN).astype(np.uint8).tobytes()
 
 
 def scope_key(townships) -> str:
@@ -286,8 +308,10 @@ def _style_bytes(layer: str, stamp: str, query, towns) -> bytes | None:
     from ui.shell import open_workspace
 
     ws = open_workspace()
-    if layer != "plots" or not ws.has_layer("plots") or data.plot_tiles(ws).stamp != stamp:
+    if layer not in ("plots", "enterprises") or not ws.has_layer(layer) or data.tile_set(ws, layer).stamp != stamp:
         return None
+    if layer == "enterprises":
+        return plain_codes(ws, layer, townships=towns)
     by = query.get("by", "land_use")
     if by not in STYLE_BY:
         return None

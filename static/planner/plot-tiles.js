@@ -6,9 +6,11 @@
  * So a new colouring or filter re-paints the canvases from the tiles already decoded, without fetching tiles.
  *
  * Drawing: one Path2D per colour per tile, filled once ("evenodd"); points (plots too small to draw at this
- * zoom) as small squares written into the canvas's pixels.  Zooms above the set's highest native zoom are
- * drawn from the parent tile, zooms below its lowest (up to 3 levels) from the child tiles, so every zoom
- * shows every plot.
+ * zoom) as small squares written into the canvas's pixels, or — a layer of points such as the firms
+ * (pointShape "circle", pointStroke) — as small outlined circles, and below outlineZoom (where thousands crowd a
+ * screen) as plain dots of pointLow's size, colour and opacity, written into the pixels too.  Zooms above the
+ * set's highest native zoom are drawn from the parent tile, zooms below its lowest (up to 3 levels) from the
+ * child tiles, so every zoom shows every plot.
  * Decoded tiles, style arrays and painted canvases are kept in a page-wide cache, because streamlit-folium
  * re-creates the map's dynamic layers on each rerun that changes them.
  *
@@ -96,12 +98,15 @@
     }
 
     // --- drawing ----------------------------------------------------------------------------------------------------
-    // Polygons: one Path2D per colour, filled once ("evenodd": a plot's holes stay holes).  Points (plots too small
-    // to draw at this zoom) go straight into the canvas's pixels, each a small square in its colour: at county zoom
-    // a tile holds hundreds of thousands of them, which as rectangles of one evenodd path would cancel where an
-    // even number overlap and cost the browser seconds to fill.
+    // Polygons: one Path2D per colour, filled once ("evenodd": a plot's holes stay holes); outlined circles (the
+    // firms up close) likewise ("nonzero": overlapping circles stay filled).  Squares and dots (plots too small
+    // to draw at this zoom, firms far out) go straight into the canvas's pixels: at county zoom a tile holds
+    // hundreds of thousands of them, which as rectangles of one evenodd path cancelled where an even number
+    // overlapped and cost the browser seconds to fill.
     function paint(ctx, sources, codes, opt, z, ratio) {
-        var paths = [], points = [], outline = z >= opt.outlineZoom, drawn = 0;
+        var low = !!opt.pointLow && z < opt.outlineZoom, circle = opt.pointShape === "circle" && !low;
+        var paths = [], points = [], outline = !low && (z >= opt.outlineZoom || opt.pointStroke), drawn = 0;
+        var half = opt.pointSize / 2;
         sources.forEach(function (s) {
             var t = s.tile;
             if (!t) { return; }
@@ -112,8 +117,14 @@
                 drawn++;
                 var r0 = t.ringStart[f], r1 = t.ringStart[f + 1];
                 if (t.types[f] === 1) {
-                    var v = t.rings[r0] * 2;
-                    points.push(code, ox + xy[v] * k, oy + xy[v + 1] * k);
+                    var v = t.rings[r0] * 2, px = ox + xy[v] * k, py = oy + xy[v + 1] * k;
+                    if (circle) {
+                        var dots = paths[code] || (paths[code] = new Path2D());
+                        dots.moveTo(px + half, py);
+                        dots.arc(px, py, half, 0, 2 * Math.PI);
+                    } else {
+                        points.push(code, px, py);
+                    }
                     continue;
                 }
                 var path = paths[code] || (paths[code] = new Path2D());
@@ -128,7 +139,7 @@
         ctx.globalAlpha = opt.fillOpacity;
         paths.forEach(function (path, code) {
             ctx.fillStyle = opt.palette[code] || opt.palette[opt.palette.length - 1];
-            ctx.fill(path, "evenodd");
+            ctx.fill(path, circle ? "nonzero" : "evenodd");  // overlapping dots stay filled; holes need evenodd
         });
         if (outline) {
             ctx.globalAlpha = 1;
@@ -136,21 +147,27 @@
             ctx.lineWidth = opt.stroke.weight;
             paths.forEach(function (path) { ctx.stroke(path); });
         }
-        if (points.length) { paintPoints(ctx, points, opt, ratio); }
+        if (points.length) {
+            paintPoints(ctx, points, low ? [opt.pointLow.color] : opt.palette,
+                        low ? opt.pointLow.opacity * opt.fillOpacity : opt.fillOpacity,
+                        low ? opt.pointLow.size : opt.pointSize, ratio, low);
+        }
         return drawn;
     }
 
-    // (code, x, y) triples in CSS pixels → squares of opt.pointSize CSS pixels, written into the canvas's pixels.
-    function paintPoints(ctx, points, opt, ratio) {
+    // (code, x, y) triples in CSS pixels → squares of ``size`` CSS pixels in the palette's "#rrggbb" colour of their
+    // code (``oneColour``: the first), written into the canvas's pixels.
+    function paintPoints(ctx, points, palette, opacity, size, ratio, oneColour) {
         var w = ctx.canvas.width, h = ctx.canvas.height, img = ctx.getImageData(0, 0, w, h);
-        var px = new Uint32Array(img.data.buffer), alpha = Math.round(opt.fillOpacity * 255) << 24;
-        var colours = opt.palette.map(function (hex) {  // "#rrggbb" → the little-endian RGBA word of ImageData
+        var px = new Uint32Array(img.data.buffer), alpha = Math.round(opacity * 255) << 24;
+        var colours = palette.map(function (hex) {  // "#rrggbb" → the little-endian RGBA word of ImageData
             var n = parseInt(hex.slice(1, 7), 16);
             return (alpha | ((n & 0xff) << 16) | (n & 0xff00) | ((n >> 16) & 0xff)) >>> 0;
         });
-        var size = Math.max(1, Math.round(opt.pointSize * ratio)), half = size / 2;
+        size = Math.max(1, Math.round(size * ratio));
+        var half = size / 2;
         for (var p = 0; p < points.length; p += 3) {
-            var c = colours[points[p]] || colours[colours.length - 1];
+            var c = oneColour ? colours[0] : colours[points[p]] || colours[colours.length - 1];
             var x0 = Math.round(points[p + 1] * ratio - half), y0 = Math.round(points[p + 2] * ratio - half);
             for (var y = Math.max(0, y0); y < Math.min(h, y0 + size); y++) {
                 for (var x = Math.max(0, x0); x < Math.min(w, x0 + size); x++) { px[y * w + x] = c; }
@@ -162,7 +179,8 @@
     L.PlannerTiles = L.GridLayer.extend({
         options: {
             tileUrl: "", styleUrl: "", palette: ["#999999"], minNative: 10, maxNative: 16, fillOpacity: 0.85,
-            stroke: {color: "#5a4632", weight: 0.4}, outlineZoom: 15, pointSize: 2.5, plannerLayer: "plots",
+            stroke: {color: "#5a4632", weight: 0.4}, outlineZoom: 15, pointSize: 2.5, pointShape: "square",
+            pointStroke: false, pointLow: null, plannerLayer: "plots",
             updateWhenZooming: false, keepBuffer: 1
         },
 
