@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import MAP_IFRAME, _idle, offline_page, serve_app, sign_in  # noqa: F401  (fixture)
-from tests.test_browser_map_tiles import JS_GEOJSON, JS_PAINTED_PIXELS, JS_TILES, JS_TILES_DRAWN
+from tests.test_browser import offline_page, serve_app  # noqa: F401  (fixture)
+from tests.test_browser_map_tiles import JS_PAINTED_PIXELS, JS_TILES, open_county_map
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,16 +55,7 @@ def _server_peak_rss(url: str) -> int:
 def test_a_planner_sees_a_million_plots_at_county_zoom(county_workspace, offline_page, artifacts_dir, tmp_path):
     page = offline_page
     with serve_app(county_workspace, tmp_path, script="server.py") as url:
-        sign_in(page, url, "planner", "ruian-planner")
-        page.goto(url + "map")
-        frame = page.wait_for_selector(MAP_IFRAME, timeout=600_000).content_frame()
-        frame.wait_for_function(JS_TILES_DRAWN, timeout=600_000, polling=250)
-        _idle(page, 600)
-        frame.wait_for_function(JS_TILES_DRAWN, timeout=300_000, polling=250)
-
-        assert frame.evaluate("() => window.map.getZoom()") <= 11  # the whole county in view
-        shapes = frame.evaluate(JS_GEOJSON)
-        assert "plots" not in shapes and "township_aggregates" not in shapes
+        frame = open_county_map(page, url, timeout_ms=600_000)
         assert frame.evaluate(f"() => ({JS_TILES})().drawnIds()") == N_PLOTS  # every plot, each once
         assert frame.evaluate(JS_PAINTED_PIXELS) > 10_000  # coloured pixels: painted plots, not an empty grid
         page.screenshot(path=str(artifacts_dir / "map_vector_tiles_county_1m.png"))

@@ -67,22 +67,28 @@ def _a_plot_in_a_crowd(workspace) -> tuple[str, float, float]:
     return str(plots["plot_id"].iloc[i]), float(shapely.get_y(pts[i])), float(shapely.get_x(pts[i]))
 
 
+def open_county_map(page, url: str, timeout_ms: int = 90_000):
+    """Sign in as the planner, open the map and wait until the plots' tiles of the county view are drawn (after the
+    map's own rerun); check it is the county at county zoom from tiles — no totals, no GeoJSON cut.  The map's frame."""
+    sign_in(page, url, "planner", "ruian-planner")
+    page.goto(url + "map")
+    frame = page.wait_for_selector(MAP_IFRAME, timeout=timeout_ms).content_frame()
+    frame.wait_for_function(JS_TILES_DRAWN, timeout=timeout_ms, polling=200)
+    _idle(page, 600)
+    frame.wait_for_function(JS_TILES_DRAWN, timeout=timeout_ms, polling=200)
+    assert frame.evaluate("() => window.map.getZoom()") <= 11  # the whole county in view
+    shapes = frame.evaluate(JS_GEOJSON)
+    assert "plots" not in shapes and "township_aggregates" not in shapes  # no totals, no GeoJSON cut of the plots
+    return frame
+
+
 def test_a_planner_sees_every_plot_at_county_zoom_from_vector_tiles(big_app, big_workspace, offline_page,
                                                                    artifacts_dir):
     page = offline_page
     served: list[tuple[str, int, str]] = []
     page.on("response", lambda r: served.append((r.url, r.status, r.headers.get("content-type", "")))
             if "/_planner/vt/" in r.url else None)
-    sign_in(page, big_app, "planner", "ruian-planner")
-    page.goto(big_app + "map")
-    frame = page.wait_for_selector(MAP_IFRAME, timeout=90_000).content_frame()
-    frame.wait_for_function(JS_TILES_DRAWN, timeout=90_000, polling=200)
-    _idle(page, 600)
-    frame.wait_for_function(JS_TILES_DRAWN, timeout=60_000, polling=200)
-
-    assert frame.evaluate("() => window.map.getZoom()") <= 11  # the whole county in view
-    shapes = frame.evaluate(JS_GEOJSON)
-    assert "plots" not in shapes and "township_aggregates" not in shapes  # no totals, no GeoJSON cut of the plots
+    frame = open_county_map(page, big_app)
     # the tiles and the colours came from the app's routes
     tiles = [(u, s, t) for u, s, t in served if "/_planner/vt/plots/" in u and "/style" not in u]
     assert tiles and all(s in (200, 204) for _, s, _ in tiles), tiles
