@@ -44,7 +44,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons, at_least, below, calendar_years, check_crs, fmt, fmt_against, num, positions, text
+from analysis._common import (
+    Reasons,
+    at_least,
+    below,
+    calendar_years,
+    check_crs,
+    fmt,
+    fmt_against,
+    num,
+    positions,
+    rows_of,
+    text,
+)
 from analysis.membership import plot_membership
 from analysis.params import LOW_EFFICIENCY_RULES, LowEfficiencyParams
 from geo.errors import SchemaError
@@ -234,7 +246,7 @@ def _tax_rules(f: _Flags, plots, params, enterprises, area, in_scope, tax_averag
 def _class_d_rule(f: _Flags, plots, evaluation):
     class_d = np.zeros(len(plots), dtype=bool)
     if evaluation is not None and len(evaluation):
-        ev = evaluation.loc[(evaluation["status"] == "evaluated") & (evaluation["final_class"] == "D")]
+        ev = rows_of(evaluation, (evaluation["status"] == "evaluated") & (evaluation["final_class"] == "D"), ["plot_id"])
         class_d = positions(text(plots, "plot_id"), ev["plot_id"].dropna()) >= 0
     f.flag("class_d", class_d, "a firm on the plot is class D", "地块上企业为亩均评价D类")
 

@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 
 from analysis._common import once, positions, text
+from geo.threads import query_pairs
 
 __all__ = ["CHECKS", "DISAGREEMENTS", "plot_membership", "plot_parks", "plot_park_pairs", "firm_park_pairs", "firm_parks",
            "membership_report"]
@@ -54,11 +55,14 @@ def _representative_points(plots: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _geometry_pairs(points: np.ndarray, parks: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(point position, park position) for every park whose outline contains the point."""
+    """(point position, park position) for every park whose outline contains the point; computed once
+    per chain for the same points and parks (:func:`analysis._common.once`)."""
     if len(parks) == 0 or len(points) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, j = shapely.STRtree(parks.geometry.to_numpy()).query(points, predicate="within")
-    return i.astype(np.int64), j.astype(np.int64)
+    outlines = parks.geometry.to_numpy()
+    both = np.concatenate([np.asarray(points, dtype=object), outlines])
+    return once("points_within_parks", both,
+                lambda _: query_pairs(shapely.STRtree(outlines), points, predicate="within"))
 
 
 def _primary(i: np.ndarray, j: np.ndarray, parks: gpd.GeoDataFrame, n: int) -> np.ndarray:

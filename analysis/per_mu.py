@@ -33,7 +33,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons as _Reasons, below, fmt_against, positions
+from analysis._common import Reasons as _Reasons, below, fmt_against, positions, rows_of
 from analysis.membership import firm_parks
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError
@@ -497,13 +497,41 @@ _RANKS = (("rank_county", ("group",)), ("rank_township", ("group", "township_cod
 def rank_within_groups(evaluation: pd.DataFrame) -> pd.DataFrame:
     """Ranks of the evaluated firms by score (1 = best, ties share the lowest rank) within their
     group, group and township, group and 2-digit industry: ``rank_county``, ``rank_township``,
-    ``rank_industry`` (Int64, missing for firms not evaluated), on ``evaluation.index``."""
-    ev = evaluation["status"] == "evaluated"
+    ``rank_industry`` (Int64, missing for firms not evaluated), on ``evaluation.index``.
+
+    A missing key is a group of its own; a missing score has no rank (as pandas' ``groupby``
+    with ``dropna=False`` and ``rank(method="min")`` give them, sorted once by numpy instead).
+    """
+    ev = (evaluation["status"] == "evaluated").fillna(False).to_numpy(dtype=bool)
+    score = evaluation["score"].to_numpy(dtype=float)[ev]
+    codes = {k: pd.factorize(evaluation[k].to_numpy()[ev], use_na_sentinel=False)[0].astype(np.int64)
+             for k in dict.fromkeys(k for _, keys in _RANKS for k in keys)}
     out = pd.DataFrame(index=evaluation.index)
     for col, keys in _RANKS:
-        r = evaluation.loc[ev].groupby(list(keys), dropna=False)["score"].rank(method="min", ascending=False)
-        out[col] = r.reindex(evaluation.index).astype("Int64")
+        group = np.zeros(len(score), dtype=np.int64)
+        for k in keys:
+            group = group * (int(codes[k].max(initial=0)) + 1) + codes[k]
+        rank = np.full(len(evaluation), np.nan)
+        rank[ev] = _min_rank_descending(group, score)
+        out[col] = pd.array(rank, dtype="Int64")
     return out
+
+
+def _min_rank_descending(group: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Rank of each score within its group, best (highest) first, ties sharing the lowest rank; NaN
+    scores unranked (NaN)."""
+    n = len(score)
+    order = np.lexsort((-score, group))          # NaN scores sort last in their group
+    g, s = group[order], score[order]
+    pos = np.arange(n)
+    new_group = np.r_[True, g[1:] != g[:-1]] if n else np.zeros(0, dtype=bool)
+    new_value = new_group | (np.r_[True, s[1:] != s[:-1]] if n else new_group)
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0)) if n else pos
+    value_start = np.maximum.accumulate(np.where(new_value, pos, 0)) if n else pos
+    rank = np.empty(n)
+    rank[order] = (value_start - group_start + 1).astype(float)
+    rank[np.isnan(score)] = np.nan
+    return rank
 
 
 def _add_ranks(out: pd.DataFrame) -> None:
@@ -591,7 +619,9 @@ def price_ledger(evaluation: pd.DataFrame, prices: PriceParams, *, years_in_d: p
         ``<line>_status`` (computed / not_computed) and ``<line>_note``, ``total_10k``
         (sum of computed lines).
     """
-    ev = evaluation.loc[evaluation["status"] == "evaluated"]
+    ev = rows_of(evaluation, evaluation["status"] == "evaluated",
+                 ("credit_code", "name", "final_class", "unit_electricity_10k_kwh", "water_10k_m3", "sewage_10k_m3",
+                  "land_m2"))
     cls = ev["final_class"].astype(str).to_numpy()
     out = pd.DataFrame({"credit_code": ev["credit_code"], "name": ev["name"], "final_class": ev["final_class"]},
                        index=ev.index)
@@ -654,7 +684,8 @@ def aggregate(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
 def aggregate_totals(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     """The additive part of :func:`aggregate`: ``n_evaluated``, ``land_mu``, ``tax_10k``,
     ``value_added_10k`` and ``n_A``…``n_D`` per group key — partitions' totals add up."""
-    ev = evaluation.loc[evaluation["status"] == "evaluated"]
+    ev = rows_of(evaluation, evaluation["status"] == "evaluated",
+                 ([by] if isinstance(by, str) else []) + ["land_mu", "unit_tax_10k", "unit_value_added_10k", "final_class"])
     key = ev[by] if isinstance(by, str) else by.reindex(ev.index)
     name = by if isinstance(by, str) else (by.name or "key")
     df = pd.DataFrame({
