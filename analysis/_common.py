@@ -106,8 +106,10 @@ class Reasons:
         texts[rows] = joined
 
     def series(self, index, lang: str) -> pd.Series:
+        """The texts as a string Series on ``index``, NA where a row has none."""
         arr = self.en if lang == "en" else self.zh
-        return pd.Series(arr, index=index, dtype="string").replace("", pd.NA)
+        texts = pa.array(arr, type=pa.large_string(), mask=arr == "")
+        return pd.Series(pd.arrays.ArrowStringArray(texts), index=index)
 
 
 def rows_of(frame: pd.DataFrame, mask, columns) -> pd.DataFrame:
@@ -176,8 +178,15 @@ def _arrow_text(values) -> pa.Array | None:
 
 def _printf(spec: str, values: np.ndarray) -> np.ndarray:
     """``spec % value`` per value, as an object array: the texts ``np.char.mod`` gives, in a third
-    of its time (it formats numpy scalars one by one; this formats Python floats)."""
-    return np.array([spec % x for x in np.asarray(values, dtype=float).tolist()] or [], dtype=object)
+    of its time (it formats numpy scalars one by one; this formats Python floats) — and each
+    distinct value once when values repeat (FAR to two decimals, thresholds), distinct meaning
+    distinct bits (so −0.0 still prints "-0.00")."""
+    v = np.asarray(values, dtype=float)
+    if len(v) > 1000:
+        bits, inverse = np.unique(v.view(np.int64), return_inverse=True)
+        if len(bits) < len(v) // 2:
+            return np.array([spec % x for x in bits.view(np.float64).tolist()], dtype=object)[inverse.ravel()]
+    return np.array([spec % x for x in v.tolist()] or [], dtype=object)
 
 
 def fmt(values: np.ndarray, spec: str = "%.2f") -> np.ndarray:
@@ -248,14 +257,16 @@ def calendar_years(start, end) -> np.ndarray:
     out = np.full(len(s), np.nan)
     if not ok.any():
         return out
-    sy, sm, sd = s[ok].dt.year.to_numpy(), s[ok].dt.month.to_numpy(), s[ok].dt.day.to_numpy()
-    ed = e[ok].dt.normalize().to_numpy()
+    sy, sm, sd = (s[ok].dt.year.to_numpy().astype(np.int64), s[ok].dt.month.to_numpy().astype(np.int64),
+                  s[ok].dt.day.to_numpy().astype(np.int64))
+    ed = e[ok].dt.normalize().to_numpy().astype("datetime64[D]")
 
     def anniversary(k):
-        year = sy + k
-        last = pd.to_datetime(pd.DataFrame({"year": year, "month": sm, "day": 1})) + pd.offsets.MonthEnd(0)
-        day = np.minimum(sd, last.dt.day.to_numpy())
-        return pd.to_datetime(pd.DataFrame({"year": year, "month": sm, "day": day})).to_numpy()
+        """The k-th anniversary of each start, as days (numpy calendar months: no pandas per call)."""
+        month = ((sy + k - 1970) * 12 + sm - 1).astype("datetime64[M]")
+        first = month.astype("datetime64[D]")
+        days_in_month = ((month + 1).astype("datetime64[D]") - first).astype(np.int64)
+        return first + (np.minimum(sd, days_in_month) - 1)
 
     k = e[ok].dt.year.to_numpy() - sy
     k = np.where(anniversary(k) > ed, k - 1, k)

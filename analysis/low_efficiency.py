@@ -194,10 +194,14 @@ def _building_rules(f: _Flags, plots, params, area):
     div = text(plots, "industry_code").str[:2]
     far_min = div.map(params.far_min_for()).to_numpy(dtype=float, na_value=np.nan)
     div_txt = div.fillna("?").to_numpy(dtype=object)
-    div_zh = (div.fillna("?") + (" " + div.map(DIVISIONS_ZH)).fillna("")).to_numpy(dtype=object)
+
+    def div_zh(m):          # "36 汽车制造业", for the flagged plots only
+        d = div[m]
+        return (d.fillna("?") + (" " + d.map(DIVISIONS_ZH)).fillna("")).to_numpy(dtype=object)
+
     f.flag("far_below_min", built & below(far, far_min),
            lambda m: "FAR " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + " (industry " + div_txt[m] + ")",
-           lambda m: "容积率 " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_zh[m] + ")")
+           lambda m: "容积率 " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_zh(m) + ")")
     cov = num(plots, "building_coverage")
     thr = params.coverage_min * 100
     f.flag("coverage_below_min", built & below(cov, params.coverage_min),
@@ -319,11 +323,17 @@ def _park_rules(f: _Flags, plots, params, parks, polluting_firm):
     polluting = matches_prefix(text(plots, "industry_code"), params.polluting_codes) | polluting_firm
     in_park = park_id.notna().to_numpy()
     in_designated = park_id.isin(designated).to_numpy(dtype=bool)
+
+    def polluting_words(m, before: str, after: str, outside: str) -> np.ndarray:
+        """The words for the flagged plots ``m``: the park's name between ``before`` and ``after``, or ``outside``."""
+        words = np.full(int(m.sum()), outside, dtype=object)
+        named = in_park[m]
+        words[named] = before + park_name[m][named].astype(str).astype(object) + after
+        return words
+
     f.flag("polluting_outside_park", polluting & ~in_designated,
-           lambda m: np.where(in_park[m], "polluting industry in " + park_name[m].astype(str)
-                              + ", which does not accept polluting industries",
-                              "polluting industry outside every park"),
-           lambda m: np.where(in_park[m], "污染行业位于" + park_name[m].astype(str) + "(该园区不接纳污染行业)",
-                              "污染行业位于园区外"))
+           lambda m: polluting_words(m, "polluting industry in ", ", which does not accept polluting industries",
+                                     "polluting industry outside every park"),
+           lambda m: polluting_words(m, "污染行业位于", "(该园区不接纳污染行业)", "污染行业位于园区外"))
     f.flag("scattered", ~in_park, "outside every park", "位于园区外(零散)")
     return member, polluting
