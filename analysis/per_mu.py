@@ -209,7 +209,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     n = len(e)
     idx = e.index
     code = _str(e, "credit_code")
-    if code.isna().any() or code.duplicated().any():
+    if code.isna().any() or code.nunique() != n:     # nunique: a hash count, not a duplicated() mask
         bad = code[code.isna() | code.duplicated(keep=False)]
         raise SchemaError(
             f"enterprises.credit_code must be unique and present; {len(bad)} row(s) are empty or duplicated "
@@ -218,7 +218,8 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
         )
     industry = _str(e, "industry_code")
     ind_ok = industry.str.fullmatch(r"\d{4}").fillna(False).to_numpy(dtype=bool)
-    div = pd.to_numeric(industry.str[:2], errors="coerce").to_numpy(dtype=float)
+    div = np.full(n, np.nan)               # the 2-digit division of the valid codes (cast in Arrow, not to_numeric)
+    div[ind_ok] = industry[ind_ok].str[:2].astype("float64").to_numpy(dtype=float)
     above = _bool(e["above_scale"], n, False)
     above_known = e["above_scale"].notna().to_numpy()
     producing = _bool(e.get("producing"), n, True)  # unknown → treated as producing
@@ -230,7 +231,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     land_m2 = _num(e, "land_area_m2")
     park_id = pd.Series(pd.NA, index=idx, dtype="string")
     if plots is not None and len(plots) and "plot_id" in plots.columns:
-        pl = plots.drop_duplicates("plot_id")
+        pl = plots if plots["plot_id"].nunique(dropna=False) == len(plots) else plots.drop_duplicates("plot_id")
         area = _num(pl, "area_m2") if "area_m2" in pl.columns else pl.geometry.area.to_numpy()
         ppos = positions(plot_id, pl["plot_id"])
         plot_area = np.where(ppos >= 0, area[ppos], np.nan)
@@ -362,11 +363,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
                 sub[imp] = (sub[valid].mean() if group_figures is None or group_figures.imputed_sub is None
                             else group_figures.imputed_sub[(gname, ind.key)])
             sub = np.where(g, sub, np.nan)
-            for name, arr in ((f"ind_{ind.key}", val), (f"sub_{ind.key}", sub)):
-                base = cols.setdefault(name, np.full(n, np.nan))
-                base[g] = arr[g]
-            bcol = cols.setdefault(f"bench_{ind.key}", np.full(n, np.nan))
-            bcol[g] = bench
+            for name, arr in ((f"ind_{ind.key}", val), (f"sub_{ind.key}", sub), (f"bench_{ind.key}", bench)):
+                if name not in cols:
+                    cols[name] = np.full(n, np.nan)
+                cols[name][g] = arr[g] if isinstance(arr, np.ndarray) else arr
             total = total + np.where(g, sub, 0.0)
         score[g] = total[g]
 
@@ -385,25 +385,30 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
             "plot_id": plot_id,
             "park_id": park_id,
             "status": pd.Series(status, index=idx, dtype="string"),
-            "reason_en": pd.Series(why.en, index=idx, dtype="string").replace("", pd.NA),
-            "reason_zh": pd.Series(why.zh, index=idx, dtype="string").replace("", pd.NA),
+            "reason_en": why.series(idx, "en"),
+            "reason_zh": why.series(idx, "zh"),
             "group": pd.Series(np.where(status == "merged", None, group), index=idx, dtype="string"),  # type: ignore[call-overload]  # numpy's stubs: no None scalar
             "unit_code": unit_code,
             "land_m2": land_m2,
             "land_mu": land_mu,
             **{f"unit_{f}": unit_fig[f] for f in FIGURES},
+            # every indicator's value, benchmark and sub-score (NaN outside the groups scoring it)
+            **{f"{prefix}{key}": cols[f"{prefix}{key}"] if f"{prefix}{key}" in cols else np.full(n, np.nan)
+               for key in ALL_INDICATORS for prefix in ("ind_", "bench_", "sub_")},
+            "imputed": pd.Series(imputed, index=idx, dtype="string").replace("", pd.NA),
+            "score": score,
+            "veto": incident & live,
         },
         index=idx,
         geometry=e.geometry.copy() if isinstance(e, gpd.GeoDataFrame) and e.geometry.name in e.columns else None,
         crs=getattr(e, "crs", None),
     )
-    for key in ALL_INDICATORS:
-        for prefix in ("ind_", "bench_", "sub_"):
-            out[f"{prefix}{key}"] = cols.get(f"{prefix}{key}", np.full(n, np.nan))
-    out["imputed"] = pd.Series(imputed, index=idx, dtype="string").replace("", pd.NA)
-    out["score"] = score
-    veto = incident & live
-    out["veto"] = veto
+    geometry = out.active_geometry_name
+    if geometry is not None:             # the geometry column after the figures, where it always was
+        cols_order = [c for c in out.columns if c != geometry]
+        cols_order.insert(cols_order.index(f"unit_{FIGURES[-1]}") + 1, geometry)
+        out = out[cols_order]
+    veto = out["veto"].to_numpy()
     score_class, computed = assign_classes(out, params, veto=veto)
     out["score_class"] = score_class
     out["computed_class"] = computed
