@@ -24,7 +24,7 @@ from pyproj import CRS
 from geo.errors import CRSMismatchError, MissingCRSError
 
 __all__ = ["Reasons", "TOLERANCE", "shared_steps", "once", "rows_of", "num", "text", "boolean", "fmt",
-           "fmt_against", "at_least", "below", "calendar_years", "positions", "check_crs", "combine_parks", "empty_like"]
+           "fmt_against", "at_least", "below", "calendar_years", "positions", "text_positions", "check_crs", "combine_parks", "empty_like"]
 
 #: Relative tolerance of threshold comparisons (areas in 亩, FAR, shares): far below any
 #: measurement precision, far above float rounding (1e-16).
@@ -158,6 +158,42 @@ def positions(keys, universe) -> np.ndarray:
     where = np.flatnonzero(first)
     hit = u[first].get_indexer(k)
     return np.where(hit >= 0, where[hit], -1)
+
+
+def text_positions(frame: pd.DataFrame, col: str, universe: pd.DataFrame, universe_col: str, *,
+                   missing_as_empty: bool = False) -> np.ndarray:
+    """``positions(text(frame, col), text(universe, universe_col))`` (with ``missing_as_empty``: missing
+    keys looked up as ""), computed once per :func:`shared_steps` block for the same two columns.
+
+    The chain looks the firms' plots up in half a dozen places; at a million plots each lookup
+    (strip, hash, probe) costs a third of a second.  Same columns means the same Arrow buffers —
+    immutable, and kept alive by the memo, so an address cannot come back with other text.
+    """
+    def compute():
+        keys = text(frame, col)
+        return positions(keys.fillna("") if missing_as_empty else keys, text(universe, universe_col))
+
+    memo = _SHARED.get()
+    parts = [_buffers(frame, col), _buffers(universe, universe_col)]
+    if memo is None or parts[0] is None or parts[1] is None:
+        return compute()
+    key = ("text_positions", missing_as_empty, parts[0][0], parts[1][0])
+    if key not in memo:
+        found = compute()
+        found.setflags(write=False)          # shared by every caller
+        memo[key] = ((parts[0][1], parts[1][1]), found)
+    return memo[key][1]
+
+
+def _buffers(frame: pd.DataFrame, col: str) -> tuple[tuple, pa.ChunkedArray] | None:
+    """The addresses, offsets and lengths of an Arrow-backed column's buffers, and the array (None for
+    other columns)."""
+    if col not in frame.columns or not hasattr(frame[col].array, "__arrow_array__"):
+        return None
+    arr = frame[col].array.__arrow_array__()
+    if not isinstance(arr, pa.ChunkedArray):
+        return None
+    return tuple((c.offset, len(c), *(b.address if b is not None else 0 for b in c.buffers())) for c in arr.chunks), arr
 
 
 def _arrow_text(values) -> pa.Array | None:

@@ -56,6 +56,7 @@ from analysis._common import (
     positions,
     rows_of,
     text,
+    text_positions,
 )
 from analysis.membership import plot_membership
 from analysis.params import LOW_EFFICIENCY_RULES, LowEfficiencyParams
@@ -217,7 +218,7 @@ def _tax_rules(f: _Flags, plots, params, enterprises, area, in_scope, tax_averag
     tax_sum = np.full(n, np.nan)
     polluting_firm = np.zeros(n, dtype=bool)
     if enterprises is not None and len(enterprises) and "plot_id" in enterprises.columns:
-        ep = positions(text(enterprises, "plot_id"), text(plots, "plot_id"))
+        ep = text_positions(enterprises, "plot_id", plots, "plot_id")
         on = ep >= 0
         ep_i = ep[on]
         etax = num(enterprises, "tax_10k")[on]
