@@ -45,7 +45,7 @@ from analysis._common import Reasons, at_least, below, check_crs, fmt, fmt_again
 from analysis.params import RedevelopmentParams
 from geo import raster as georaster
 from geo.errors import SchemaError
-from geo.threads import chunked
+from geo.threads import chunked, query_pairs
 from geo.units import M2_PER_MU
 
 __all__ = ["MODES", "Redevelopment", "assess", "check_input", "candidates", "plot_criteria", "potential",
@@ -234,7 +234,7 @@ def clusters(geoms: np.ndarray, gap_m: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     tree = shapely.STRtree(geoms)
     b = shapely.bounds(geoms)
-    i, j = tree.query(shapely.box(b[:, 0] - gap_m, b[:, 1] - gap_m, b[:, 2] + gap_m, b[:, 3] + gap_m))
+    i, j = query_pairs(tree, shapely.box(b[:, 0] - gap_m, b[:, 1] - gap_m, b[:, 2] + gap_m, b[:, 3] + gap_m))
     once = i < j
     i, j = i[once], j[once]
     near = chunked(lambda a, b: shapely.dwithin(a, b, gap_m), geoms[i], geoms[j])
