@@ -631,10 +631,11 @@ def price_ledger(evaluation: pd.DataFrame, prices: PriceParams, *, years_in_d: p
     out = pd.DataFrame({"credit_code": ev["credit_code"], "name": ev["name"], "final_class": ev["final_class"]},
                        index=ev.index)
 
+    class_pos = np.searchsorted(np.array(CLASSES), cls)      # once: each rate is a lookup by it
+
     def rate(table) -> np.ndarray:
         lut = table.as_dict()
-        return np.array([lut.get(c, 0.0) for c in CLASSES])[np.searchsorted(np.array(CLASSES), cls)] if len(cls) \
-            else np.zeros(0)
+        return np.array([lut.get(c, 0.0) for c in CLASSES])[class_pos] if len(cls) else np.zeros(0)
 
     elec_rate = rate(prices.electricity_yuan_per_kwh)
     note = np.full(len(ev), "", dtype=object)
