@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import at_least, num, positions, text
+from analysis._common import at_least, num, text, text_positions
 from analysis.membership import firm_park_pairs
 from layers.codes import parse_code_list, prefix_pairs
 
@@ -48,7 +48,7 @@ def firm_land_m2(enterprises: pd.DataFrame, plots: pd.DataFrame | None) -> np.nd
     """Land of each firm in m²: ``land_area_m2``, else its plot's area when it holds the land, else 0."""
     land = num(enterprises, "land_area_m2")
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
+        ppos = text_positions(enterprises, "plot_id", plots, "plot_id", missing_as_empty=True)
         area = num(plots, "area_m2")
         plot_area = np.where(ppos >= 0, area[np.maximum(ppos, 0)] if len(area) else np.nan, np.nan)
         holder = enterprises["is_land_holder"].astype("boolean").fillna(True).to_numpy(dtype=bool) \

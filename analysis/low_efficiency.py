@@ -44,7 +44,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons, at_least, below, calendar_years, check_crs, fmt, fmt_against, num, positions, text
+from analysis._common import (
+    Reasons,
+    at_least,
+    below,
+    calendar_years,
+    check_crs,
+    fmt,
+    fmt_against,
+    num,
+    positions,
+    rows_of,
+    text,
+    text_positions,
+)
 from analysis.membership import plot_membership
 from analysis.params import LOW_EFFICIENCY_RULES, LowEfficiencyParams
 from geo.errors import SchemaError
@@ -182,10 +195,14 @@ def _building_rules(f: _Flags, plots, params, area):
     div = text(plots, "industry_code").str[:2]
     far_min = div.map(params.far_min_for()).to_numpy(dtype=float, na_value=np.nan)
     div_txt = div.fillna("?").to_numpy(dtype=object)
-    div_zh = (div.fillna("?") + (" " + div.map(DIVISIONS_ZH)).fillna("")).to_numpy(dtype=object)
+
+    def div_zh(m):          # "36 汽车制造业", for the flagged plots only
+        d = div[m]
+        return (d.fillna("?") + (" " + d.map(DIVISIONS_ZH)).fillna("")).to_numpy(dtype=object)
+
     f.flag("far_below_min", built & below(far, far_min),
            lambda m: "FAR " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + " (industry " + div_txt[m] + ")",
-           lambda m: "容积率 " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_zh[m] + ")")
+           lambda m: "容积率 " + fmt_against(far[m], far_min[m]) + " < " + fmt(far_min[m]) + "(行业 " + div_zh(m) + ")")
     cov = num(plots, "building_coverage")
     thr = params.coverage_min * 100
     f.flag("coverage_below_min", built & below(cov, params.coverage_min),
@@ -201,7 +218,7 @@ def _tax_rules(f: _Flags, plots, params, enterprises, area, in_scope, tax_averag
     tax_sum = np.full(n, np.nan)
     polluting_firm = np.zeros(n, dtype=bool)
     if enterprises is not None and len(enterprises) and "plot_id" in enterprises.columns:
-        ep = positions(text(enterprises, "plot_id"), text(plots, "plot_id"))
+        ep = text_positions(enterprises, "plot_id", plots, "plot_id")
         on = ep >= 0
         ep_i = ep[on]
         etax = num(enterprises, "tax_10k")[on]
@@ -234,7 +251,7 @@ def _tax_rules(f: _Flags, plots, params, enterprises, area, in_scope, tax_averag
 def _class_d_rule(f: _Flags, plots, evaluation):
     class_d = np.zeros(len(plots), dtype=bool)
     if evaluation is not None and len(evaluation):
-        ev = evaluation.loc[(evaluation["status"] == "evaluated") & (evaluation["final_class"] == "D")]
+        ev = rows_of(evaluation, (evaluation["status"] == "evaluated") & (evaluation["final_class"] == "D"), ["plot_id"])
         class_d = positions(text(plots, "plot_id"), ev["plot_id"].dropna()) >= 0
     f.flag("class_d", class_d, "a firm on the plot is class D", "地块上企业为亩均评价D类")
 
@@ -307,11 +324,17 @@ def _park_rules(f: _Flags, plots, params, parks, polluting_firm):
     polluting = matches_prefix(text(plots, "industry_code"), params.polluting_codes) | polluting_firm
     in_park = park_id.notna().to_numpy()
     in_designated = park_id.isin(designated).to_numpy(dtype=bool)
+
+    def polluting_words(m, before: str, after: str, outside: str) -> np.ndarray:
+        """The words for the flagged plots ``m``: the park's name between ``before`` and ``after``, or ``outside``."""
+        words = np.full(int(m.sum()), outside, dtype=object)
+        named = in_park[m]
+        words[named] = before + park_name[m][named].astype(str).astype(object) + after
+        return words
+
     f.flag("polluting_outside_park", polluting & ~in_designated,
-           lambda m: np.where(in_park[m], "polluting industry in " + park_name[m].astype(str)
-                              + ", which does not accept polluting industries",
-                              "polluting industry outside every park"),
-           lambda m: np.where(in_park[m], "污染行业位于" + park_name[m].astype(str) + "(该园区不接纳污染行业)",
-                              "污染行业位于园区外"))
+           lambda m: polluting_words(m, "polluting industry in ", ", which does not accept polluting industries",
+                                     "polluting industry outside every park"),
+           lambda m: polluting_words(m, "污染行业位于", "(该园区不接纳污染行业)", "污染行业位于园区外"))
     f.flag("scattered", ~in_park, "outside every park", "位于园区外(零散)")
     return member, polluting

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analysis._common import once, positions, text
+from analysis._common import once, positions, text, text_positions
+from geo.threads import query_pairs
 
 __all__ = ["CHECKS", "DISAGREEMENTS", "plot_membership", "plot_parks", "plot_park_pairs", "firm_park_pairs", "firm_parks",
            "membership_report"]
@@ -54,11 +55,14 @@ def _representative_points(plots: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _geometry_pairs(points: np.ndarray, parks: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(point position, park position) for every park whose outline contains the point."""
+    """(point position, park position) for every park whose outline contains the point; computed once
+    per chain for the same points and parks (:func:`analysis._common.once`)."""
     if len(parks) == 0 or len(points) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, j = shapely.STRtree(parks.geometry.to_numpy()).query(points, predicate="within")
-    return i.astype(np.int64), j.astype(np.int64)
+    outlines = parks.geometry.to_numpy()
+    both = np.concatenate([np.asarray(points, dtype=object), outlines])
+    return once("points_within_parks", both,
+                lambda _: query_pairs(shapely.STRtree(outlines), points, predicate="within"))
 
 
 def _primary(i: np.ndarray, j: np.ndarray, parks: gpd.GeoDataFrame, n: int) -> np.ndarray:
@@ -168,7 +172,7 @@ def firm_park_pairs(parks: gpd.GeoDataFrame, plots: gpd.GeoDataFrame | None,
     ppos = np.full(n, -1, dtype=np.int64)
     parts_park, parts_firm = [], []
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
+        ppos = text_positions(enterprises, "plot_id", plots, "plot_id", missing_as_empty=True)
         park_of_plot, plot = plot_park_pairs(parks, plots)
         # firms × their plot's parks: a merge on plot position
         pairs = pd.DataFrame({"plot": plot, "park": park_of_plot})
@@ -198,7 +202,7 @@ def firm_parks(enterprises: pd.DataFrame, plots: gpd.GeoDataFrame | None,
     out = np.full(n, None, dtype=object)
     ppos = np.full(n, -1, dtype=np.int64)
     if plots is not None and len(plots) and "plot_id" in plots.columns and "plot_id" in enterprises.columns:
-        ppos = positions(text(enterprises, "plot_id").fillna(""), text(plots, "plot_id"))
+        ppos = text_positions(enterprises, "plot_id", plots, "plot_id", missing_as_empty=True)
         park = plot_parks(plots, parks).to_numpy(dtype=object)
         out[ppos >= 0] = park[ppos[ppos >= 0]]
     loose = np.flatnonzero(ppos < 0)

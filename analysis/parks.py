@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analysis._common import check_crs, num, text
+from analysis._common import check_crs, num, rows_of, text
 from analysis.leading import leading_codes, park_firm_table, share_figures, share_totals
 from analysis.membership import plot_park_pairs
 from analysis.params import CLASSES, ParksParams
@@ -109,7 +109,8 @@ def park_totals(parks: gpd.GeoDataFrame, params: ParksParams, *, plots: gpd.GeoD
     for col in ("n_evaluated", "land_mu", "tax_10k", "value_added_10k", *(f"n_{c}" for c in CLASSES)):
         out[col] = 0.0
     if evaluation is not None and len(evaluation) and len(j_park):
-        ev = evaluation.loc[evaluation["status"] == "evaluated"]
+        ev = rows_of(evaluation, evaluation["status"] == "evaluated",
+                     ("plot_id", "land_mu", "unit_tax_10k", "unit_value_added_10k", "final_class"))
         pairs = pd.DataFrame({"park": j_park, "plot_id": text(plots, "plot_id").to_numpy(dtype=object)[i_plot]})
         e = pd.DataFrame({"plot_id": ev["plot_id"].astype(object).to_numpy(), "land_mu": ev["land_mu"].to_numpy(),
                           "tax": ev["unit_tax_10k"].to_numpy(), "va": ev["unit_value_added_10k"].to_numpy(),

@@ -33,7 +33,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from analysis._common import Reasons as _Reasons, below, fmt_against, positions
+from analysis._common import Reasons as _Reasons, below, fmt_against, positions, rows_of
 from analysis.membership import firm_parks
 from analysis.params import ABOVE_INDICATORS, BELOW_INDICATORS, CLASSES, PerMuParams, PriceParams
 from geo.errors import ParameterError, SchemaError
@@ -209,7 +209,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     n = len(e)
     idx = e.index
     code = _str(e, "credit_code")
-    if code.isna().any() or code.duplicated().any():
+    if code.isna().any() or code.nunique() != n:     # nunique: a hash count, not a duplicated() mask
         bad = code[code.isna() | code.duplicated(keep=False)]
         raise SchemaError(
             f"enterprises.credit_code must be unique and present; {len(bad)} row(s) are empty or duplicated "
@@ -218,7 +218,8 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
         )
     industry = _str(e, "industry_code")
     ind_ok = industry.str.fullmatch(r"\d{4}").fillna(False).to_numpy(dtype=bool)
-    div = pd.to_numeric(industry.str[:2], errors="coerce").to_numpy(dtype=float)
+    div = np.full(n, np.nan)               # the 2-digit division of the valid codes (cast in Arrow, not to_numeric)
+    div[ind_ok] = industry[ind_ok].str[:2].astype("float64").to_numpy(dtype=float)
     above = _bool(e["above_scale"], n, False)
     above_known = e["above_scale"].notna().to_numpy()
     producing = _bool(e.get("producing"), n, True)  # unknown → treated as producing
@@ -230,7 +231,7 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
     land_m2 = _num(e, "land_area_m2")
     park_id = pd.Series(pd.NA, index=idx, dtype="string")
     if plots is not None and len(plots) and "plot_id" in plots.columns:
-        pl = plots.drop_duplicates("plot_id")
+        pl = plots if plots["plot_id"].nunique(dropna=False) == len(plots) else plots.drop_duplicates("plot_id")
         area = _num(pl, "area_m2") if "area_m2" in pl.columns else pl.geometry.area.to_numpy()
         ppos = positions(plot_id, pl["plot_id"])
         plot_area = np.where(ppos >= 0, area[ppos], np.nan)
@@ -362,11 +363,10 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
                 sub[imp] = (sub[valid].mean() if group_figures is None or group_figures.imputed_sub is None
                             else group_figures.imputed_sub[(gname, ind.key)])
             sub = np.where(g, sub, np.nan)
-            for name, arr in ((f"ind_{ind.key}", val), (f"sub_{ind.key}", sub)):
-                base = cols.setdefault(name, np.full(n, np.nan))
-                base[g] = arr[g]
-            bcol = cols.setdefault(f"bench_{ind.key}", np.full(n, np.nan))
-            bcol[g] = bench
+            for name, arr in ((f"ind_{ind.key}", val), (f"sub_{ind.key}", sub), (f"bench_{ind.key}", bench)):
+                if name not in cols:
+                    cols[name] = np.full(n, np.nan)
+                cols[name][g] = arr[g] if isinstance(arr, np.ndarray) else arr
             total = total + np.where(g, sub, 0.0)
         score[g] = total[g]
 
@@ -385,25 +385,30 @@ def evaluate(enterprises: gpd.GeoDataFrame, params: PerMuParams, *, plots: gpd.G
             "plot_id": plot_id,
             "park_id": park_id,
             "status": pd.Series(status, index=idx, dtype="string"),
-            "reason_en": pd.Series(why.en, index=idx, dtype="string").replace("", pd.NA),
-            "reason_zh": pd.Series(why.zh, index=idx, dtype="string").replace("", pd.NA),
+            "reason_en": why.series(idx, "en"),
+            "reason_zh": why.series(idx, "zh"),
             "group": pd.Series(np.where(status == "merged", None, group), index=idx, dtype="string"),  # type: ignore[call-overload]  # numpy's stubs: no None scalar
             "unit_code": unit_code,
             "land_m2": land_m2,
             "land_mu": land_mu,
             **{f"unit_{f}": unit_fig[f] for f in FIGURES},
+            # every indicator's value, benchmark and sub-score (NaN outside the groups scoring it)
+            **{f"{prefix}{key}": cols[f"{prefix}{key}"] if f"{prefix}{key}" in cols else np.full(n, np.nan)
+               for key in ALL_INDICATORS for prefix in ("ind_", "bench_", "sub_")},
+            "imputed": pd.Series(imputed, index=idx, dtype="string").replace("", pd.NA),
+            "score": score,
+            "veto": incident & live,
         },
         index=idx,
         geometry=e.geometry.copy() if isinstance(e, gpd.GeoDataFrame) and e.geometry.name in e.columns else None,
         crs=getattr(e, "crs", None),
     )
-    for key in ALL_INDICATORS:
-        for prefix in ("ind_", "bench_", "sub_"):
-            out[f"{prefix}{key}"] = cols.get(f"{prefix}{key}", np.full(n, np.nan))
-    out["imputed"] = pd.Series(imputed, index=idx, dtype="string").replace("", pd.NA)
-    out["score"] = score
-    veto = incident & live
-    out["veto"] = veto
+    geometry = out.active_geometry_name
+    if geometry is not None:             # the geometry column after the figures, where it always was
+        cols_order = [c for c in out.columns if c != geometry]
+        cols_order.insert(cols_order.index(f"unit_{FIGURES[-1]}") + 1, geometry)
+        out = out[cols_order]
+    veto = out["veto"].to_numpy()
     score_class, computed = assign_classes(out, params, veto=veto)
     out["score_class"] = score_class
     out["computed_class"] = computed
@@ -497,13 +502,41 @@ _RANKS = (("rank_county", ("group",)), ("rank_township", ("group", "township_cod
 def rank_within_groups(evaluation: pd.DataFrame) -> pd.DataFrame:
     """Ranks of the evaluated firms by score (1 = best, ties share the lowest rank) within their
     group, group and township, group and 2-digit industry: ``rank_county``, ``rank_township``,
-    ``rank_industry`` (Int64, missing for firms not evaluated), on ``evaluation.index``."""
-    ev = evaluation["status"] == "evaluated"
+    ``rank_industry`` (Int64, missing for firms not evaluated), on ``evaluation.index``.
+
+    A missing key is a group of its own; a missing score has no rank (as pandas' ``groupby``
+    with ``dropna=False`` and ``rank(method="min")`` give them, sorted once by numpy instead).
+    """
+    ev = (evaluation["status"] == "evaluated").fillna(False).to_numpy(dtype=bool)
+    score = evaluation["score"].to_numpy(dtype=float)[ev]
+    codes = {k: pd.factorize(evaluation[k].to_numpy()[ev], use_na_sentinel=False)[0].astype(np.int64)
+             for k in dict.fromkeys(k for _, keys in _RANKS for k in keys)}
     out = pd.DataFrame(index=evaluation.index)
     for col, keys in _RANKS:
-        r = evaluation.loc[ev].groupby(list(keys), dropna=False)["score"].rank(method="min", ascending=False)
-        out[col] = r.reindex(evaluation.index).astype("Int64")
+        group = np.zeros(len(score), dtype=np.int64)
+        for k in keys:
+            group = group * (int(codes[k].max(initial=0)) + 1) + codes[k]
+        rank = np.full(len(evaluation), np.nan)
+        rank[ev] = _min_rank_descending(group, score)
+        out[col] = pd.array(rank, dtype="Int64")
     return out
+
+
+def _min_rank_descending(group: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Rank of each score within its group, best (highest) first, ties sharing the lowest rank; NaN
+    scores unranked (NaN)."""
+    n = len(score)
+    order = np.lexsort((-score, group))          # NaN scores sort last in their group
+    g, s = group[order], score[order]
+    pos = np.arange(n)
+    new_group = np.r_[True, g[1:] != g[:-1]] if n else np.zeros(0, dtype=bool)
+    new_value = new_group | (np.r_[True, s[1:] != s[:-1]] if n else new_group)
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0)) if n else pos
+    value_start = np.maximum.accumulate(np.where(new_value, pos, 0)) if n else pos
+    rank = np.empty(n)
+    rank[order] = (value_start - group_start + 1).astype(float)
+    rank[np.isnan(score)] = np.nan
+    return rank
 
 
 def _add_ranks(out: pd.DataFrame) -> None:
@@ -591,15 +624,18 @@ def price_ledger(evaluation: pd.DataFrame, prices: PriceParams, *, years_in_d: p
         ``<line>_status`` (computed / not_computed) and ``<line>_note``, ``total_10k``
         (sum of computed lines).
     """
-    ev = evaluation.loc[evaluation["status"] == "evaluated"]
+    ev = rows_of(evaluation, evaluation["status"] == "evaluated",
+                 ("credit_code", "name", "final_class", "unit_electricity_10k_kwh", "water_10k_m3", "sewage_10k_m3",
+                  "land_m2"))
     cls = ev["final_class"].astype(str).to_numpy()
     out = pd.DataFrame({"credit_code": ev["credit_code"], "name": ev["name"], "final_class": ev["final_class"]},
                        index=ev.index)
 
+    class_pos = np.searchsorted(np.array(CLASSES), cls)      # once: each rate is a lookup by it
+
     def rate(table) -> np.ndarray:
         lut = table.as_dict()
-        return np.array([lut.get(c, 0.0) for c in CLASSES])[np.searchsorted(np.array(CLASSES), cls)] if len(cls) \
-            else np.zeros(0)
+        return np.array([lut.get(c, 0.0) for c in CLASSES])[class_pos] if len(cls) else np.zeros(0)
 
     elec_rate = rate(prices.electricity_yuan_per_kwh)
     note = np.full(len(ev), "", dtype=object)
@@ -654,7 +690,8 @@ def aggregate(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
 def aggregate_totals(evaluation: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     """The additive part of :func:`aggregate`: ``n_evaluated``, ``land_mu``, ``tax_10k``,
     ``value_added_10k`` and ``n_A``…``n_D`` per group key — partitions' totals add up."""
-    ev = evaluation.loc[evaluation["status"] == "evaluated"]
+    ev = rows_of(evaluation, evaluation["status"] == "evaluated",
+                 ([by] if isinstance(by, str) else []) + ["land_mu", "unit_tax_10k", "unit_value_added_10k", "final_class"])
     key = ev[by] if isinstance(by, str) else by.reindex(ev.index)
     name = by if isinstance(by, str) else (by.name or "key")
     df = pd.DataFrame({

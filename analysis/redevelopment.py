@@ -41,10 +41,11 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from analysis._common import Reasons, at_least, below, check_crs, fmt, fmt_against, num, text
+from analysis._common import Reasons, at_least, below, check_crs, fmt, fmt_against, num, rows_of, text
 from analysis.params import RedevelopmentParams
 from geo import raster as georaster
 from geo.errors import SchemaError
+from geo.threads import chunked, query_pairs
 from geo.units import M2_PER_MU
 
 __all__ = ["MODES", "Redevelopment", "assess", "check_input", "candidates", "plot_criteria", "potential",
@@ -59,6 +60,9 @@ MODES = {
     "jigai": ("零增地技改", "upgrade in place"),
 }
 ROAD_KINDS = ("expressway", "national_road", "provincial_road")
+#: What the steps of :func:`assess` read of the candidate plots (with their geometry): only these
+#: are copied out of the low-efficiency frame.
+_CANDIDATE_COLUMNS = ("plot_id", "area_m2", "far", "status", "rule_class_d", "rule_polluting_outside_park")
 POINT_KINDS = ("logistics_centre", "port", "rail_station")
 
 
@@ -70,26 +74,46 @@ class Redevelopment(NamedTuple):
 
 
 def _nearest(geoms: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Distance (m) from each geometry to the nearest target; NaN when there is none."""
+    """Distance (m) from each geometry to the nearest target; NaN when there is none.
+
+    Every GEOS call here returns numbers, so it runs in threads over chunks of ``geoms``
+    (:func:`geo.threads.chunked`); the values do not depend on the chunks.
+    """
     out = np.full(len(geoms), np.nan)
     targets = targets[~shapely.is_empty(targets) & ~shapely.is_missing(targets)] if len(targets) else targets
     if len(geoms) == 0 or len(targets) == 0:
         return out
     if len(targets) <= 64:
         # A handful of roads or points: one vectorised distance to their collection beats a tree search.
-        return shapely.distance(geoms, shapely.geometrycollections(targets))
+        collection = shapely.geometrycollections(targets)
+        return chunked(lambda g: shapely.distance(g, collection), geoms)
     tree = shapely.STRtree(targets)
+    tree.query(geoms[:1])       # GEOS builds the tree on its first query: once, before the threads share it
     todo = np.ones(len(geoms), dtype=bool)
     if (shapely.get_type_id(targets) >= 3).any():
         # Polygon targets (parks, housing): plots touching one are at 0 m; the cheap predicate query
         # settles those and spares the nearest-distance search for them.
-        hit = tree.query(geoms, predicate="intersects")[0]
-        out[hit] = 0.0
-        todo[hit] = False
+        touching = chunked(lambda g: _touches_any(tree, g), geoms)
+        out[touching] = 0.0
+        todo[touching] = False
     rest = np.flatnonzero(todo)
     if len(rest):
-        (i, _), dist = tree.query_nearest(geoms[rest], return_distance=True, all_matches=False)
-        out[rest[i]] = dist
+        out[rest] = chunked(lambda g: _nearest_distance(tree, g), geoms[rest])
+    return out
+
+
+def _touches_any(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
+    """Whether each geometry intersects some geometry of the tree."""
+    hit = np.zeros(len(geoms), dtype=bool)
+    hit[tree.query(geoms, predicate="intersects")[0]] = True
+    return hit
+
+
+def _nearest_distance(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
+    """Distance from each geometry to the nearest geometry of the tree (tree not empty)."""
+    (i, _), dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    out = np.full(len(geoms), np.nan)        # a missing geometry has no nearest
+    out[i] = dist
     return out
 
 
@@ -210,10 +234,10 @@ def clusters(geoms: np.ndarray, gap_m: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     tree = shapely.STRtree(geoms)
     b = shapely.bounds(geoms)
-    i, j = tree.query(shapely.box(b[:, 0] - gap_m, b[:, 1] - gap_m, b[:, 2] + gap_m, b[:, 3] + gap_m))
+    i, j = query_pairs(tree, shapely.box(b[:, 0] - gap_m, b[:, 1] - gap_m, b[:, 2] + gap_m, b[:, 3] + gap_m))
     once = i < j
     i, j = i[once], j[once]
-    near = shapely.dwithin(geoms[i], geoms[j], gap_m)
+    near = chunked(lambda a, b: shapely.dwithin(a, b, gap_m), geoms[i], geoms[j])
     i, j = i[near], j[near]
     graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -288,7 +312,7 @@ def assess(plots: gpd.GeoDataFrame, params: RedevelopmentParams, *, parks: gpd.G
     """
     check_input(plots, parks=parks, infrastructure=infrastructure, constraints=constraints)
     cand = candidates(plots, params)
-    c = plots.loc[cand]
+    c = rows_of(plots, cand, (*_CANDIDATE_COLUMNS, plots.geometry.name))
     if criteria is None:
         criteria = plot_criteria(c, params, parks=parks, infrastructure=infrastructure, constraints=constraints,
                                  rasters=rasters)
@@ -366,7 +390,8 @@ def suggest_modes(res: pd.DataFrame, c: gpd.GeoDataFrame, params: RedevelopmentP
         why.add(hit, en, zh)
         decided |= hit
 
-    rule(restricted, "restricted", "under restricted constraint " + restricted_by, "位于限制性约束内:" + restricted_by)
+    rule(restricted, "restricted", lambda k: "under restricted constraint " + restricted_by[k],
+         lambda k: "位于限制性约束内:" + restricted_by[k])
     dres = res["dist_residential_m"].to_numpy()
     rule(dres <= params.residential_near_m, "tui_er_jin_san",
          lambda k: "housing " + fmt(dres[k], "%.0f") + f" m away (≤ {params.residential_near_m:g} m)",
@@ -375,12 +400,7 @@ def suggest_modes(res: pd.DataFrame, c: gpd.GeoDataFrame, params: RedevelopmentP
     flags = {r: (c[f"rule_{r}"].to_numpy(dtype=bool) if f"rule_{r}" in c.columns else np.zeros(m, dtype=bool))
              for r in ("class_d", "polluting_outside_park")}
     vacate = flags["class_d"] | flags["polluting_outside_park"] | np.isin(st, ("halted", "idle"))
-    halted_idle = np.isin(st, ("halted", "idle"))
-    parts_en = (np.where(flags["class_d"], "class D, ", "") + np.where(flags["polluting_outside_park"],
-                "polluting outside a designated park, ", "") + np.where(halted_idle, "status " + st + ", ", ""))
-    parts_zh = (np.where(flags["class_d"], "D类企业、", "") + np.where(flags["polluting_outside_park"], "污染行业未入园、", "")
-                + np.where(halted_idle, np.where(st == "idle", "闲置、", "停产、"), ""))
-    rule(vacate, "tengtui", parts_en.astype(object) + "firm to move out", parts_zh.astype(object) + "企业腾退、土地收储")
+    rule(vacate, "tengtui", lambda k: _vacate_words(k, flags, st, en=True), lambda k: _vacate_words(k, flags, st, en=False))
     cl_mu = res["cluster_area_mu"].to_numpy(dtype=float)
     cl_n = res["cluster_n_plots"].to_numpy(dtype=float)
     amu = res["area_mu"].to_numpy()
@@ -396,6 +416,20 @@ def suggest_modes(res: pd.DataFrame, c: gpd.GeoDataFrame, params: RedevelopmentP
     res["mode_key"] = mode
     res["mode_rule_en"] = why.series(c.index, "en")
     res["mode_rule_zh"] = why.series(c.index, "zh")
+
+
+def _vacate_words(k: np.ndarray, flags: dict[str, np.ndarray], status: np.ndarray, *, en: bool) -> np.ndarray:
+    """Why the firms of the plots ``k`` (a mask) should move out: class D, polluting outside a
+    designated park, halted or idle."""
+    class_d, polluting, st = flags["class_d"][k], flags["polluting_outside_park"][k], status[k]
+    halted_idle = np.isin(st, ("halted", "idle"))
+    if en:
+        parts = (np.where(class_d, "class D, ", "") + np.where(polluting, "polluting outside a designated park, ", "")
+                 + np.where(halted_idle, "status " + st + ", ", ""))
+        return parts.astype(object) + "firm to move out"
+    parts = (np.where(class_d, "D类企业、", "") + np.where(polluting, "污染行业未入园、", "")
+             + np.where(halted_idle, np.where(st == "idle", "闲置、", "停产、"), ""))
+    return parts.astype(object) + "企业腾退、土地收储"
 
 
 def plot_frame(plots: gpd.GeoDataFrame, cand: np.ndarray, res: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -457,10 +491,16 @@ def cluster_parts(c: gpd.GeoDataFrame, labels: np.ndarray, res: pd.DataFrame, pa
 
 def _outlines(c: gpd.GeoDataFrame, labels: np.ndarray, k: int, sites: np.ndarray, table: pd.DataFrame) -> np.ndarray:
     geoms = c.geometry.to_numpy()
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    part_label = labels[part_of]
-    o = np.argsort(part_label, kind="stable")
-    outline = shapely.multipolygons(parts[o], indices=part_label[o]) if k else np.zeros(0, dtype=object)
+    outline = np.full(k, None, dtype=object)
+    loose = ~sites[labels] if k else np.zeros(0, dtype=bool)   # members of clusters that are not sites
+    if loose.any():
+        # the members' polygons as one MultiPolygon, built only for the clusters not dissolved below
+        parts, part_of = shapely.get_parts(geoms[loose], return_index=True)
+        part_label = labels[loose][part_of]
+        o = np.argsort(part_label, kind="stable")
+        used = np.unique(part_label)
+        dense = np.searchsorted(used, part_label[o])
+        outline[used] = shapely.multipolygons(parts[o], indices=dense)
     if np.any(sites):
         outline[sites] = _site_outlines(geoms, labels, sites, table["area_m2"].to_numpy())
     return outline

@@ -3,6 +3,12 @@
     python bench/bench_pipeline.py                       # 10k and 100k; 1M only if predicted ≤ 5 min
     python bench/bench_pipeline.py --sizes 10000 --baseline-only
     python bench/bench_pipeline.py --sizes 10000 100000 1000000 --force-1m
+    python bench/bench_pipeline.py --sizes 100000 1000000 --force-1m --no-baseline --baseline-root /work/main
+
+``--baseline-root DIR`` runs every size a second time with another checkout's analysis code (e.g.
+main before a change) on the same synthetic data, alternating the two runs, and prints the stages
+side by side with the ratios baseline ÷ this checkout (``--repeat N`` keeps the fastest of N runs
+of each).  Timings on a shared machine: take them under ``flock /tmp/planner-heavy.lock``.
 
 Each size runs in its own subprocess so the peak RSS (``resource.getrusage``, which also
 counts GEOS/GDAL memory that ``tracemalloc`` cannot see) belongs to that size alone.
@@ -31,6 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if "--code-root" in sys.argv:       # a child measuring another checkout: its packages first (data made here)
+    sys.path.insert(0, sys.argv[sys.argv.index("--code-root") + 1])
 
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
@@ -356,6 +364,74 @@ def one(n: int, seed: int, source: str, do_baseline: bool, baseline_only: bool, 
     return result
 
 
+def _child(n: int, args, *, naive: bool = False, code_root: str | None = None) -> dict | str:
+    """One size in a subprocess (its own peak memory): the result dict, or the error text."""
+    cmd = [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed), "--preset", args.preset,
+           "--source", args.source]
+    if naive:
+        cmd.append("--with-baseline")
+    if args.baseline_only:
+        cmd.append("--baseline-only")
+    if args.no_rasters:
+        cmd.append("--no-rasters")
+    if code_root:
+        cmd += ["--code-root", code_root]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        return proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_STAGES = ("per_mu", "low_efficiency", "redevelopment", "parks")
+
+
+def _print_row(r: dict) -> None:
+    s, c = r["stages"], r["counts"]
+    print(f"{r['plots']:>9} {r['firms']:>8} {r['generate_s']:>7.1f} {r['chain_s']:>8.1f} {s['per_mu']:>7.1f} "
+          f"{s['low_efficiency']:>7.1f} {s['redevelopment']:>7.1f} {r['zonal_one_raster_s']:>9.1f} "
+          f"{s['parks']:>6.1f} {r['peak_rss_mb']:>8.0f}  {c['low_efficiency']} / {c['candidates']} / "
+          f"{c['candidate_sites']}", flush=True)
+
+
+def _print_naive(r: dict) -> None:
+    print(f"\n  naive baseline vs vectorised on {r['plots']} plots / {r['firms']} firms (same data):")
+    print(f"  {'step':<60} {'naive s':>9} {'ours s':>8} {'ratio':>7}")
+    for name, naive, ours in r["baseline"]:
+        print(f"  {name:<60} {naive:>9.3f} {ours:>8.3f} {naive / max(ours, 1e-9):>7.1f}×")
+    print("  zonal statistics, exact, one raster over all plots (information for geo/raster.py):")
+    for name, secs in r["zonal_variants"]:
+        print(f"  {name:<60} {secs:>9.3f}")
+    print()
+
+
+def _side_by_side(sizes: list[int], args) -> None:
+    """Each size with the baseline checkout's code and this one's, alternating, fastest of ``--repeat``."""
+    print(f"baseline: {args.baseline_root}   this: {Path(__file__).resolve().parents[1]}   "
+          f"(fastest of {args.repeat}; ratio = baseline ÷ this)")
+    cols = ("chain", *_STAGES, "rest")
+    print(f"{'plots':>9} {'firms':>8} {'':>5} " + " ".join(f"{c[:8]:>8}" for c in cols) + f" {'peak MB':>8}  same counts")
+    for n in sizes:
+        best: dict[str, dict] = {}
+        for _ in range(args.repeat):
+            for who, root in (("baseline", args.baseline_root), ("this", None)):
+                r = _child(n, args, code_root=root)
+                if isinstance(r, str):
+                    print(f"{n:>9} {who} failed:\n{r}")
+                    return
+                if who not in best or r["chain_s"] < best[who]["chain_s"]:
+                    best[who] = r
+        times = {}
+        for who, r in best.items():
+            t = {"chain": r["chain_s"], **{k: r["stages"][k] for k in _STAGES}}
+            t["rest"] = t["chain"] - sum(r["stages"][k] for k in _STAGES)
+            times[who] = t
+            same = "" if who == "baseline" else ("yes" if r["counts"] == best["baseline"]["counts"] else "NO")
+            print(f"{r['plots']:>9} {r['firms']:>8} {who[:5]:>5} " + " ".join(f"{t[c]:>8.2f}" for c in cols)
+                  + f" {r['peak_rss_mb']:>8.0f}  {same}")
+        ratio = {c: times["baseline"][c] / max(times["this"][c], 1e-9) for c in cols}
+        print(f"{'':>9} {'':>8} {'ratio':>5} " + " ".join(f"{ratio[c]:>7.2f}×" for c in cols), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -367,16 +443,21 @@ def main() -> None:
     ap.add_argument("--baseline-only", action="store_true", help="only the naive-vs-vectorised comparison")
     ap.add_argument("--no-rasters", action="store_true",
                     help="run the chain without slope/flood rasters (zonal statistics skipped; criteria listed as missing)")
+    ap.add_argument("--baseline-root", help="another checkout whose analysis code runs the same sizes, side by side")
+    ap.add_argument("--repeat", type=int, default=1, help="with --baseline-root: runs of each, the fastest kept")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--with-baseline", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--code-root", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.seed, args.source, args.with_baseline, args.baseline_only, args.preset,
                              not args.no_rasters),
                          ensure_ascii=False, default=str))
         return
-
     sizes = sorted(args.sizes)
+    if args.baseline_root:
+        _side_by_side(sizes, args)
+        return
     print(f"{'plots':>9} {'firms':>8} {'gen s':>7} {'chain s':>8} {'per_mu':>7} {'low_eff':>7} {'redev':>7} "
           f"{'(zonal×1)':>9} {'parks':>6} {'peak MB':>8}  low-eff / candidates / clusters ≥50亩")
     per_plot = None
@@ -387,36 +468,15 @@ def main() -> None:
                 print(f"{n:>9} skipped: predicted {predicted:.0f} s from the previous size (> 5 min); "
                       "pass --force-1m to run it")
                 continue
-        cmd = [sys.executable, __file__, "--one", str(n), "--seed", str(args.seed), "--preset", args.preset,
-               "--source", args.source]
-        if i == 0 and not args.no_baseline:
-            cmd.append("--with-baseline")
-        if args.baseline_only:
-            cmd.append("--baseline-only")
-        if args.no_rasters:
-            cmd.append("--no-rasters")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        if proc.returncode != 0:
-            print(f"{n:>9} failed:\n{proc.stderr[-2000:]}")
+        r = _child(n, args, naive=i == 0 and not args.no_baseline)
+        if isinstance(r, str):
+            print(f"{n:>9} failed:\n{r}")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         if "chain_s" in r:
-            s = r["stages"]
-            c = r["counts"]
-            print(f"{r['plots']:>9} {r['firms']:>8} {r['generate_s']:>7.1f} {r['chain_s']:>8.1f} {s['per_mu']:>7.1f} "
-                  f"{s['low_efficiency']:>7.1f} {s['redevelopment']:>7.1f} {r['zonal_one_raster_s']:>9.1f} "
-                  f"{s['parks']:>6.1f} {r['peak_rss_mb']:>8.0f}  {c['low_efficiency']} / {c['candidates']} / "
-                  f"{c['candidate_sites']}", flush=True)
+            _print_row(r)
             per_plot = r["chain_s"] / r["plots"]
         if "baseline" in r:
-            print(f"\n  naive baseline vs vectorised on {r['plots']} plots / {r['firms']} firms (same data):")
-            print(f"  {'step':<60} {'naive s':>9} {'ours s':>8} {'ratio':>7}")
-            for name, naive, ours in r["baseline"]:
-                print(f"  {name:<60} {naive:>9.3f} {ours:>8.3f} {naive / max(ours, 1e-9):>7.1f}×")
-            print("  zonal statistics, exact, one raster over all plots (information for geo/raster.py):")
-            for name, secs in r["zonal_variants"]:
-                print(f"  {name:<60} {secs:>9.3f}")
-            print()
+            _print_naive(r)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,18 @@ def test_the_chain_places_the_plots_in_their_parks_from_one_pass(monkeypatch):
     assert passes == [2]
     park = result.frames["plots"]["park_id"]
     assert park.iloc[0] == "IP1" and pd.isna(park.iloc[1])
+
+
+def test_text_positions_once_per_chain_for_the_same_columns():
+    from analysis._common import shared_steps, text_positions
+
+    firms = pd.DataFrame({"plot_id": pd.array([" P2", "P9", None, "P1"], dtype="string")})
+    plots = pd.DataFrame({"plot_id": pd.array(["P1", "P2", "P3"], dtype="string")})
+    assert text_positions(firms, "plot_id", plots, "plot_id").tolist() == [1, -1, -1, 0]
+    with shared_steps():
+        first = text_positions(firms, "plot_id", plots, "plot_id", missing_as_empty=True)
+        assert text_positions(firms, "plot_id", plots, "plot_id", missing_as_empty=True) is first
+        assert not first.flags.writeable
+        firms.loc[1, "plot_id"] = "P3"               # other text: other buffers, looked up again
+        again = text_positions(firms, "plot_id", plots, "plot_id", missing_as_empty=True)
+        assert again.tolist() == [1, 2, -1, 0] and first.tolist() == [1, -1, -1, 0]
