@@ -25,11 +25,28 @@ MIN_CHUNK = 20_000
 
 
 def threads() -> int:
-    """Threads for :func:`chunked`: ``PLANNER_THREADS``, else the usable cores (1–8)."""
+    """Threads for :func:`chunked`: ``PLANNER_THREADS``, else 1 inside a dask worker (the cluster already runs a
+    task per worker thread: more would oversubscribe the cores), else the usable cores (1–8)."""
     env = os.environ.get("PLANNER_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
+    if _in_dask_worker():
+        return 1
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _in_dask_worker() -> bool:
+    import sys
+
+    if "distributed" not in sys.modules:  # never imported: not a worker (and no import cost here)
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 @cache

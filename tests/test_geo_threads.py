@@ -82,3 +82,15 @@ def test_ranks_equal_pandas_groupby_rank():
                       ("rank_industry", ["group", "industry_div"])):
         want = ev.loc[evaluated].groupby(keys, dropna=False)["score"].rank(method="min", ascending=False)
         pd.testing.assert_series_equal(got[col], want.reindex(ev.index).astype("Int64"), check_names=False)
+
+
+def test_one_thread_inside_a_dask_worker(tmp_path, monkeypatch):
+    """A dask worker already runs a task per thread: its tasks do not start threads of their own."""
+    from distributed import Client
+
+    from tests.dask_cluster import tcp_cluster
+
+    monkeypatch.delenv("PLANNER_THREADS", raising=False)
+    with tcp_cluster(tmp_path, n_workers=1, memory_limit="1GB") as address, Client(address) as client:
+        assert client.submit(gthreads.threads, pure=False).result() == 1
+    assert gthreads.threads() >= 1
