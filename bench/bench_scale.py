@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,46 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd  # noqa: E402
-import psutil  # noqa: E402
 
 import geo  # noqa: E402,F401  (GDAL safety settings first)
+from bench._memory import PeakRSS  # noqa: E402
 
 STAGES = ("per_mu", "low_efficiency", "redevelopment", "parks")
-
-
-class PeakRSS:
-    """Peak of (this process + its children) resident memory, sampled in a thread."""
-
-    def __init__(self, every: float = 0.1):
-        self.every = every
-        self.peak = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for ch in me.children(recursive=True):
-            try:
-                total += ch.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            self._stop.wait(self.every)
-
-    def __enter__(self):
-        self.peak = self._sample()
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self._sample())
 
 
 def _warm():

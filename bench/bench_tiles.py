@@ -30,12 +30,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._memory import PeakRSS  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run",
@@ -52,38 +55,6 @@ PAINTED = """() => {
 MODE = """() => Object.values(window.map._layers).some(l => window.L.PlannerTiles && l instanceof L.PlannerTiles)
     ? 'tiles' : (Object.values(window.map._layers).some(l => l instanceof L.GeoJSON && l.options.plannerLayer === 'plots')
     ? 'geojson' : 'totals')"""
-
-
-class PeakRSS:
-    """The largest resident memory of a process (and its children) seen while sampling."""
-
-    def __init__(self, pid: int):
-        import psutil
-
-        self.proc, self.peak, self.stop = psutil.Process(pid), 0, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def now(self) -> int:
-        import psutil
-
-        total = 0
-        try:
-            for p in [self.proc, *self.proc.children(recursive=True)]:
-                total += p.memory_info().rss
-        except psutil.Error:
-            pass
-        return total
-
-    def _run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.now())
-            time.sleep(0.2)
-
-    def close(self) -> int:
-        self.stop.set()
-        self.thread.join()
-        return self.peak
 
 
 # --- 1. tile build --------------------------------------------------------------------------------------------

@@ -45,6 +45,12 @@ class TileLayerSpec:
     maxzoom: int
     bounds: tuple[float, float, float, float] | None = None
 
+    @classmethod
+    def of(cls, info, *, tiles_url: str, style_url: str) -> TileLayerSpec:
+        """The spec of tile set ``info`` (``layers.tiles.TileSetInfo``: zoom range, bounds) at these URLs."""
+        return cls(tiles_url=tiles_url, style_url=style_url, minzoom=info.minzoom, maxzoom=info.maxzoom,
+                   bounds=tuple(info.bounds) if info.bounds else None)
+
 
 class TileAssets(JSCSSMixin, branca.element.MacroElement):
     """pbf (the protocol-buffer reader, vendored) and the planner's vector-tile renderer, loaded with the base map."""
@@ -116,19 +122,6 @@ def firm_tiles_group(spec: TileLayerSpec, *, label: str) -> folium.FeatureGroup:
     return group
 
 
-def _visible_groups(actor) -> frozenset | None:
-    from layers.access import visible_townships
-
-    towns = visible_townships(actor) if actor is not None else None
-    return None if towns is None else frozenset(str(t) for t in towns)
-
-
-def _mine(index: pd.DataFrame, towns: frozenset | None) -> np.ndarray:
-    if towns is None:
-        return np.ones(len(index), dtype=bool)
-    return index["group"].astype("object").isin(towns).to_numpy(dtype=bool)
-
-
 def firm_tiles(ws, box: tuple | None, actor, lang: str, base_url_path: str = "") -> TiledLayer | None:
     """The firms as a tile layer for the view ``box`` (west, south, east, north), or None when the app's
     routes are not served (``streamlit run app.py``) or the workspace has no firms."""
@@ -139,30 +132,30 @@ def firm_tiles(ws, box: tuple | None, actor, lang: str, base_url_path: str = "")
         return None
     info = data.tile_set(ws, FIRM_TILES)
     index = data.tile_index(ws, FIRM_TILES)
-    towns = _visible_groups(actor)
-    here = _mine(index, towns)
+    towns = tileserver.visible_groups(actor)
+    here = tileserver.in_groups(index["group"], towns)
     if box is not None:
         w, s, e, n = box
         here &= ((index["east"].to_numpy() >= w) & (index["west"].to_numpy() <= e)
                  & (index["north"].to_numpy() >= s) & (index["south"].to_numpy() <= n))
     scope = "" if towns is None else tileserver.scope_key(towns)
-    spec = TileLayerSpec(tiles_url=tileserver.vector_tiles_url(FIRM_TILES, info.stamp, base_url_path, scope=scope),
-                         style_url=tileserver.style_url(FIRM_TILES, info.stamp, run_id=None, style_by="plain",
-                                                        filters=None, base_url_path=base_url_path, scope=scope),
-                         minzoom=info.minzoom, maxzoom=info.maxzoom)
+    spec = TileLayerSpec.of(info, tiles_url=tileserver.vector_tiles_url(FIRM_TILES, info.stamp, base_url_path, scope=scope),
+                            style_url=tileserver.style_url(FIRM_TILES, info.stamp, run_id=None, style_by="plain",
+                                                           filters=None, base_url_path=base_url_path, scope=scope))
     return TiledLayer(firm_tiles_group(spec, label=layer_label(FIRM_TILES, lang)), int(here.sum()))
 
 
 def firm_at(ws, lat: float, lng: float, zoom, actor) -> str | None:
     """Credit code of the firm nearest a click, within a few screen pixels (:func:`ui.details.click_tolerance_deg`),
     among the firms ``actor`` may see; None when there is none.  From the tile set's index: no geometry read."""
-    from ui import data
+    from ui import data, tileserver
     from ui.details import click_tolerance_deg
 
     index = data.tile_index(ws, FIRM_TILES)
     tol = click_tolerance_deg(zoom)
     lon_x, lat_y = index["west"].to_numpy(), index["south"].to_numpy()  # a point's box is the point
-    near = (np.abs(lon_x - lng) <= tol) & (np.abs(lat_y - lat) <= tol) & _mine(index, _visible_groups(actor))
+    near = ((np.abs(lon_x - lng) <= tol) & (np.abs(lat_y - lat) <= tol)
+            & tileserver.in_groups(index["group"], tileserver.visible_groups(actor)))
     if not near.any():
         return None
     hits = np.flatnonzero(near)
@@ -172,10 +165,12 @@ def firm_at(ws, lat: float, lng: float, zoom, actor) -> str | None:
 
 def firm_row(ws, credit_code: str, actor) -> pd.Series | None:
     """One firm's attributes, read from the store by its credit code (None when gone or outside ``actor``'s townships)."""
+    from ui import tileserver
+
     found = ws.read(FIRM_TILES, where_in={"credit_code": [str(credit_code)]}, geometry=False)
     if not len(found):
         return None
-    towns = _visible_groups(actor)
+    towns = tileserver.visible_groups(actor)
     if towns is not None and ("township_code" not in found.columns or str(found["township_code"].iloc[0]) not in towns):
         return None
     return found.iloc[0]

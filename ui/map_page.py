@@ -646,17 +646,14 @@ def _tile_spec(ws, view, flt, choice: _Choices) -> TileLayerSpec | None:
     """Where the browser gets the plots' tiles and colours (None without the app's routes: ``streamlit run app.py``)."""
     if not tileserver.mounted():
         return None
-    from layers.access import visible_townships
-
     info = data.plot_tiles(ws)
-    towns = visible_townships(choice.actor) if choice.actor is not None else None
+    towns = tileserver.visible_groups(choice.actor)
     scope = "" if towns is None else tileserver.scope_key(towns)
     base = st.get_option("server.baseUrlPath") or ""
-    return TileLayerSpec(
-        tiles_url=tileserver.vector_tiles_url("plots", info.stamp, base, scope=scope),
+    return TileLayerSpec.of(
+        info, tiles_url=tileserver.vector_tiles_url("plots", info.stamp, base, scope=scope),
         style_url=tileserver.style_url("plots", info.stamp, run_id=view.attrs.get("run_id"), style_by=choice.style_by,
-                                       filters=flt, base_url_path=base, scope=scope),
-        minzoom=info.minzoom, maxzoom=info.maxzoom, bounds=tuple(info.bounds) if info.bounds else None)
+                                       filters=flt, base_url_path=base, scope=scope))
 
 
 def _draw(ws, plots: PlotLayer | None, places, choice: _Choices, lang: str, note) -> None:

@@ -39,7 +39,7 @@ from ui.offline import base_prefix
 
 __all__ = ["ROUTE_PREFIX", "routes", "mounted", "tile_package_path", "tile_source", "route_base_url", "tiles_url",
            "raster_url", "vector_tiles_url", "style_url", "style_codes", "plain_codes", "remember_actor", "filters_token",
-           "scope_key", "HIDDEN"]
+           "scope_key", "visible_groups", "in_groups", "HIDDEN"]
 
 ROUTE_PREFIX = "_planner"
 _MOUNTED = False
@@ -201,8 +201,7 @@ def _plain_codes(location: str, layer: str, stamp: str, townships) -> bytes:
     from ui import data
     from ui.shell import open_workspace
 
-    groups = data.tile_index(open_workspace(location), layer)["group"].astype("object")
-    show = np.ones(len(groups), dtype=bool) if townships is None else groups.isin(townships).to_numpy(dtype=bool)
+    show = in_groups(data.tile_index(open_workspace(location), layer)["group"], townships)
     return np.where(show, 0, HIDDEN).astype(np.uint8).tobytes()
 
 
@@ -259,11 +258,21 @@ def _actor_of(token):
         return None
 
 
-def _townships(actor) -> frozenset | None:
+def visible_groups(actor) -> frozenset | None:
+    """The township codes ``actor`` may see in a tile set (its features' groups), or None for all (also for no actor)."""
     from layers import access
 
-    towns = access.visible_townships(actor)
-    return None if towns is None else frozenset(towns)
+    towns = access.visible_townships(actor) if actor is not None else None
+    return None if towns is None else frozenset(str(t) for t in towns)
+
+
+def in_groups(groups, towns: frozenset | None):
+    """Boolean array: which features of a tile set's index (its ``group`` column) lie in ``towns`` (None: all)."""
+    import numpy as np
+
+    if towns is None:
+        return np.ones(len(groups), dtype=bool)
+    return groups.astype("object").isin(towns).to_numpy(dtype=bool)
 
 
 def _vector_tile(layer: str, stamp: str, z: int, x: int, y: int, towns: frozenset | None) -> bytes | None:
@@ -291,7 +300,7 @@ async def _vt(request):
         return Response(status_code=403)
     p = request.path_params
     data = await run_in_threadpool(_vector_tile, p["layer"], p["stamp"], int(p["z"]), int(p["x"]), int(p["y"]),
-                                   _townships(actor))
+                                   visible_groups(actor))
     if data is None:
         return Response(status_code=404)  # no such set, or a stale stamp: never an old tile
     if not data:
@@ -334,7 +343,7 @@ async def _vt_style(request):
         return Response(status_code=403)
     p = request.path_params
     try:
-        codes = await run_in_threadpool(_style_bytes, p["layer"], p["stamp"], request.query_params, _townships(actor))
+        codes = await run_in_threadpool(_style_bytes, p["layer"], p["stamp"], request.query_params, visible_groups(actor))
     except (ValueError, TypeError, KeyError):  # a filter token that is not ours
         return Response(status_code=400)
     if codes is None:
